@@ -1,0 +1,109 @@
+// Parses and validates the environment in one place; every setting the service reads is here.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const LOG_LEVELS = {
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARNING: 'warn',
+  ERROR: 'error',
+  CRITICAL: 'fatal',
+} as const;
+
+export type PinoLevel = (typeof LOG_LEVELS)[keyof typeof LOG_LEVELS];
+
+export interface AppConfig {
+  appName: string;
+  version: string;
+  host: string;
+  port: number;
+  logLevel: PinoLevel;
+  logFormat: 'json' | 'pretty';
+  websocketEndpoint: string;
+  monitorEndpoint: string;
+  maxMessageBytes: number;
+  monitorFlushMs: number;
+  monitorBatchMax: number;
+  monitorMaxBufferBytes: number;
+  monitorSlowTimeoutMs: number;
+  flowMapFile: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, accepts: string, value: string) {
+    super(`Invalid ${variable}=${JSON.stringify(value)}: expected ${accepts}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export const PACKAGE_ROOT = join(import.meta.dirname, '..', '..');
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function str(env: Env, name: string, fallback: string): string {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw.trim());
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = raw.trim().toLowerCase();
+  const match = choices.find((c) => c.toLowerCase() === value);
+  if (!match) throw new ConfigError(name, `one of ${choices.join(', ')}`, raw);
+  return match;
+}
+
+function wsPath(env: Env, name: string, fallback: string): string {
+  const value = str(env, name, fallback);
+  if (!/^\/[A-Za-z0-9\-._~/]*$/.test(value)) {
+    throw new ConfigError(name, 'a URL path starting with "/"', value);
+  }
+  return value;
+}
+
+/** Turns raw environment variables into a typed config, or throws a ConfigError naming the variable. */
+export function parseEnv(env: Env): AppConfig {
+  const level = oneOf(env, 'LOG_LEVEL', Object.keys(LOG_LEVELS) as (keyof typeof LOG_LEVELS)[], 'INFO');
+  const config: AppConfig = {
+    appName: str(env, 'APP_NAME', 'CBSA Backend'),
+    version: str(env, 'VERSION', packageVersion()),
+    host: str(env, 'HOST', '0.0.0.0'),
+    port: int(env, 'PORT', 8000, 0, 65535),
+    logLevel: LOG_LEVELS[level],
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
+    websocketEndpoint: wsPath(env, 'WEBSOCKET_ENDPOINT', '/ws/behaviour'),
+    monitorEndpoint: wsPath(env, 'MONITOR_ENDPOINT', '/ws/monitor'),
+    maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 1024 * 1024, 1, 256 * 1024 * 1024),
+    monitorFlushMs: int(env, 'MONITOR_FLUSH_MS', 50, 1, 60_000),
+    monitorBatchMax: int(env, 'MONITOR_BATCH_MAX', 256, 1, 100_000),
+    monitorMaxBufferBytes: int(env, 'MONITOR_MAX_BUFFER_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3),
+    monitorSlowTimeoutMs: int(env, 'MONITOR_SLOW_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    flowMapFile: env.FLOW_MAP_FILE || undefined,
+  };
+  if (config.websocketEndpoint === config.monitorEndpoint) {
+    throw new ConfigError(
+      'MONITOR_ENDPOINT',
+      'a path different from WEBSOCKET_ENDPOINT',
+      config.monitorEndpoint,
+    );
+  }
+  return config;
+}

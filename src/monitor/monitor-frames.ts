@@ -1,0 +1,22 @@
+// Every frame the server sends on /ws/monitor.
+import type { StreamStats } from '../stream/stream.service.js';
+
+export interface HelloFrame {
+  type: 'hello';
+  app: { name: string; version: string };
+  flow_map: string;
+}
+
+/** Sent as text built by splicing serialised events (see serializeEvent), never via JSON.stringify. */
+export interface EventsFrame {
+  type: 'events';
+  events: unknown[];
+}
+
+export interface StatsFrame extends StreamStats {
+  type: 'stats';
+  /** Events this monitor missed because its socket was over MONITOR_MAX_BUFFER_BYTES. */
+  dropped: number;
+}
+
+export type MonitorFrame = HelloFrame | EventsFrame | StatsFrame;

@@ -1,0 +1,51 @@
+// What StreamService emits for every ingested frame, and how a monitor sees it on the wire.
+import type { Route } from './flow-map.js';
+
+export const MALFORMED_JSON = 'Malformed JSON';
+export const PREVIEW_CHARS = 200;
+
+export interface StreamEvent {
+  /** null for a malformed frame: it consumes no id. */
+  messageId: number | null;
+  clientId: string;
+  /** Seconds since the epoch with millisecond precision, already formatted as JSON number text. */
+  timestamp: string;
+  route: Route;
+  /** Frame size in bytes as received. */
+  size: number;
+  /** The frame text exactly as received; valid JSON when messageId is not null. */
+  text: string;
+}
+
+/**
+ * Builds the monitor JSON for one event by splicing the client's raw text. Client data is never
+ * re-serialised: JSON.stringify recurses and throws on deeply nested input (and is slower).
+ */
+export function serializeEvent(event: StreamEvent): string {
+  const head =
+    '{"message_id":' +
+    event.messageId +
+    ',"client_id":"' +
+    event.clientId +
+    '","status":"' +
+    (event.messageId === null ? 'error' : 'received') +
+    '","server_timestamp":' +
+    event.timestamp +
+    ',"path":' +
+    event.route.pathJson +
+    ',"category":' +
+    (event.route.category === null ? 'null' : '"' + event.route.category + '"') +
+    ',"size":' +
+    event.size;
+  if (event.messageId === null) {
+    return (
+      head +
+      ',"error":"' +
+      MALFORMED_JSON +
+      '","preview":' +
+      JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) +
+      '}'
+    );
+  }
+  return head + ',"data":' + event.text + '}';
+}
