@@ -8,12 +8,25 @@ import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MonitorModule } from './monitor/monitor.module.js';
+import { setPageHeaders } from './monitor/page-headers.js';
 
 @Module({
   imports: [
     ConfigModule.forRoot({ isGlobal: true, load: [appConfig] }),
     LoggingModule,
-    ServeStaticModule.forRoot({ rootPath: join(PACKAGE_ROOT, 'public'), renderPath: '/' }),
+    ServeStaticModule.forRoot(
+      {
+        rootPath: join(PACKAGE_ROOT, 'public'),
+        renderPath: '/',
+        serveStaticOptions: { setHeaders: setPageHeaders },
+      },
+      {
+        rootPath: join(PACKAGE_ROOT, 'node_modules', 'uplot', 'dist'),
+        serveRoot: '/vendor/uplot',
+        renderPath: '/',
+        serveStaticOptions: { setHeaders: setPageHeaders },
+      },
+    ),
     IngestModule,
     MonitorModule,
     HealthModule,
