@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import type { AddressInfo } from 'node:net';
+import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
 
@@ -7,6 +9,14 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule, { bufferLogs: true, abortOnError: false });
   const cfg = await setupApp(app);
   await app.listen(cfg.port, cfg.host);
+  const { port } = (app.getHttpServer() as { address(): AddressInfo }).address();
+  app
+    .get(Logger)
+    .log(
+      `${cfg.appName} ${cfg.version} listening on http://${cfg.host}:${port} ` +
+        `(ingest ${cfg.websocketEndpoint}, monitor ${cfg.monitorEndpoint})`,
+      'Bootstrap',
+    );
 }
 
 bootstrap().catch((err: unknown) => {

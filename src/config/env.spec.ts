@@ -1,0 +1,84 @@
+import { ConfigError, parseEnv } from './env.js';
+
+describe(parseEnv.name, () => {
+  it('applies the documented defaults', () => {
+    const cfg = parseEnv({});
+    expect(cfg).toEqual({
+      appName: 'CBSA Backend',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/) as unknown,
+      host: '0.0.0.0',
+      port: 8000,
+      logLevel: 'info',
+      logFormat: 'json',
+      websocketEndpoint: '/ws/behaviour',
+      monitorEndpoint: '/ws/monitor',
+      maxMessageBytes: 1048576,
+      monitorFlushMs: 50,
+      monitorBatchMax: 256,
+      monitorMaxBufferBytes: 4194304,
+      monitorSlowTimeoutMs: 10000,
+      flowMapFile: undefined,
+    });
+  });
+
+  it.each([
+    ['DEBUG', 'debug'],
+    ['info', 'info'],
+    ['Warning', 'warn'],
+    ['ERROR', 'error'],
+    ['critical', 'fatal'],
+  ])('maps LOG_LEVEL=%s onto pino level %s', (level, pino) => {
+    expect(parseEnv({ LOG_LEVEL: level }).logLevel).toBe(pino);
+  });
+
+  it('reads every variable', () => {
+    const cfg = parseEnv({
+      APP_NAME: 'X',
+      VERSION: '9.9.9',
+      HOST: '127.0.0.1',
+      PORT: '9000',
+      LOG_FORMAT: 'PRETTY',
+      WEBSOCKET_ENDPOINT: '/in',
+      MONITOR_ENDPOINT: '/mon',
+      MAX_MESSAGE_BYTES: '2048',
+      MONITOR_FLUSH_MS: '10',
+      MONITOR_BATCH_MAX: '5',
+      MONITOR_MAX_BUFFER_BYTES: '65536',
+      MONITOR_SLOW_TIMEOUT_MS: '500',
+      FLOW_MAP_FILE: '/tmp/map.json',
+    });
+    expect(cfg).toMatchObject({
+      appName: 'X',
+      version: '9.9.9',
+      host: '127.0.0.1',
+      port: 9000,
+      logFormat: 'pretty',
+      websocketEndpoint: '/in',
+      monitorEndpoint: '/mon',
+      maxMessageBytes: 2048,
+      monitorFlushMs: 10,
+      monitorBatchMax: 5,
+      monitorMaxBufferBytes: 65536,
+      monitorSlowTimeoutMs: 500,
+      flowMapFile: '/tmp/map.json',
+    });
+  });
+
+  it.each([
+    ['PORT', 'eighty', 'an integer from 0 to 65535'],
+    ['PORT', '70000', 'an integer from 0 to 65535'],
+    ['PORT', '-1', 'an integer from 0 to 65535'],
+    ['MAX_MESSAGE_BYTES', '1.5', 'an integer'],
+    ['MONITOR_FLUSH_MS', '0', 'an integer from 1'],
+    ['LOG_LEVEL', 'verbose', 'one of DEBUG, INFO, WARNING, ERROR, CRITICAL'],
+    ['LOG_FORMAT', 'xml', 'one of json, pretty'],
+    ['WEBSOCKET_ENDPOINT', 'ws/behaviour', 'a URL path starting with "/"'],
+  ])('rejects %s=%s naming the variable and what it accepts', (name, value, accepts) => {
+    expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
+    expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid ${name}=.*expected ${accepts}`));
+  });
+
+  it('rejects a monitor endpoint equal to the ingest endpoint', () => {
+    expect(() => parseEnv({ MONITOR_ENDPOINT: '/ws/behaviour' })).toThrow(/MONITOR_ENDPOINT/);
+  });
+});

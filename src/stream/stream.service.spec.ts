@@ -1,0 +1,98 @@
+import { Test } from '@nestjs/testing';
+import { PinoLogger } from 'nestjs-pino';
+import pino from 'pino';
+import { FlowMap } from './flow-map.js';
+import { type StreamEvent, serializeEvent } from './stream-event.js';
+import { MALFORMED_ACK, StreamService } from './stream.service.js';
+
+const ACK = /^\{"status":"received","server_timestamp":(\d+\.\d{3}),"message_id":(\d+)\}$/;
+
+describe(StreamService.name, () => {
+  let stream: StreamService;
+  let events: StreamEvent[];
+
+  beforeEach(async () => {
+    const moduleRef = await Test.createTestingModule({
+      providers: [
+        StreamService,
+        { provide: FlowMap, useValue: FlowMap.load(undefined) },
+        { provide: PinoLogger, useValue: new PinoLogger({ pinoHttp: pino({ level: 'silent' }) }) },
+      ],
+    }).compile();
+    stream = moduleRef.get(StreamService);
+    events = [];
+    stream.events$.subscribe((e) => events.push(e));
+  });
+
+  it('acks valid JSON with ids from 1, strictly increasing, and an ms-precision timestamp', () => {
+    const before = Date.now() / 1000;
+    const acks = ['{"a":1}', '[1]', '"s"', '3', 'true', 'false', 'null'].map((f) =>
+      stream.ingest(f, f.length, 'c1'),
+    );
+    acks.forEach((ack, i) => {
+      const [, ts, id] = ACK.exec(ack)!;
+      expect(Number(id)).toBe(i + 1);
+      expect(Number(ts)).toBeGreaterThanOrEqual(Math.floor(before * 1000) / 1000);
+      expect(Number(ts)).toBeLessThanOrEqual(Date.now() / 1000);
+    });
+    expect(stream.stats()).toMatchObject({ total_messages: 7, total_errors: 0 });
+  });
+
+  it.each(['', 'NaN', '{"a":1,}', "{'a':1}", '{}{}', '{"a":"\u0000"}', '\u0000'])(
+    'answers malformed %j with the error ack and consumes no id',
+    (frame) => {
+      expect(stream.ingest(frame, frame.length, 'c1')).toBe(MALFORMED_ACK);
+      expect(ACK.exec(stream.ingest('{}', 2, 'c1'))![2]).toBe('1');
+      expect(stream.stats()).toMatchObject({ total_messages: 1, total_errors: 1 });
+    },
+  );
+
+  it('emits an event per frame whose serialised form splices the raw text', () => {
+    stream.ingest('{"event_type":"swipe", "x": 1}', 30, 'abc');
+    stream.ingest('{oops', 5, 'abc');
+    expect(events).toHaveLength(2);
+    const [ok, bad] = events.map((e) => JSON.parse(serializeEvent(e)) as Record<string, unknown>);
+    expect(ok).toEqual({
+      message_id: 1,
+      client_id: 'abc',
+      status: 'received',
+      server_timestamp: expect.any(Number) as unknown,
+      path: ['client', 'ingest', 'parse', 'classify', 'gesture', 'stream', 'ack'],
+      category: 'gesture',
+      size: 30,
+      data: { event_type: 'swipe', x: 1 },
+    });
+    expect(serializeEvent(events[0])).toContain('"data":{"event_type":"swipe", "x": 1}}');
+    expect(bad).toEqual({
+      message_id: null,
+      client_id: 'abc',
+      status: 'error',
+      server_timestamp: expect.any(Number) as unknown,
+      path: ['client', 'ingest', 'parse', 'error'],
+      category: null,
+      size: 5,
+      error: 'Malformed JSON',
+      preview: '{oops',
+    });
+  });
+
+  it('previews at most 200 characters of a malformed frame', () => {
+    const frame = 'x'.repeat(500);
+    stream.ingest(frame, 500, 'c');
+    expect((JSON.parse(serializeEvent(events[0])) as { preview: string }).preview).toBe('x'.repeat(200));
+  });
+
+  it('handles 100 000 levels of nesting without recursion', () => {
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    expect(stream.ingest(deep, deep.length, 'c')).toMatch(ACK);
+    expect(serializeEvent(events[0]).endsWith(deep + '}')).toBe(true);
+  });
+
+  it('counts connections and monitors up and down', () => {
+    stream.connectionOpened();
+    stream.connectionOpened();
+    stream.monitorOpened();
+    stream.connectionClosed();
+    expect(stream.stats()).toMatchObject({ active_connections: 1, active_monitors: 1 });
+  });
+});
