@@ -1,7 +1,11 @@
+// Jest runs the TypeScript sources as ES modules (Nest 12 packages are ESM): `npm test` sets
+// NODE_OPTIONS=--experimental-vm-modules (and --expose-gc for the memory checks).
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testRegex: '.*\\.(spec|e2e-spec)\\.ts$',
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  testTimeout: 30_000,
 };

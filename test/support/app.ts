@@ -1,11 +1,10 @@
 // Boots the real AppModule, wired exactly as main.ts does, on an ephemeral port.
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from '../../src/app.module.js';
 import { setupApp } from '../../src/app.setup.js';
-import { appConfig } from '../../src/config/app.config.js';
-import { type AppConfig, parseEnv } from '../../src/config/env.js';
+import type { AppConfig } from '../../src/config/env.js';
 
 export interface RunningApp {
   app: INestApplication;
@@ -16,15 +15,20 @@ export interface RunningApp {
   close: () => Promise<void>;
 }
 
-/** `env` holds environment variables as the service reads them (e.g. { MONITOR_FLUSH_MS: '20' }). */
+/**
+ * `env` holds environment variables as the service reads them (e.g. { MONITOR_FLUSH_MS: '20' }).
+ * They are set only while the app is created, which is when the config is read and validated.
+ */
 export async function startApp(env: Record<string, string> = {}, port = 0): Promise<RunningApp> {
-  const config = parseEnv({ LOG_LEVEL: 'ERROR', HOST: '127.0.0.1', PORT: String(port), ...env });
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-    .overrideProvider(appConfig.KEY)
-    .useValue(config)
-    .compile();
-  const app = moduleRef.createNestApplication({ bufferLogs: true });
-  await setupApp(app);
+  const saved = process.env;
+  process.env = { ...saved, LOG_LEVEL: 'ERROR', HOST: '127.0.0.1', PORT: String(port), ...env };
+  let app: INestApplication;
+  try {
+    app = await NestFactory.create(AppModule, { bufferLogs: true, abortOnError: false });
+  } finally {
+    process.env = saved;
+  }
+  const config = await setupApp(app);
   await app.listen(config.port, config.host);
   const bound = (app.getHttpServer() as { address(): AddressInfo }).address().port;
   return {

@@ -1,0 +1,159 @@
+// The production entry point (dist/main.js, built by `npm test`'s pretest): startup validation,
+// the .env file, and what reaches the logs.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/config/env.js';
+import { TestClient } from './support/ws-client.js';
+
+const MAIN = join(PACKAGE_ROOT, 'dist', 'main.js');
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+class Service {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(env: Record<string, string>, cwd = PACKAGE_ROOT) {
+    this.proc = spawn(process.execPath, [MAIN], {
+      cwd,
+      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
+    });
+    this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+  }
+
+  lines(): LogLine[] {
+    return this.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as LogLine);
+  }
+
+  async waitForLine(predicate: (line: LogLine) => boolean, timeout = 15_000): Promise<LogLine> {
+    const deadline = Date.now() + timeout;
+    while (Date.now() < deadline) {
+      const line = this.lines().find(predicate);
+      if (line) return line;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`no such log line; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+  }
+
+  async port(): Promise<number> {
+    const line = await this.waitForLine((l) => / listening on /.test(l.msg));
+    return Number(/:(\d+) /.exec(line.msg)![1]);
+  }
+
+  async stop(): Promise<void> {
+    this.proc.kill('SIGTERM');
+    await this.exited;
+  }
+}
+
+describe('dist/main.js (e2e)', () => {
+  it.each([
+    [{ PORT: 'abc' }, 'CBSA failed to start: Invalid PORT="abc": expected an integer from 0 to 65535'],
+    [
+      { LOG_LEVEL: 'loud' },
+      'Invalid LOG_LEVEL="loud": expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL',
+    ],
+    [{ MONITOR_BATCH_MAX: '0' }, 'Invalid MONITOR_BATCH_MAX="0": expected an integer from 1 to 100000'],
+  ])('stops on invalid config %j with a message naming the variable', async (env, message) => {
+    const service = new Service(env);
+    expect(await service.exited).toBe(1);
+    expect(service.stderr).toContain(message);
+  });
+
+  it.each([
+    ['not JSON', '{"version":1,', 'not JSON'],
+    [
+      'an edge to an unknown node',
+      JSON.stringify({
+        version: 1,
+        nodes: [{ id: 'client', label: 'C', kind: 'source' }],
+        edges: [{ from: 'client', to: 'ghost' }],
+      }),
+      'edge client -> ghost refers to unknown node "ghost"',
+    ],
+  ])('stops on a flow map that is %s, saying what is wrong', async (_name, text, message) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cbsa-map-')), 'map.json');
+    writeFileSync(file, text);
+    const service = new Service({ FLOW_MAP_FILE: file });
+    expect(await service.exited).toBe(1);
+    expect(service.stderr).toContain(`Invalid event flow map ${file}: ${message}`);
+  });
+
+  it('logs connects at info and each message at debug with its ids, never the frame body', async () => {
+    const service = new Service({ LOG_LEVEL: 'debug' });
+    try {
+      const port = await service.port();
+      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`, {
+        headers: { 'User-Agent': 'cbsa-test/1.0' },
+      });
+      client.send('{"user_id":"user123","session_id":"session_abc","secret":"BODY-MARKER-1"}');
+      const { message_id } = await client.nextJson<{ message_id: number }>();
+      client.send('['.repeat(100_000) + ']'.repeat(100_000));
+      expect((await client.nextJson()).status).toBe('received');
+      client.send('BODY-MARKER-2 is not json');
+      expect(await client.nextJson()).toEqual({ status: 'error', message: 'Malformed JSON' });
+      client.close();
+
+      const connected = await service.waitForLine((l) => l.msg.includes('connected') && 'user_agent' in l);
+      expect(connected).toMatchObject({
+        level: 30,
+        client_id: expect.any(String) as unknown,
+        remote_address: expect.stringContaining('127.0.0.1') as unknown,
+        user_agent: 'cbsa-test/1.0',
+      });
+      const clientId = connected.client_id as string;
+      const received = await service.waitForLine((l) => l.message_id === message_id);
+      expect(received).toMatchObject({
+        level: 20,
+        msg: `Received message #${message_id} from user user123 (session: session_abc, client: ${clientId})`,
+        message_id,
+        user_id: 'user123',
+        session_id: 'session_abc',
+        client_id: clientId,
+      });
+      await service.waitForLine((l) => l.msg.includes('disconnected') && l.client_id === clientId);
+      expect(service.stdout).not.toContain('BODY-MARKER');
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('reads a .env file, logs a summary at info every 10 s while traffic flows, and no debug lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cbsa-env-'));
+    writeFileSync(join(dir, '.env'), 'APP_NAME=Dotenv CBSA\nLOG_LEVEL=INFO\n');
+    const service = new Service({}, dir);
+    try {
+      const port = await service.port();
+      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
+      for (let i = 0; i < 5; i++) client.send(`{"i":${i}}`);
+      client.send('nope');
+      for (let i = 0; i < 6; i++) await client.next();
+      const summary = await service.waitForLine((l) => 'messages_per_second' in l, 15_000);
+      expect(summary).toMatchObject({
+        level: 30,
+        app: 'Dotenv CBSA',
+        messages: 5,
+        errors: 1,
+        messages_per_second: 0.5,
+        clients: 1,
+      });
+      client.close();
+      expect(service.lines().filter((l) => l.level < 30)).toEqual([]);
+    } finally {
+      await service.stop();
+    }
+  }, 30_000);
+});
