@@ -1,0 +1,248 @@
+// The live feed (newest first, at most MAX_ROWS rows in the DOM) and the side panel that shows one
+// event's JSON. Client data reaches the DOM only through textContent and attribute setters.
+import { Ring, formatCount, formatTime, prettyJson } from './events.js';
+
+export const MAX_ROWS = 200;
+/** Feed DOM updates are coalesced to this interval; rows arrive in batches anyway. */
+const FLUSH_MS = 100;
+
+function cell(tr, col, text, title) {
+  const td = document.createElement('td');
+  td.className = `c-${col}`;
+  td.dataset.col = col;
+  td.textContent = text;
+  if (title) td.title = title;
+  tr.append(td);
+  return td;
+}
+
+/** A small coloured pill naming a node of the flow map. */
+export function chip(id, label, color) {
+  const span = document.createElement('span');
+  span.className = 'chip';
+  span.textContent = id;
+  if (label && label !== id) span.title = label;
+  span.style.setProperty('--c', color);
+  return span;
+}
+
+export class Feed {
+  constructor({ body, scroller, empty, count, pauseButton, onOpen, graph }) {
+    this.body = body;
+    this.scroller = scroller;
+    this.empty = empty;
+    this.countEl = count;
+    this.pauseButton = pauseButton;
+    this.onOpen = onOpen;
+    this.graph = graph;
+    /** The last MAX_ROWS events of any kind, to re-apply a changed filter. */
+    this.recent = new Ring(MAX_ROWS);
+    /** Matching events not yet drawn, newest kept. */
+    this.queue = new Ring(MAX_ROWS);
+    this.rowEvents = new WeakMap();
+    this.filter = null;
+    this.paused = false;
+    this.missed = 0;
+    this.lastFlush = 0;
+    this.stale = false;
+    this.rebuildOnResume = false;
+
+    body.addEventListener('click', (e) => this.open(e.target));
+    body.addEventListener('keydown', (e) => this.onKey(e));
+    pauseButton.addEventListener('click', () => this.setPaused(!this.paused));
+  }
+
+  /** Called per event; cheap unless the event matches and must wait for the next flush. */
+  add(s) {
+    this.recent.push(s);
+    if (this.filter !== null && !this.filter(s)) return;
+    this.queue.push(s);
+    if (this.paused) {
+      this.missed++;
+      this.stale = true;
+    }
+  }
+
+  setFilter(filter) {
+    this.filter = filter;
+    if (this.paused) {
+      // A paused feed keeps its rows and only hides those the new filter rejects; it is rebuilt
+      // from the recent events when it resumes.
+      for (const tr of this.body.rows) tr.hidden = filter !== null && !filter(this.rowEvents.get(tr));
+      this.rebuildOnResume = true;
+      this.updateEmpty();
+      return;
+    }
+    this.rebuild();
+  }
+
+  rebuild() {
+    this.rebuildOnResume = false;
+    this.body.replaceChildren();
+    this.queue.clear();
+    for (const s of this.recent.toArray()) if (this.filter === null || this.filter(s)) this.queue.push(s);
+    this.flush(performance.now(), true);
+  }
+
+  setPaused(paused) {
+    this.paused = paused;
+    this.missed = 0;
+    this.pauseButton.setAttribute('aria-pressed', String(paused));
+    this.pauseButton.classList.toggle('is-paused', paused);
+    this.stale = true;
+    if (paused) return;
+    if (this.rebuildOnResume) this.rebuild();
+    else this.flush(performance.now(), true);
+  }
+
+  /** Draws queued rows, at most every FLUSH_MS unless forced. */
+  flush(now, force = false) {
+    if (this.paused) {
+      if (this.stale) this.pauseButton.textContent = this.missed ? `Resume (${formatCount(this.missed)} new)` : 'Resume';
+      this.stale = false;
+      return;
+    }
+    if (this.stale) {
+      this.pauseButton.textContent = 'Pause';
+      this.stale = false;
+    }
+    if (this.queue.size === 0 || (!force && now - this.lastFlush < FLUSH_MS)) return;
+    this.lastFlush = now;
+    const items = this.queue.drainNewestFirst();
+    const fragment = document.createDocumentFragment();
+    for (const s of items) fragment.append(this.row(s));
+    const keepScroll = this.scroller.scrollTop > 4;
+    const before = keepScroll ? this.scroller.scrollHeight : 0;
+    if (items.length >= MAX_ROWS) this.body.replaceChildren(fragment);
+    else {
+      this.body.prepend(fragment);
+      while (this.body.rows.length > MAX_ROWS) this.body.lastElementChild.remove();
+    }
+    // Someone reading further down keeps their place while rows arrive on top.
+    if (keepScroll) this.scroller.scrollTop += this.scroller.scrollHeight - before;
+    this.updateEmpty();
+  }
+
+  updateEmpty() {
+    let visible = 0;
+    for (const tr of this.body.rows) if (!tr.hidden) visible++;
+    this.empty.hidden = visible > 0;
+    if (visible === 0) this.empty.textContent = this.filter ? 'No recent events match the filter.' : 'Waiting for events…';
+    this.countEl.textContent = visible ? `${visible} shown` : '';
+  }
+
+  row(s) {
+    const tr = document.createElement('tr');
+    tr.tabIndex = 0;
+    tr.dataset.testid = 'feed-row';
+    tr.dataset.status = s.status;
+    if (s.id !== null) tr.dataset.messageId = String(s.id);
+    if (s.error) tr.className = 'is-error';
+    cell(tr, 'time', formatTime(s.time));
+    cell(tr, 'id', s.id === null ? '—' : String(s.id));
+    cell(tr, 'client', s.client, s.client);
+    cell(tr, 'user', s.user || '—', s.user);
+    cell(tr, 'session', s.session || '—', s.session);
+    const cat = cell(tr, 'category', '');
+    if (s.category) cat.append(chip(s.category, this.graph.labelOf(s.category), this.graph.colorOf(s.category)));
+    else cat.textContent = '—';
+    if (s.kind) cat.title = `type: ${s.kind}`;
+    const status = cell(tr, 'status', '');
+    const badge = document.createElement('span');
+    badge.className = `badge badge-${s.status}`;
+    badge.textContent = s.status;
+    if (s.error && typeof s.event.error === 'string') badge.title = s.event.error;
+    status.append(badge);
+    this.rowEvents.set(tr, s);
+    return tr;
+  }
+
+  open(target) {
+    const tr = target instanceof Element ? target.closest('tr') : null;
+    const s = tr && this.rowEvents.get(tr);
+    if (s) this.onOpen(s, tr);
+  }
+
+  onKey(e) {
+    const tr = e.target instanceof Element ? e.target.closest('tr') : null;
+    if (!tr) return;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      this.open(tr);
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      let next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
+      while (next && next.hidden) next = e.key === 'ArrowDown' ? next.nextElementSibling : next.previousElementSibling;
+      if (next) next.focus();
+    }
+  }
+}
+
+/** The side panel with one event's fields, its path and its full JSON. */
+export class Details {
+  constructor({ panel, title, meta, path, json, close, copy, graph }) {
+    Object.assign(this, { panel, title, meta, path, json, graph });
+    this.returnFocus = null;
+    close.addEventListener('click', () => this.close());
+    copy.addEventListener('click', () => {
+      copy.textContent = 'Copied';
+      navigator.clipboard?.writeText(this.json.textContent ?? '').catch(() => (copy.textContent = 'Copy failed'));
+      setTimeout(() => (copy.textContent = 'Copy'), 1500);
+    });
+    this.copy = copy;
+  }
+
+  get isOpen() {
+    return !this.panel.hidden;
+  }
+
+  show(s, from) {
+    this.returnFocus = from ?? null;
+    this.title.textContent = s.id === null ? 'Malformed frame' : `Event #${s.id}`;
+    const fields = [
+      ['Time', formatTime(s.time)],
+      ['Status', s.status],
+      ['Client', s.client],
+      ['User', s.user || '—'],
+      ['Session', s.session || '—'],
+      ['Category', s.category || '—'],
+      ['Type', s.kind || '—'],
+      ['Size', typeof s.event.size === 'number' ? `${formatCount(s.event.size)} bytes` : '—'],
+    ];
+    this.meta.replaceChildren(
+      ...fields.flatMap(([k, v]) => {
+        const dt = document.createElement('dt');
+        dt.textContent = k;
+        const dd = document.createElement('dd');
+        dd.textContent = v;
+        if (k === 'Status') dd.className = `status-${s.status}`;
+        return [dt, dd];
+      }),
+    );
+    const steps = s.path.filter((id) => typeof id === 'string');
+    this.path.replaceChildren(
+      ...steps.flatMap((id, k) => {
+        const c = chip(this.graph.labelOf(id), id, this.graph.colorOf(id));
+        if (s.error && k === steps.length - 1) c.classList.add('chip-error');
+        if (k === 0) return [c];
+        const sep = document.createElement('span');
+        sep.className = 'sep';
+        sep.textContent = '›';
+        return [sep, c];
+      }),
+    );
+    this.json.textContent = prettyJson(s.event);
+    this.copy.textContent = 'Copy';
+    this.panel.hidden = false;
+    this.json.scrollTop = 0;
+    this.title.focus();
+  }
+
+  close() {
+    if (this.panel.hidden) return;
+    this.panel.hidden = true;
+    this.json.textContent = '';
+    if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
+    this.returnFocus = null;
+  }
+}

@@ -1,0 +1,457 @@
+// The event flow map as a left-to-right SVG graph, layered by distance from the source. One group
+// per node (data-node-id) with a live count, edges whose width and glow follow their recent rate,
+// and dots that travel each sampled event's path. Everything shown comes from the map, so a
+// replacement map draws as well as the default one.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const NODE_W = 118;
+const NODE_H = 50;
+const MIN_COL_STEP = NODE_W + 26;
+const MAX_ROW_STEP = NODE_H + 34;
+const MIN_ROW_STEP = NODE_H + 10;
+const PAD = 8;
+const SAMPLES = 24;
+const DOT_POOL = 160;
+/** viewBox units per second; the default map's walk then takes about two seconds. */
+const DOT_SPEED = 480;
+const PAINT_COUNTS_MS = 100;
+const PAINT_EDGES_MS = 250;
+const RATE_HALF_LIFE_S = 1;
+const LABEL_CHARS = 16;
+
+export const ERROR_NODE = 'error';
+export const ERROR_COLOR = '#ef4444';
+export const NEUTRAL_COLOR = '#94a3b8';
+const PALETTE = ['#3b82f6', '#a855f7', '#f59e0b', '#10b981', '#ec4899', '#06b6d4', '#84cc16', '#f97316'];
+
+const svg = (tag, attrs = {}) => {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+};
+
+/**
+ * Columns and rows for a map, independent of pixels: a node's column is its BFS distance from
+ * the source (nodes it cannot reach start one column past their deepest placed predecessor), and
+ * each column is ordered by the mean row of its predecessors, sinks last on ties.
+ */
+export function layoutGraph(map) {
+  const nodes = map.nodes;
+  const n = nodes.length;
+  const index = new Map(nodes.map((node, i) => [node.id, i]));
+  const succ = nodes.map(() => []);
+  const pred = nodes.map(() => []);
+  const edges = [];
+  for (const e of map.edges) {
+    const a = index.get(e.from);
+    const b = index.get(e.to);
+    if (a === undefined || b === undefined) continue;
+    succ[a].push(b);
+    pred[b].push(a);
+    edges.push({ a, b });
+  }
+  const layer = new Array(n).fill(-1);
+  const bfs = (starts) => {
+    const queue = [...starts];
+    for (let q = 0; q < queue.length; q++) {
+      for (const v of succ[queue[q]]) {
+        if (layer[v] !== -1) continue;
+        layer[v] = layer[queue[q]] + 1;
+        queue.push(v);
+      }
+    }
+  };
+  let roots = nodes.flatMap((node, i) => (node.kind === 'source' ? [i] : []));
+  if (roots.length === 0) roots = nodes.flatMap((_, i) => (pred[i].length === 0 ? [i] : []));
+  if (roots.length === 0 && n > 0) roots = [0];
+  for (const r of roots) layer[r] = 0;
+  bfs(roots);
+  for (let i = 0; i < n; i++) {
+    if (layer[i] !== -1) continue;
+    layer[i] = Math.max(-1, ...pred[i].map((p) => layer[p])) + 1;
+    bfs([i]);
+  }
+  const columns = Array.from({ length: Math.max(0, ...layer) + 1 }, () => []);
+  for (let i = 0; i < n; i++) columns[layer[i]].push(i);
+  const row = new Array(n).fill(0);
+  for (const [c, column] of columns.entries()) {
+    const key = column.map((i) => {
+      const before = pred[i].filter((p) => layer[p] < c);
+      return before.length ? before.reduce((sum, p) => sum + row[p], 0) / before.length : 0;
+    });
+    const order = column.map((i, k) => ({ i, key: key[k], sink: nodes[i].kind === 'sink' ? 1 : 0 }));
+    if (c > 0) order.sort((x, y) => x.key - y.key || x.sink - y.sink || x.i - y.i);
+    order.forEach(({ i }, k) => (row[i] = k - (order.length - 1) / 2));
+    column.splice(0, column.length, ...order.map((o) => o.i));
+  }
+  return { index, layer, row, edges, columns };
+}
+
+/** A cubic Bézier sampled into a polyline with cumulative lengths, for moving dots at even speed. */
+function bezier(x1, y1, c1x, c1y, c2x, c2y, x2, y2) {
+  const xs = new Float32Array(SAMPLES + 1);
+  const ys = new Float32Array(SAMPLES + 1);
+  const cum = new Float32Array(SAMPLES + 1);
+  for (let i = 0; i <= SAMPLES; i++) {
+    const t = i / SAMPLES;
+    const u = 1 - t;
+    xs[i] = u * u * u * x1 + 3 * u * u * t * c1x + 3 * u * t * t * c2x + t * t * t * x2;
+    ys[i] = u * u * u * y1 + 3 * u * u * t * c1y + 3 * u * t * t * c2y + t * t * t * y2;
+    if (i > 0) cum[i] = cum[i - 1] + Math.hypot(xs[i] - xs[i - 1], ys[i] - ys[i - 1]);
+  }
+  return {
+    d: `M${x1} ${y1}C${c1x} ${c1y} ${c2x} ${c2y} ${x2} ${y2}`,
+    xs,
+    ys,
+    cum,
+    length: cum[SAMPLES],
+  };
+}
+
+function pointAt(geo, dist, out) {
+  let lo = 0;
+  let hi = SAMPLES;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (geo.cum[mid] <= dist) lo = mid;
+    else hi = mid;
+  }
+  const span = geo.cum[hi] - geo.cum[lo] || 1;
+  const f = Math.min(1, Math.max(0, (dist - geo.cum[lo]) / span));
+  out.x = geo.xs[lo] + (geo.xs[hi] - geo.xs[lo]) * f;
+  out.y = geo.ys[lo] + (geo.ys[hi] - geo.ys[lo]) * f;
+}
+
+const truncate = (text) => (text.length > LABEL_CHARS ? text.slice(0, LABEL_CHARS - 1) + '…' : text);
+
+export class FlowGraph {
+  /** `onActivate(node)` runs when a category or error node is clicked or activated by keyboard. */
+  constructor(svgEl, { onActivate, formatCount }) {
+    this.svg = svgEl;
+    this.onActivate = onActivate;
+    this.formatCount = formatCount;
+    this.map = null;
+    this.colors = new Map();
+    this.size = { width: 0, height: 0 };
+    this.point = { x: 0, y: 0 };
+    this.lastCounts = 0;
+    this.lastEdges = 0;
+    this.svg.addEventListener('click', (e) => this.activate(e));
+    this.svg.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        this.activate(e);
+      }
+    });
+  }
+
+  /** Builds the graph for a map (counts start at zero). Returns false if the map is unusable. */
+  setMap(map) {
+    if (!map || !Array.isArray(map.nodes) || !Array.isArray(map.edges) || map.nodes.length === 0) return false;
+    const nodes = map.nodes.filter((n) => n && typeof n.id === 'string');
+    this.map = { nodes, edges: map.edges.filter((e) => e && typeof e.from === 'string') };
+    this.layout = layoutGraph(this.map);
+    const n = nodes.length;
+    this.counts = new Float64Array(n);
+    this.painted = new Float64Array(n).fill(-1);
+    this.nodeRate = new Float64Array(n);
+    this.nodeHits = new Float64Array(n);
+    const m = this.layout.edges.length;
+    this.edgeOf = new Map(this.layout.edges.map((e, k) => [e.a * n + e.b, k]));
+    this.edgeHits = new Float64Array(m);
+    this.edgeErrHits = new Float64Array(m);
+    this.edgeRate = new Float64Array(m);
+    this.edgeErrRate = new Float64Array(m);
+
+    this.colors.clear();
+    let next = 0;
+    for (const node of nodes) {
+      if (node.id === ERROR_NODE) this.colors.set(node.id, ERROR_COLOR);
+      else if (node.kind === 'category') {
+        const isDefault = node.match && node.match.default === true;
+        this.colors.set(node.id, isDefault ? NEUTRAL_COLOR : PALETTE[next++ % PALETTE.length]);
+      }
+    }
+    this.build();
+    this.place(this.size.width, this.size.height);
+    return true;
+  }
+
+  indexOf(id) {
+    return this.layout ? this.layout.index.get(id) : undefined;
+  }
+
+  colorOf(id) {
+    return this.colors.get(id) ?? NEUTRAL_COLOR;
+  }
+
+  labelOf(id) {
+    const i = this.indexOf(id);
+    return i === undefined ? id : this.map.nodes[i].label;
+  }
+
+  build() {
+    const { nodes } = this.map;
+    this.svg.replaceChildren();
+    const defs = svg('defs');
+    const marker = svg('marker', {
+      id: 'arrow',
+      viewBox: '0 0 8 8',
+      refX: 7,
+      refY: 4,
+      markerWidth: 6,
+      markerHeight: 6,
+      orient: 'auto-start-reverse',
+    });
+    marker.append(svg('path', { d: 'M0 0L8 4L0 8z', class: 'arrow' }));
+    defs.append(marker);
+    const edgeLayer = svg('g', { class: 'edges' });
+    const nodeLayer = svg('g', { class: 'nodes' });
+    this.dotLayer = svg('g', { class: 'dots' });
+    this.svg.append(defs, edgeLayer, nodeLayer, this.dotLayer);
+
+    this.edgeEls = this.layout.edges.map(({ a, b }) => {
+      const glow = svg('path', { class: 'edge-glow' });
+      const line = svg('path', { class: 'edge', 'marker-end': 'url(#arrow)' });
+      const title = svg('title');
+      title.textContent = `${nodes[a].label} → ${nodes[b].label}`;
+      line.append(title);
+      line.dataset.from = nodes[a].id;
+      line.dataset.to = nodes[b].id;
+      edgeLayer.append(glow, line);
+      return { glow, line, title, geo: null };
+    });
+
+    this.nodeEls = nodes.map((node) => {
+      const g = svg('g', { class: 'node' });
+      g.dataset.nodeId = node.id;
+      g.dataset.kind = node.kind;
+      g.dataset.testid = 'flow-node';
+      if (node.id === ERROR_NODE) g.classList.add('node-error');
+      const color = this.colors.get(node.id);
+      if (color) g.style.setProperty('--node-color', color);
+      const interactive = node.kind === 'category' || node.id === ERROR_NODE;
+      if (interactive) {
+        g.setAttribute('tabindex', '0');
+        g.setAttribute('role', 'button');
+        g.setAttribute('aria-label', `${node.label}: filter the feed`);
+      }
+      const title = svg('title');
+      title.textContent = `${node.label} (${node.id}, ${node.kind})${interactive ? ' · click to filter' : ''}`;
+      const halo = svg('rect', { class: 'node-halo', x: -3, y: -3, width: NODE_W + 6, height: NODE_H + 6, rx: 12 });
+      const box = svg('rect', { class: 'node-box', width: NODE_W, height: NODE_H, rx: 9 });
+      const accent = svg('rect', { class: 'node-accent', x: 0, y: 9, width: 3, height: NODE_H - 18, rx: 1.5 });
+      const label = svg('text', { class: 'node-label', x: 12, y: 19 });
+      label.textContent = truncate(String(node.label ?? node.id));
+      const count = svg('text', { class: 'node-count', x: 12, y: 39 });
+      count.dataset.testid = 'node-count';
+      count.dataset.count = '0';
+      count.textContent = '0';
+      g.append(title, halo, box, accent, label, count);
+      nodeLayer.append(g);
+      return { g, halo, count };
+    });
+
+    // Dots are pooled: a fixed set of circles reused forever, so animation allocates nothing.
+    this.dots = [];
+    this.free = [];
+    for (let k = 0; k < DOT_POOL; k++) {
+      const el = svg('circle', { r: 4, class: 'dot' });
+      el.style.display = 'none';
+      this.dotLayer.append(el);
+      this.free.push(el);
+    }
+  }
+
+  /** Positions nodes and edges for a drawing area of width x height pixels. */
+  place(width, height) {
+    this.size = { width, height };
+    if (!this.map) return;
+    const { columns, layer, row, edges } = this.layout;
+    const depth = columns.length;
+    const tallest = Math.max(1, ...columns.map((c) => c.length));
+    // Fill the panel, but never squeeze nodes together: a small screen scales the drawing instead.
+    const w = Math.max(width || 0, depth * MIN_COL_STEP - (MIN_COL_STEP - NODE_W) + 2 * PAD);
+    const colStep = depth > 1 ? (w - 2 * PAD - NODE_W) / (depth - 1) : 0;
+    const fitRow = tallest > 1 ? ((height || 0) - 2 * PAD - NODE_H) / (tallest - 1) : MAX_ROW_STEP;
+    const rowStep = Math.min(MAX_ROW_STEP, Math.max(MIN_ROW_STEP, fitRow));
+    const h = Math.max(height || 0, (tallest - 1) * rowStep + NODE_H + 2 * PAD);
+    this.svg.setAttribute('viewBox', `0 0 ${Math.round(w)} ${Math.round(h)}`);
+    const x = (i) => Math.round(PAD + layer[i] * colStep);
+    const y = (i) => Math.round(h / 2 + row[i] * rowStep - NODE_H / 2);
+    this.pos = this.map.nodes.map((_, i) => ({ x: x(i), y: y(i) }));
+    this.nodeEls.forEach((el, i) => el.g.setAttribute('transform', `translate(${this.pos[i].x} ${this.pos[i].y})`));
+    edges.forEach(({ a, b }, k) => {
+      const pa = this.pos[a];
+      const pb = this.pos[b];
+      let geo;
+      if (layer[b] > layer[a]) {
+        const x1 = pa.x + NODE_W;
+        const y1 = pa.y + NODE_H / 2;
+        const x2 = pb.x - 2;
+        const y2 = pb.y + NODE_H / 2;
+        const c = Math.max(20, (x2 - x1) / 2);
+        geo = bezier(x1, y1, x1 + c, y1, x2 - c, y2, x2, y2);
+      } else {
+        // A back or same-column edge loops under the nodes.
+        const x1 = pa.x + NODE_W / 2;
+        const y1 = pa.y + NODE_H;
+        const x2 = pb.x + NODE_W / 2;
+        const y2 = pb.y + NODE_H + 2;
+        const c = 36 + Math.abs(x2 - x1) * 0.15;
+        geo = bezier(x1, y1, x1, y1 + c, x2, y2 + c, x2, y2);
+      }
+      const el = this.edgeEls[k];
+      el.geo = geo;
+      el.line.setAttribute('d', geo.d);
+      el.glow.setAttribute('d', geo.d);
+    });
+    this.clearDots();
+  }
+
+  /** Counts one event on every node and edge of its path. Called per event: no DOM work here. */
+  record(path, error) {
+    if (!this.map) return;
+    const n = this.map.nodes.length;
+    let prev = -1;
+    for (let k = 0; k < path.length; k++) {
+      const i = this.layout.index.get(path[k]);
+      if (i === undefined) {
+        prev = -1;
+        continue;
+      }
+      this.counts[i]++;
+      this.nodeHits[i]++;
+      if (prev !== -1) {
+        const e = this.edgeOf.get(prev * n + i);
+        if (e !== undefined) {
+          this.edgeHits[e]++;
+          if (error) this.edgeErrHits[e]++;
+        }
+      }
+      prev = i;
+    }
+    // Whatever node malformed frames end on is drawn as an error node, whatever its id.
+    if (error && prev !== -1 && !this.nodeEls[prev].g.classList.contains('node-error')) {
+      this.nodeEls[prev].g.classList.add('node-error');
+    }
+  }
+
+  /** Starts a dot along `path`; false when every pooled dot is in flight. */
+  spawn(path, error) {
+    if (!this.map || this.free.length === 0 || path.length < 2) return false;
+    const n = this.map.nodes.length;
+    const segs = [];
+    const stops = [];
+    let prev = this.layout.index.get(path[0]);
+    for (let k = 1; k < path.length && prev !== undefined; k++) {
+      const i = this.layout.index.get(path[k]);
+      if (i === undefined) break;
+      const e = this.edgeOf.get(prev * n + i);
+      if (e !== undefined) segs.push(this.edgeEls[e].geo);
+      else {
+        const a = this.pos[prev];
+        const b = this.pos[i];
+        segs.push(
+          bezier(a.x + NODE_W, a.y + NODE_H / 2, a.x + NODE_W, a.y + NODE_H / 2, b.x, b.y + NODE_H / 2, b.x, b.y + NODE_H / 2),
+        );
+      }
+      stops.push(this.colors.get(path[k]));
+      prev = i;
+    }
+    if (segs.length === 0) return false;
+    const el = this.free.pop();
+    el.setAttribute('class', error ? 'dot dot-error' : 'dot');
+    el.style.fill = '';
+    el.style.display = '';
+    this.dots.push({ el, segs, stops, seg: 0, dist: 0, error });
+    return true;
+  }
+
+  clearDots() {
+    for (const dot of this.dots ?? []) this.release(dot);
+    if (this.dots) this.dots.length = 0;
+  }
+
+  release(dot) {
+    dot.el.style.display = 'none';
+    this.free.push(dot.el);
+  }
+
+  /** Advances dots and repaints coalesced counters; called once per animation frame. */
+  frame(now, dt) {
+    if (!this.map) return;
+    const step = DOT_SPEED * dt;
+    let kept = 0;
+    for (let k = 0; k < this.dots.length; k++) {
+      const dot = this.dots[k];
+      dot.dist += step;
+      while (dot.seg < dot.segs.length && dot.dist > dot.segs[dot.seg].length) {
+        dot.dist -= dot.segs[dot.seg].length;
+        // Past a category node the dot takes that category's colour.
+        const color = dot.stops[dot.seg];
+        if (color && !dot.error) dot.el.style.fill = color;
+        dot.seg++;
+      }
+      if (dot.seg >= dot.segs.length) {
+        this.release(dot);
+        continue;
+      }
+      pointAt(dot.segs[dot.seg], dot.dist, this.point);
+      dot.el.setAttribute('cx', this.point.x.toFixed(1));
+      dot.el.setAttribute('cy', this.point.y.toFixed(1));
+      this.dots[kept++] = dot;
+    }
+    this.dots.length = kept;
+
+    if (now - this.lastCounts >= PAINT_COUNTS_MS) {
+      this.lastCounts = now;
+      for (let i = 0; i < this.counts.length; i++) {
+        if (this.counts[i] === this.painted[i]) continue;
+        this.painted[i] = this.counts[i];
+        const el = this.nodeEls[i].count;
+        el.textContent = this.formatCount(this.counts[i]);
+        el.dataset.count = String(this.counts[i]);
+      }
+    }
+    if (now - this.lastEdges >= PAINT_EDGES_MS) {
+      const seconds = this.lastEdges ? (now - this.lastEdges) / 1000 : PAINT_EDGES_MS / 1000;
+      this.lastEdges = now;
+      this.paintRates(seconds);
+    }
+  }
+
+  paintRates(seconds) {
+    const keep = Math.pow(0.5, seconds / RATE_HALF_LIFE_S);
+    const blend = (old, hits) => old * keep + (hits / seconds) * (1 - keep);
+    for (let e = 0; e < this.edgeEls.length; e++) {
+      const rate = (this.edgeRate[e] = blend(this.edgeRate[e], this.edgeHits[e]));
+      const errRate = (this.edgeErrRate[e] = blend(this.edgeErrRate[e], this.edgeErrHits[e]));
+      this.edgeHits[e] = 0;
+      this.edgeErrHits[e] = 0;
+      const el = this.edgeEls[e];
+      const level = Math.log10(1 + rate);
+      el.line.style.strokeWidth = (1.5 + Math.min(6, level * 2.2)).toFixed(2);
+      el.glow.style.strokeWidth = (6 + Math.min(14, level * 5)).toFixed(1);
+      el.glow.style.opacity = rate < 0.05 ? '0' : Math.min(0.55, 0.12 + level * 0.14).toFixed(2);
+      const hot = rate >= 0.05;
+      const err = hot && errRate > rate / 2;
+      el.line.classList.toggle('hot', hot && !err);
+      el.line.classList.toggle('err', err);
+      el.glow.classList.toggle('err', err);
+      el.title.textContent = `${el.line.dataset.from} → ${el.line.dataset.to}: ${rate.toFixed(1)} events/s`;
+    }
+    for (let i = 0; i < this.nodeEls.length; i++) {
+      const rate = (this.nodeRate[i] = blend(this.nodeRate[i], this.nodeHits[i]));
+      this.nodeHits[i] = 0;
+      this.nodeEls[i].halo.style.opacity = rate < 0.05 ? '0' : Math.min(0.9, 0.25 + Math.log10(1 + rate) * 0.2).toFixed(2);
+    }
+  }
+
+  activate(event) {
+    const g = event.target instanceof Element ? event.target.closest('g.node[role="button"]') : null;
+    if (!g) return;
+    const i = this.indexOf(g.dataset.nodeId);
+    if (i !== undefined) this.onActivate(this.map.nodes[i]);
+  }
+}
