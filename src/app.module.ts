@@ -4,6 +4,8 @@ import { ServeStaticModule } from '@nestjs/serve-static';
 import { join } from 'node:path';
 import { appConfig } from './config/app.config.js';
 import { PACKAGE_ROOT } from './config/env.js';
+import { AccessModule } from './access/access.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
 import { LoggingModule } from './logging/logging.module.js';
@@ -14,6 +16,8 @@ import { setPageHeaders } from './monitor/page-headers.js';
   imports: [
     ConfigModule.forRoot({ isGlobal: true, load: [appConfig] }),
     LoggingModule,
+    LifecycleModule,
+    AccessModule,
     ServeStaticModule.forRoot(
       {
         rootPath: join(PACKAGE_ROOT, 'public'),

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
+import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
 async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule, { bufferLogs: true, abortOnError: false });
@@ -17,6 +18,12 @@ async function bootstrap(): Promise<void> {
         `(ingest ${cfg.websocketEndpoint}, monitor ${cfg.monitorEndpoint})`,
       'Bootstrap',
     );
+  // Not Nest's enableShutdownHooks: it re-raises the signal, so the process would not exit 0.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void gracefulShutdown(app, signal).finally(() => process.exit(0));
+    });
+  }
 }
 
 bootstrap().catch((err: unknown) => {

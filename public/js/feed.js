@@ -52,10 +52,10 @@ export class Feed {
     pauseButton.addEventListener('click', () => this.setPaused(!this.paused));
   }
 
-  /** Called per event; cheap unless the event matches and must wait for the next flush. */
-  add(s) {
+  /** Called per event with whether it passes the filter; no DOM work here. */
+  add(s, matches) {
     this.recent.push(s);
-    if (this.filter !== null && !this.filter(s)) return;
+    if (!matches) return;
     this.queue.push(s);
     if (this.paused) {
       this.missed++;
@@ -106,7 +106,11 @@ export class Feed {
       this.pauseButton.textContent = 'Pause';
       this.stale = false;
     }
-    if (this.queue.size === 0 || (!force && now - this.lastFlush < FLUSH_MS)) return;
+    if (this.queue.size === 0) {
+      if (force) this.updateEmpty();
+      return;
+    }
+    if (!force && now - this.lastFlush < FLUSH_MS) return;
     this.lastFlush = now;
     const items = this.queue.drainNewestFirst();
     const fragment = document.createDocumentFragment();

@@ -4,12 +4,12 @@
 // replacement map draws as well as the default one.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const NODE_W = 118;
-const NODE_H = 50;
-const MIN_COL_STEP = NODE_W + 26;
-const MAX_ROW_STEP = NODE_H + 34;
+const NODE_W = 98;
+const NODE_H = 46;
+const MIN_COL_STEP = NODE_W + 24;
+const MAX_ROW_STEP = NODE_H + 30;
 const MIN_ROW_STEP = NODE_H + 10;
-const PAD = 8;
+const PAD = 6;
 const SAMPLES = 24;
 const DOT_POOL = 160;
 /** viewBox units per second; the default map's walk then takes about two seconds. */
@@ -17,7 +17,7 @@ const DOT_SPEED = 480;
 const PAINT_COUNTS_MS = 100;
 const PAINT_EDGES_MS = 250;
 const RATE_HALF_LIFE_S = 1;
-const LABEL_CHARS = 16;
+const LABEL_CHARS = 14;
 
 export const ERROR_NODE = 'error';
 export const ERROR_COLOR = '#ef4444';
@@ -199,8 +199,9 @@ export class FlowGraph {
       viewBox: '0 0 8 8',
       refX: 7,
       refY: 4,
-      markerWidth: 6,
-      markerHeight: 6,
+      markerWidth: 7,
+      markerHeight: 7,
+      markerUnits: 'userSpaceOnUse',
       orient: 'auto-start-reverse',
     });
     marker.append(svg('path', { d: 'M0 0L8 4L0 8z', class: 'arrow' }));
@@ -240,10 +241,10 @@ export class FlowGraph {
       title.textContent = `${node.label} (${node.id}, ${node.kind})${interactive ? ' · click to filter' : ''}`;
       const halo = svg('rect', { class: 'node-halo', x: -3, y: -3, width: NODE_W + 6, height: NODE_H + 6, rx: 12 });
       const box = svg('rect', { class: 'node-box', width: NODE_W, height: NODE_H, rx: 9 });
-      const accent = svg('rect', { class: 'node-accent', x: 0, y: 9, width: 3, height: NODE_H - 18, rx: 1.5 });
-      const label = svg('text', { class: 'node-label', x: 12, y: 19 });
+      const accent = svg('rect', { class: 'node-accent', x: 0, y: 10, width: 3, height: NODE_H - 20, rx: 1.5 });
+      const label = svg('text', { class: 'node-label', x: 11, y: 18 });
       label.textContent = truncate(String(node.label ?? node.id));
-      const count = svg('text', { class: 'node-count', x: 12, y: 39 });
+      const count = svg('text', { class: 'node-count', x: 11, y: 36 });
       count.dataset.testid = 'node-count';
       count.dataset.count = '0';
       count.textContent = '0';
@@ -277,6 +278,9 @@ export class FlowGraph {
     const rowStep = Math.min(MAX_ROW_STEP, Math.max(MIN_ROW_STEP, fitRow));
     const h = Math.max(height || 0, (tallest - 1) * rowStep + NODE_H + 2 * PAD);
     this.svg.setAttribute('viewBox', `0 0 ${Math.round(w)} ${Math.round(h)}`);
+    // A panel narrower than the map scrolls sideways instead of shrinking the text.
+    this.svg.style.width = width && w > width ? `${Math.round(w)}px` : '';
+    this.svg.style.height = height && h > height ? `${Math.round(h)}px` : '';
     const x = (i) => Math.round(PAD + layer[i] * colStep);
     const y = (i) => Math.round(h / 2 + row[i] * rowStep - NODE_H / 2);
     this.pos = this.map.nodes.map((_, i) => ({ x: x(i), y: y(i) }));
@@ -431,9 +435,9 @@ export class FlowGraph {
       this.edgeErrHits[e] = 0;
       const el = this.edgeEls[e];
       const level = Math.log10(1 + rate);
-      el.line.style.strokeWidth = (1.5 + Math.min(6, level * 2.2)).toFixed(2);
-      el.glow.style.strokeWidth = (6 + Math.min(14, level * 5)).toFixed(1);
-      el.glow.style.opacity = rate < 0.05 ? '0' : Math.min(0.55, 0.12 + level * 0.14).toFixed(2);
+      el.line.style.strokeWidth = (1.25 + Math.min(3.5, level * 1.2)).toFixed(2);
+      el.glow.style.strokeWidth = (4 + Math.min(8, level * 2.5)).toFixed(1);
+      el.glow.style.opacity = rate < 0.05 ? '0' : Math.min(0.3, 0.08 + level * 0.07).toFixed(2);
       const hot = rate >= 0.05;
       const err = hot && errRate > rate / 2;
       el.line.classList.toggle('hot', hot && !err);

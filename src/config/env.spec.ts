@@ -18,7 +18,45 @@ describe(parseEnv.name, () => {
       monitorMaxBufferBytes: 4194304,
       monitorSlowTimeoutMs: 10000,
       flowMapFile: undefined,
+      ingestTokens: [],
+      monitorToken: undefined,
+      allowedOrigins: [],
+      maxConnections: 10000,
+      maxConnectionsPerIp: 0,
+      rateLimitPerConnection: 0,
+      rateLimitBurst: 0,
+      rateLimitCloseAfterMs: 10000,
+      clientMaxBufferBytes: 1048576,
+      heartbeatIntervalMs: 30000,
+      shutdownTimeoutMs: 10000,
+      httpMaxHeaders: 100,
     });
+  });
+
+  it('reads the access and limit settings', () => {
+    expect(
+      parseEnv({
+        INGEST_TOKENS: ' a1 , b2,,',
+        MONITOR_TOKEN: 'm',
+        ALLOWED_ORIGINS: 'https://ops.example.com,http://localhost:3000',
+        MAX_CONNECTIONS: '50',
+        MAX_CONNECTIONS_PER_IP: '5',
+        RATE_LIMIT_PER_CONNECTION: '100',
+        HEARTBEAT_INTERVAL_MS: '0',
+        SHUTDOWN_TIMEOUT_MS: '2000',
+      }),
+    ).toMatchObject({
+      ingestTokens: ['a1', 'b2'],
+      monitorToken: 'm',
+      allowedOrigins: ['https://ops.example.com', 'http://localhost:3000'],
+      maxConnections: 50,
+      maxConnectionsPerIp: 5,
+      rateLimitPerConnection: 100,
+      rateLimitBurst: 100,
+      heartbeatIntervalMs: 0,
+      shutdownTimeoutMs: 2000,
+    });
+    expect(parseEnv({ RATE_LIMIT_PER_CONNECTION: '10', RATE_LIMIT_BURST: '40' }).rateLimitBurst).toBe(40);
   });
 
   it.each([
@@ -73,6 +111,9 @@ describe(parseEnv.name, () => {
     ['LOG_LEVEL', 'verbose', 'one of DEBUG, INFO, WARNING, ERROR, CRITICAL'],
     ['LOG_FORMAT', 'xml', 'one of json, pretty'],
     ['WEBSOCKET_ENDPOINT', 'ws/behaviour', 'a URL path starting with "/"'],
+    ['ALLOWED_ORIGINS', 'evil.com', 'comma-separated origins'],
+    ['MAX_CONNECTIONS', '0', 'an integer from 1'],
+    ['HEARTBEAT_INTERVAL_MS', 'soon', 'an integer from 0'],
   ])('rejects %s=%s naming the variable and what it accepts', (name, value, accepts) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid ${name}=.*expected ${accepts}`));

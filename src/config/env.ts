@@ -27,6 +27,24 @@ export interface AppConfig {
   monitorMaxBufferBytes: number;
   monitorSlowTimeoutMs: number;
   flowMapFile: string | undefined;
+  /** Empty: ingest is open. */
+  ingestTokens: string[];
+  monitorToken: string | undefined;
+  /** Origins allowed on the monitor besides the server's own and requests without an Origin header. */
+  allowedOrigins: string[];
+  maxConnections: number;
+  /** 0: off. */
+  maxConnectionsPerIp: number;
+  /** Frames per second per connection; 0: off. */
+  rateLimitPerConnection: number;
+  rateLimitBurst: number;
+  rateLimitCloseAfterMs: number;
+  /** Acks queued for a client that does not read them before its socket stops being read. */
+  clientMaxBufferBytes: number;
+  /** 0: off. */
+  heartbeatIntervalMs: number;
+  shutdownTimeoutMs: number;
+  httpMaxHeaders: number;
 }
 
 export class ConfigError extends Error {
@@ -71,6 +89,13 @@ function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], 
   return match;
 }
 
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
 function wsPath(env: Env, name: string, fallback: string): string {
   const value = str(env, name, fallback);
   if (!/^\/[A-Za-z0-9\-._~/]*$/.test(value)) {
@@ -97,7 +122,36 @@ export function parseEnv(env: Env): AppConfig {
     monitorMaxBufferBytes: int(env, 'MONITOR_MAX_BUFFER_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3),
     monitorSlowTimeoutMs: int(env, 'MONITOR_SLOW_TIMEOUT_MS', 10_000, 100, 3_600_000),
     flowMapFile: env.FLOW_MAP_FILE || undefined,
+    ingestTokens: list(env, 'INGEST_TOKENS'),
+    monitorToken: env.MONITOR_TOKEN || undefined,
+    allowedOrigins: list(env, 'ALLOWED_ORIGINS'),
+    maxConnections: int(env, 'MAX_CONNECTIONS', 10_000, 1, 10_000_000),
+    maxConnectionsPerIp: int(env, 'MAX_CONNECTIONS_PER_IP', 0, 0, 10_000_000),
+    rateLimitPerConnection: int(env, 'RATE_LIMIT_PER_CONNECTION', 0, 0, 10_000_000),
+    rateLimitBurst: 0,
+    rateLimitCloseAfterMs: int(env, 'RATE_LIMIT_CLOSE_AFTER_MS', 10_000, 0, 3_600_000),
+    clientMaxBufferBytes: int(env, 'CLIENT_MAX_BUFFER_BYTES', 1024 * 1024, 1024, 1024 ** 3),
+    heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 0, 3_600_000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    httpMaxHeaders: int(env, 'HTTP_MAX_HEADERS', 100, 10, 10_000),
   };
+  config.rateLimitBurst = int(env, 'RATE_LIMIT_BURST', config.rateLimitPerConnection, 0, 10_000_000);
+  if (config.rateLimitPerConnection > 0 && config.rateLimitBurst < 1) {
+    throw new ConfigError(
+      'RATE_LIMIT_BURST',
+      'an integer of at least 1 when RATE_LIMIT_PER_CONNECTION is set',
+      String(config.rateLimitBurst),
+    );
+  }
+  for (const origin of config.allowedOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(
+        'ALLOWED_ORIGINS',
+        'comma-separated origins such as https://monitor.example.com',
+        origin,
+      );
+    }
+  }
   if (config.websocketEndpoint === config.monitorEndpoint) {
     throw new ConfigError(
       'MONITOR_ENDPOINT',

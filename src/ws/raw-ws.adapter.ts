@@ -1,7 +1,8 @@
 // The WebSocket adapter for both gateways. It extends Nest's WsAdapter so gateways keep their
 // lifecycle hooks, but: frames are read raw by the gateways (no {event,data} envelope parsing),
-// endpoint paths and limits come from config, unknown paths get an HTTP 404 instead of a dropped
-// socket, and sockets are closed with a close frame rather than terminated.
+// endpoint paths and limits come from config, upgrades pass the UpgradePolicy (refusals and
+// unknown paths get an HTTP status instead of a dropped socket), dead peers are found by
+// heartbeat, and sockets are closed with a close frame rather than terminated.
 import type { INestApplicationContext } from '@nestjs/common';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { WsAdapter } from '@nestjs/platform-ws';
@@ -10,7 +11,9 @@ import type { Duplex } from 'node:stream';
 import type { PinoLogger } from 'nestjs-pino';
 import type { Observable } from 'rxjs';
 import { WebSocket, type WebSocketServer } from 'ws';
+import type { Endpoint, UpgradePolicy } from '../access/upgrade-policy.js';
 import type { AppConfig } from '../config/env.js';
+import { pauseWhileBackedUp } from './backpressure.js';
 
 /**
  * Gateways name the config field holding their path. `path` is the default endpoint and the key
@@ -18,19 +21,22 @@ import type { AppConfig } from '../config/env.js';
  */
 export interface GatewayOptions {
   path: string;
-  endpoint: 'websocketEndpoint' | 'monitorEndpoint';
+  endpoint: Endpoint;
 }
 
 export const CLOSE_GOING_AWAY = 1001;
-const CLOSE_GRACE_MS = 1000;
+const MAX_CLOSE_GRACE_MS = 2000;
 
 type PathedServer = WebSocketServer & { path: string };
 
-export function rejectUpgrade(socket: Duplex, status: number): void {
+export function rejectUpgrade(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
   const reason = STATUS_CODES[status] ?? 'Error';
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.on('error', () => socket.destroy());
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}` +
       `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
   );
 }
@@ -38,12 +44,17 @@ export function rejectUpgrade(socket: Duplex, status: number): void {
 export class RawWsAdapter extends WsAdapter {
   private readonly upgradeListeners = new Map<
     Server,
-    (request: IncomingMessage, socket: Duplex, head: Buffer) => void
+    (req: IncomingMessage, socket: Duplex, head: Buffer) => void
   >();
+  private readonly endpoints = new Map<WebSocketServer, Endpoint>();
+  private readonly heartbeats = new Map<WebSocketServer, NodeJS.Timeout>();
+  /** Sockets pinged and not yet answered. */
+  private readonly awaitingPong = new WeakSet<WebSocket>();
 
   constructor(
     app: INestApplicationContext,
     private readonly cfg: AppConfig,
+    private readonly policy: UpgradePolicy,
     private readonly log: PinoLogger,
   ) {
     super(app);
@@ -51,12 +62,20 @@ export class RawWsAdapter extends WsAdapter {
 
   override create(port: number, options: Partial<GatewayOptions> & Record<string, unknown> = {}): unknown {
     const { endpoint, ...rest } = options;
-    return super.create(port, {
+    const server = super.create(port, {
       ...rest,
       path: endpoint ? this.cfg[endpoint] : rest.path,
       maxPayload: this.cfg.maxMessageBytes,
       perMessageDeflate: false,
-    });
+    }) as WebSocketServer;
+    if (endpoint) this.endpoints.set(server, endpoint);
+    server.on('connection', (ws: WebSocket) => this.watch(ws));
+    if (this.cfg.heartbeatIntervalMs > 0) {
+      const timer = setInterval(() => this.heartbeat(server), this.cfg.heartbeatIntervalMs);
+      timer.unref();
+      this.heartbeats.set(server, timer);
+    }
+    return server;
   }
 
   /** Our gateways have no @SubscribeMessage handlers and read frames themselves: bind nothing per frame. */
@@ -81,8 +100,7 @@ export class RawWsAdapter extends WsAdapter {
     if (!httpServer || this.httpServersRegistry.has(port)) {
       return super.ensureHttpServerExists(port, httpServer);
     }
-    const server = httpServer;
-    this.httpServersRegistry.set(port, server);
+    this.httpServersRegistry.set(port, httpServer);
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       let pathname: string;
       try {
@@ -93,23 +111,34 @@ export class RawWsAdapter extends WsAdapter {
       const wsServer = (this.wsServersRegistry.get(port) as PathedServer[] | undefined)?.find(
         (s) => s.path === pathname,
       );
-      if (!wsServer) return rejectUpgrade(socket, 404);
-      wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+      const endpoint = wsServer && this.endpoints.get(wsServer);
+      if (!wsServer || !endpoint) return rejectUpgrade(socket, 404);
+      const status = this.policy.refusal(request, endpoint);
+      if (status !== undefined) {
+        return rejectUpgrade(socket, status, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      }
+      wsServer.handleUpgrade(request, socket, head, (ws) => {
+        this.policy.admitted(ws, request, endpoint);
+        wsServer.emit('connection', ws, request);
+      });
     };
-    server.on('upgrade', onUpgrade);
-    this.upgradeListeners.set(server, onUpgrade);
-    return server;
+    httpServer.on('upgrade', onUpgrade);
+    this.upgradeListeners.set(httpServer, onUpgrade);
+    return httpServer;
   }
 
   /** Closes every socket with 1001 and a close frame, terminating only those that do not answer. */
   override async close(server: WebSocketServer): Promise<void> {
+    clearInterval(this.heartbeats.get(server));
+    this.heartbeats.delete(server);
+    const grace = Math.min(MAX_CLOSE_GRACE_MS, this.cfg.shutdownTimeoutMs / 2);
     const closed = [...server.clients].map(
       (ws) =>
         new Promise<void>((resolve) => {
           if (ws.readyState === WebSocket.CLOSED) return resolve();
           ws.once('close', () => resolve());
           ws.close(CLOSE_GOING_AWAY, 'Server shutting down');
-          setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+          setTimeout(() => ws.terminate(), grace).unref();
         }),
     );
     await Promise.all(closed);
@@ -120,5 +149,24 @@ export class RawWsAdapter extends WsAdapter {
     for (const [server, listener] of this.upgradeListeners) server.off('upgrade', listener);
     this.upgradeListeners.clear();
     await super.dispose();
+  }
+
+  /** Per-socket liveness and ping-flood protection, for both endpoints. */
+  private watch(ws: WebSocket): void {
+    ws.on('pong', () => this.awaitingPong.delete(ws));
+    // ws answers every ping itself; a peer that floods pings and never reads gets its socket paused.
+    ws.on('ping', () => pauseWhileBackedUp(ws, this.cfg.clientMaxBufferBytes));
+  }
+
+  /** Terminates sockets that did not answer the previous ping, then pings the rest. */
+  private heartbeat(server: WebSocketServer): void {
+    for (const ws of server.clients) {
+      if (this.awaitingPong.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      this.awaitingPong.add(ws);
+      ws.ping();
+    }
   }
 }

@@ -1,0 +1,146 @@
+// One load-generator thread, started by bench/run.mjs. Roles:
+//   ingest   connections that each keep `inFlight` frames unacked, timing every ack
+//   monitor  monitor sockets that count the events frames they receive
+//   idle     connections that open and then say nothing
+// The parent sends {cmd:'measure'} to start the measured window, {cmd:'report'} to end it and get
+// the figures, and {cmd:'stop'} to close everything.
+import { performance } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
+import WebSocket from 'ws';
+import { framePool } from './frames.mjs';
+
+const { role, url, connections, inFlight = 1, malformedRatio = 0, index = 0 } = workerData;
+const CONNECT_CONCURRENCY = 100;
+
+// An all-zero mask makes ws skip masking on the client: the server still unmasks every frame, but
+// the load generator, which shares the two cores with the server, spends less per frame.
+const clientOptions = {
+  perMessageDeflate: false,
+  generateMask: (mask) => mask.fill(0),
+};
+
+const sockets = [];
+let measuring = false;
+let windowStart = 0;
+
+function open(path) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url + path, clientOptions);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** Opens `count` sockets with at most CONNECT_CONCURRENCY handshakes at a time. */
+async function openMany(count, path, onOpen) {
+  let next = 0;
+  const opener = async () => {
+    while (next < count) {
+      const i = next++;
+      const ws = await open(path);
+      ws.on('error', () => undefined);
+      sockets.push(ws);
+      onOpen?.(ws, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, count) }, opener));
+}
+
+// --- ingest -------------------------------------------------------------------------------------
+
+let acks = 0;
+let errorAcks = 0;
+let latencies = new Float64Array(1 << 16);
+let latencyCount = 0;
+
+function recordLatency(ms) {
+  if (latencyCount === latencies.length) {
+    const grown = new Float64Array(latencies.length * 2);
+    grown.set(latencies);
+    latencies = grown;
+  }
+  latencies[latencyCount++] = ms;
+}
+
+const ERROR_BYTE = 'e'.charCodeAt(0); // {"status":"error",... versus {"status":"received",...
+const STATUS_AT = '{"status":"'.length;
+
+function startIngest(ws, i) {
+  const pool = framePool(malformedRatio, index * 1000 + i);
+  // Acks come back in send order, so a ring of send times per connection matches them up.
+  const sentAt = new Float64Array(inFlight);
+  let head = 0;
+  let tail = 0;
+  let seq = 0;
+  const send = () => {
+    sentAt[tail] = performance.now();
+    tail = (tail + 1) % inFlight;
+    ws.send(pool[seq++ % pool.length], { binary: false });
+  };
+  ws.on('message', (data) => {
+    const now = performance.now();
+    const started = sentAt[head];
+    head = (head + 1) % inFlight;
+    if (measuring) {
+      acks++;
+      if (data[STATUS_AT] === ERROR_BYTE) errorAcks++;
+      recordLatency(now - started);
+    }
+    if (ws.readyState === WebSocket.OPEN) send();
+  });
+  for (let k = 0; k < inFlight; k++) send();
+}
+
+// --- monitor ------------------------------------------------------------------------------------
+
+const EVENTS_PREFIX = Buffer.from('{"type":"events"');
+const EVENT_MARK = Buffer.from('{"message_id":');
+let monitorStats = [];
+
+function startMonitor(ws) {
+  const stats = { frames: 0, events: 0, bytes: 0 };
+  monitorStats.push(stats);
+  ws.on('message', (data) => {
+    if (!measuring || !data.subarray(0, EVENTS_PREFIX.length).equals(EVENTS_PREFIX)) return;
+    stats.frames++;
+    stats.bytes += data.length;
+    // Counting event heads is enough here (the bench frames never contain this text) and costs far
+    // less than parsing ~100 KB frames on a machine the server shares.
+    for (let at = data.indexOf(EVENT_MARK); at !== -1; at = data.indexOf(EVENT_MARK, at + 1)) {
+      stats.events++;
+    }
+  });
+}
+
+// --- control ------------------------------------------------------------------------------------
+
+parentPort.on('message', (msg) => {
+  if (msg.cmd === 'measure') {
+    acks = 0;
+    errorAcks = 0;
+    latencyCount = 0;
+    for (const s of monitorStats) Object.assign(s, { frames: 0, events: 0, bytes: 0 });
+    windowStart = performance.now();
+    measuring = true;
+  } else if (msg.cmd === 'report') {
+    measuring = false;
+    const seconds = (performance.now() - windowStart) / 1000;
+    const lat = latencies.slice(0, latencyCount);
+    parentPort.postMessage(
+      { type: 'report', seconds, acks, errorAcks, latencies: lat, monitors: monitorStats },
+      [lat.buffer],
+    );
+  } else if (msg.cmd === 'stop') {
+    for (const ws of sockets) ws.terminate();
+    parentPort.close();
+  }
+});
+
+try {
+  if (role === 'ingest') await openMany(connections, '/ws/behaviour', startIngest);
+  else if (role === 'monitor') await openMany(connections, '/ws/monitor', startMonitor);
+  else await openMany(connections, '/ws/behaviour');
+  parentPort.postMessage({ type: 'ready', open: sockets.length });
+} catch (err) {
+  parentPort.postMessage({ type: 'failed', error: err instanceof Error ? err.message : String(err) });
+}

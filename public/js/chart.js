@@ -1,0 +1,129 @@
+// Messages/s and errors/s over the last five minutes, drawn with uPlot (served from /vendor/uplot).
+// One point per stats frame, held in fixed-length arrays.
+
+const WINDOW_S = 300;
+const MAX_POINTS = WINDOW_S + 30;
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+
+function alpha(color, a) {
+  const m = /^#([0-9a-f]{6})$/i.exec(color);
+  if (!m) return color;
+  const n = parseInt(m[1], 16);
+  return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
+}
+
+const clock = (t) => {
+  const d = new Date(t * 1000);
+  return `${d.getHours()}:${String(d.getMinutes()).padStart(2, '0')}`;
+};
+
+const shortNumber = (v) => (v >= 1e6 ? `${+(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${+(v / 1e3).toFixed(1)}k` : `${+v.toFixed(1)}`);
+
+export class ThroughputChart {
+  constructor(container, { rateEl, errorsEl, formatRate }) {
+    Object.assign(this, { container, rateEl, errorsEl, formatRate });
+    this.xs = [];
+    this.rates = [];
+    this.errors = [];
+    this.plot = null;
+    this.uPlot = null;
+    this.lastErrors = null;
+    this.lastT = 0;
+  }
+
+  async init() {
+    try {
+      const url = new URL('../vendor/uplot/uPlot.esm.js', import.meta.url);
+      this.uPlot = (await import(url.href)).default;
+    } catch {
+      this.container.textContent = 'Chart unavailable (uPlot did not load).';
+      return;
+    }
+    this.create();
+    new ResizeObserver(() => this.resize()).observe(this.container);
+    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.create());
+  }
+
+  /** One stats frame: the server's messages/s and the errors counted since the previous frame. */
+  push(stats) {
+    const t = Date.now() / 1000;
+    const total = stats.total_errors;
+    let eps = 0;
+    if (this.lastErrors !== null && total >= this.lastErrors && t > this.lastT) {
+      eps = (total - this.lastErrors) / Math.max(1, t - this.lastT);
+    }
+    // A gap (reconnect, hidden tab) is drawn as a gap rather than a line across it.
+    if (this.lastT && t - this.lastT > 3) this.append(this.lastT + 1, null, null);
+    this.append(t, stats.messages_per_second, eps);
+    this.lastErrors = total;
+    this.lastT = t;
+    this.rateEl.textContent = this.formatRate(stats.messages_per_second);
+    this.errorsEl.textContent = this.formatRate(eps);
+    this.plot?.setData([this.xs, this.rates, this.errors]);
+  }
+
+  append(t, rate, eps) {
+    this.xs.push(t);
+    this.rates.push(rate);
+    this.errors.push(eps);
+    if (this.xs.length > MAX_POINTS) {
+      this.xs.shift();
+      this.rates.shift();
+      this.errors.shift();
+    }
+  }
+
+  create() {
+    if (!this.uPlot) return;
+    this.plot?.destroy();
+    const text = css('--muted') || '#8a97b1';
+    const grid = css('--grid') || 'rgba(148,163,184,0.15)';
+    const accent = css('--rate') || '#22d3ee';
+    const err = css('--err') || '#f87171';
+    const axis = {
+      stroke: text,
+      font: '11px system-ui, sans-serif',
+      grid: { stroke: grid, width: 1 },
+      ticks: { stroke: grid, width: 1, size: 4 },
+    };
+    const { width, height } = this.container.getBoundingClientRect();
+    this.plot = new this.uPlot(
+      {
+        width: Math.max(200, Math.floor(width)),
+        height: Math.max(100, Math.floor(height)),
+        padding: [10, 12, 0, 0],
+        legend: { show: false },
+        cursor: { drag: { x: false, y: false }, points: { size: 6 } },
+        scales: {
+          x: {
+            time: true,
+            range: () => {
+              const now = Date.now() / 1000;
+              return [now - WINDOW_S, now];
+            },
+          },
+          y: { range: (_u, _min, max) => [0, Math.max(5, (max ?? 0) * 1.15)] },
+        },
+        axes: [
+          { ...axis, space: 64, values: (_u, ticks) => ticks.map(clock) },
+          { ...axis, size: 46, values: (_u, ticks) => ticks.map(shortNumber) },
+        ],
+        series: [
+          {},
+          { label: 'messages/s', stroke: accent, width: 2, fill: alpha(accent, 0.14), points: { show: false } },
+          { label: 'errors/s', stroke: err, width: 1.5, fill: alpha(err, 0.16), points: { show: false } },
+        ],
+      },
+      [this.xs, this.rates, this.errors],
+      this.container,
+    );
+  }
+
+  resize() {
+    if (!this.plot) return;
+    const { width, height } = this.container.getBoundingClientRect();
+    if (width < 10 || height < 10) return;
+    this.plot.setSize({ width: Math.floor(width), height: Math.floor(height) });
+  }
+}

@@ -1,0 +1,292 @@
+// The monitor page: wires the socket to the panels. Events are counted as they arrive (no DOM
+// work), and everything visible is painted from one requestAnimationFrame loop, so a 20 000
+// events/s stream costs a little arithmetic per event and a bounded amount of DOM per frame.
+import { ThroughputChart } from './chart.js';
+import { MonitorSocket } from './connection.js';
+import { compileFilter, filterTerm, formatCount, formatRate, summarize } from './events.js';
+import { Details, Feed } from './feed.js';
+import { ERROR_NODE, FlowGraph } from './flow-graph.js';
+import { Sessions } from './sessions.js';
+
+// Relative to the page, so the monitor also works behind a path prefix.
+const MONITOR_PATH = 'ws/monitor';
+const FLOW_MAP_PATH = 'event-flow-map';
+/** Dots released per second at most; under a heavy stream they are a sample of it. */
+const DOTS_PER_S = 60;
+const DOT_QUEUE = 24;
+const FILTER_DEBOUNCE_MS = 120;
+
+const $ = (id) => document.getElementById(id);
+
+// ---- panels -------------------------------------------------------------------------------------
+
+let filter = null;
+/** Events waiting for a dot, at most DOT_QUEUE; the frame loop releases DOTS_PER_S of them. */
+const dotQueue = [];
+
+const graph = new FlowGraph($('flow'), {
+  formatCount,
+  onActivate: (node) => toggleFilter(node.id === ERROR_NODE ? 'status:error' : filterTerm('category', node.id)),
+});
+const details = new Details({
+  panel: $('details'),
+  title: $('details-title'),
+  meta: $('details-meta'),
+  path: $('details-path'),
+  json: $('details-json'),
+  close: $('details-close'),
+  copy: $('details-copy'),
+  graph,
+});
+const feed = new Feed({
+  body: $('feed-body'),
+  scroller: $('feed-scroll'),
+  empty: $('feed-empty'),
+  count: $('feed-count'),
+  pauseButton: $('pause'),
+  onOpen: (s, row) => details.show(s, row),
+  graph,
+});
+const sessions = new Sessions({
+  list: $('sessions'),
+  empty: $('sessions-empty'),
+  count: $('sessions-count'),
+  onSelect: (text) => toggleFilter(text),
+  graph,
+});
+const chart = new ThroughputChart($('chart'), {
+  rateEl: $('chart-rate'),
+  errorsEl: $('chart-errors'),
+  formatRate,
+});
+void chart.init();
+
+// ---- filter -------------------------------------------------------------------------------------
+
+const filterInput = $('filter');
+let filterTimer;
+
+function applyFilter() {
+  clearTimeout(filterTimer);
+  filter = compileFilter(filterInput.value);
+  filterInput.classList.toggle('active', filter !== null);
+  dotQueue.length = 0;
+  graph.clearDots();
+  feed.setFilter(filter);
+}
+
+/** Sets the filter from a click on a node or a session; the same click again clears it. */
+function toggleFilter(text) {
+  filterInput.value = filterInput.value.trim() === text ? '' : text;
+  applyFilter();
+}
+
+filterInput.addEventListener('input', () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(applyFilter, FILTER_DEBOUNCE_MS);
+});
+filterInput.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') applyFilter();
+});
+
+document.addEventListener('keydown', (e) => {
+  const typing = e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement;
+  if (e.key === 'Escape' && details.isOpen) {
+    details.close();
+  } else if (e.key === '/' && !typing && !e.ctrlKey && !e.metaKey) {
+    e.preventDefault();
+    filterInput.focus();
+    filterInput.select();
+  }
+});
+
+// ---- incoming frames ----------------------------------------------------------------------------
+
+let dotBudget = 0;
+let matchedCount = 0;
+let animatedCount = 0;
+
+/** Per event: count it, remember it for the feed and sessions, maybe queue a dot. No DOM work. */
+function onEvents(events) {
+  const nowMs = Date.now();
+  for (const event of events) {
+    if (event === null || typeof event !== 'object') continue;
+    const s = summarize(event);
+    graph.record(s.path, s.error);
+    sessions.record(s, nowMs);
+    const matches = filter === null || filter(s);
+    feed.add(s, matches);
+    if (!matches) continue;
+    matchedCount++;
+    // A full queue swaps a random entry, so the dots stay a fair sample of a heavy stream.
+    if (dotQueue.length < DOT_QUEUE) dotQueue.push(s);
+    else dotQueue[(Math.random() * DOT_QUEUE) | 0] = s;
+  }
+}
+
+let stats = null;
+let statsDirty = false;
+
+function onFrame(frame) {
+  if (frame.type === 'events' && Array.isArray(frame.events)) {
+    onEvents(frame.events);
+  } else if (frame.type === 'stats') {
+    stats = frame;
+    statsDirty = true;
+    chart.push(frame);
+  } else if (frame.type === 'hello') {
+    const app = frame.app && typeof frame.app === 'object' ? frame.app : {};
+    if (typeof app.name === 'string') {
+      $('app-info').textContent = `${app.name}${typeof app.version === 'string' ? ` · v${app.version}` : ''}`;
+    }
+    // A restarted server may serve another map: fetch it again, redraw only if it changed.
+    void loadMap(typeof frame.flow_map === 'string' ? frame.flow_map : FLOW_MAP_PATH);
+  }
+}
+
+// ---- flow map -----------------------------------------------------------------------------------
+
+let mapText = '';
+const flowStatus = $('flow-status');
+
+async function loadMap(path) {
+  try {
+    const res = await fetch(new URL(path, location.href), { cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const text = await res.text();
+    if (text === mapText) return;
+    if (!graph.setMap(JSON.parse(text))) throw new Error('the map has no nodes');
+    mapText = text;
+    flowStatus.hidden = true;
+    $('flow').setAttribute('aria-label', `Event flow map with ${graph.map.nodes.length} nodes`);
+  } catch (err) {
+    if (!mapText) {
+      flowStatus.hidden = false;
+      flowStatus.textContent = `Could not load the event flow map (${err instanceof Error ? err.message : 'error'}); retrying on reconnect.`;
+    }
+  }
+}
+
+const flowWrap = $('flow').parentElement;
+let placePending = false;
+new ResizeObserver(() => {
+  if (placePending) return;
+  placePending = true;
+  requestAnimationFrame(() => {
+    placePending = false;
+    const { width, height } = flowWrap.getBoundingClientRect();
+    graph.place(Math.floor(width), Math.floor(height));
+  });
+}).observe(flowWrap);
+
+// ---- top bar ------------------------------------------------------------------------------------
+
+function setStat(id, value, format = formatCount) {
+  const el = $(id);
+  if (typeof value !== 'number') return;
+  const text = format(value);
+  if (el.textContent !== text) el.textContent = text;
+  el.dataset.value = String(value);
+  el.title = value.toLocaleString('en-US');
+}
+
+function paintStats() {
+  statsDirty = false;
+  setStat('stat-connections', stats.active_connections);
+  setStat('stat-monitors', stats.active_monitors);
+  setStat('stat-messages', stats.total_messages);
+  setStat('stat-rate', stats.messages_per_second, formatRate);
+  setStat('stat-errors', stats.total_errors);
+  setStat('stat-dropped', stats.dropped);
+  $('stat-errors').parentElement.classList.toggle('alert', stats.total_errors > 0);
+  $('stat-dropped').parentElement.classList.toggle('alert', stats.dropped > 0);
+}
+
+const conn = $('conn');
+const connText = $('conn-text');
+let connState = { state: 'connecting', attempt: 0, retryAt: undefined };
+
+function connLabel() {
+  const { state, attempt, retryAt } = connState;
+  if (state === 'connected') return 'Connected';
+  if (state === 'unauthorized') return 'Token required';
+  if (state === 'connecting') return 'Connecting…';
+  if (retryAt === undefined) return `Reconnecting… (attempt ${attempt})`;
+  const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+  return `Reconnecting in ${seconds}s · retry now`;
+}
+
+function onState(next) {
+  connState = next;
+  conn.dataset.state = next.state;
+  conn.disabled = next.state === 'connected' || next.state === 'connecting';
+  conn.title =
+    next.state === 'reconnecting' ? `Disconnected; attempt ${next.attempt}. Click to retry now.` : 'Monitor socket state';
+  connText.textContent = connLabel();
+  if (next.state === 'unauthorized') askToken();
+}
+
+const socket = new MonitorSocket(MONITOR_PATH, { onFrame, onState });
+conn.addEventListener('click', () => (connState.state === 'unauthorized' ? askToken() : socket.retryNow()));
+
+const tokenDialog = $('token-dialog');
+function askToken() {
+  if (!tokenDialog.open) tokenDialog.showModal();
+}
+$('token-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  tokenDialog.close();
+  socket.useToken($('token-input').value.trim());
+});
+$('token-cancel').addEventListener('click', () => tokenDialog.close());
+
+// ---- the frame loop -----------------------------------------------------------------------------
+
+let last = performance.now();
+let lastSessions = 0;
+let lastSample = last;
+
+function frame(now) {
+  requestAnimationFrame(frame);
+  const dt = Math.min(0.1, Math.max(0, (now - last) / 1000));
+  last = now;
+  dotBudget = Math.min(3, dotBudget + dt * DOTS_PER_S);
+  while (dotBudget >= 1 && dotQueue.length > 0) {
+    const s = dotQueue.shift();
+    dotBudget--;
+    if (graph.spawn(s.path, s.error)) animatedCount++;
+  }
+  graph.frame(now, dt);
+  feed.flush(now);
+  if (statsDirty) paintStats();
+  if (now - lastSessions >= 1000) {
+    lastSessions = now;
+    sessions.render(Date.now());
+    if (connState.state === 'reconnecting') connText.textContent = connLabel();
+  }
+  if (now - lastSample >= 1000) {
+    const seconds = (now - lastSample) / 1000;
+    lastSample = now;
+    const shown = animatedCount < matchedCount * 0.9;
+    $('flow-sample').textContent = shown
+      ? `animating ${formatRate(animatedCount / seconds)} of ${formatRate(matchedCount / seconds)} events/s`
+      : '';
+    matchedCount = 0;
+    animatedCount = 0;
+  }
+}
+
+// ---- start --------------------------------------------------------------------------------------
+
+fetch('health', { cache: 'no-store' })
+  .then((res) => (res.ok ? res.json() : null))
+  .then((health) => {
+    if (health && stats === null) {
+      stats = { ...health, messages_per_second: undefined, dropped: 0 };
+      statsDirty = true;
+    }
+  })
+  .catch(() => undefined);
+void loadMap(FLOW_MAP_PATH);
+socket.connect();
+requestAnimationFrame(frame);

@@ -1,0 +1,23 @@
+// SIGTERM / SIGINT: stop taking upgrades, report shutting_down, ack what was received, close every
+// socket with 1001, and finish within SHUTDOWN_TIMEOUT_MS whatever happens.
+import type { INestApplication } from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { appConfig } from '../config/app.config.js';
+import type { AppConfig } from '../config/env.js';
+import { LifecycleService } from './lifecycle.service.js';
+
+export async function gracefulShutdown(app: INestApplication, reason: string): Promise<void> {
+  const cfg = app.get<AppConfig>(appConfig.KEY);
+  const logger = await app.resolve<PinoLogger>(PinoLogger);
+  logger.setContext('Shutdown');
+  app.get(LifecycleService).beginShutdown();
+  logger.info({ reason, timeout_ms: cfg.shutdownTimeoutMs }, 'Shutting down (%s)', reason);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), cfg.shutdownTimeoutMs - 100);
+  });
+  const finished = await Promise.race([app.close().then(() => false), timedOut]);
+  clearTimeout(timer);
+  if (finished) logger.warn('Shutdown timed out; exiting with connections still open');
+  else logger.info('Shutdown complete');
+}
