@@ -1,0 +1,227 @@
+// Access control and limits: tokens, the monitor's Origin check, connection caps, the per-connection
+// rate limit, heartbeats and negotiated options.
+import WebSocket from 'ws';
+import { type RunningApp, startApp } from './support/app.js';
+import { rawWebSocket } from './support/raw-frames.js';
+import { TestClient, expectServed } from './support/ws-client.js';
+
+const ACK = {
+  status: 'received',
+  server_timestamp: expect.any(Number) as unknown,
+  message_id: expect.any(Number) as unknown,
+};
+const RATE_LIMITED = { status: 'error', message: 'Rate limit exceeded' };
+
+/** The HTTP status an upgrade attempt ends with: 101 when it opened. */
+function upgradeStatus(url: string, options?: WebSocket.ClientOptions): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, options);
+    ws.on('open', () => {
+      resolve(101);
+      ws.close();
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('error', () => undefined);
+  });
+}
+
+async function health(running: RunningApp): Promise<Record<string, number>> {
+  return (await (await fetch(`${running.http}/health`)).json()) as Record<string, number>;
+}
+
+async function waitForHealth(running: RunningApp, predicate: (h: Record<string, number>) => boolean) {
+  for (let i = 0; i < 100; i++) {
+    const h = await health(running);
+    if (predicate(h)) return h;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`health never matched: ${JSON.stringify(await health(running))}`);
+}
+
+describe('Tokens and origins (e2e)', () => {
+  let running: RunningApp;
+  let ingest: string;
+  let monitor: string;
+
+  beforeAll(async () => {
+    running = await startApp({
+      INGEST_TOKENS: 'tok-a,tok-b',
+      MONITOR_TOKEN: 'mon-secret',
+      ALLOWED_ORIGINS: 'https://ops.example.com',
+    });
+    ingest = running.ws('/ws/behaviour');
+    monitor = running.ws('/ws/monitor');
+  });
+  afterAll(() => running.close());
+
+  it.each([
+    ['no token', '', {}, 401],
+    ['a wrong bearer token', '', { headers: { Authorization: 'Bearer tok-c' } }, 401],
+    ['a token of the wrong length', '?token=tok-aa', {}, 401],
+    ['a bearer token', '', { headers: { Authorization: 'Bearer tok-a' } }, 101],
+    ['the second token in the query', '?token=tok-b', {}, 101],
+  ])('ingest with %s', async (_name, suffix, options, status) => {
+    expect(await upgradeStatus(`${ingest}${suffix}`, options)).toBe(status);
+  });
+
+  it('acks frames on an authorised ingest socket, and a refused upgrade leaves no socket', async () => {
+    const before = await health(running);
+    expect(await upgradeStatus(ingest)).toBe(401);
+    const client = await TestClient.open(`${ingest}?token=tok-a`);
+    client.send('{"event_type":"tap"}');
+    expect(await client.nextJson()).toEqual(ACK);
+    expect((await health(running)).active_connections).toBe(before.active_connections + 1);
+    client.close();
+    await expectServed(`${ingest}?token=tok-b`);
+  });
+
+  it.each([
+    ['no token', '', {}, 401],
+    ['the token', '?token=mon-secret', {}, 101],
+    ['the token as a bearer header', '', { headers: { Authorization: 'Bearer mon-secret' } }, 101],
+    ['an ingest token', '?token=tok-a', {}, 401],
+    ['a foreign Origin, even with the token', '?token=mon-secret', { origin: 'https://evil.example' }, 403],
+    ['a foreign Origin, no token', '', { origin: 'https://evil.example' }, 403],
+    ['an allowed Origin', '?token=mon-secret', { origin: 'https://ops.example.com' }, 101],
+  ])('monitor with %s', async (_name, suffix, options, status) => {
+    expect(await upgradeStatus(`${monitor}${suffix}`, options)).toBe(status);
+  });
+
+  it("lets the server's own origin watch", async () => {
+    const own = `http://127.0.0.1:${running.port}`;
+    expect(await upgradeStatus(`${monitor}?token=mon-secret`, { origin: own })).toBe(101);
+  });
+
+  it('answers a plain GET on the WebSocket paths with 401 without a token and 426 with one', async () => {
+    const noToken = await fetch(`${running.http}/ws/monitor`);
+    expect(noToken.status).toBe(401);
+    expect(noToken.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await fetch(`${running.http}/ws/monitor?token=mon-secret`)).status).toBe(426);
+    expect((await fetch(`${running.http}/ws/behaviour?token=tok-b`)).status).toBe(426);
+  });
+});
+
+describe('Connection caps (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp({ MAX_CONNECTIONS: '4', MAX_CONNECTIONS_PER_IP: '3' });
+  });
+  afterAll(() => running.close());
+
+  it('refuses a 4th connection from one address with 429, and lets another address in', async () => {
+    const url = running.ws('/ws/behaviour');
+    const mine = await Promise.all([1, 2, 3].map(() => TestClient.open(url)));
+    expect(await upgradeStatus(url)).toBe(429);
+    const other = await TestClient.open(url, { localAddress: '127.0.0.2' });
+    other.send('[]');
+    expect(await other.nextJson()).toEqual(ACK);
+    // Now 4 are open: the global cap answers 503 whoever asks.
+    expect(await upgradeStatus(url, { localAddress: '127.0.0.3' })).toBe(503);
+    mine[0].close();
+    await waitForHealth(running, (h) => h.active_connections === 3);
+    await expectServed(url);
+    [...mine, other].forEach((c) => c.close());
+  });
+
+  it('does not count monitors against the ingest cap', async () => {
+    const monitors = await Promise.all([1, 2, 3, 4, 5].map(() => TestClient.open(running.ws('/ws/monitor'))));
+    await expectServed(running.ws('/ws/behaviour'));
+    monitors.forEach((m) => m.close());
+  });
+});
+
+describe('Rate limit (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp({
+      RATE_LIMIT_PER_CONNECTION: '20',
+      RATE_LIMIT_BURST: '10',
+      RATE_LIMIT_CLOSE_AFTER_MS: '1500',
+      MONITOR_FLUSH_MS: '10',
+    });
+  });
+  afterAll(() => running.close());
+
+  it('answers frames over the limit with the error, neither counting nor forwarding them', async () => {
+    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    await monitor.nextJson();
+    const before = await health(running);
+    const client = await TestClient.open(running.ws('/ws/behaviour'));
+    for (let i = 0; i < 30; i++) client.send(`{"i":${i}}`);
+    const replies = [];
+    for (let i = 0; i < 30; i++) replies.push(await client.nextJson());
+    const acked = replies.filter((r) => r.status === 'received');
+    expect(acked.length).toBeGreaterThanOrEqual(10);
+    expect(acked.length).toBeLessThan(15);
+    expect(replies.slice(acked.length)).toEqual(replies.slice(acked.length).map(() => RATE_LIMITED));
+    const after = await health(running);
+    expect(after.total_messages - before.total_messages).toBe(acked.length);
+    expect(after.total_errors).toBe(before.total_errors);
+    let forwarded = 0;
+    while (forwarded < acked.length) {
+      const frame = await monitor.until<{ type: string; events: unknown[] }>((f) => f.type === 'events');
+      forwarded += frame.events.length;
+    }
+    await expect(monitor.until((f) => f.type === 'events', 300)).rejects.toThrow();
+    expect(forwarded).toBe(acked.length);
+    monitor.close();
+    client.close();
+  });
+
+  it("closes a connection still over the limit with 1008, leaving others' acks alone", async () => {
+    const flooder = await TestClient.open(running.ws('/ws/behaviour'));
+    const neighbour = await TestClient.open(running.ws('/ws/behaviour'));
+    const flood = setInterval(() => {
+      if (flooder.socket.readyState === WebSocket.OPEN) for (let i = 0; i < 10; i++) flooder.send('{}');
+    }, 20);
+    try {
+      for (let i = 0; i < 5; i++) {
+        neighbour.send('{"n":1}');
+        expect(await neighbour.nextJson()).toEqual(ACK);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const closed = await flooder.waitClosed(5000);
+      expect(closed).toEqual({ code: 1008, reason: 'Rate limit exceeded' });
+    } finally {
+      clearInterval(flood);
+    }
+    neighbour.send('{"n":2}');
+    expect(await neighbour.nextJson()).toEqual(ACK);
+    neighbour.close();
+    await expectServed(running.ws('/ws/behaviour'));
+  });
+});
+
+describe('Heartbeats and negotiation (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp({ HEARTBEAT_INTERVAL_MS: '300' });
+  });
+  afterAll(() => running.close());
+
+  it('drops a half-open client within two intervals, and keeps a live one', async () => {
+    const live = await TestClient.open(running.ws('/ws/behaviour'));
+    const halfOpen = await rawWebSocket(running.port, '/ws/behaviour');
+    halfOpen.pause(); // never reads, never answers a ping: as if the phone vanished
+    await waitForHealth(running, (h) => h.active_connections === 2);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect((await health(running)).active_connections).toBe(1);
+    live.send('{}');
+    expect(await live.nextJson()).toEqual(ACK);
+    live.close();
+    halfOpen.destroy();
+    await expectServed(running.ws('/ws/behaviour'));
+  });
+
+  it('does not negotiate per-message compression', async () => {
+    const client = await TestClient.open(running.ws('/ws/behaviour'), { perMessageDeflate: true });
+    expect(client.socket.extensions).toBe('');
+    client.close();
+  });
+});
