@@ -1,63 +1,10 @@
 // The production entry point (dist/main.js, built by `npm test`'s pretest): startup validation,
 // the .env file, and what reaches the logs.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../src/config/env.js';
+import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
-
-const MAIN = join(PACKAGE_ROOT, 'dist', 'main.js');
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-class Service {
-  readonly proc: ChildProcess;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(env: Record<string, string>, cwd = PACKAGE_ROOT) {
-    this.proc = spawn(process.execPath, [MAIN], {
-      cwd,
-      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
-    });
-    this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
-    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
-  }
-
-  lines(): LogLine[] {
-    return this.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as LogLine);
-  }
-
-  async waitForLine(predicate: (line: LogLine) => boolean, timeout = 15_000): Promise<LogLine> {
-    const deadline = Date.now() + timeout;
-    while (Date.now() < deadline) {
-      const line = this.lines().find(predicate);
-      if (line) return line;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`no such log line; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-  }
-
-  async port(): Promise<number> {
-    const line = await this.waitForLine((l) => / listening on /.test(l.msg));
-    return Number(/:(\d+) /.exec(line.msg)![1]);
-  }
-
-  async stop(): Promise<void> {
-    this.proc.kill('SIGTERM');
-    await this.exited;
-  }
-}
 
 describe('dist/main.js (e2e)', () => {
   it.each([
@@ -156,4 +103,31 @@ describe('dist/main.js (e2e)', () => {
       await service.stop();
     }
   }, 30_000);
+
+  it('keeps tokens out of the logs: query strings are redacted', async () => {
+    const service = new Service({
+      LOG_LEVEL: 'debug',
+      INGEST_TOKENS: 'tok-SECRET-1',
+      MONITOR_TOKEN: 'mon-SECRET-2',
+    });
+    try {
+      const port = await service.port();
+      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour?token=tok-SECRET-1`);
+      client.send('{}');
+      await client.next();
+      const monitor = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor?token=mon-SECRET-2`);
+      expect((await fetch(`http://127.0.0.1:${port}/health?token=tok-SECRET-1`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/ws/monitor?token=wrong-SECRET-3`)).status).toBe(401);
+      client.close();
+      monitor.close();
+      const request = await service.waitForLine(
+        (l) => (l.req as { url?: string } | undefined)?.url === '/health?[redacted]',
+      );
+      expect(request.level).toBe(30);
+      await service.waitForLine((l) => l.msg.includes('disconnected') && 'code' in l);
+      expect(service.stdout).not.toContain('SECRET');
+    } finally {
+      await service.stop();
+    }
+  });
 });

@@ -4,6 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { appConfig } from '../config/app.config.js';
 import type { AppConfig } from '../config/env.js';
+import { StreamService } from '../stream/stream.service.js';
 import { LifecycleService } from './lifecycle.service.js';
 
 export async function gracefulShutdown(app: INestApplication, reason: string): Promise<void> {
@@ -18,6 +19,8 @@ export async function gracefulShutdown(app: INestApplication, reason: string): P
   });
   const finished = await Promise.race([app.close().then(() => false), timedOut]);
   clearTimeout(timer);
-  if (finished) logger.warn('Shutdown timed out; exiting with connections still open');
-  else logger.info('Shutdown complete');
+  const { total_messages, total_errors } = app.get(StreamService).stats();
+  if (finished)
+    logger.warn({ total_messages, total_errors }, 'Shutdown timed out; exiting with connections still open');
+  else logger.info({ total_messages, total_errors }, 'Shutdown complete');
 }

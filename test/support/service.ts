@@ -1,0 +1,63 @@
+// The production build (dist/main.js) as a child process, with its JSON log lines at hand.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../src/config/env.js';
+
+export const MAIN = join(PACKAGE_ROOT, 'dist', 'main.js');
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export class Service {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(env: Record<string, string>, cwd = PACKAGE_ROOT) {
+    this.proc = spawn(process.execPath, [MAIN], {
+      cwd,
+      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
+    });
+    this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+  }
+
+  lines(): LogLine[] {
+    return this.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as LogLine);
+  }
+
+  async waitForLine(predicate: (line: LogLine) => boolean, timeout = 15_000): Promise<LogLine> {
+    const deadline = Date.now() + timeout;
+    while (Date.now() < deadline) {
+      const line = this.lines().find(predicate);
+      if (line) return line;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`no such log line; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+  }
+
+  async port(): Promise<number> {
+    const line = await this.waitForLine((l) => / listening on /.test(l.msg));
+    return Number(/:(\d+) /.exec(line.msg)![1]);
+  }
+
+  /** Resident memory of the process in MiB, from /proc. */
+  rssMb(): number {
+    const status = readFileSync(`/proc/${this.proc.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  }
+
+  async stop(): Promise<void> {
+    this.proc.kill('SIGTERM');
+    await this.exited;
+  }
+}
