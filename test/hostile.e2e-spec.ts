@@ -1,0 +1,455 @@
+// The hostile-input suite: one production process takes every input below in turn. Each row
+// names the input and its documented safe outcome; after each, a fresh client is still acked.
+// Across the run the process never exits and its memory stays under RSS_BOUND_MB.
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
+import { Service } from './support/service.js';
+import { TestClient, expectServed } from './support/ws-client.js';
+
+/** The bound this suite holds the service to, in MiB of resident memory after every input. */
+const RSS_BOUND_MB = 350;
+const TOKEN = 'hostile-suite-token';
+const MONITOR_TOKEN = 'hostile-monitor-token';
+const OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9 } as const;
+
+const service = new Service({
+  INGEST_TOKENS: TOKEN,
+  MONITOR_TOKEN,
+  MAX_CONNECTIONS: '60',
+  RATE_LIMIT_PER_CONNECTION: '2000',
+  RATE_LIMIT_CLOSE_AFTER_MS: '1500',
+  HEARTBEAT_INTERVAL_MS: '500',
+  MONITOR_MAX_BUFFER_BYTES: '262144',
+  MONITOR_SLOW_TIMEOUT_MS: '1000',
+});
+let port = 0;
+const ingestPath = `/ws/behaviour?token=${TOKEN}`;
+const ingestUrl = () => `ws://127.0.0.1:${port}${ingestPath}`;
+const monitorPath = `/ws/monitor?token=${MONITOR_TOKEN}`;
+
+async function health(): Promise<Record<string, number>> {
+  return (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, number>;
+}
+
+async function eventually(predicate: (h: Record<string, number>) => boolean, timeout = 5000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    if (predicate(await health())) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`health never matched: ${JSON.stringify(await health())}`);
+}
+
+/** Health once the sockets of earlier rows have finished closing. */
+async function settled(): Promise<Record<string, number>> {
+  await eventually((h) => h.active_connections === 0 && h.active_monitors === 0);
+  return health();
+}
+
+async function rawIngest(): Promise<Socket> {
+  return rawWebSocket(port, ingestPath);
+}
+
+/** Sends one frame on an authorised ws client and returns the reply. */
+async function reply(data: string | Buffer, binary = false): Promise<Record<string, unknown>> {
+  const client = await TestClient.open(ingestUrl());
+  client.send(data, { binary });
+  try {
+    return await client.nextJson(10_000);
+  } finally {
+    client.close();
+  }
+}
+
+async function closedWith(data: string | Buffer, binary: boolean): Promise<number> {
+  const client = await TestClient.open(ingestUrl());
+  client.send(data, { binary });
+  return (await client.waitClosed()).code;
+}
+
+const received = {
+  status: 'received',
+  server_timestamp: expect.any(Number) as unknown,
+  message_id: expect.any(Number) as unknown,
+};
+
+type Row = [category: string, input: string, outcome: string, run: () => Promise<void>];
+
+const rows: Row[] = [
+  // Protocol
+  [
+    'protocol',
+    'an unmasked client frame',
+    'closed with 1002',
+    async () => {
+      const socket = await rawIngest();
+      socket.write(frame({ opcode: OPCODE.text, payload: '{}', mask: false }));
+      expect(await closeCode(socket)).toBe(1002);
+    },
+  ],
+  [
+    'protocol',
+    'a reserved opcode (0x3)',
+    'closed with 1002',
+    async () => {
+      const socket = await rawIngest();
+      socket.write(frame({ opcode: 0x3, payload: 'x' }));
+      expect(await closeCode(socket)).toBe(1002);
+    },
+  ],
+  [
+    'protocol',
+    'RSV1 set without an extension',
+    'closed with 1002',
+    async () => {
+      const socket = await rawIngest();
+      socket.write(frame({ opcode: OPCODE.text, rsv: 0b100, payload: '{}' }));
+      expect(await closeCode(socket)).toBe(1002);
+    },
+  ],
+  [
+    'protocol',
+    'a fragmented control frame (ping without FIN)',
+    'closed with 1002',
+    async () => {
+      const socket = await rawIngest();
+      socket.write(frame({ opcode: OPCODE.ping, fin: false, payload: 'p' }));
+      expect(await closeCode(socket)).toBe(1002);
+    },
+  ],
+  [
+    'protocol',
+    'a 126-byte ping',
+    'closed with 1002',
+    async () => {
+      const socket = await rawIngest();
+      socket.write(frame({ opcode: OPCODE.ping, payload: Buffer.alloc(126, 0x61) }));
+      expect(await closeCode(socket)).toBe(1002);
+    },
+  ],
+  [
+    'protocol',
+    '20 000 one-byte fragments without FIN',
+    "closed with 1008 by ws's fragment limit (16 384)",
+    async () => {
+      const client = await TestClient.open(ingestUrl());
+      client.socket.send('"', { fin: false });
+      for (let i = 0; i < 19_999; i++) client.socket.send('a', { fin: false });
+      expect((await client.waitClosed()).code).toBe(1008);
+    },
+  ],
+  [
+    'protocol',
+    'a declared payload length of 2^53',
+    'closed with 1009',
+    async () => {
+      const socket = await rawIngest();
+      socket.write(frame({ opcode: OPCODE.text, payload: '{}', declaredLength: 2n ** 53n }));
+      expect(await closeCode(socket)).toBe(1009);
+    },
+  ],
+  [
+    'protocol',
+    'a ping flood from a client that never reads',
+    'socket paused, then dropped by heartbeat; memory bounded',
+    async () => {
+      const before = await settled();
+      const socket = await rawIngest();
+      socket.pause();
+      const ping = frame({ opcode: OPCODE.ping, payload: Buffer.alloc(125, 0x70) });
+      for (let i = 0; i < 40; i++) socket.write(Buffer.concat(Array.from({ length: 1000 }, () => ping)));
+      await eventually((h) => h.active_connections === before.active_connections, 5000);
+      socket.destroy();
+    },
+  ],
+  // Handshake
+  [
+    'handshake',
+    'a missing Sec-WebSocket-Key',
+    'HTTP 400',
+    async () => {
+      const res = await rawRequest(port, upgradeRequest(ingestPath, { 'Sec-WebSocket-Key': '' }));
+      expect(res.status).toBe(400);
+      res.socket.destroy();
+    },
+  ],
+  [
+    'handshake',
+    'a wrong Sec-WebSocket-Version',
+    'HTTP 400',
+    async () => {
+      const res = await rawRequest(port, upgradeRequest(ingestPath, { 'Sec-WebSocket-Version': '99' }));
+      expect(res.status).toBe(400);
+      res.socket.destroy();
+    },
+  ],
+  [
+    'handshake',
+    '2 000 headers',
+    'HTTP 431',
+    async () => {
+      const headers = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`X-Flood-${i}`, 'v']));
+      const res = await rawRequest(port, upgradeRequest(ingestPath, headers));
+      expect(res.status).toBe(431);
+      res.socket.destroy();
+    },
+  ],
+  [
+    'handshake',
+    'a 30 000-character Sec-WebSocket-Protocol',
+    'HTTP 431',
+    async () => {
+      const res = await rawRequest(
+        port,
+        upgradeRequest(ingestPath, { 'Sec-WebSocket-Protocol': 'p'.repeat(30_000) }),
+      );
+      expect(res.status).toBe(431);
+      res.socket.destroy();
+    },
+  ],
+  [
+    'handshake',
+    'Sec-WebSocket-Extensions: constructor',
+    'upgraded with no extension negotiated',
+    async () => {
+      const res = await rawRequest(
+        port,
+        upgradeRequest(ingestPath, { 'Sec-WebSocket-Extensions': 'constructor' }),
+      );
+      expect(res.status).toBe(101);
+      expect(res.head.toLowerCase()).not.toContain('sec-websocket-extensions');
+      res.socket.write(frame({ opcode: OPCODE.close, payload: Buffer.from([0x03, 0xe8]) }));
+      expect(await closeCode(res.socket)).toBe(1000);
+    },
+  ],
+  [
+    'handshake',
+    'TLS bytes on the plain port',
+    'HTTP 400 and closed',
+    async () => {
+      // The start of a TLS ClientHello record: handshake type 0x16, TLS 1.0 record version.
+      const hello = Buffer.concat([Buffer.from('16030100c4010000c00303', 'hex'), Buffer.alloc(64, 0x2a)]);
+      const res = await rawRequest(port, hello);
+      expect(res.status).toBe(400);
+      res.socket.destroy();
+    },
+  ],
+  [
+    'handshake',
+    'a foreign Origin on the monitor',
+    'HTTP 403',
+    async () => {
+      const res = await rawRequest(port, upgradeRequest(monitorPath, { Origin: 'https://evil.example' }));
+      expect(res.status).toBe(403);
+      res.socket.destroy();
+    },
+  ],
+  [
+    'handshake',
+    'a wrong token',
+    'HTTP 401',
+    async () => {
+      const res = await rawRequest(
+        port,
+        upgradeRequest('/ws/behaviour?token=guess', { Authorization: 'Bearer guess' }),
+      );
+      expect(res.status).toBe(401);
+      res.socket.destroy();
+    },
+  ],
+  [
+    'handshake',
+    'an upgrade on an unknown path',
+    'HTTP 404',
+    async () => {
+      const res = await rawRequest(port, upgradeRequest(`/ws/admin?token=${TOKEN}`));
+      expect(res.status).toBe(404);
+      res.socket.destroy();
+    },
+  ],
+  // Payload
+  [
+    'payload',
+    '100 000 levels of nesting',
+    'acked',
+    async () => {
+      expect(await reply('['.repeat(100_000) + ']'.repeat(100_000))).toEqual(received);
+    },
+  ],
+  [
+    'payload',
+    '__proto__ keys',
+    'acked as plain data',
+    async () => {
+      expect(await reply('{"__proto__":{"isAdmin":true},"a":{"__proto__":[1]}}')).toEqual(received);
+    },
+  ],
+  [
+    'payload',
+    'constructor.prototype keys',
+    'acked as plain data',
+    async () => {
+      expect(await reply('{"constructor":{"prototype":{"polluted":1}}}')).toEqual(received);
+    },
+  ],
+  [
+    'payload',
+    '1e400',
+    'acked',
+    async () => {
+      expect(await reply('{"x":1e400,"y":-1e400}')).toEqual(received);
+    },
+  ],
+  [
+    'payload',
+    '30-digit integers',
+    'acked',
+    async () => {
+      expect(await reply('[123456789012345678901234567890,-999999999999999999999999999999]')).toEqual(
+        received,
+      );
+    },
+  ],
+  [
+    'payload',
+    'a lone surrogate escape',
+    'acked',
+    async () => {
+      expect(await reply('{"s":"\\ud800","t":"\\udfff x"}')).toEqual(received);
+    },
+  ],
+  [
+    'payload',
+    'an object with as many short keys as fit under the limit',
+    'acked',
+    async () => {
+      const keys: string[] = [];
+      let size = 2;
+      for (let i = 0; size < 1024 * 1024 - 40; i++) {
+        const entry = `"${i.toString(36)}":0`;
+        keys.push(entry);
+        size += entry.length + 1;
+      }
+      expect(await reply(`{${keys.join(',')}}`)).toEqual(received);
+    },
+  ],
+  [
+    'payload',
+    'a text frame with invalid UTF-8',
+    'closed with 1007',
+    async () => {
+      expect(await closedWith(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]), false)).toBe(1007);
+    },
+  ],
+  [
+    'payload',
+    'a frame over MAX_MESSAGE_BYTES',
+    'closed with 1009',
+    async () => {
+      expect(await closedWith(Buffer.alloc(1024 * 1024 + 1, 0x20), true)).toBe(1009);
+    },
+  ],
+  // Behaviour
+  [
+    'behaviour',
+    'a message flood over the rate limit',
+    '"Rate limit exceeded", then closed with 1008',
+    async () => {
+      const client = await TestClient.open(ingestUrl());
+      const errors = { count: 0 };
+      client.socket.on('message', (data: Buffer) => {
+        if (data.toString().includes('Rate limit exceeded')) errors.count++;
+      });
+      const flood = setInterval(() => {
+        if (client.socket.readyState === WebSocket.OPEN)
+          for (let i = 0; i < 200; i++) client.socket.send('{}');
+      }, 10);
+      try {
+        expect((await client.waitClosed(10_000)).code).toBe(1008);
+      } finally {
+        clearInterval(flood);
+      }
+      expect(errors.count).toBeGreaterThan(0);
+    },
+  ],
+  [
+    'behaviour',
+    'a connection flood over the cap',
+    'HTTP 503 past MAX_CONNECTIONS',
+    async () => {
+      const attempts = await Promise.all(
+        Array.from({ length: 80 }, () => rawRequest(port, upgradeRequest(ingestPath))),
+      );
+      const statuses = attempts.map((a) => a.status);
+      expect(statuses.filter((s) => s === 101).length).toBeLessThanOrEqual(60);
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThanOrEqual(20);
+      expect(statuses.every((s) => s === 101 || s === 503)).toBe(true);
+      attempts.forEach((a) => a.socket.destroy());
+      await eventually((h) => h.active_connections === 0);
+    },
+  ],
+  [
+    'behaviour',
+    'a monitor that stops reading',
+    'events dropped for it, then terminated',
+    async () => {
+      const monitor = await rawWebSocket(port, monitorPath);
+      monitor.pause();
+      await eventually((h) => h.active_monitors === 1);
+      const client = await TestClient.open(ingestUrl());
+      const pad = JSON.stringify({ event_type: 'swipe', pad: 'z'.repeat(2000) });
+      for (let sent = 0; sent < 6000; sent += 500) {
+        for (let i = 0; i < 500; i++) client.send(pad);
+        for (let i = 0; i < 500; i++) await client.next(10_000);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      await eventually((h) => h.active_monitors === 0, 10_000);
+      client.close();
+      monitor.destroy();
+    },
+  ],
+  [
+    'behaviour',
+    'a half-open client',
+    'dropped within two heartbeat intervals',
+    async () => {
+      const before = await settled();
+      const socket = await rawIngest();
+      socket.pause();
+      await eventually((h) => h.active_connections === before.active_connections + 1);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect((await health()).active_connections).toBe(before.active_connections);
+      socket.destroy();
+    },
+  ],
+];
+
+describe('Hostile inputs against one production process (e2e)', () => {
+  beforeAll(async () => {
+    port = await service.port();
+  });
+  afterAll(() => service.stop());
+
+  it('has at least 25 hostile inputs', () => {
+    expect(rows.length).toBeGreaterThanOrEqual(25);
+  });
+
+  it.each(rows)(
+    '%s: %s -> %s; a fresh client is served after',
+    async (_category, _input, _outcome, run) => {
+      await run();
+      expect(service.proc.exitCode).toBeNull();
+      await expectServed(ingestUrl());
+      expect(service.rssMb()).toBeLessThan(RSS_BOUND_MB);
+    },
+    30_000,
+  );
+
+  it(`never exits and ends under ${RSS_BOUND_MB} MiB`, async () => {
+    expect(service.proc.exitCode).toBeNull();
+    expect(service.proc.signalCode).toBeNull();
+    expect((await health()).status).toBe('ok');
+    expect(service.rssMb()).toBeLessThan(RSS_BOUND_MB);
+  });
+});
