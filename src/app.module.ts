@@ -8,6 +8,8 @@ import { AccessModule } from './access/access.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { RedisModule } from './redis/redis.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MonitorModule } from './monitor/monitor.module.js';
 import { setPageHeaders } from './monitor/page-headers.js';
@@ -17,6 +19,8 @@ import { setPageHeaders } from './monitor/page-headers.js';
     ConfigModule.forRoot({ isGlobal: true, load: [appConfig] }),
     LoggingModule,
     LifecycleModule,
+    RedisModule,
+    MetricsModule,
     AccessModule,
     ServeStaticModule.forRoot(
       {

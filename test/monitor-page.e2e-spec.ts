@@ -108,7 +108,7 @@ async function setFilter(page: Page, text: string): Promise<void> {
 
 async function shot(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: join(ARTIFACTS, name) });
+  await page.screenshot({ path: join(ARTIFACTS, name), animations: 'disabled' });
 }
 
 /** Waits for two animation frames, so anything the page queued has been painted. */
@@ -453,7 +453,9 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
 
       await sendAll(client, [{ event_type: 'heart', user_id: 'erin' }]);
       await waitForCounts(second, { device: 1, gateway: 1, heart: 1, misc: 0, ack: 1 });
-      await second.waitForSelector(`${ROW} [data-col="category"] .chip:text-is("heart")`, { timeout: UI_TIMEOUT });
+      await second.waitForSelector(`${ROW} [data-col="category"] .chip:text-is("heart")`, {
+        timeout: UI_TIMEOUT,
+      });
       expect(secondErrors).toEqual([]);
     } finally {
       client.socket.terminate();
@@ -469,6 +471,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
     const producers = await Promise.all(
       users.slice(0, 3).map(() => TestClient.open(running.ws('/ws/behaviour'))),
     );
+    const startTotal = Number(await page.getAttribute('[data-testid="stat-messages"]', 'data-value'));
     let sent = 0;
     const timer = setInterval(() => {
       for (let k = 0; k < 6; k++) {
@@ -486,10 +489,12 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
       }
     }, 25);
     try {
+      // A couple of seconds of stream, as the server counts it, so the chart and the graph have life.
       await page.waitForFunction(
-        () => Number(document.querySelector('[data-testid="stat-rate"]')?.getAttribute('data-value')) > 0,
-        undefined,
-        { timeout: 5000 },
+        (from) =>
+          Number(document.querySelector('[data-testid="stat-messages"]')?.getAttribute('data-value')) >= from,
+        startTotal + 600,
+        { timeout: 15_000 },
       );
       await shot(page, 'monitor-1280x800-dark.png');
       await page.emulateMedia({ colorScheme: 'light' });
@@ -508,6 +513,38 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
       producers.forEach((p) => p.socket.terminate());
     }
     expect(errors).toEqual([]);
+  });
+
+  it('asks for a token when the server refuses the monitor socket (401), and keeps it for the tab', async () => {
+    const guardedApp = await startApp({ MONITOR_TOKEN: 'open sesame' });
+    const guarded = await context.newPage();
+    // The refused handshake and the 401 probe are logged by the browser itself; scripts must not fail.
+    const pageErrors: string[] = [];
+    guarded.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      await guarded.goto(guardedApp.http + '/');
+      await guarded.waitForSelector('[data-testid="token-dialog"][open]', { timeout: UI_TIMEOUT });
+      expect(await guarded.getAttribute('[data-testid="connection-state"]', 'data-state')).toBe(
+        'unauthorized',
+      );
+      await guarded.fill('[data-testid="token-input"]', 'open sesame');
+      await guarded.press('[data-testid="token-input"]', 'Enter');
+      await guarded.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
+        timeout: UI_TIMEOUT,
+      });
+      expect(await guarded.evaluate(() => sessionStorage.getItem('cbsa.monitorToken'))).toBe('open sesame');
+
+      // A reload in the same tab connects with the kept token, without asking again.
+      await guarded.reload();
+      await guarded.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
+        timeout: UI_TIMEOUT,
+      });
+      expect(await guarded.$('[data-testid="token-dialog"][open]')).toBeNull();
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await guarded.close();
+      await guardedApp.close();
+    }
   });
 
   it('reconnects by itself after the server restarts and shows new events', async () => {

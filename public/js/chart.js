@@ -13,12 +13,19 @@ function alpha(color, a) {
   return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
 }
 
-const clock = (t) => {
-  const d = new Date(t * 1000);
-  return `${d.getHours()}:${String(d.getMinutes()).padStart(2, '0')}`;
-};
+const two = (n) => String(n).padStart(2, '0');
 
-const shortNumber = (v) => (v >= 1e6 ? `${+(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${+(v / 1e3).toFixed(1)}k` : `${+v.toFixed(1)}`);
+/** Local clock labels for the time axis, with seconds only when ticks are under a minute apart. */
+function clock(ticks) {
+  const seconds = ticks.length > 1 && ticks[1] - ticks[0] < 60;
+  return ticks.map((t) => {
+    const d = new Date(t * 1000);
+    return `${d.getHours()}:${two(d.getMinutes())}${seconds ? ':' + two(d.getSeconds()) : ''}`;
+  });
+}
+
+const shortNumber = (v) =>
+  v >= 1e6 ? `${+(v / 1e6).toFixed(1)}M` : v >= 1e3 ? `${+(v / 1e3).toFixed(1)}k` : `${+v.toFixed(1)}`;
 
 export class ThroughputChart {
   constructor(container, { rateEl, errorsEl, formatRate }) {
@@ -106,12 +113,18 @@ export class ThroughputChart {
           y: { range: (_u, _min, max) => [0, Math.max(5, (max ?? 0) * 1.15)] },
         },
         axes: [
-          { ...axis, space: 64, values: (_u, ticks) => ticks.map(clock) },
+          { ...axis, space: 64, values: (_u, ticks) => clock(ticks) },
           { ...axis, size: 46, values: (_u, ticks) => ticks.map(shortNumber) },
         ],
         series: [
           {},
-          { label: 'messages/s', stroke: accent, width: 2, fill: alpha(accent, 0.14), points: { show: false } },
+          {
+            label: 'messages/s',
+            stroke: accent,
+            width: 2,
+            fill: alpha(accent, 0.14),
+            points: { show: false },
+          },
           { label: 'errors/s', stroke: err, width: 1.5, fill: alpha(err, 0.16), points: { show: false } },
         ],
       },

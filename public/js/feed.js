@@ -3,11 +3,18 @@
 import { Ring, formatCount, formatTime, prettyJson } from './events.js';
 
 export const MAX_ROWS = 200;
-/** Feed DOM updates are coalesced to this interval; rows arrive in batches anyway. */
+/**
+ * Feed DOM updates are coalesced: every FLUSH_MS, or SLOW_FLUSH_MS while the stream outruns what a
+ * person can read, and then only the newest MAX_PER_FLUSH rows are drawn (the rest would scroll
+ * out of sight before they were painted).
+ */
 const FLUSH_MS = 100;
+const SLOW_FLUSH_MS = 300;
+const MAX_PER_FLUSH = 40;
 
 function cell(tr, col, text, title) {
-  const td = document.createElement('td');
+  const td = document.createElement('span');
+  td.setAttribute('role', 'cell');
   td.className = `c-${col}`;
   td.dataset.col = col;
   td.textContent = text;
@@ -44,6 +51,7 @@ export class Feed {
     this.paused = false;
     this.missed = 0;
     this.lastFlush = 0;
+    this.interval = FLUSH_MS;
     this.stale = false;
     this.rebuildOnResume = false;
 
@@ -68,7 +76,7 @@ export class Feed {
     if (this.paused) {
       // A paused feed keeps its rows and only hides those the new filter rejects; it is rebuilt
       // from the recent events when it resumes.
-      for (const tr of this.body.rows) tr.hidden = filter !== null && !filter(this.rowEvents.get(tr));
+      for (const tr of this.body.children) tr.hidden = filter !== null && !filter(this.rowEvents.get(tr));
       this.rebuildOnResume = true;
       this.updateEmpty();
       return;
@@ -98,7 +106,8 @@ export class Feed {
   /** Draws queued rows, at most every FLUSH_MS unless forced. */
   flush(now, force = false) {
     if (this.paused) {
-      if (this.stale) this.pauseButton.textContent = this.missed ? `Resume (${formatCount(this.missed)} new)` : 'Resume';
+      if (this.stale)
+        this.pauseButton.textContent = this.missed ? `Resume (${formatCount(this.missed)} new)` : 'Resume';
       this.stale = false;
       return;
     }
@@ -110,9 +119,11 @@ export class Feed {
       if (force) this.updateEmpty();
       return;
     }
-    if (!force && now - this.lastFlush < FLUSH_MS) return;
+    if (!force && now - this.lastFlush < this.interval) return;
     this.lastFlush = now;
-    const items = this.queue.drainNewestFirst();
+    const queued = this.queue.drainNewestFirst();
+    this.interval = queued.length > MAX_PER_FLUSH ? SLOW_FLUSH_MS : FLUSH_MS;
+    const items = force ? queued : queued.slice(0, MAX_PER_FLUSH);
     const fragment = document.createDocumentFragment();
     for (const s of items) fragment.append(this.row(s));
     const keepScroll = this.scroller.scrollTop > 4;
@@ -120,7 +131,7 @@ export class Feed {
     if (items.length >= MAX_ROWS) this.body.replaceChildren(fragment);
     else {
       this.body.prepend(fragment);
-      while (this.body.rows.length > MAX_ROWS) this.body.lastElementChild.remove();
+      while (this.body.children.length > MAX_ROWS) this.body.lastElementChild.remove();
     }
     // Someone reading further down keeps their place while rows arrive on top.
     if (keepScroll) this.scroller.scrollTop += this.scroller.scrollHeight - before;
@@ -129,26 +140,29 @@ export class Feed {
 
   updateEmpty() {
     let visible = 0;
-    for (const tr of this.body.rows) if (!tr.hidden) visible++;
+    for (const tr of this.body.children) if (!tr.hidden) visible++;
     this.empty.hidden = visible > 0;
-    if (visible === 0) this.empty.textContent = this.filter ? 'No recent events match the filter.' : 'Waiting for events…';
+    if (visible === 0)
+      this.empty.textContent = this.filter ? 'No recent events match the filter.' : 'Waiting for events…';
     this.countEl.textContent = visible ? `${visible} shown` : '';
   }
 
   row(s) {
-    const tr = document.createElement('tr');
+    const tr = document.createElement('div');
+    tr.className = s.error ? 'feed-row is-error' : 'feed-row';
+    tr.setAttribute('role', 'row');
     tr.tabIndex = 0;
     tr.dataset.testid = 'feed-row';
     tr.dataset.status = s.status;
     if (s.id !== null) tr.dataset.messageId = String(s.id);
-    if (s.error) tr.className = 'is-error';
     cell(tr, 'time', formatTime(s.time));
     cell(tr, 'id', s.id === null ? '—' : String(s.id));
     cell(tr, 'client', s.client, s.client);
     cell(tr, 'user', s.user || '—', s.user);
     cell(tr, 'session', s.session || '—', s.session);
     const cat = cell(tr, 'category', '');
-    if (s.category) cat.append(chip(s.category, this.graph.labelOf(s.category), this.graph.colorOf(s.category)));
+    if (s.category)
+      cat.append(chip(s.category, this.graph.labelOf(s.category), this.graph.colorOf(s.category)));
     else cat.textContent = '—';
     if (s.kind) cat.title = `type: ${s.kind}`;
     const status = cell(tr, 'status', '');
@@ -162,13 +176,13 @@ export class Feed {
   }
 
   open(target) {
-    const tr = target instanceof Element ? target.closest('tr') : null;
+    const tr = target instanceof Element ? target.closest('.feed-row') : null;
     const s = tr && this.rowEvents.get(tr);
     if (s) this.onOpen(s, tr);
   }
 
   onKey(e) {
-    const tr = e.target instanceof Element ? e.target.closest('tr') : null;
+    const tr = e.target instanceof Element ? e.target.closest('.feed-row') : null;
     if (!tr) return;
     if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();
@@ -176,7 +190,8 @@ export class Feed {
     } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
       e.preventDefault();
       let next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
-      while (next && next.hidden) next = e.key === 'ArrowDown' ? next.nextElementSibling : next.previousElementSibling;
+      while (next && next.hidden)
+        next = e.key === 'ArrowDown' ? next.nextElementSibling : next.previousElementSibling;
       if (next) next.focus();
     }
   }
@@ -190,7 +205,9 @@ export class Details {
     close.addEventListener('click', () => this.close());
     copy.addEventListener('click', () => {
       copy.textContent = 'Copied';
-      navigator.clipboard?.writeText(this.json.textContent ?? '').catch(() => (copy.textContent = 'Copy failed'));
+      navigator.clipboard
+        ?.writeText(this.json.textContent ?? '')
+        .catch(() => (copy.textContent = 'Copy failed'));
       setTimeout(() => (copy.textContent = 'Copy'), 1500);
     });
     this.copy = copy;
@@ -201,7 +218,9 @@ export class Details {
   }
 
   show(s, from) {
+    this.returnFocus?.classList.remove('is-open');
     this.returnFocus = from ?? null;
+    this.returnFocus?.classList.add('is-open');
     this.title.textContent = s.id === null ? 'Malformed frame' : `Event #${s.id}`;
     const fields = [
       ['Time', formatTime(s.time)],
@@ -246,6 +265,7 @@ export class Details {
     if (this.panel.hidden) return;
     this.panel.hidden = true;
     this.json.textContent = '';
+    this.returnFocus?.classList.remove('is-open');
     if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
     this.returnFocus = null;
   }

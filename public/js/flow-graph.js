@@ -11,10 +11,11 @@ const MAX_ROW_STEP = NODE_H + 30;
 const MIN_ROW_STEP = NODE_H + 10;
 const PAD = 6;
 const SAMPLES = 24;
-const DOT_POOL = 160;
+const MAX_DOTS = 160;
+const DOT_RADIUS = 4;
 /** viewBox units per second; the default map's walk then takes about two seconds. */
 const DOT_SPEED = 480;
-const PAINT_COUNTS_MS = 100;
+const PAINT_COUNTS_MS = 200;
 const PAINT_EDGES_MS = 250;
 const RATE_HALF_LIFE_S = 1;
 const LABEL_CHARS = 14;
@@ -125,9 +126,20 @@ function pointAt(geo, dist, out) {
 const truncate = (text) => (text.length > LABEL_CHARS ? text.slice(0, LABEL_CHARS - 1) + '…' : text);
 
 export class FlowGraph {
-  /** `onActivate(node)` runs when a category or error node is clicked or activated by keyboard. */
-  constructor(svgEl, { onActivate, formatCount }) {
+  /**
+   * `svgEl` holds edges and nodes; dots are drawn on `canvas`, stacked on top of it, so moving
+   * dots cost one canvas redraw per frame and no DOM or style work. `onActivate(node)` runs when a
+   * category or error node is clicked or activated by keyboard.
+   */
+  constructor(svgEl, canvas, { onActivate, formatCount }) {
     this.svg = svgEl;
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d');
+    this.dots = [];
+    this.view = { scale: 1, x: 0, y: 0, dpr: 1 };
+    this.dotColors = { ok: '#22d3ee', err: ERROR_COLOR, ring: '#0d1426' };
+    this.readColors();
+    matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.readColors());
     this.onActivate = onActivate;
     this.formatCount = formatCount;
     this.map = null;
@@ -137,6 +149,13 @@ export class FlowGraph {
     this.lastCounts = 0;
     this.lastEdges = 0;
     this.svg.addEventListener('click', (e) => this.activate(e));
+    // An edge's rate goes into its tooltip only when pointed at, not on every repaint.
+    this.svg.addEventListener('pointerover', (e) => {
+      const k = this.edgeEls?.findIndex((el) => el.line === e.target) ?? -1;
+      if (k === -1) return;
+      const el = this.edgeEls[k];
+      el.title.textContent = `${el.name}: ${this.edgeRate[k].toFixed(1)} events/s`;
+    });
     this.svg.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' || e.key === ' ') {
         e.preventDefault();
@@ -147,8 +166,10 @@ export class FlowGraph {
 
   /** Builds the graph for a map (counts start at zero). Returns false if the map is unusable. */
   setMap(map) {
-    if (!map || !Array.isArray(map.nodes) || !Array.isArray(map.edges) || map.nodes.length === 0) return false;
+    if (!map || !Array.isArray(map.nodes) || !Array.isArray(map.edges) || map.nodes.length === 0)
+      return false;
     const nodes = map.nodes.filter((n) => n && typeof n.id === 'string');
+    if (nodes.length === 0) return false;
     this.map = { nodes, edges: map.edges.filter((e) => e && typeof e.from === 'string') };
     this.layout = layoutGraph(this.map);
     const n = nodes.length;
@@ -208,19 +229,19 @@ export class FlowGraph {
     defs.append(marker);
     const edgeLayer = svg('g', { class: 'edges' });
     const nodeLayer = svg('g', { class: 'nodes' });
-    this.dotLayer = svg('g', { class: 'dots' });
-    this.svg.append(defs, edgeLayer, nodeLayer, this.dotLayer);
+    this.svg.append(defs, edgeLayer, nodeLayer);
 
     this.edgeEls = this.layout.edges.map(({ a, b }) => {
       const glow = svg('path', { class: 'edge-glow' });
       const line = svg('path', { class: 'edge', 'marker-end': 'url(#arrow)' });
       const title = svg('title');
-      title.textContent = `${nodes[a].label} → ${nodes[b].label}`;
+      const name = `${nodes[a].label} → ${nodes[b].label}`;
+      title.textContent = name;
       line.append(title);
       line.dataset.from = nodes[a].id;
       line.dataset.to = nodes[b].id;
       edgeLayer.append(glow, line);
-      return { glow, line, title, geo: null };
+      return { glow, line, title, name, geo: null };
     });
 
     this.nodeEls = nodes.map((node) => {
@@ -238,10 +259,24 @@ export class FlowGraph {
         g.setAttribute('aria-label', `${node.label}: filter the feed`);
       }
       const title = svg('title');
-      title.textContent = `${node.label} (${node.id}, ${node.kind})${interactive ? ' · click to filter' : ''}`;
-      const halo = svg('rect', { class: 'node-halo', x: -3, y: -3, width: NODE_W + 6, height: NODE_H + 6, rx: 12 });
+      title.textContent = `${node.label} (${node.id}, ${node.kind}): events through it since this page opened${interactive ? ' · click to filter' : ''}`;
+      const halo = svg('rect', {
+        class: 'node-halo',
+        x: -3,
+        y: -3,
+        width: NODE_W + 6,
+        height: NODE_H + 6,
+        rx: 12,
+      });
       const box = svg('rect', { class: 'node-box', width: NODE_W, height: NODE_H, rx: 9 });
-      const accent = svg('rect', { class: 'node-accent', x: 0, y: 10, width: 3, height: NODE_H - 20, rx: 1.5 });
+      const accent = svg('rect', {
+        class: 'node-accent',
+        x: 0,
+        y: 10,
+        width: 3,
+        height: NODE_H - 20,
+        rx: 1.5,
+      });
       const label = svg('text', { class: 'node-label', x: 11, y: 18 });
       label.textContent = truncate(String(node.label ?? node.id));
       const count = svg('text', { class: 'node-count', x: 11, y: 36 });
@@ -252,16 +287,16 @@ export class FlowGraph {
       nodeLayer.append(g);
       return { g, halo, count };
     });
+  }
 
-    // Dots are pooled: a fixed set of circles reused forever, so animation allocates nothing.
-    this.dots = [];
-    this.free = [];
-    for (let k = 0; k < DOT_POOL; k++) {
-      const el = svg('circle', { r: 4, class: 'dot' });
-      el.style.display = 'none';
-      this.dotLayer.append(el);
-      this.free.push(el);
-    }
+  readColors() {
+    const style = getComputedStyle(this.svg);
+    const read = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
+    this.dotColors = {
+      ok: read('--accent', '#22d3ee'),
+      err: read('--err', ERROR_COLOR),
+      ring: read('--panel', '#0d1426'),
+    };
   }
 
   /** Positions nodes and edges for a drawing area of width x height pixels. */
@@ -279,12 +314,33 @@ export class FlowGraph {
     const h = Math.max(height || 0, (tallest - 1) * rowStep + NODE_H + 2 * PAD);
     this.svg.setAttribute('viewBox', `0 0 ${Math.round(w)} ${Math.round(h)}`);
     // A panel narrower than the map scrolls sideways instead of shrinking the text.
-    this.svg.style.width = width && w > width ? `${Math.round(w)}px` : '';
-    this.svg.style.height = height && h > height ? `${Math.round(h)}px` : '';
+    const cssW = width && w > width ? Math.round(w) : width || Math.round(w);
+    const cssH = height && h > height ? Math.round(h) : height || Math.round(h);
+    for (const el of [this.svg, this.canvas]) {
+      el.style.width = `${cssW}px`;
+      el.style.height = `${cssH}px`;
+    }
+    const wrap = this.svg.parentElement;
+    const scrolls = width > 0 && height > 0 && (cssW > width || cssH > height);
+    wrap?.classList.toggle('scrolls', scrolls);
+    // On a narrow screen, open on the middle of the map, where events fan out.
+    if (wrap && scrolls && !this.centred) {
+      this.centred = true;
+      wrap.scrollLeft = (cssW - width) / 2;
+    }
+    // The canvas maps viewBox units the way the SVG does (xMidYMid meet).
+    const dpr = window.devicePixelRatio || 1;
+    const scale = Math.min(cssW / w, cssH / h);
+    this.view = { scale, x: (cssW - w * scale) / 2, y: (cssH - h * scale) / 2, dpr };
+    this.canvas.width = Math.round(cssW * dpr);
+    this.canvas.height = Math.round(cssH * dpr);
+    this.readColors();
     const x = (i) => Math.round(PAD + layer[i] * colStep);
     const y = (i) => Math.round(h / 2 + row[i] * rowStep - NODE_H / 2);
     this.pos = this.map.nodes.map((_, i) => ({ x: x(i), y: y(i) }));
-    this.nodeEls.forEach((el, i) => el.g.setAttribute('transform', `translate(${this.pos[i].x} ${this.pos[i].y})`));
+    this.nodeEls.forEach((el, i) =>
+      el.g.setAttribute('transform', `translate(${this.pos[i].x} ${this.pos[i].y})`),
+    );
     edges.forEach(({ a, b }, k) => {
       const pa = this.pos[a];
       const pb = this.pos[b];
@@ -341,9 +397,9 @@ export class FlowGraph {
     }
   }
 
-  /** Starts a dot along `path`; false when every pooled dot is in flight. */
+  /** Starts a dot along `path`; false when MAX_DOTS are already in flight. */
   spawn(path, error) {
-    if (!this.map || this.free.length === 0 || path.length < 2) return false;
+    if (!this.map || this.dots.length >= MAX_DOTS || path.length < 2) return false;
     const n = this.map.nodes.length;
     const segs = [];
     const stops = [];
@@ -357,56 +413,35 @@ export class FlowGraph {
         const a = this.pos[prev];
         const b = this.pos[i];
         segs.push(
-          bezier(a.x + NODE_W, a.y + NODE_H / 2, a.x + NODE_W, a.y + NODE_H / 2, b.x, b.y + NODE_H / 2, b.x, b.y + NODE_H / 2),
+          bezier(
+            a.x + NODE_W,
+            a.y + NODE_H / 2,
+            a.x + NODE_W,
+            a.y + NODE_H / 2,
+            b.x,
+            b.y + NODE_H / 2,
+            b.x,
+            b.y + NODE_H / 2,
+          ),
         );
       }
       stops.push(this.colors.get(path[k]));
       prev = i;
     }
     if (segs.length === 0) return false;
-    const el = this.free.pop();
-    el.setAttribute('class', error ? 'dot dot-error' : 'dot');
-    el.style.fill = '';
-    el.style.display = '';
-    this.dots.push({ el, segs, stops, seg: 0, dist: 0, error });
+    this.dots.push({ segs, stops, seg: 0, dist: 0, error, color: null });
     return true;
   }
 
   clearDots() {
-    for (const dot of this.dots ?? []) this.release(dot);
-    if (this.dots) this.dots.length = 0;
-  }
-
-  release(dot) {
-    dot.el.style.display = 'none';
-    this.free.push(dot.el);
+    this.dots.length = 0;
+    this.drawn = true;
   }
 
   /** Advances dots and repaints coalesced counters; called once per animation frame. */
   frame(now, dt) {
     if (!this.map) return;
-    const step = DOT_SPEED * dt;
-    let kept = 0;
-    for (let k = 0; k < this.dots.length; k++) {
-      const dot = this.dots[k];
-      dot.dist += step;
-      while (dot.seg < dot.segs.length && dot.dist > dot.segs[dot.seg].length) {
-        dot.dist -= dot.segs[dot.seg].length;
-        // Past a category node the dot takes that category's colour.
-        const color = dot.stops[dot.seg];
-        if (color && !dot.error) dot.el.style.fill = color;
-        dot.seg++;
-      }
-      if (dot.seg >= dot.segs.length) {
-        this.release(dot);
-        continue;
-      }
-      pointAt(dot.segs[dot.seg], dot.dist, this.point);
-      dot.el.setAttribute('cx', this.point.x.toFixed(1));
-      dot.el.setAttribute('cy', this.point.y.toFixed(1));
-      this.dots[kept++] = dot;
-    }
-    this.dots.length = kept;
+    this.moveDots(DOT_SPEED * dt);
 
     if (now - this.lastCounts >= PAINT_COUNTS_MS) {
       this.lastCounts = now;
@@ -423,6 +458,39 @@ export class FlowGraph {
       this.lastEdges = now;
       this.paintRates(seconds);
     }
+  }
+
+  moveDots(step) {
+    // Nothing in flight and nothing left on the canvas: skip the redraw entirely.
+    if (this.dots.length === 0 && !this.drawn) return;
+    const { ctx, view, dotColors } = this;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const k = view.dpr * view.scale;
+    ctx.setTransform(k, 0, 0, k, view.dpr * view.x, view.dpr * view.y);
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = dotColors.ring;
+    let kept = 0;
+    for (let i = 0; i < this.dots.length; i++) {
+      const dot = this.dots[i];
+      dot.dist += step;
+      while (dot.seg < dot.segs.length && dot.dist > dot.segs[dot.seg].length) {
+        dot.dist -= dot.segs[dot.seg].length;
+        // Past a category node the dot takes that category's colour.
+        if (dot.stops[dot.seg]) dot.color = dot.stops[dot.seg];
+        dot.seg++;
+      }
+      if (dot.seg >= dot.segs.length) continue;
+      pointAt(dot.segs[dot.seg], dot.dist, this.point);
+      ctx.beginPath();
+      ctx.arc(this.point.x, this.point.y, DOT_RADIUS, 0, Math.PI * 2);
+      ctx.fillStyle = dot.error ? dotColors.err : (dot.color ?? dotColors.ok);
+      ctx.fill();
+      ctx.stroke();
+      this.dots[kept++] = dot;
+    }
+    this.dots.length = kept;
+    this.drawn = kept > 0;
   }
 
   paintRates(seconds) {
@@ -443,12 +511,12 @@ export class FlowGraph {
       el.line.classList.toggle('hot', hot && !err);
       el.line.classList.toggle('err', err);
       el.glow.classList.toggle('err', err);
-      el.title.textContent = `${el.line.dataset.from} → ${el.line.dataset.to}: ${rate.toFixed(1)} events/s`;
     }
     for (let i = 0; i < this.nodeEls.length; i++) {
       const rate = (this.nodeRate[i] = blend(this.nodeRate[i], this.nodeHits[i]));
       this.nodeHits[i] = 0;
-      this.nodeEls[i].halo.style.opacity = rate < 0.05 ? '0' : Math.min(0.9, 0.25 + Math.log10(1 + rate) * 0.2).toFixed(2);
+      this.nodeEls[i].halo.style.opacity =
+        rate < 0.05 ? '0' : Math.min(0.9, 0.25 + Math.log10(1 + rate) * 0.2).toFixed(2);
     }
   }
 

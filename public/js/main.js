@@ -24,9 +24,10 @@ let filter = null;
 /** Events waiting for a dot, at most DOT_QUEUE; the frame loop releases DOTS_PER_S of them. */
 const dotQueue = [];
 
-const graph = new FlowGraph($('flow'), {
+const graph = new FlowGraph($('flow'), $('flow-dots'), {
   formatCount,
-  onActivate: (node) => toggleFilter(node.id === ERROR_NODE ? 'status:error' : filterTerm('category', node.id)),
+  onActivate: (node) =>
+    toggleFilter(node.id === ERROR_NODE ? 'status:error' : filterTerm('category', node.id)),
 });
 const details = new Details({
   panel: $('details'),
@@ -174,8 +175,7 @@ new ResizeObserver(() => {
   placePending = true;
   requestAnimationFrame(() => {
     placePending = false;
-    const { width, height } = flowWrap.getBoundingClientRect();
-    graph.place(Math.floor(width), Math.floor(height));
+    graph.place(flowWrap.clientWidth, flowWrap.clientHeight);
   });
 }).observe(flowWrap);
 
@@ -203,6 +203,7 @@ function paintStats() {
 }
 
 const conn = $('conn');
+const statsEl = document.querySelector('.stats');
 const connText = $('conn-text');
 let connState = { state: 'connecting', attempt: 0, retryAt: undefined };
 
@@ -221,8 +222,12 @@ function onState(next) {
   conn.dataset.state = next.state;
   conn.disabled = next.state === 'connected' || next.state === 'connecting';
   conn.title =
-    next.state === 'reconnecting' ? `Disconnected; attempt ${next.attempt}. Click to retry now.` : 'Monitor socket state';
+    next.state === 'reconnecting'
+      ? `Disconnected; attempt ${next.attempt}. Click to retry now.`
+      : 'Monitor socket state';
   connText.textContent = connLabel();
+  // Figures from a lost connection stay visible, dimmed, until fresh stats arrive.
+  statsEl.classList.toggle('stale', next.state !== 'connected');
   if (next.state === 'unauthorized') askToken();
 }
 

@@ -30,7 +30,39 @@ describe(parseEnv.name, () => {
       heartbeatIntervalMs: 30000,
       shutdownTimeoutMs: 10000,
       httpMaxHeaders: 100,
+      workers: 1,
+      redisUrl: undefined,
+      redisPrefix: 'cbsa:',
+      idBlockSize: 1000,
+      sink: 'none',
+      streamMaxlen: 1000000,
     });
+  });
+
+  it('reads the scale-out settings', () => {
+    expect(
+      parseEnv({
+        WORKERS: '4',
+        REDIS_URL: 'redis://127.0.0.1:6379/0',
+        REDIS_PREFIX: 'x:',
+        SINK: 'redis-stream',
+      }),
+    ).toMatchObject({
+      workers: 4,
+      redisUrl: 'redis://127.0.0.1:6379/0',
+      redisPrefix: 'x:',
+      sink: 'redis-stream',
+    });
+  });
+
+  it('refuses several workers without Redis, saying why', () => {
+    expect(() => parseEnv({ WORKERS: '2' })).toThrow(
+      /^Invalid WORKERS="2": expected 1 unless REDIS_URL is set: without the Redis bus each monitor would see only its own worker's events$/,
+    );
+  });
+
+  it('refuses the redis-stream sink without Redis', () => {
+    expect(() => parseEnv({ SINK: 'redis-stream' })).toThrow(/Invalid SINK="redis-stream"/);
   });
 
   it('reads the access and limit settings', () => {
@@ -114,6 +146,8 @@ describe(parseEnv.name, () => {
     ['ALLOWED_ORIGINS', 'evil.com', 'comma-separated origins'],
     ['MAX_CONNECTIONS', '0', 'an integer from 1'],
     ['HEARTBEAT_INTERVAL_MS', 'soon', 'an integer from 0'],
+    ['REDIS_URL', 'localhost:6379', 'a URL such as redis://'],
+    ['SINK', 'kafka', 'one of none, redis-stream'],
   ])('rejects %s=%s naming the variable and what it accepts', (name, value, accepts) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid ${name}=.*expected ${accepts}`));

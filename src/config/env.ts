@@ -45,6 +45,13 @@ export interface AppConfig {
   heartbeatIntervalMs: number;
   shutdownTimeoutMs: number;
   httpMaxHeaders: number;
+  /** Processes serving the port (node:cluster); more than 1 needs Redis. */
+  workers: number;
+  redisUrl: string | undefined;
+  redisPrefix: string;
+  idBlockSize: number;
+  sink: 'none' | 'redis-stream';
+  streamMaxlen: number;
 }
 
 export class ConfigError extends Error {
@@ -134,7 +141,30 @@ export function parseEnv(env: Env): AppConfig {
     heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 0, 3_600_000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
     httpMaxHeaders: int(env, 'HTTP_MAX_HEADERS', 100, 10, 10_000),
+    workers: int(env, 'WORKERS', 1, 1, 256),
+    redisUrl: env.REDIS_URL || undefined,
+    redisPrefix: str(env, 'REDIS_PREFIX', 'cbsa:'),
+    idBlockSize: int(env, 'ID_BLOCK_SIZE', 1000, 1, 1_000_000_000),
+    sink: oneOf(env, 'SINK', ['none', 'redis-stream'] as const, 'none'),
+    streamMaxlen: int(env, 'STREAM_MAXLEN', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
   };
+  if (config.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(config.redisUrl)) {
+    throw new ConfigError('REDIS_URL', 'a URL such as redis://127.0.0.1:6379/0', config.redisUrl);
+  }
+  if (config.workers > 1 && config.redisUrl === undefined) {
+    throw new ConfigError(
+      'WORKERS',
+      "1 unless REDIS_URL is set: without the Redis bus each monitor would see only its own worker's events",
+      String(config.workers),
+    );
+  }
+  if (config.sink === 'redis-stream' && config.redisUrl === undefined) {
+    throw new ConfigError(
+      'SINK',
+      'none unless REDIS_URL is set: the redis-stream sink writes to Redis',
+      config.sink,
+    );
+  }
   config.rateLimitBurst = int(env, 'RATE_LIMIT_BURST', config.rateLimitPerConnection, 0, 10_000_000);
   if (config.rateLimitPerConnection > 0 && config.rateLimitBurst < 1) {
     throw new ConfigError(

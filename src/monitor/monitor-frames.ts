@@ -17,6 +17,8 @@ export interface StatsFrame extends StreamStats {
   type: 'stats';
   /** Events this monitor missed because its socket was over MONITOR_MAX_BUFFER_BYTES. */
   dropped: number;
+  /** With Redis: this instance's own counts (the top-level counts are the cluster's). */
+  instance?: StreamStats & { id: string };
 }
 
 export type MonitorFrame = HelloFrame | EventsFrame | StatsFrame;

@@ -1,11 +1,14 @@
-// WS /ws/monitor: fans StreamService events out to monitors in batches, one frame per flush,
-// and keeps a slow monitor from slowing ingest or growing memory.
+// WS /ws/monitor: fans events out to monitors in batches, one frame per flush, and keeps a slow
+// monitor from slowing ingest or growing memory. With Redis, each flush also publishes this
+// instance's batch on the bus, and batches from other instances join the next local flush.
 import { Inject, OnModuleDestroy } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import { PinoLogger } from 'nestjs-pino';
 import type { Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
+import { BusService, type RemoteBatch } from '../cluster/bus.service.js';
+import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { type StreamEvent, serializeEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
@@ -26,27 +29,41 @@ const STATS_INTERVAL_MS = 1000;
 @WebSocketGateway<GatewayOptions>({ path: '/ws/monitor', endpoint: 'monitorEndpoint' })
 export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSocket>, OnModuleDestroy {
   private readonly monitors = new Map<WebSocket, MonitorState>();
-  private pending: StreamEvent[] = [];
+  private local: StreamEvent[] = [];
+  private remote: RemoteBatch[] = [];
+  private pendingCount = 0;
+  private lastFlush = 0;
+  private droppedTotal = 0;
   private flushTimer?: NodeJS.Timeout;
   private statsTimer?: NodeJS.Timeout;
-  private subscription?: Subscription;
+  private readonly subscriptions: Subscription[] = [];
 
   constructor(
     private readonly stream: StreamService,
+    private readonly bus: BusService,
+    private readonly cluster: ClusterStatsService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(MonitorGateway.name);
   }
 
+  /** Events this instance's monitors missed in total, for /metrics. */
+  get dropped(): number {
+    return this.droppedTotal;
+  }
+
   afterInit(): void {
-    this.subscription = this.stream.events$.subscribe((event) => this.enqueue(event));
+    this.subscriptions.push(
+      this.stream.events$.subscribe((event) => this.enqueue(event)),
+      this.bus.remote$.subscribe((batch) => this.enqueueRemote(batch)),
+    );
     this.statsTimer = setInterval(() => this.sendStats(), STATS_INTERVAL_MS);
     this.statsTimer.unref();
   }
 
   onModuleDestroy(): void {
-    this.subscription?.unsubscribe();
+    this.subscriptions.forEach((s) => s.unsubscribe());
     clearInterval(this.statsTimer);
     clearTimeout(this.flushTimer);
   }
@@ -71,9 +88,29 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
 
   /** Called per ingested frame: only queue it, no timer or I/O per event. */
   private enqueue(event: StreamEvent): void {
+    // Other instances' monitors need this instance's events even when it has none of its own.
+    if (this.monitors.size === 0 && !this.bus.enabled) return;
+    this.local.push(event);
+    this.pendingCount++;
+    this.schedule();
+  }
+
+  private enqueueRemote(batch: RemoteBatch): void {
     if (this.monitors.size === 0) return;
-    this.pending.push(event);
-    if (this.pending.length >= this.cfg.monitorBatchMax) {
+    this.remote.push(batch);
+    this.pendingCount += batch.count;
+    this.schedule();
+  }
+
+  /**
+   * A batch goes out MONITOR_FLUSH_MS after its first event, or early once MONITOR_BATCH_MAX events
+   * are pending, but never more than one frame per monitor per MONITOR_FLUSH_MS, whatever the rate.
+   */
+  private schedule(): void {
+    if (
+      this.pendingCount >= this.cfg.monitorBatchMax &&
+      Date.now() - this.lastFlush >= this.cfg.monitorFlushMs
+    ) {
       this.flush();
     } else if (this.flushTimer === undefined) {
       this.flushTimer = setTimeout(() => this.flush(), this.cfg.monitorFlushMs);
@@ -83,14 +120,22 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
   private flush(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const events = this.pending;
-    this.pending = [];
-    if (events.length === 0) return;
-    const frame = '{"type":"events","events":[' + events.map(serializeEvent).join(',') + ']}';
-    const now = Date.now();
+    this.lastFlush = Date.now();
+    const count = this.pendingCount;
+    if (count === 0) return;
+    const local = this.local.map(serializeEvent).join(',');
+    if (this.local.length > 0) this.bus.publish(local, this.local.length);
+    const parts = this.remote.map((b) => b.events);
+    if (local !== '') parts.unshift(local);
+    this.local = [];
+    this.remote = [];
+    this.pendingCount = 0;
+    if (this.monitors.size === 0) return;
+    const frame = '{"type":"events","events":[' + parts.join(',') + ']}';
     for (const [socket, state] of this.monitors) {
-      if (this.isBackedUp(socket, state, now)) {
-        state.dropped += events.length;
+      if (this.isBackedUp(socket, state, this.lastFlush)) {
+        state.dropped += count;
+        this.droppedTotal += count;
       } else {
         socket.send(frame);
       }
@@ -98,11 +143,17 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
   }
 
   private sendStats(): void {
-    const stats = this.stream.stats();
+    if (this.monitors.size === 0) return;
+    const { totals, instance } = this.cluster.view();
     const now = Date.now();
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, now)) continue;
-      const frame: StatsFrame = { type: 'stats', ...stats, dropped: state.dropped };
+      const frame: StatsFrame = {
+        type: 'stats',
+        ...totals,
+        dropped: state.dropped,
+        ...(instance && { instance }),
+      };
       socket.send(JSON.stringify(frame));
     }
   }

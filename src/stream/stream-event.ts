@@ -2,6 +2,8 @@
 import type { Route } from './flow-map.js';
 
 export const MALFORMED_JSON = 'Malformed JSON';
+export const MALFORMED_ACK = `{"status":"error","message":"${MALFORMED_JSON}"}`;
+export const UNAVAILABLE_ACK = '{"status":"error","message":"Service unavailable"}';
 export const PREVIEW_CHARS = 200;
 
 export interface StreamEvent {
@@ -15,6 +17,13 @@ export interface StreamEvent {
   size: number;
   /** The frame text exactly as received; valid JSON when messageId is not null. */
   text: string;
+}
+
+/** The reply to the frame behind `event`, built as a string: JSON.stringify costs more per frame. */
+export function ackFor(event: StreamEvent): string {
+  return event.messageId === null
+    ? MALFORMED_ACK
+    : '{"status":"received","server_timestamp":' + event.timestamp + ',"message_id":' + event.messageId + '}';
 }
 
 /**

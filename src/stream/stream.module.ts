@@ -3,6 +3,8 @@ import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
 import { FlowMap } from './flow-map.js';
 import { StreamService } from './stream.service.js';
+import { IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
+import { RedisService } from '../redis/redis.service.js';
 
 @Module({
   providers: [
@@ -10,6 +12,12 @@ import { StreamService } from './stream.service.js';
       provide: FlowMap,
       inject: [appConfig.KEY],
       useFactory: (cfg: ConfigType<typeof appConfig>) => FlowMap.load(cfg.flowMapFile),
+    },
+    {
+      provide: IdSource,
+      inject: [appConfig.KEY, RedisService],
+      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService) =>
+        redis.enabled ? new LeasedIdSource(redis, cfg.idBlockSize) : new LocalIdSource(),
     },
     StreamService,
   ],

@@ -2,20 +2,24 @@ import { Test } from '@nestjs/testing';
 import { PinoLogger } from 'nestjs-pino';
 import pino from 'pino';
 import { FlowMap } from './flow-map.js';
-import { type StreamEvent, serializeEvent } from './stream-event.js';
-import { MALFORMED_ACK, StreamService } from './stream.service.js';
+import { IdSource, LocalIdSource } from './id-source.js';
+import { MALFORMED_ACK, type StreamEvent, ackFor, serializeEvent } from './stream-event.js';
+import { StreamService } from './stream.service.js';
 
 const ACK = /^\{"status":"received","server_timestamp":(\d+\.\d{3}),"message_id":(\d+)\}$/;
 
 describe(StreamService.name, () => {
   let stream: StreamService;
   let events: StreamEvent[];
+  const ingest = (text: string, size: number, clientId: string) =>
+    ackFor(stream.process(text, size, clientId)!);
 
   beforeEach(async () => {
     const moduleRef = await Test.createTestingModule({
       providers: [
         StreamService,
         { provide: FlowMap, useValue: FlowMap.load(undefined) },
+        { provide: IdSource, useClass: LocalIdSource },
         { provide: PinoLogger, useValue: new PinoLogger({ pinoHttp: pino({ level: 'silent' }) }) },
       ],
     }).compile();
@@ -27,7 +31,7 @@ describe(StreamService.name, () => {
   it('acks valid JSON with ids from 1, strictly increasing, and an ms-precision timestamp', () => {
     const before = Date.now() / 1000;
     const acks = ['{"a":1}', '[1]', '"s"', '3', 'true', 'false', 'null'].map((f) =>
-      stream.ingest(f, f.length, 'c1'),
+      ingest(f, f.length, 'c1'),
     );
     acks.forEach((ack, i) => {
       const [, ts, id] = ACK.exec(ack)!;
@@ -41,15 +45,15 @@ describe(StreamService.name, () => {
   it.each(['', 'NaN', '{"a":1,}', "{'a':1}", '{}{}', '{"a":"\u0000"}', '\u0000'])(
     'answers malformed %j with the error ack and consumes no id',
     (frame) => {
-      expect(stream.ingest(frame, frame.length, 'c1')).toBe(MALFORMED_ACK);
-      expect(ACK.exec(stream.ingest('{}', 2, 'c1'))![2]).toBe('1');
+      expect(ingest(frame, frame.length, 'c1')).toBe(MALFORMED_ACK);
+      expect(ACK.exec(ingest('{}', 2, 'c1'))![2]).toBe('1');
       expect(stream.stats()).toMatchObject({ total_messages: 1, total_errors: 1 });
     },
   );
 
   it('emits an event per frame whose serialised form splices the raw text', () => {
-    stream.ingest('{"event_type":"swipe", "x": 1}', 30, 'abc');
-    stream.ingest('{oops', 5, 'abc');
+    ingest('{"event_type":"swipe", "x": 1}', 30, 'abc');
+    ingest('{oops', 5, 'abc');
     expect(events).toHaveLength(2);
     const [ok, bad] = events.map((e) => JSON.parse(serializeEvent(e)) as Record<string, unknown>);
     expect(ok).toEqual({
@@ -78,13 +82,13 @@ describe(StreamService.name, () => {
 
   it('previews at most 200 characters of a malformed frame', () => {
     const frame = 'x'.repeat(500);
-    stream.ingest(frame, 500, 'c');
+    ingest(frame, 500, 'c');
     expect((JSON.parse(serializeEvent(events[0])) as { preview: string }).preview).toBe('x'.repeat(200));
   });
 
   it('handles 100 000 levels of nesting without recursion', () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
-    expect(stream.ingest(deep, deep.length, 'c')).toMatch(ACK);
+    expect(ingest(deep, deep.length, 'c')).toMatch(ACK);
     expect(serializeEvent(events[0]).endsWith(deep + '}')).toBe(true);
   });
 
@@ -94,5 +98,20 @@ describe(StreamService.name, () => {
     stream.monitorOpened();
     stream.connectionClosed();
     expect(stream.stats()).toMatchObject({ active_connections: 1, active_monitors: 1 });
+  });
+
+  it('refuses a frame, uncounted, when no message id can be handed out', async () => {
+    const moduleRef = await Test.createTestingModule({
+      providers: [
+        StreamService,
+        { provide: FlowMap, useValue: FlowMap.load(undefined) },
+        { provide: IdSource, useValue: { next: () => undefined } },
+        { provide: PinoLogger, useValue: new PinoLogger({ pinoHttp: pino({ level: 'silent' }) }) },
+      ],
+    }).compile();
+    const starved = moduleRef.get(StreamService);
+    expect(starved.process('{}', 2, 'c')).toBeUndefined();
+    expect(starved.stats().total_messages).toBe(0);
+    expect(starved.frameCounts()).toMatchObject({ received: 0, unavailable: 1 });
   });
 });

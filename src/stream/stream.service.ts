@@ -4,9 +4,8 @@ import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { Subject } from 'rxjs';
 import { FlowMap } from './flow-map.js';
-import { MALFORMED_JSON, type StreamEvent } from './stream-event.js';
-
-export const MALFORMED_ACK = `{"status":"error","message":"${MALFORMED_JSON}"}`;
+import { IdSource } from './id-source.js';
+import type { StreamEvent } from './stream-event.js';
 const SUMMARY_EVERY_TICKS = 10;
 
 export interface StreamStats {
@@ -29,8 +28,9 @@ function idField(obj: unknown, key: string): string | number | undefined {
 export class StreamService implements OnModuleInit, OnModuleDestroy {
   readonly events$ = new Subject<StreamEvent>();
 
-  private lastId = 0;
   private totalMessages = 0;
+  private rateLimited = 0;
+  private unavailable = 0;
   private totalErrors = 0;
   private activeConnections = 0;
   private activeMonitors = 0;
@@ -47,6 +47,7 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly flowMap: FlowMap,
+    private readonly ids: IdSource,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(StreamService.name);
@@ -64,26 +65,67 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * The per-frame hot path: parse once, count, classify, emit, and return the ack text.
-   * The ack is built as a string (no JSON.stringify) and nothing is logged unless debug is on.
+   * The per-frame hot path: parse once, count, classify and emit. Returns the event, whose ack is
+   * ackFor(event), or undefined when no message id can be handed out yet (the frame is refused).
+   * Nothing here serialises client data, and nothing is logged unless debug is on.
    */
-  ingest(text: string, size: number, clientId: string): string {
+  process(text: string, size: number, clientId: string): StreamEvent | undefined {
     const timestamp = this.timestamp();
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch {
       this.totalErrors++;
-      this.events$.next({ messageId: null, clientId, timestamp, route: this.flowMap.errorRoute, size, text });
+      const malformed: StreamEvent = {
+        messageId: null,
+        clientId,
+        timestamp,
+        route: this.flowMap.errorRoute,
+        size,
+        text,
+      };
+      this.events$.next(malformed);
       if (this.debug)
         this.logger.debug({ client_id: clientId, size }, 'Malformed frame from client %s', clientId);
-      return MALFORMED_ACK;
+      return malformed;
     }
-    const messageId = ++this.lastId;
+    const messageId = this.ids.next();
+    if (messageId === undefined) {
+      this.unavailable++;
+      return undefined;
+    }
     this.totalMessages++;
-    this.events$.next({ messageId, clientId, timestamp, route: this.flowMap.classify(value), size, text });
+    const event: StreamEvent = {
+      messageId,
+      clientId,
+      timestamp,
+      route: this.flowMap.classify(value),
+      size,
+      text,
+    };
+    this.events$.next(event);
     if (this.debug) this.logReceived(messageId, clientId, value);
-    return '{"status":"received","server_timestamp":' + timestamp + ',"message_id":' + messageId + '}';
+    return event;
+  }
+
+  /** A frame refused by the per-connection rate limit: not counted as a message, not forwarded. */
+  countRateLimited(): void {
+    this.rateLimited++;
+  }
+
+  /** A frame refused because the service could not take it (no id yet, or the sink is down). */
+  countUnavailable(): void {
+    this.unavailable++;
+  }
+
+  /** Frames by outcome, for /metrics. */
+  frameCounts(): Record<'received' | 'malformed' | 'rate_limited' | 'unavailable', number> {
+    return {
+      received: this.totalMessages,
+      malformed: this.totalErrors,
+      rate_limited: this.rateLimited,
+      unavailable: this.unavailable,
+    };
   }
 
   connectionOpened(): void {
