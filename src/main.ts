@@ -1,9 +1,12 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
 import { setupApp } from './app.setup.js';
+import { runPrimary } from './cluster/primary.js';
+import { parseEnv } from './config/env.js';
 import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
 async function bootstrap(): Promise<void> {
@@ -26,8 +29,23 @@ async function bootstrap(): Promise<void> {
   }
 }
 
-bootstrap().catch((err: unknown) => {
+function fail(err: unknown): never {
   // Config and flow-map errors carry a message naming what is wrong; that is all the operator needs.
   console.error(`CBSA failed to start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
-});
+}
+
+if (cluster.isPrimary) {
+  // AppModule's import has loaded .env into process.env by now.
+  let workers = 1;
+  try {
+    const cfg = parseEnv(process.env);
+    workers = cfg.workers;
+    if (workers > 1) runPrimary(cfg);
+  } catch (err) {
+    fail(err);
+  }
+  if (workers === 1) bootstrap().catch(fail);
+} else {
+  bootstrap().catch(fail);
+}

@@ -22,7 +22,8 @@ export interface ClusterView {
 @Injectable()
 export class ClusterStatsService implements OnModuleInit, OnModuleDestroy {
   private timer?: NodeJS.Timeout;
-  private latest?: { totals: StreamStats; instances: number; at: number };
+  /** The other live instances' counters summed, as of the last heartbeat. */
+  private latest?: { others: StreamStats; instances: number; at: number };
 
   constructor(
     private readonly redis: RedisService,
@@ -49,8 +50,9 @@ export class ClusterStatsService implements OnModuleInit, OnModuleDestroy {
     if (this.latest === undefined || Date.now() - this.latest.at > STALE_MS) {
       return { totals: own, instances: 1, instance };
     }
-    // The stored copy of our own counters is up to a second old: use the live ones.
-    return { totals: this.latest.totals, instances: this.latest.instances, instance };
+    const totals = { ...own };
+    for (const key of Object.keys(totals) as (keyof StreamStats)[]) totals[key] += this.latest.others[key];
+    return { totals, instances: this.latest.instances, instance };
   }
 
   async heartbeat(): Promise<void> {
@@ -66,12 +68,12 @@ export class ClusterStatsService implements OnModuleInit, OnModuleDestroy {
         .exec();
       const ids = await client.smembers(setKey);
       const values = ids.length > 0 ? await client.mget(ids.map((id) => this.instanceKey(id))) : [];
-      const totals: StreamStats = {
-        active_connections: own.active_connections,
-        active_monitors: own.active_monitors,
-        total_messages: own.total_messages,
-        total_errors: own.total_errors,
-        messages_per_second: own.messages_per_second,
+      const others: StreamStats = {
+        active_connections: 0,
+        active_monitors: 0,
+        total_messages: 0,
+        total_errors: 0,
+        messages_per_second: 0,
       };
       let instances = 1;
       const gone: string[] = [];
@@ -81,10 +83,10 @@ export class ClusterStatsService implements OnModuleInit, OnModuleDestroy {
         if (id === INSTANCE_ID) return;
         const other = JSON.parse(value) as StreamStats;
         instances++;
-        for (const key of Object.keys(totals) as (keyof StreamStats)[]) totals[key] += other[key] ?? 0;
+        for (const key of Object.keys(others) as (keyof StreamStats)[]) others[key] += other[key] ?? 0;
       });
       if (gone.length > 0) await client.srem(setKey, ...gone);
-      this.latest = { totals, instances, at: Date.now() };
+      this.latest = { others, instances, at: Date.now() };
     } catch (err) {
       this.logger.debug({ err: (err as Error).message }, 'Cluster heartbeat failed');
     }
