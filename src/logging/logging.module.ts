@@ -18,7 +18,7 @@ export function redactQuery(url: string | undefined): string | undefined {
       useFactory: (cfg: ConfigType<typeof appConfig>) => ({
         pinoHttp: {
           level: cfg.logLevel,
-          base: { app: cfg.appName, version: cfg.version },
+          base: { app: cfg.appName, version: cfg.version, pid: process.pid },
           transport: cfg.logFormat === 'pretty' ? { target: 'pino-pretty' } : undefined,
           serializers: {
             // pino-http hands serializers its standard request view (headers, remoteAddress, ...).

@@ -15,45 +15,76 @@ export class LocalIdSource extends IdSource {
   }
 }
 
+/** Ids handed out while Redis is unreachable live above 2^44 boundaries, one range per slot. */
+const EPOCH = 2 ** 44;
+const SLOTS = 2048;
+const SLOT_RANGE = EPOCH / SLOTS;
+/** A block used up faster than this makes the next lease twice as large (up to 64 x ID_BLOCK_SIZE). */
+const FAST_BLOCK_MS = 1000;
+const MAX_GROWTH = 64;
+
 /**
- * Leases blocks of ID_BLOCK_SIZE ids with INCRBY on `<prefix>message_id`, fetching the next block
+ * Leases blocks of ID_BLOCK_SIZE ids with INCRBY on `<prefix>message_id` and fetches the next block
  * when half of the current one is used, so a frame never waits on Redis. Ids are unique across
- * instances and increase on every connection. Before the first lease there is no safe id, so
- * none is given. If Redis stays away long enough to use up both blocks, ids continue past the
- * lease (still increasing) and the counter is moved past them when Redis returns.
+ * instances and increase on every connection.
+ *
+ * Before the first lease there is no safe id, so none is given (the frame is refused). While Redis
+ * is unreachable and the leased ids run out, ids come from this instance's own slot above the next
+ * 2^44 boundary: unique (each instance has its slot) and above every leased id; when Redis returns,
+ * the counter is raised past that boundary before the next lease, so ids keep increasing.
  */
 export class LeasedIdSource extends IdSource {
   private nextId = 1;
   private end = 0;
   private spare: { start: number; end: number } | undefined;
   private leasing = false;
-  private overran = false;
+  private slot: number | undefined;
+  /** Set while ids come from the outage range: the counter must be raised past it. */
+  private outageTop: number | undefined;
+  private size: number;
+  private blockStartedAt = 0;
 
   constructor(
     private readonly redis: RedisService,
     private readonly blockSize: number,
   ) {
     super();
+    this.size = blockSize;
     redis.ready$.subscribe(() => this.lease());
   }
 
   next(): number | undefined {
-    if (this.nextId > this.end) {
-      if (this.spare !== undefined) {
-        this.nextId = this.spare.start;
-        this.end = this.spare.end;
-        this.spare = undefined;
-      } else if (this.end === 0) {
-        this.lease();
-        return undefined;
-      } else {
-        this.end = this.nextId;
-        this.overran = true;
-      }
-    }
+    if (this.nextId > this.end && !this.advance()) return undefined;
     const id = this.nextId++;
-    if (this.spare === undefined && this.end - this.nextId < this.blockSize / 2) this.lease();
+    if (this.spare === undefined && this.end - this.nextId < this.size / 2) this.lease();
     return id;
+  }
+
+  /** Moves to the spare block, or into the outage range; false when no id can be given. */
+  private advance(): boolean {
+    if (this.spare !== undefined) {
+      this.growIfFast();
+      this.nextId = this.spare.start;
+      this.end = this.spare.end;
+      this.spare = undefined;
+      return true;
+    }
+    this.lease();
+    if (this.end === 0 || this.slot === undefined || this.redis.ready) return false;
+    if (this.outageTop === undefined) {
+      const base = (Math.floor(this.end / EPOCH) + 1) * EPOCH;
+      this.nextId = base + this.slot * SLOT_RANGE;
+      this.end = this.nextId + SLOT_RANGE - 1;
+      this.outageTop = base + EPOCH;
+      return true;
+    }
+    return false;
+  }
+
+  private growIfFast(): void {
+    if (Date.now() - this.blockStartedAt < FAST_BLOCK_MS)
+      this.size = Math.min(this.size * 2, this.blockSize * MAX_GROWTH);
+    this.blockStartedAt = Date.now();
   }
 
   lease(): void {
@@ -61,18 +92,23 @@ export class LeasedIdSource extends IdSource {
     if (this.leasing || client === undefined || !this.redis.ready) return;
     this.leasing = true;
     const key = this.redis.key('message_id');
-    const lastIssued = this.nextId - 1;
-    const bump = this.overran ? client.eval(RAISE_TO, 1, key, String(lastIssued)) : Promise.resolve();
-    bump
-      .then(() => client.incrby(key, this.blockSize))
+    const size = this.size;
+    const raiseTo = this.outageTop;
+    const raised = raiseTo === undefined ? Promise.resolve() : client.eval(RAISE_TO, 1, key, String(raiseTo));
+    const slot =
+      this.slot === undefined
+        ? client.incr(this.redis.key('slot')).then((n) => (this.slot = n % SLOTS))
+        : Promise.resolve(this.slot);
+    Promise.all([raised, slot])
+      .then(() => client.incrby(key, size))
       .then((end) => {
-        const block = { start: end - this.blockSize + 1, end };
-        // Ids issued past the lease while this request was in flight: raise the counter again.
-        if (block.start < this.nextId) return;
-        this.overran = false;
-        if (this.end === 0 || this.nextId > this.end) {
+        const block = { start: end - size + 1, end };
+        if (raiseTo !== undefined && this.outageTop === raiseTo) this.outageTop = undefined;
+        if (this.end === 0 || this.nextId > this.end || (raiseTo !== undefined && block.start > this.end)) {
+          // Nothing left (or still in the outage range, which this block is above): switch now.
           this.nextId = block.start;
           this.end = block.end;
+          this.blockStartedAt = Date.now();
         } else {
           this.spare = block;
         }
@@ -84,7 +120,7 @@ export class LeasedIdSource extends IdSource {
   }
 }
 
-/** Raises the counter to at least ARGV[1] (ids handed out during an outage). */
+/** Raises the counter to at least ARGV[1]. */
 const RAISE_TO = `local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1`;

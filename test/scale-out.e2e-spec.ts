@@ -1,0 +1,378 @@
+// Scale-out over a private redis-server: the bus, cluster totals, id leases across workers, the
+// durable stream sink, readiness, and Redis outages. Services run from the production build.
+import { Redis } from 'ioredis';
+import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
+import { Service } from './support/service.js';
+import { TestClient } from './support/ws-client.js';
+
+interface Ack {
+  status: string;
+  message_id?: number;
+  message?: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function json(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeout = 10_000): Promise<T> {
+  const deadline = Date.now() + timeout;
+  let value = await probe();
+  while (!ok(value)) {
+    if (Date.now() > deadline)
+      throw new Error(`condition not met in ${timeout} ms: ${JSON.stringify(value)}`);
+    await sleep(100);
+    value = await probe();
+  }
+  return value;
+}
+
+class Instance {
+  private constructor(
+    readonly service: Service,
+    readonly port: number,
+  ) {}
+
+  static async start(env: Record<string, string>): Promise<Instance> {
+    const service = new Service({ MONITOR_FLUSH_MS: '20', ...env });
+    return new Instance(service, await service.port());
+  }
+
+  ws(path: string): string {
+    return `ws://127.0.0.1:${this.port}${path}`;
+  }
+
+  http(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  health() {
+    return json(this.http('/health'));
+  }
+
+  ready() {
+    return json(this.http('/health/ready'));
+  }
+
+  stop(): Promise<void> {
+    return this.service.stop();
+  }
+}
+
+describeWithRedis('Scale-out with Redis (e2e)', () => {
+  let redis: RedisServer;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  });
+  afterAll(() => redis.stop());
+
+  describe('two instances sharing Redis', () => {
+    let a: Instance;
+    let b: Instance;
+
+    beforeAll(async () => {
+      [a, b] = await Promise.all([
+        Instance.start({ REDIS_URL: redis.url }),
+        Instance.start({ REDIS_URL: redis.url }),
+      ]);
+      await until(
+        () => a.ready(),
+        (r) => r.status === 200,
+      );
+      await until(
+        () => b.ready(),
+        (r) => r.status === 200,
+      );
+    });
+    afterAll(async () => {
+      await Promise.all([a.stop(), b.stop()]);
+    });
+
+    it('shows a monitor on A the frames sent to B', async () => {
+      const monitor = await TestClient.open(a.ws('/ws/monitor'));
+      const client = await TestClient.open(b.ws('/ws/behaviour'));
+      client.send('{"event_type":"swipe","user_id":"on-b"}');
+      const ack = await client.nextJson<Ack>();
+      const batch = await monitor.until<{ type: string; events: { message_id: number; data: unknown }[] }>(
+        (f) => f.type === 'events' && f.events.some((e) => e.message_id === ack.message_id),
+      );
+      expect(batch.events.find((e) => e.message_id === ack.message_id)?.data).toEqual({
+        event_type: 'swipe',
+        user_id: 'on-b',
+      });
+      monitor.close();
+      client.close();
+    });
+
+    it("reports the cluster's totals on either instance, and drops a dead instance within 5 s", async () => {
+      const onA = await TestClient.open(a.ws('/ws/behaviour'));
+      const onB = await Promise.all([1, 2].map(() => TestClient.open(b.ws('/ws/behaviour'))));
+      for (const instance of [a, b]) {
+        const { body } = await until(
+          () => instance.health(),
+          (h) => h.body.active_connections === 3,
+        );
+        expect(body).toMatchObject({ status: 'ok', active_connections: 3, instances: 2 });
+        expect((body.instance as { active_connections: number }).active_connections).toBe(
+          instance === a ? 1 : 2,
+        );
+      }
+      b.service.proc.kill('SIGKILL');
+      const stoppedAt = Date.now();
+      const { body } = await until(
+        () => a.health(),
+        (h) => h.body.active_connections === 1 && h.body.instances === 1,
+        8000,
+      );
+      expect(Date.now() - stoppedAt).toBeLessThan(5000);
+      expect(body.active_connections).toBe(1);
+      onA.close();
+      onB.forEach((c) => c.socket.terminate());
+    });
+  });
+
+  it('keeps message ids unique and increasing per connection across WORKERS=4 (40 clients)', async () => {
+    const cluster = await Instance.start({ REDIS_URL: redis.url, WORKERS: '4', ID_BLOCK_SIZE: '50' });
+    try {
+      await until(
+        () => cluster.ready(),
+        (r) => r.status === 200,
+      );
+      const perClient = await Promise.all(
+        Array.from({ length: 40 }, async (_, c) => {
+          const client = await TestClient.open(cluster.ws('/ws/behaviour'));
+          const ids: number[] = [];
+          for (let round = 0; round < 5; round++) {
+            for (let i = 0; i < 20; i++) client.send(JSON.stringify({ c, i }));
+            for (let i = 0; i < 20; i++) {
+              const ack = await client.nextJson<Ack>(10_000);
+              if (ack.status === 'received') ids.push(ack.message_id!);
+            }
+          }
+          client.close();
+          return ids;
+        }),
+      );
+      const all = perClient.flat();
+      expect(all.length).toBeGreaterThan(3000);
+      expect(new Set(all).size).toBe(all.length);
+      for (const ids of perClient)
+        for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
+      const pids = new Set(
+        cluster.service
+          .lines()
+          .filter((l) => / listening on /.test(l.msg))
+          .map((l) => l.pid),
+      );
+      expect(pids.size).toBe(4);
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
+
+  it('sink mode: after kill -9 under load, every acked message is in the stream', async () => {
+    const prefix = 'sinkkill:';
+    const instance = await Instance.start({
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: prefix,
+      SINK: 'redis-stream',
+    });
+    await until(
+      () => instance.ready(),
+      (r) => r.status === 200,
+    );
+    const acked: number[] = [];
+    const clients = await Promise.all(
+      Array.from({ length: 10 }, () => TestClient.open(instance.ws('/ws/behaviour'))),
+    );
+    clients.forEach((c) =>
+      c.socket.on('message', (d: Buffer) => {
+        const ack = JSON.parse(d.toString()) as Ack;
+        if (ack.status === 'received') acked.push(ack.message_id!);
+      }),
+    );
+    let sent = 0;
+    const load = (async () => {
+      while (
+        sent < 20_000 &&
+        instance.service.proc.exitCode === null &&
+        instance.service.proc.signalCode === null
+      ) {
+        for (const c of clients)
+          for (let i = 0; i < 50 && sent < 20_000; i++, sent++) c.send(`{"n":${sent}}`);
+        await sleep(5);
+      }
+    })();
+    await until(
+      async () => acked.length,
+      (n) => n > 3000,
+      20_000,
+    );
+    instance.service.proc.kill('SIGKILL');
+    await load;
+    await instance.service.exited;
+    expect(sent).toBeGreaterThan(acked.length);
+
+    const reader = new Redis(redis.url);
+    try {
+      const entries = await reader.xrange(`${prefix}stream`, '-', '+');
+      const inStream = new Set(entries.map(([, fields]) => Number(fields[fields.indexOf('message_id') + 1])));
+      expect(acked.filter((id) => !inStream.has(id))).toEqual([]);
+      const [, fields] = entries[0];
+      expect(
+        Object.fromEntries(
+          Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i], fields[2 * i + 1]]),
+        ),
+      ).toMatchObject({
+        message_id: expect.stringMatching(/^\d+$/) as unknown,
+        client_id: expect.any(String) as unknown,
+        server_timestamp: expect.stringMatching(/^\d+\.\d{3}$/) as unknown,
+        category: 'other',
+        data: expect.stringMatching(/^\{"n":\d+\}$/) as unknown,
+      });
+    } finally {
+      reader.disconnect();
+      clients.forEach((c) => c.socket.terminate());
+    }
+  }, 60_000);
+
+  it('sink mode with Redis stopped: frames get "Service unavailable", ready is 503; Redis back: acks resume', async () => {
+    const own = await RedisServer.start();
+    const instance = await Instance.start({ REDIS_URL: own.url, SINK: 'redis-stream' });
+    try {
+      await until(
+        () => instance.ready(),
+        (r) => r.status === 200,
+      );
+      const client = await TestClient.open(instance.ws('/ws/behaviour'));
+      client.send('{"before":1}');
+      expect((await client.nextJson<Ack>()).status).toBe('received');
+
+      await own.stop();
+      const ready = await until(
+        () => instance.ready(),
+        (r) => r.status === 503,
+      );
+      expect(ready.body).toMatchObject({ status: 'error', error: { redis: { status: 'down' } } });
+      client.send('{"during":1}');
+      expect(await client.nextJson<Ack>()).toEqual({ status: 'error', message: 'Service unavailable' });
+
+      await own.restart();
+      await until(
+        () => instance.ready(),
+        (r) => r.status === 200,
+        15_000,
+      );
+      client.send('{"after":1}');
+      expect((await client.nextJson<Ack>()).status).toBe('received');
+      client.close();
+    } finally {
+      await instance.stop();
+      await own.stop();
+    }
+  }, 60_000);
+
+  it('bus mode with Redis stopped: acks never stop; when Redis returns a monitor on A sees B again', async () => {
+    const own = await RedisServer.start();
+    const [a, b] = await Promise.all([
+      Instance.start({ REDIS_URL: own.url }),
+      Instance.start({ REDIS_URL: own.url }),
+    ]);
+    try {
+      await until(
+        () => a.ready(),
+        (r) => r.status === 200,
+      );
+      await until(
+        () => b.ready(),
+        (r) => r.status === 200,
+      );
+      const monitor = await TestClient.open(a.ws('/ws/monitor'));
+      const client = await TestClient.open(b.ws('/ws/behaviour'));
+      const seen = new Set<number>();
+      monitor.socket.on('message', (d: Buffer) => {
+        const frame = JSON.parse(d.toString()) as { type: string; events?: { message_id: number }[] };
+        frame.events?.forEach((e) => seen.add(e.message_id));
+      });
+      const send = async (tag: string) => {
+        client.send(JSON.stringify({ tag }));
+        const ack = await client.nextJson<Ack>();
+        expect(ack.status).toBe('received');
+        return ack.message_id!;
+      };
+      const before = await send('before');
+      await until(async () => seen.has(before), Boolean);
+
+      await own.stop();
+      await until(
+        () => b.ready(),
+        (r) => r.status === 503,
+      );
+      for (let i = 0; i < 20; i++) await send('during');
+
+      await own.restart();
+      await until(
+        () => a.ready(),
+        (r) => r.status === 200,
+        15_000,
+      );
+      await until(
+        () => b.ready(),
+        (r) => r.status === 200,
+        15_000,
+      );
+      const after = await until(
+        async () => {
+          const id = await send('after');
+          await sleep(200);
+          return seen.has(id);
+        },
+        Boolean,
+        15_000,
+      );
+      expect(after).toBe(true);
+      const warnings = b.service.lines().filter((l) => l.msg === 'Redis unreachable; retrying');
+      expect(warnings.length).toBe(1);
+      monitor.close();
+      client.close();
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await own.stop();
+    }
+  }, 60_000);
+
+  it('is not ready until Redis is reachable', async () => {
+    const port = await freePort();
+    const instance = await Instance.start({ REDIS_URL: `redis://127.0.0.1:${port}/0` });
+    let late: RedisServer | undefined;
+    try {
+      expect((await instance.ready()).status).toBe(503);
+      expect((await json(instance.http('/health/live'))).status).toBe(200);
+      const client = await TestClient.open(instance.ws('/ws/behaviour'));
+      client.send('{}');
+      expect(await client.nextJson<Ack>()).toEqual({ status: 'error', message: 'Service unavailable' });
+      late = await RedisServer.start(port);
+      await until(
+        () => instance.ready(),
+        (r) => r.status === 200,
+        15_000,
+      );
+      const ack = await until(
+        async () => {
+          client.send('{}');
+          return client.nextJson<Ack>();
+        },
+        (a) => a.status === 'received',
+      );
+      expect(ack.message_id).toBe(1);
+      client.close();
+    } finally {
+      await instance.stop();
+      await late?.stop();
+    }
+  }, 60_000);
+});
