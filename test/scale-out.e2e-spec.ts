@@ -208,7 +208,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       }
     })();
     await until(
-      async () => acked.length,
+      () => Promise.resolve(acked.length),
       (n) => n > 3000,
       20_000,
     );
@@ -305,7 +305,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         return ack.message_id!;
       };
       const before = await send('before');
-      await until(async () => seen.has(before), Boolean);
+      await until(() => Promise.resolve(seen.has(before)), Boolean);
 
       await own.stop();
       await until(
