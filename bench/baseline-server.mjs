@@ -72,10 +72,12 @@ function timestamp() {
   return lastTimestamp;
 }
 
-// Monitors: queued events become one frame per flush, at MONITOR_FLUSH_MS or MONITOR_BATCH_MAX.
+// Monitors, with the service's batching: a frame goes out MONITOR_FLUSH_MS after its first event,
+// or early once MONITOR_BATCH_MAX events are pending, but never more than one per MONITOR_FLUSH_MS.
 const monitors = new Map();
 let pending = [];
 let flushTimer;
+let lastFlush = 0;
 
 function serializeEvent(e) {
   const head =
@@ -95,10 +97,7 @@ function serializeEvent(e) {
     e.size;
   if (e.messageId === null) {
     return (
-      head +
-      ',"error":"Malformed JSON","preview":' +
-      JSON.stringify(e.text.slice(0, PREVIEW_CHARS)) +
-      '}'
+      head + ',"error":"Malformed JSON","preview":' + JSON.stringify(e.text.slice(0, PREVIEW_CHARS)) + '}'
     );
   }
   return head + ',"data":' + e.text + '}';
@@ -107,13 +106,14 @@ function serializeEvent(e) {
 function enqueue(event) {
   if (monitors.size === 0) return;
   pending.push(event);
-  if (pending.length >= BATCH_MAX) flush();
+  if (pending.length >= BATCH_MAX && Date.now() - lastFlush >= FLUSH_MS) flush();
   else if (flushTimer === undefined) flushTimer = setTimeout(flush, FLUSH_MS);
 }
 
 function flush() {
   clearTimeout(flushTimer);
   flushTimer = undefined;
+  lastFlush = Date.now();
   const events = pending;
   pending = [];
   if (events.length === 0) return;

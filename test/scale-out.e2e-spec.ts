@@ -375,4 +375,31 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       await late?.stop();
     }
   }, 60_000);
+
+  it('restarts a worker that dies, and shuts all workers down gracefully on SIGTERM', async () => {
+    const cluster = await Instance.start({ REDIS_URL: redis.url, WORKERS: '2' });
+    const listening = () => cluster.service.lines().filter((l) => / listening on /.test(l.msg));
+    await until(
+      () => Promise.resolve(listening().length),
+      (n) => n === 2,
+    );
+    const victim = listening()[0].pid as number;
+    process.kill(victim, 'SIGKILL');
+    const died = await cluster.service.waitForLine((l) => /^Worker \d+ died/.test(l.msg));
+    expect(died).toMatchObject({ level: 50, worker_pid: victim, signal: 'SIGKILL' });
+    await until(
+      () => Promise.resolve(listening().length),
+      (n) => n === 3,
+    );
+
+    const clients = await Promise.all([1, 2, 3, 4].map(() => TestClient.open(cluster.ws('/ws/behaviour'))));
+    for (const client of clients) {
+      client.send('{}');
+      expect((await client.nextJson<Ack>()).status).toBe('received');
+    }
+    cluster.service.proc.kill('SIGTERM');
+    for (const client of clients) expect((await client.waitClosed()).code).toBe(1001);
+    expect(await cluster.service.exited).toBe(0);
+    expect(cluster.service.lines().map((l) => l.msg)).toContain('All workers stopped');
+  }, 60_000);
 });

@@ -131,13 +131,14 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
     this.remote = [];
     this.pendingCount = 0;
     if (this.monitors.size === 0) return;
-    const frame = '{"type":"events","events":[' + parts.join(',') + ']}';
+    // Encoded once: ws would otherwise encode the string again for every monitor.
+    const frame = Buffer.from('{"type":"events","events":[' + parts.join(',') + ']}');
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, this.lastFlush)) {
         state.dropped += count;
         this.droppedTotal += count;
       } else {
-        socket.send(frame);
+        socket.send(frame, { binary: false });
       }
     }
   }

@@ -1,0 +1,91 @@
+import { Subject } from 'rxjs';
+import type { RedisService } from '../redis/redis.service.js';
+import { LeasedIdSource } from './id-source.js';
+
+/** An in-memory stand-in for the few Redis commands the leases use, with a switch for outages. */
+function fakeRedis() {
+  const store = new Map<string, number>();
+  const state = { ready: true };
+  const ready$ = new Subject<void>();
+  const client = {
+    incrby: (key: string, by: number) =>
+      Promise.resolve(store.set(key, (store.get(key) ?? 0) + by).get(key)!),
+    incr: (key: string) => Promise.resolve(store.set(key, (store.get(key) ?? 0) + 1).get(key)!),
+    eval: (_script: string, _keys: number, key: string, value: string) => {
+      store.set(key, Math.max(store.get(key) ?? 0, Number(value)));
+      return Promise.resolve(1);
+    },
+  };
+  const redis = {
+    client,
+    ready$,
+    get ready() {
+      return state.ready;
+    },
+    key: (name: string) => `t:${name}`,
+  } as unknown as RedisService;
+  return { redis, state, ready$ };
+}
+
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+async function take(source: LeasedIdSource, count: number): Promise<(number | undefined)[]> {
+  const ids = [];
+  for (let i = 0; i < count; i++) {
+    ids.push(source.next());
+    await settle();
+  }
+  return ids;
+}
+
+describe(LeasedIdSource.name, () => {
+  it('gives no id before its first lease, then ids from leased blocks', async () => {
+    const { redis } = fakeRedis();
+    const source = new LeasedIdSource(redis, 10);
+    expect(source.next()).toBeUndefined();
+    await settle();
+    expect(await take(source, 12)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+  });
+
+  it('keeps ids unique across instances sharing the counter', async () => {
+    const { redis } = fakeRedis();
+    const sources = [
+      new LeasedIdSource(redis, 5),
+      new LeasedIdSource(redis, 5),
+      new LeasedIdSource(redis, 5),
+    ];
+    sources.forEach((s) => s.lease());
+    await settle();
+    const ids: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const id = sources[i % 3].next();
+      if (id !== undefined) ids.push(id);
+      await settle();
+    }
+    expect(ids.length).toBe(60);
+    expect(new Set(ids).size).toBe(60);
+  });
+
+  it('keeps handing out unique, increasing ids through an outage, and above them afterwards', async () => {
+    const { redis, state, ready$ } = fakeRedis();
+    const a = new LeasedIdSource(redis, 4);
+    const b = new LeasedIdSource(redis, 4);
+    a.lease();
+    b.lease();
+    await settle();
+    const before = [...(await take(a, 3)), ...(await take(b, 3))] as number[];
+    state.ready = false;
+    const duringA = (await take(a, 20)) as number[];
+    const duringB = (await take(b, 20)) as number[];
+    expect([...duringA, ...duringB].every((id) => id !== undefined)).toBe(true);
+    expect(new Set([...before, ...duringA, ...duringB]).size).toBe(46);
+    for (const ids of [duringA, duringB])
+      for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
+    state.ready = true;
+    ready$.next();
+    await settle();
+    await settle();
+    const after = (await take(a, 5)) as number[];
+    expect(Math.min(...after)).toBeGreaterThan(Math.max(...duringA, ...duringB));
+  });
+});
