@@ -27,7 +27,7 @@ export default tseslint.config(
     languageOptions: { globals: globals.browser, sourceType: 'module' },
   },
   {
-    files: ['bench/**/*.js', 'bench/**/*.mjs', 'scripts/**/*.js', 'examples/**/*.js', '*.js'],
+    files: ['bench/**/*.js', 'bench/**/*.mjs', 'scripts/**/*.js', 'examples/**/*.js', 'examples/**/*.mjs', '*.js'],
     languageOptions: { globals: globals.node },
   },
 );

@@ -1,6 +1,9 @@
 // Scale-out over a private redis-server: the bus, cluster totals, id leases across workers, the
 // durable stream sink, readiness, and Redis outages. Services run from the production build.
 import { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/config/env.js';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
@@ -402,4 +405,44 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     expect(await cluster.service.exited).toBe(0);
     expect(cluster.service.lines().map((l) => l.msg)).toContain('All workers stopped');
   }, 60_000);
+
+  it('hands acked events to the example consumer, which reads them with a group and acks them', async () => {
+    const prefix = 'consumer:';
+    const instance = await Instance.start({
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: prefix,
+      SINK: 'redis-stream',
+    });
+    const client = await TestClient.open(instance.ws('/ws/behaviour'));
+    try {
+      await until(
+        () => instance.ready(),
+        (r) => r.status === 200,
+      );
+      const ids: number[] = [];
+      for (const type of ['tap', 'swipe', 'keydown']) {
+        client.send(JSON.stringify({ event_type: type, user_id: 'u1' }));
+        ids.push((await client.nextJson<Ack>()).message_id!);
+      }
+      const consumer = spawn(process.execPath, [join(PACKAGE_ROOT, 'examples', 'stream-consumer.mjs')], {
+        env: { PATH: process.env.PATH, REDIS_URL: redis.url, REDIS_PREFIX: prefix, CONSUMER: 'test' },
+      });
+      let out = '';
+      consumer.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await until(
+        () => Promise.resolve(out),
+        (o) => ids.every((id) => o.includes(`#${id} `)),
+      );
+      consumer.kill('SIGTERM');
+      await new Promise((resolve) => consumer.once('exit', resolve));
+      expect(out).toContain(`#${ids[1]} gesture from `);
+      const reader = new Redis(redis.url);
+      const [pending] = (await reader.xpending(`${prefix}stream`, 'auth-scoring')) as [number];
+      reader.disconnect();
+      expect(pending).toBe(0);
+    } finally {
+      client.close();
+      await instance.stop();
+    }
+  }, 30_000);
 });
