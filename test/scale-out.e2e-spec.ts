@@ -165,13 +165,21 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       expect(new Set(all).size).toBe(all.length);
       for (const ids of perClient)
         for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
-      const pids = new Set(
-        cluster.service
-          .lines()
-          .filter((l) => / listening on /.test(l.msg))
-          .map((l) => l.pid),
-      );
-      expect(pids.size).toBe(4);
+      const workers = () =>
+        new Set(
+          cluster.service
+            .lines()
+            .filter((l) => / listening on /.test(l.msg))
+            .map((l) => l.pid),
+        );
+      expect(
+        (
+          await until(
+            () => Promise.resolve(workers()),
+            (p) => p.size === 4,
+          )
+        ).size,
+      ).toBe(4);
     } finally {
       await cluster.stop();
     }
