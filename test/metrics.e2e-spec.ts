@@ -2,13 +2,16 @@
 import { type RunningApp, startApp } from './support/app.js';
 import { TestClient } from './support/ws-client.js';
 
-/** Parses Prometheus text exposition into samples, failing on any line that is not valid. */
+/**
+ * Parses Prometheus text exposition into samples, failing on any line that is not valid. Values are
+ * read as Go's ParseFloat reads them, which takes NaN in any case (prom-client writes "Nan").
+ */
 function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || /^# (HELP|TYPE) [a-zA-Z_:][\w:]* .+$/.test(line)) continue;
     const match =
-      /^([a-zA-Z_:][\w:]*(?:\{(?:[a-zA-Z_]\w*="(?:[^"\\]|\\.)*",?)*\})?) (-?[\d.e+-]+|NaN|[+-]Inf)$/.exec(
+      /^([a-zA-Z_:][\w:]*(?:\{(?:[a-zA-Z_]\w*="(?:[^"\\]|\\.)*",?)*\})?) (-?[\d.e+-]+|[Nn]a[Nn]|[+-]Inf)$/.exec(
         line,
       );
     if (!match) throw new Error(`not Prometheus text: ${line}`);
