@@ -1,6 +1,7 @@
 // `npm run bench`: measures the service (dist/main.js, one process) against bench/baseline-server.mjs
 // (the same job on bare ws) under the same load, alternating them (A B A B) with a fresh server
-// process per run, and reports medians, their ranges and the ratio service / baseline.
+// process per run, and reports medians, their ranges and the ratio service / baseline. Scenario 6
+// runs the service as WORKERS=2 over a private redis-server and compares it with scenario 2.
 // Options: --quick (tiny durations, for `npm test`), --reps=N, --scenarios=1,3.
 import { execFileSync, spawn } from 'node:child_process';
 import {
@@ -9,16 +10,19 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { framePool } from './frames.mjs';
+import { findRedisServer, startRedis } from './redis-server.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
@@ -68,15 +72,39 @@ const SCENARIOS = [
     inFlight: 8,
     malformedRatio: 0.1,
   },
+  {
+    id: 6,
+    name: 'scale-out',
+    title: 'WORKERS=2 with Redis, 50 conns × 8 in flight, 2 monitors',
+    connections: 50,
+    inFlight: 8,
+    monitors: 2,
+    targets: ['cluster'],
+    // Measured inside scenario 2's repetitions (service, baseline, cluster: A B C A B C), so it is
+    // compared with figures taken under the same conditions rather than minutes apart.
+    runsWith: 2,
+  },
 ];
 const only = option('scenarios')?.split(',').map(Number);
+const REDIS = !only || only.includes(6) ? findRedisServer() : {};
+if (only?.includes(6) && !only.includes(2) && REDIS.binary !== undefined) {
+  console.error('Scenario 6 is compared with scenario 2 and runs within it: running scenario 2 too.');
+  only.push(2);
+}
 const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.id)) : SCENARIOS;
+const SKIPPED = new Map();
+if (scenarios.some((s) => s.id === 6) && REDIS.binary === undefined) {
+  SKIPPED.set(6, REDIS.missing);
+  console.error(`Skipping scenario 6 (WORKERS=2 with Redis): ${REDIS.missing}.`);
+}
 
 const FRAMES = framePool(0, 0);
 
+const CLUSTER_WORKERS = 2;
 const TARGETS = {
   service: { label: 'service', main: SERVICE_MAIN },
   baseline: { label: 'baseline', main: BASELINE_MAIN },
+  cluster: { label: `service (WORKERS=${CLUSTER_WORKERS})`, main: SERVICE_MAIN, workers: CLUSTER_WORKERS },
 };
 
 /** The figures the table shows, in order, and how to print them. */
@@ -133,7 +161,61 @@ function rssBytes(pid) {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)[1]) * 1024;
 }
 
-async function startServer(target) {
+const sum = (values) => values.reduce((a, b) => a + b, 0);
+
+/** The pids of a process's children (a WORKERS > 1 primary's cluster workers), sorted. */
+function childPids(pid) {
+  let pids;
+  try {
+    pids = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    // Kernels built without CONFIG_PROC_CHILDREN have no children files.
+    try {
+      pids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      pids = []; // pgrep exits 1 when there are none
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** GET on a fresh connection (so the cluster primary hands each request to the next worker). */
+function httpStatus(url) {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(0));
+  });
+}
+
+/** Waits until `times` readiness checks in a row answer 200: with round-robin, every worker has. */
+async function untilReady(baseUrl, times) {
+  const deadline = Date.now() + 10_000;
+  for (let inARow = 0; inARow < times;) {
+    if (Date.now() > deadline) throw new Error(`${baseUrl}/health/ready did not answer 200 in 10 s`);
+    if ((await httpStatus(`${baseUrl}/health/ready`)) === 200) inARow++;
+    else {
+      inARow = 0;
+      await sleep(50);
+    }
+  }
+}
+
+/**
+ * Starts a fresh server process. With `target.workers` it is a node:cluster primary whose workers
+ * share the port and talk through `redisUrl`; it is ready once every worker listens and answers
+ * /health/ready (Redis connected, so ids can be leased).
+ */
+async function startServer(target, redisUrl) {
+  const workers = target.workers ?? 1;
   // A clean environment and an empty working directory: no developer .env or LOG_LEVEL leaks in.
   const cwd = mkdtempSync(join(os.tmpdir(), 'cbsa-bench-'));
   const proc = spawn(process.execPath, [target.main], {
@@ -147,43 +229,81 @@ async function startServer(target) {
       MONITOR_BATCH_MAX: String(BATCH_MAX),
       // The idle scenario opens exactly the default cap's worth of sockets; the cap is not under test.
       MAX_CONNECTIONS: String(Math.max(10_000, 2 * SETTINGS.idleConnections)),
+      ...(workers > 1 && { WORKERS: String(workers), REDIS_URL: redisUrl }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
+  let log = '';
+  let partial = '';
   let err = '';
+  let listening = 0;
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${target.label} did not start:\n${out}${err}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`${target.label} did not start:\n${log}${err}`)), 20_000);
     proc.stdout.on('data', (chunk) => {
       // Keep reading (and dropping) the log, so a full pipe never blocks the server.
-      if (out.length > 64 * 1024) return;
-      out += chunk;
-      const m = /listening on http:\/\/[^\s:]+:(\d+) /.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-        out = '';
+      if (listening === workers) return;
+      log = (log + chunk).slice(-8192);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        // Cluster workers that listen on port 0 all get the same port from the primary.
+        const m = /listening on http:\/\/[^\s:]+:(\d+) /.exec(line);
+        if (m && ++listening === workers) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
       }
     });
     proc.stderr.on('data', (chunk) => (err = (err + chunk).slice(-4096)));
-    void exited.then((code) => reject(new Error(`${target.label} exited (${code}) on start:\n${out}${err}`)));
+    void exited.then((code) => reject(new Error(`${target.label} exited (${code}) on start:\n${log}${err}`)));
   });
   let dead = false;
   void exited.then(() => (dead = true));
+  const children = workers > 1 ? childPids(proc.pid) : [];
+  const stop = async () => {
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      // Workers exit when their primary's IPC channel closes; this is for one that hangs.
+      for (const pid of children) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }, 10_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(cwd, { recursive: true, force: true });
+  };
+  try {
+    if (workers > 1) {
+      if (children.length !== workers) {
+        throw new Error(`${target.label}: expected ${workers} workers, found pids [${children}]`);
+      }
+      await untilReady(`http://127.0.0.1:${port}`, 2 * workers);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
   return {
     pid: proc.pid,
     url: `ws://127.0.0.1:${port}`,
+    /** The server's processes: the primary and its workers, or the one process. */
+    pids: () => [proc.pid, ...children],
+    /** Throws if the server died, or (cluster) a worker was replaced since it started. */
     assertAlive() {
       if (dead) throw new Error(`${target.label} died during the run:\n${err}`);
+      if (workers > 1 && childPids(proc.pid).join() !== children.join()) {
+        throw new Error(
+          `${target.label}: a worker died during the run (workers now [${childPids(proc.pid)}]):\n${err}`,
+        );
+      }
     },
-    async stop() {
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-      rmSync(cwd, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
@@ -231,7 +351,7 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
 }
 
-async function runLoad(scenario, server) {
+async function runLoad(scenario, server, redis) {
   const workers = [];
   try {
     // Monitors attach before any frame is sent, so they see the whole measured window.
@@ -257,7 +377,12 @@ async function runLoad(scenario, server) {
     await sleep(SETTINGS.warmupS * 1000);
 
     server.assertAlive();
-    const cpu0 = cpuSeconds(server.pid);
+    // CPU and RSS are summed over the primary and its workers (one pid for a single process).
+    const pids = server.pids();
+    const serverCpu = () => sum(pids.map(cpuSeconds));
+    const redisCpu = () => (redis ? cpuSeconds(redis.pid) : 0);
+    const cpu0 = serverCpu();
+    const redis0 = redisCpu();
     const own0 = ownCpuSeconds();
     const busy0 = machineBusySeconds();
     const t0 = performance.now();
@@ -265,12 +390,13 @@ async function runLoad(scenario, server) {
     await sleep(SETTINGS.measureS * 1000);
     const reports = workers.map((w) => w.next('report'));
     for (const w of workers) w.send('report');
-    const cpu = cpuSeconds(server.pid) - cpu0;
+    server.assertAlive();
+    const cpu = serverCpu() - cpu0;
+    const redisUsed = redisCpu() - redis0;
     const own = ownCpuSeconds() - own0;
     const busy = machineBusySeconds() - busy0;
     const seconds = (performance.now() - t0) / 1000;
-    const rss = rssBytes(server.pid);
-    server.assertAlive();
+    const rss = sum(pids.map(rssBytes));
     const done = await Promise.all(reports);
 
     const ingestReports = done.slice(monitorWorker ? 1 : 0);
@@ -286,9 +412,15 @@ async function runLoad(scenario, server) {
       cpu_utilisation: cpu / seconds,
       load_generator_cpu: own / seconds,
       // Cores other processes kept busy during the window: the noise this run was measured under.
-      other_cpu: Math.max(0, (busy - cpu - own) / seconds),
+      other_cpu: Math.max(0, (busy - cpu - own - redisUsed) / seconds),
       rss_mib: rss / 2 ** 20,
+      server_processes: pids.length,
     };
+    if (redis) {
+      figures.redis_cpu_s_per_100k = acksPerS > 0 ? (redisUsed / (acksPerS * seconds)) * 100_000 : null;
+      figures.redis_cpu_utilisation = redisUsed / seconds;
+      figures.redis_rss_mib = rssBytes(redis.pid) / 2 ** 20;
+    }
     if (monitorWorker) {
       const { monitors, seconds: mSeconds } = done[0];
       const mean = (f) => monitors.reduce((s, m) => s + f(m), 0) / monitors.length;
@@ -330,11 +462,17 @@ async function runIdle(scenario, server) {
 }
 
 async function runOnce(scenario, target) {
-  const server = await startServer(target);
+  // A cluster gets its own empty redis-server, started before and stopped after it.
+  const redis = target.workers > 1 ? await startRedis(REDIS.binary) : undefined;
   try {
-    return await (scenario.idle ? runIdle(scenario, server) : runLoad(scenario, server));
+    const server = await startServer(target, redis?.url);
+    try {
+      return await (scenario.idle ? runIdle(scenario, server) : runLoad(scenario, server, redis));
+    } finally {
+      await server.stop();
+    }
   } finally {
-    await server.stop();
+    await redis?.stop();
   }
 }
 
@@ -400,6 +538,52 @@ function targetChecks(byId) {
   return checks;
 }
 
+/** A median with its range over the runs, when they differ. */
+function cell(sc, column, key, digits) {
+  const [lo, hi] = sc.range[column]?.[key] ?? [];
+  const rangeText = lo !== undefined && lo !== hi ? ` (${fmt(lo, digits)}–${fmt(hi, digits)})` : '';
+  return fmt(sc[column][key], digits) + rangeText;
+}
+
+/** The figures scenario 6 shows: the load figures, then how the processes shared the machine. */
+const SCALE_OUT_FIGURES = [
+  ...FIGURES.filter((f) => !['kib_per_connection', 'other_cpu'].includes(f.key)).map(
+    (f) =>
+      ({
+        cpu_s_per_100k: { ...f, label: 'server CPU s / 100k frames (primary + workers)' },
+        rss_mib: { ...f, label: 'server RSS (MiB, primary + workers)' },
+      })[f.key] ?? f,
+  ),
+  { key: 'cpu_utilisation', label: 'server CPU (cores busy)', digits: 2 },
+  { key: 'redis_cpu_s_per_100k', label: 'redis-server CPU s / 100k frames', digits: 2, noRatio: true },
+  { key: 'load_generator_cpu', label: 'load generator (cores busy)', digits: 2, noRatio: true },
+  ...FIGURES.filter((f) => f.key === 'other_cpu'),
+];
+
+function scaleOutTable(sc, result) {
+  const ref = sc.measured_with;
+  const lines = [
+    `Scenario ${sc.id}. ${sc.title}: the load of scenario ${ref} on node:cluster (primary + ` +
+      `${sc.load.workers} workers sharing the port) with a private redis-server (monitor events on the ` +
+      `Redis bus, ids leased from Redis), run right after scenario ${ref}'s pair in each repetition. ` +
+      `Reported, not a target. Every process, and the load generator, shares the ${result.machine.cores} cores.`,
+    '',
+    `| Figure | Service, WORKERS=${sc.load.workers} + Redis | Service, 1 process (scenario ${ref}) | ` +
+      `Scale-out gain (${sc.load.workers} workers / 1 process) | Baseline, 1 process (scenario ${ref}) | ` +
+      `vs single-process baseline (scenario ${ref}) |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const f of SCALE_OUT_FIGURES) {
+    if (sc.service[f.key] === undefined) continue;
+    const ratio = (column) => (f.noRatio ? '' : fmt(sc[column][f.key], 2));
+    lines.push(
+      `| ${f.label} | ${cell(sc, 'service', f.key, f.digits)} | ${cell(sc, 'single_process', f.key, f.digits)} | ` +
+        `${ratio('scale_out_gain')} | ${cell(sc, 'baseline', f.key, f.digits)} | ${ratio('ratio')} |`,
+    );
+  }
+  return lines;
+}
+
 function markdown(result) {
   const { machine: m, settings: s } = result;
   const lines = [
@@ -410,12 +594,8 @@ function markdown(result) {
     '| Scenario | Figure | Service | Baseline | Service / baseline |',
     '| --- | --- | ---: | ---: | ---: |',
   ];
-  const cell = (sc, target, key, digits) => {
-    const [lo, hi] = sc.range[target][key] ?? [];
-    const rangeText = lo !== undefined && lo !== hi ? ` (${fmt(lo, digits)}–${fmt(hi, digits)})` : '';
-    return fmt(sc[target][key], digits) + rangeText;
-  };
   for (const sc of result.scenarios) {
+    if (sc.skipped !== undefined || sc.measured_with !== undefined) continue;
     let first = true;
     for (const f of FIGURES) {
       if (sc.service[f.key] === undefined && sc.baseline[f.key] === undefined) continue;
@@ -425,6 +605,10 @@ function markdown(result) {
       );
       first = false;
     }
+  }
+  for (const sc of result.scenarios) {
+    if (sc.skipped !== undefined) lines.push('', `Scenario ${sc.id} (${sc.title}) skipped: ${sc.skipped}.`);
+    else if (sc.measured_with !== undefined) lines.push('', ...scaleOutTable(sc, result));
   }
   lines.push('', '| Target | Scenario | Measured | Limit | Met |', '| --- | ---: | ---: | ---: | --- |');
   for (const t of result.targets) {
@@ -476,57 +660,126 @@ function gitRevision() {
 
 snapshotBuild();
 
-const started = Date.now();
-const results = [];
-for (const scenario of scenarios) {
-  const runs = [];
-  for (let rep = 1; rep <= SETTINGS.reps; rep++) {
-    for (const target of Object.keys(TARGETS)) {
-      const t = performance.now();
-      const figures = await runOnce(scenario, TARGETS[target]);
-      runs.push({ target, rep, figures });
-      const shown = scenario.idle
-        ? `${fmt(figures.kib_per_connection, 2)} KiB/conn, RSS ${fmt(figures.rss_mib, 1)} MiB`
-        : `${fmt(figures.acks_per_s, 0)} acks/s, p99 ${fmt(figures.latency_p99_ms, 2)} ms, ` +
-          `server CPU ${fmt(figures.cpu_utilisation * 100, 0)}%, ` +
-          `other processes ${fmt(figures.other_cpu * 100, 0)}%` +
-          (figures.monitor_frames_per_s === undefined
-            ? ''
-            : `, ${fmt(figures.monitor_frames_per_s, 1)} monitor frames/s`);
-      console.error(
-        `[${scenario.id}. ${scenario.name}] ${target.padEnd(8)} rep ${rep}: ${shown} ` +
-          `(${((performance.now() - t) / 1000).toFixed(1)} s)`,
-      );
-    }
-  }
+async function runAndLog(scenario, target, rep) {
+  const t = performance.now();
+  const figures = await runOnce(scenario, TARGETS[target]);
+  const shown = scenario.idle
+    ? `${fmt(figures.kib_per_connection, 2)} KiB/conn, RSS ${fmt(figures.rss_mib, 1)} MiB`
+    : `${fmt(figures.acks_per_s, 0)} acks/s, p99 ${fmt(figures.latency_p99_ms, 2)} ms, ` +
+      `server CPU ${fmt(figures.cpu_utilisation * 100, 0)}%, ` +
+      (figures.redis_cpu_utilisation === undefined
+        ? ''
+        : `redis-server CPU ${fmt(figures.redis_cpu_utilisation * 100, 0)}%, `) +
+      `other processes ${fmt(figures.other_cpu * 100, 0)}%` +
+      (figures.monitor_frames_per_s === undefined
+        ? ''
+        : `, ${fmt(figures.monitor_frames_per_s, 1)} monitor frames/s`) +
+      (figures.error_ack_share > 0 ? `, ${fmt(figures.error_ack_share * 100, 1)}% error acks` : '');
+  console.error(
+    `[${scenario.id}. ${scenario.name}] ${target.padEnd(8)} rep ${rep}: ${shown} ` +
+      `(${((performance.now() - t) / 1000).toFixed(1)} s)`,
+  );
+  return { target, rep, figures };
+}
+
+/** a / b for every figure of a, or null where either is missing or b is 0. */
+function ratios(a, b) {
+  return Object.fromEntries(
+    Object.keys(a).map((key) => [key, a[key] !== null && b[key] ? a[key] / b[key] : null]),
+  );
+}
+
+function loadOf(scenario) {
+  const { connections = null, inFlight = null, monitors = 0 } = scenario;
+  return {
+    connections: connections ?? scenario.idle,
+    in_flight: inFlight,
+    monitors,
+    malformed_ratio: scenario.malformedRatio ?? 0,
+    idle: Boolean(scenario.idle),
+  };
+}
+
+function scenarioResult(scenario, runs) {
   const summary = {
     service: summarise(runs.filter((r) => r.target === 'service').map((r) => r.figures)),
     baseline: summarise(runs.filter((r) => r.target === 'baseline').map((r) => r.figures)),
   };
-  const ratio = {};
-  for (const key of Object.keys(summary.service.median)) {
-    const a = summary.service.median[key];
-    const b = summary.baseline.median[key];
-    ratio[key] = a !== null && b ? a / b : null;
-  }
-  const { id, name, title, connections = null, inFlight = null, monitors = 0 } = scenario;
-  results.push({
+  const { id, name, title } = scenario;
+  return {
     id,
     name,
     title,
-    load: {
-      connections: connections ?? scenario.idle,
-      in_flight: inFlight,
-      monitors,
-      malformed_ratio: scenario.malformedRatio ?? 0,
-      idle: Boolean(scenario.idle),
-    },
+    load: loadOf(scenario),
     service: summary.service.median,
     baseline: summary.baseline.median,
-    ratio,
+    ratio: ratios(summary.service.median, summary.baseline.median),
     range: { service: summary.service.range, baseline: summary.baseline.range },
     runs,
-  });
+  };
+}
+
+/**
+ * Scenario 6: `service` is the cluster; `baseline` is scenario 2's (single-process) baseline, the
+ * very figures scenario 2 shows; `single_process` is scenario 2's service. Its own runs are the
+ * cluster's only.
+ */
+function scaleOutResult(scenario, runs, reference) {
+  const cluster = summarise(runs.map((r) => r.figures));
+  const { id, name, title } = scenario;
+  return {
+    id,
+    name,
+    title,
+    load: { ...loadOf(scenario), workers: CLUSTER_WORKERS, redis: true },
+    measured_with: reference.id,
+    service: cluster.median,
+    baseline: reference.baseline,
+    single_process: reference.service,
+    ratio: ratios(cluster.median, reference.baseline),
+    scale_out_gain: ratios(cluster.median, reference.service),
+    comparisons: {
+      ratio: `service with WORKERS=${CLUSTER_WORKERS} + Redis / single-process baseline (scenario ${reference.id})`,
+      scale_out_gain: `service with WORKERS=${CLUSTER_WORKERS} + Redis / single-process service (scenario ${reference.id}, same run)`,
+    },
+    range: {
+      service: cluster.range,
+      baseline: reference.range.baseline,
+      single_process: reference.range.service,
+    },
+    runs,
+  };
+}
+
+const started = Date.now();
+const runsOf = new Map(scenarios.map((s) => [s.id, []]));
+for (const scenario of scenarios.filter((s) => s.runsWith === undefined)) {
+  const riders = scenarios.filter((s) => s.runsWith === scenario.id && !SKIPPED.has(s.id));
+  for (let rep = 1; rep <= SETTINGS.reps; rep++) {
+    for (const sc of [scenario, ...riders]) {
+      for (const target of sc.targets ?? ['service', 'baseline']) {
+        runsOf.get(sc.id).push(await runAndLog(sc, target, rep));
+      }
+    }
+  }
+}
+const results = [];
+for (const scenario of scenarios) {
+  const runs = runsOf.get(scenario.id);
+  if (SKIPPED.has(scenario.id)) {
+    const { id, name, title } = scenario;
+    results.push({ id, name, title, load: loadOf(scenario), skipped: SKIPPED.get(id), runs });
+  } else if (scenario.runsWith !== undefined) {
+    results.push(
+      scaleOutResult(
+        scenario,
+        runs,
+        results.find((r) => r.id === scenario.runsWith),
+      ),
+    );
+  } else {
+    results.push(scenarioResult(scenario, runs));
+  }
 }
 
 const byId = Object.fromEntries(results.map((r) => [r.id, r]));
@@ -538,7 +791,9 @@ const result = {
   revision: gitRevision(),
   settings: {
     reps: SETTINGS.reps,
-    order: 'service, baseline per repetition (A B A B), fresh server process per run',
+    order:
+      'service, baseline per repetition (A B A B), fresh server process per run; scenario 6 ' +
+      `(WORKERS=${CLUSTER_WORKERS}, fresh redis-server per run) runs after scenario 2's pair in each repetition`,
     warmup_s: SETTINGS.warmupS,
     measure_s: SETTINGS.measureS,
     load_workers: LOAD_WORKERS,

@@ -1,14 +1,19 @@
 // `npm run bench -- --quick` runs end to end and writes a well-formed results file. Speed is what the
 // benchmark reports, never what a test asserts: only the shape of the results is checked here.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../src/config/env.js';
+import { REDIS_SERVER } from './support/redis.js';
 
 const RUN = join(PACKAGE_ROOT, 'bench', 'run.mjs');
 const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');
-const SCENARIOS = ['throughput', 'monitors', 'latency', 'idle', 'malformed'];
+const SCENARIOS = ['throughput', 'monitors', 'latency', 'idle', 'malformed', 'scale-out'];
+/** Scenarios with service and baseline runs of their own; scale-out is compared with scenario 2's. */
+const PAIRED = SCENARIOS.filter((name) => name !== 'scale-out');
+/** The bench skips scenario 6 (WORKERS=2 with Redis) when it finds no redis-server, as the tests do. */
+const HAS_REDIS = REDIS_SERVER !== undefined && existsSync(REDIS_SERVER);
 const LOAD_FIGURES = [
   'acks_per_s',
   'latency_p50_ms',
@@ -26,13 +31,20 @@ const TARGETS = [
   'Events frames per monitor per second',
 ];
 
+type Figures = Record<string, number | null>;
+
 interface Scenario {
   id: number;
   name: string;
-  service: Record<string, number | null>;
-  baseline: Record<string, number | null>;
-  ratio: Record<string, number | null>;
-  runs: { target: string; rep: number; figures: Record<string, number | null> }[];
+  service: Figures;
+  baseline: Figures;
+  ratio: Figures;
+  runs: { target: string; rep: number; figures: Figures }[];
+  /** Scenario 6 only. */
+  skipped?: string;
+  measured_with?: number;
+  single_process?: Figures;
+  scale_out_gain?: Figures;
 }
 
 interface Results {
@@ -44,24 +56,30 @@ interface Results {
 
 const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
+/** Runs the bench and reads back the results file it names. */
+async function bench(args: string[], extraEnv: Record<string, string> = {}) {
+  // Not NODE_OPTIONS from `npm test`: the bench and its servers run as plain node processes.
+  const env = { ...process.env, ...extraEnv };
+  delete env.NODE_OPTIONS;
+  const { stdout } = await promisify(execFile)(process.execPath, [RUN, ...args], {
+    cwd: PACKAGE_ROOT,
+    env,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const file = /^Raw figures: (\S+\.json) /m.exec(stdout)?.[1];
+  expect(file).toBeDefined();
+  const path = join(PACKAGE_ROOT, file!);
+  expect(path.startsWith(RESULTS_DIR)).toBe(true);
+  return { stdout, results: JSON.parse(readFileSync(path, 'utf8')) as Results };
+}
+
 describe('npm run bench -- --quick (e2e)', () => {
   let stdout: string;
   let results: Results;
+  const byName = (name: string) => results.scenarios.find((s) => s.name === name)!;
 
   beforeAll(async () => {
-    // Not NODE_OPTIONS from `npm test`: the bench and its servers run as plain node processes.
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS;
-    ({ stdout } = await promisify(execFile)(process.execPath, [RUN, '--quick'], {
-      cwd: PACKAGE_ROOT,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-    }));
-    const file = /^Raw figures: (\S+\.json) /m.exec(stdout)?.[1];
-    expect(file).toBeDefined();
-    const path = join(PACKAGE_ROOT, file!);
-    expect(path.startsWith(RESULTS_DIR)).toBe(true);
-    results = JSON.parse(readFileSync(path, 'utf8')) as Results;
+    ({ stdout, results } = await bench(['--quick']));
   }, 180_000);
 
   it('records the machine and that the run was quick', () => {
@@ -74,8 +92,8 @@ describe('npm run bench -- --quick (e2e)', () => {
     expect(results.scenarios.map((s) => s.name)).toEqual(SCENARIOS);
   });
 
-  it.each(SCENARIOS)('%s: numeric figures for service and baseline, and their ratios', (name) => {
-    const scenario = results.scenarios.find((s) => s.name === name)!;
+  it.each(PAIRED)('%s: numeric figures for service and baseline, and their ratios', (name) => {
+    const scenario = byName(name);
     let figures = name === 'idle' ? IDLE_FIGURES : LOAD_FIGURES;
     if (name === 'monitors') figures = [...figures, 'monitor_frames_per_s'];
     for (const key of figures) {
@@ -85,8 +103,36 @@ describe('npm run bench -- --quick (e2e)', () => {
     expect(scenario.runs.map((r) => r.target).sort()).toEqual(['baseline', 'service']);
   });
 
+  it(`scale-out: ${HAS_REDIS ? 'WORKERS=2 with Redis measured and compared with scenario 2' : 'skipped without redis-server'}`, () => {
+    const scenario = byName('scale-out');
+    if (!HAS_REDIS) {
+      expect({ skipped: typeof scenario.skipped, runs: scenario.runs }).toEqual({
+        skipped: 'string',
+        runs: [],
+      });
+      return;
+    }
+    const monitors = byName('monitors');
+    expect(scenario.skipped).toBeUndefined();
+    expect(scenario.measured_with).toBe(2);
+    // The same baseline figures as scenario 2, and scenario 2's single-process service.
+    expect(scenario.baseline).toEqual(monitors.baseline);
+    expect(scenario.single_process).toEqual(monitors.service);
+    for (const key of [...LOAD_FIGURES, 'monitor_frames_per_s', 'monitor_events_per_s']) {
+      const numeric = [scenario.service, scenario.ratio, scenario.scale_out_gain!].map((f) =>
+        isNumber(f[key]),
+      );
+      expect([key, numeric]).toEqual([key, [true, true, true]]);
+    }
+    expect(isNumber(scenario.service.redis_cpu_s_per_100k)).toBe(true);
+    // CPU and RSS were summed over the primary and both workers.
+    expect(scenario.runs.map((r) => [r.target, r.figures.server_processes])).toEqual(
+      scenario.runs.map(() => ['cluster', 3]),
+    );
+  });
+
   it('every load scenario was acked and measured (a figure of 0 means the load never ran)', () => {
-    for (const scenario of results.scenarios.filter((s) => s.name !== 'idle')) {
+    for (const scenario of results.scenarios.filter((s) => s.name !== 'idle' && s.skipped === undefined)) {
       expect([scenario.name, scenario.service.acks_per_s! > 0, scenario.baseline.acks_per_s! > 0]).toEqual([
         scenario.name,
         true,
@@ -103,5 +149,29 @@ describe('npm run bench -- --quick (e2e)', () => {
   it('prints the markdown table', () => {
     expect(stdout).toContain('| Scenario | Figure | Service | Baseline | Service / baseline |');
     expect(stdout).toContain('| Target | Scenario | Measured | Limit | Met |');
+    expect(stdout).toContain(
+      HAS_REDIS
+        ? '| Figure | Service, WORKERS=2 + Redis | Service, 1 process (scenario 2) |'
+        : 'Scenario 6 (WORKERS=2 with Redis',
+    );
   });
+});
+
+describe('npm run bench -- --scenarios=6 without redis-server (e2e)', () => {
+  it('skips scenario 6 with a note, records it as skipped, and runs nothing else', async () => {
+    const { stdout, results } = await bench(['--quick', '--scenarios=6'], {
+      REDIS_SERVER_PATH: join(PACKAGE_ROOT, 'no-such-redis-server'),
+    });
+    expect(results.scenarios.map(({ id, name, skipped, runs }) => ({ id, name, skipped, runs }))).toEqual([
+      {
+        id: 6,
+        name: 'scale-out',
+        skipped: `REDIS_SERVER_PATH=${join(PACKAGE_ROOT, 'no-such-redis-server')} does not exist`,
+        runs: [],
+      },
+    ]);
+    expect(stdout).toContain(
+      'Scenario 6 (WORKERS=2 with Redis, 50 conns × 8 in flight, 2 monitors) skipped: ',
+    );
+  }, 60_000);
 });

@@ -14,6 +14,10 @@ describe('dist/main.js (e2e)', () => {
       'Invalid LOG_LEVEL="loud": expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL',
     ],
     [{ MONITOR_BATCH_MAX: '0' }, 'Invalid MONITOR_BATCH_MAX="0": expected an integer from 1 to 100000'],
+    [
+      { WORKERS: '2' },
+      'Invalid WORKERS="2": expected 1 unless REDIS_URL is set: without the Redis bus each monitor would see only its own worker\'s events',
+    ],
   ])('stops on invalid config %j with a message naming the variable', async (env, message) => {
     const service = new Service(env);
     expect(await service.exited).toBe(1);

@@ -46,6 +46,9 @@ describe('Graceful shutdown (e2e)', () => {
     const res = await fetch(`http://127.0.0.1:${port}/health`);
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ status: 'shutting_down', active_connections: 1 });
+    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ error: { shutdown: { status: 'down' } } });
     const upgrade = await rawRequest(port, upgradeRequest('/ws/behaviour'));
     expect(upgrade.status).toBe(503);
     upgrade.socket.destroy();

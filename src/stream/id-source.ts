@@ -24,8 +24,9 @@ const FAST_BLOCK_MS = 1000;
 const MAX_GROWTH = 64;
 
 /**
- * Leases blocks of ID_BLOCK_SIZE ids with INCRBY on `<prefix>message_id` and fetches the next block
- * when half of the current one is used, so a frame never waits on Redis. Ids are unique across
+ * Leases blocks of ID_BLOCK_SIZE ids with INCRBY on `<prefix>message_id` and always holds the next
+ * block in reserve (fetched as soon as the previous reserve is put to use), so a frame never waits
+ * on Redis. Ids are unique across
  * instances and increase on every connection.
  *
  * Before the first lease there is no safe id, so none is given (the frame is refused). While Redis
@@ -56,7 +57,7 @@ export class LeasedIdSource extends IdSource {
   next(): number | undefined {
     if (this.nextId > this.end && !this.advance()) return undefined;
     const id = this.nextId++;
-    if (this.spare === undefined && this.end - this.nextId < this.size / 2) this.lease();
+    if (this.spare === undefined) this.lease();
     return id;
   }
 

@@ -72,10 +72,11 @@ export class TestClient {
   }
 
   waitClosed(timeout = TIMEOUT_MS): Promise<{ code: number; reason: string }> {
-    return Promise.race([
-      this.closed,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not closed in time')), timeout)),
-    ]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('not closed in time')), timeout);
+    });
+    return Promise.race([this.closed, late]).finally(() => clearTimeout(timer));
   }
 
   close(): void {
