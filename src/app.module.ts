@@ -2,17 +2,17 @@ import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { join } from 'node:path';
+import { AccessModule } from './access/access.module.js';
 import { appConfig } from './config/app.config.js';
 import { PACKAGE_ROOT } from './config/env.js';
-import { AccessModule } from './access/access.module.js';
-import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
-import { MetricsModule } from './metrics/metrics.module.js';
-import { RedisModule } from './redis/redis.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { MonitorModule } from './monitor/monitor.module.js';
 import { setPageHeaders } from './monitor/page-headers.js';
+import { RedisModule } from './redis/redis.module.js';
 
 @Module({
   imports: [

@@ -1,9 +1,8 @@
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Res } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { ServerResponse } from 'node:http';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
-import { Inject } from '@nestjs/common';
-import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { RedisService } from '../redis/redis.service.js';

@@ -37,6 +37,8 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
   private flushTimer?: NodeJS.Timeout;
   private statsTimer?: NodeJS.Timeout;
   private readonly subscriptions: Subscription[] = [];
+  /** With the Redis bus, other instances' monitors need this instance's events. */
+  private readonly publishing: boolean;
 
   constructor(
     private readonly stream: StreamService,
@@ -46,6 +48,7 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(MonitorGateway.name);
+    this.publishing = bus.enabled;
   }
 
   /** Events this instance's monitors missed in total, for /metrics. */
@@ -60,6 +63,7 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
     );
     this.statsTimer = setInterval(() => this.sendStats(), STATS_INTERVAL_MS);
     this.statsTimer.unref();
+    this.stream.setFanOut(this.publishing);
   }
 
   onModuleDestroy(): void {
@@ -72,9 +76,11 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
     const state: MonitorState = { id: newClientId(), dropped: 0, overSince: undefined };
     this.monitors.set(socket, state);
     this.stream.monitorOpened();
+    this.stream.setFanOut(true);
     socket.once('close', () => {
       this.monitors.delete(socket);
       this.stream.monitorClosed();
+      this.stream.setFanOut(this.monitors.size > 0 || this.publishing);
       this.logger.info({ monitor_id: state.id }, 'Monitor %s disconnected', state.id);
     });
     const hello: HelloFrame = {
@@ -88,8 +94,7 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
 
   /** Called per ingested frame: only queue it, no timer or I/O per event. */
   private enqueue(event: StreamEvent): void {
-    // Other instances' monitors need this instance's events even when it has none of its own.
-    if (this.monitors.size === 0 && !this.bus.enabled) return;
+    if (this.monitors.size === 0 && !this.publishing) return;
     this.local.push(event);
     this.pendingCount++;
     this.schedule();

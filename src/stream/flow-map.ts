@@ -46,11 +46,11 @@ export class FlowMapError extends Error {
   }
 }
 
-interface Rule {
+/** Categories matching on the same field(s), merged into one lookup by lower-cased value. */
+interface Lookup {
   field: string;
   fallback: string | undefined;
-  values: ReadonlySet<string>;
-  route: Route;
+  routes: Map<string, Route>;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -64,7 +64,7 @@ function ownString(obj: Record<string, unknown>, key: string): string | undefine
 
 export class FlowMap {
   readonly errorRoute: Route;
-  private readonly rules: Rule[];
+  private readonly lookups: Lookup[] = [];
   private readonly defaultRoute: Route;
 
   private constructor(
@@ -129,18 +129,21 @@ export class FlowMap {
       routes.set(node.id, route(node.id, [...head, ...tail.slice(1)]));
     }
     this.defaultRoute = routes.get(defaults[0].id)!;
-    this.rules = categories.flatMap((node) =>
-      node.match && 'in' in node.match
-        ? [
-            {
-              field: node.match.field,
-              fallback: node.match.fallback,
-              values: new Set(node.match.in.map((v) => v.toLowerCase())),
-              route: routes.get(node.id)!,
-            },
-          ]
-        : [],
-    );
+    // Consecutive categories on the same field share one lookup, so a frame is lower-cased and
+    // looked up once per field rather than once per category; the first category in map order wins.
+    for (const node of categories) {
+      if (!node.match || !('in' in node.match)) continue;
+      const { field, fallback } = node.match;
+      let lookup = this.lookups.at(-1);
+      if (lookup?.field !== field || lookup.fallback !== fallback) {
+        lookup = { field, fallback, routes: new Map() };
+        this.lookups.push(lookup);
+      }
+      for (const value of node.match.in) {
+        const key = value.toLowerCase();
+        if (!lookup.routes.has(key)) lookup.routes.set(key, routes.get(node.id)!);
+      }
+    }
   }
 
   /** Reads a map file (the bundled default when `file` is undefined); throws FlowMapError on any problem. */
@@ -168,9 +171,11 @@ export class FlowMap {
   /** Picks the category route for a parsed client value; anything that is not an object is "other". */
   classify(value: unknown): Route {
     if (!isRecord(value)) return this.defaultRoute;
-    for (const rule of this.rules) {
-      const field = ownString(value, rule.field) ?? (rule.fallback && ownString(value, rule.fallback));
-      if (field !== undefined && rule.values.has(field.toLowerCase())) return rule.route;
+    for (const { field, fallback, routes } of this.lookups) {
+      const text =
+        ownString(value, field) ?? (fallback === undefined ? undefined : ownString(value, fallback));
+      const route = text === undefined ? undefined : routes.get(text.toLowerCase());
+      if (route !== undefined) return route;
     }
     return this.defaultRoute;
   }

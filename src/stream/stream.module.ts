@@ -1,10 +1,10 @@
 import { Module } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
-import { FlowMap } from './flow-map.js';
-import { StreamService } from './stream.service.js';
-import { IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
 import { RedisService } from '../redis/redis.service.js';
+import { FlowMap } from './flow-map.js';
+import { IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
+import { StreamService } from './stream.service.js';
 
 @Module({
   providers: [

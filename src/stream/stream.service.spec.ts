@@ -26,6 +26,7 @@ describe(StreamService.name, () => {
     stream = moduleRef.get(StreamService);
     events = [];
     stream.events$.subscribe((e) => events.push(e));
+    stream.setFanOut(true);
   });
 
   it('acks valid JSON with ids from 1, strictly increasing, and an ms-precision timestamp', () => {
@@ -113,5 +114,15 @@ describe(StreamService.name, () => {
     expect(starved.process('{}', 2, 'c')).toBeUndefined();
     expect(starved.stats().total_messages).toBe(0);
     expect(starved.frameCounts()).toMatchObject({ received: 0, unavailable: 1 });
+  });
+
+  it('emits nothing on events$ while fan-out is off, and still acks', () => {
+    stream.setFanOut(false);
+    expect(ingest('{"a":1}', 7, 'c')).toMatch(ACK);
+    expect(ingest('nope', 4, 'c')).toBe(MALFORMED_ACK);
+    expect(events).toEqual([]);
+    stream.setFanOut(true);
+    ingest('[]', 2, 'c');
+    expect(events).toHaveLength(1);
   });
 });

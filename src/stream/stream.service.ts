@@ -44,6 +44,8 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   private countedAtTick = 0;
   private summaryFrom = { messages: 0, errors: 0 };
   private readonly debug: boolean;
+  /** Whether anyone consumes events$ right now (see setFanOut); the Subject is skipped otherwise. */
+  private fanOut = false;
 
   constructor(
     private readonly flowMap: FlowMap,
@@ -84,7 +86,7 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
         size,
         text,
       };
-      this.events$.next(malformed);
+      if (this.fanOut) this.events$.next(malformed);
       if (this.debug)
         this.logger.debug({ client_id: clientId, size }, 'Malformed frame from client %s', clientId);
       return malformed;
@@ -103,9 +105,18 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       size,
       text,
     };
-    this.events$.next(event);
+    if (this.fanOut) this.events$.next(event);
     if (this.debug) this.logReceived(messageId, clientId, value);
     return event;
+  }
+
+  /**
+   * Turns emission on events$ on or off. The MonitorGateway subscribes once and switches it on
+   * while it has monitors (or publishes on the Redis bus), so with nobody watching the hot path
+   * does not go through RxJS at all.
+   */
+  setFanOut(on: boolean): void {
+    this.fanOut = on;
   }
 
   /** A frame refused by the per-connection rate limit: not counted as a message, not forwarded. */
