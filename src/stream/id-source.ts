@@ -24,10 +24,10 @@ const FAST_BLOCK_MS = 1000;
 const MAX_GROWTH = 64;
 
 /**
- * Leases blocks of ID_BLOCK_SIZE ids with INCRBY on `<prefix>message_id` and always holds the next
- * block in reserve (fetched as soon as the previous reserve is put to use), so a frame never waits
- * on Redis. Ids are unique across
- * instances and increase on every connection.
+ * Leases blocks of ids with INCRBY on `<prefix>message_id` and keeps at least two blocks' worth in
+ * reserve, leasing again as soon as it drops below that, so a frame never waits on Redis. Blocks
+ * start at ID_BLOCK_SIZE and double (up to 64x) while each lasts under a second. Ids are unique
+ * across instances and increase on every connection.
  *
  * Before the first lease there is no safe id, so none is given (the frame is refused). While Redis
  * is unreachable and the leased ids run out, ids come from this instance's own slot above the next
@@ -37,7 +37,9 @@ const MAX_GROWTH = 64;
 export class LeasedIdSource extends IdSource {
   private nextId = 1;
   private end = 0;
-  private spare: { start: number; end: number } | undefined;
+  private readonly reserve: { start: number; end: number }[] = [];
+  /** Ids in `reserve`. */
+  private reserved = 0;
   private leasing = false;
   private slot: number | undefined;
   /** Set while ids come from the outage range: the counter must be raised past it. */
@@ -57,17 +59,16 @@ export class LeasedIdSource extends IdSource {
   next(): number | undefined {
     if (this.nextId > this.end && !this.advance()) return undefined;
     const id = this.nextId++;
-    if (this.spare === undefined) this.lease();
+    if (this.end - id + this.reserved < 2 * this.size) this.lease();
     return id;
   }
 
-  /** Moves to the spare block, or into the outage range; false when no id can be given. */
+  /** Moves to the next reserved block, or into the outage range; false when no id can be given. */
   private advance(): boolean {
-    if (this.spare !== undefined) {
-      this.growIfFast();
-      this.nextId = this.spare.start;
-      this.end = this.spare.end;
-      this.spare = undefined;
+    const block = this.reserve.shift();
+    if (block !== undefined) {
+      this.reserved -= block.end - block.start + 1;
+      this.use(block);
       return true;
     }
     this.lease();
@@ -82,10 +83,14 @@ export class LeasedIdSource extends IdSource {
     return false;
   }
 
-  private growIfFast(): void {
-    if (Date.now() - this.blockStartedAt < FAST_BLOCK_MS)
+  private use(block: { start: number; end: number }): void {
+    const now = Date.now();
+    if (this.end !== 0 && now - this.blockStartedAt < FAST_BLOCK_MS) {
       this.size = Math.min(this.size * 2, this.blockSize * MAX_GROWTH);
-    this.blockStartedAt = Date.now();
+    }
+    this.blockStartedAt = now;
+    this.nextId = block.start;
+    this.end = block.end;
   }
 
   lease(): void {
@@ -100,23 +105,30 @@ export class LeasedIdSource extends IdSource {
       this.slot === undefined
         ? client.incr(this.redis.key('slot')).then((n) => (this.slot = n % SLOTS))
         : Promise.resolve(this.slot);
+    let leased = false;
     Promise.all([raised, slot])
       .then(() => client.incrby(key, size))
       .then((end) => {
+        leased = true;
         const block = { start: end - size + 1, end };
-        if (raiseTo !== undefined && this.outageTop === raiseTo) this.outageTop = undefined;
-        if (this.end === 0 || this.nextId > this.end || (raiseTo !== undefined && block.start > this.end)) {
-          // Nothing left (or still in the outage range, which this block is above): switch now.
-          this.nextId = block.start;
-          this.end = block.end;
-          this.blockStartedAt = Date.now();
+        if (raiseTo !== undefined && this.outageTop === raiseTo) {
+          // Back from an outage: this block is above every id handed out so far (older reserved
+          // blocks are not), so switch to it at once.
+          this.outageTop = undefined;
+          this.reserve.length = 0;
+          this.reserved = 0;
+          this.use(block);
         } else {
-          this.spare = block;
+          // Blocks are used in the order they were leased, which is increasing.
+          this.reserve.push(block);
+          this.reserved += size;
         }
       })
       .catch(() => undefined)
       .finally(() => {
         this.leasing = false;
+        // Still short (a burst used the new block up while it was in flight): lease again.
+        if (leased && this.end - this.nextId + 1 + this.reserved < 2 * this.size) this.lease();
       });
   }
 }
