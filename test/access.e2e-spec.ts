@@ -2,6 +2,7 @@
 // rate limit, heartbeats and negotiated options.
 import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
+import { readHealth, waitForHealth } from './support/health.js';
 import { rawWebSocket } from './support/raw-frames.js';
 import { TestClient, expectServed } from './support/ws-client.js';
 
@@ -26,19 +27,6 @@ function upgradeStatus(url: string, options?: WebSocket.ClientOptions): Promise<
     });
     ws.on('error', () => undefined);
   });
-}
-
-async function health(running: RunningApp): Promise<Record<string, number>> {
-  return (await (await fetch(`${running.http}/health`)).json()) as Record<string, number>;
-}
-
-async function waitForHealth(running: RunningApp, predicate: (h: Record<string, number>) => boolean) {
-  for (let i = 0; i < 100; i++) {
-    const h = await health(running);
-    if (predicate(h)) return h;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`health never matched: ${JSON.stringify(await health(running))}`);
 }
 
 describe('Tokens and origins (e2e)', () => {
@@ -68,12 +56,12 @@ describe('Tokens and origins (e2e)', () => {
   });
 
   it('acks frames on an authorised ingest socket, and a refused upgrade leaves no socket', async () => {
-    await waitForHealth(running, (h) => h.active_connections === 0);
+    await waitForHealth(running.http, (h) => h.active_connections === 0);
     expect(await upgradeStatus(ingest)).toBe(401);
     const client = await TestClient.open(`${ingest}?token=tok-a`);
     client.send('{"event_type":"tap"}');
     expect(await client.nextJson()).toEqual(ACK);
-    expect((await health(running)).active_connections).toBe(1);
+    expect((await readHealth(running.http)).active_connections).toBe(1);
     client.close();
     await expectServed(`${ingest}?token=tok-b`);
   });
@@ -122,7 +110,7 @@ describe('Connection caps (e2e)', () => {
     // Now 4 are open: the global cap answers 503 whoever asks.
     expect(await upgradeStatus(url, { localAddress: '127.0.0.3' })).toBe(503);
     mine[0].close();
-    await waitForHealth(running, (h) => h.active_connections === 3);
+    await waitForHealth(running.http, (h) => h.active_connections === 3);
     await expectServed(url);
     [...mine, other].forEach((c) => c.close());
   });
@@ -150,7 +138,7 @@ describe('Rate limit (e2e)', () => {
   it('answers frames over the limit with the error, neither counting nor forwarding them', async () => {
     const monitor = await TestClient.open(running.ws('/ws/monitor'));
     await monitor.nextJson();
-    const before = await health(running);
+    const before = await readHealth(running.http);
     const client = await TestClient.open(running.ws('/ws/behaviour'));
     for (let i = 0; i < 30; i++) client.send(`{"i":${i}}`);
     const replies = [];
@@ -159,7 +147,7 @@ describe('Rate limit (e2e)', () => {
     expect(acked.length).toBeGreaterThanOrEqual(10);
     expect(acked.length).toBeLessThan(15);
     expect(replies.slice(acked.length)).toEqual(replies.slice(acked.length).map(() => RATE_LIMITED));
-    const after = await health(running);
+    const after = await readHealth(running.http);
     expect(after.total_messages - before.total_messages).toBe(acked.length);
     expect(after.total_errors).toBe(before.total_errors);
     let forwarded = 0;
@@ -209,9 +197,9 @@ describe('Heartbeats and negotiation (e2e)', () => {
     const live = await TestClient.open(running.ws('/ws/behaviour'));
     const halfOpen = await rawWebSocket(running.port, '/ws/behaviour');
     halfOpen.pause(); // never reads, never answers a ping: as if the phone vanished
-    await waitForHealth(running, (h) => h.active_connections === 2);
+    await waitForHealth(running.http, (h) => h.active_connections === 2);
     await new Promise((resolve) => setTimeout(resolve, 700));
-    expect((await health(running)).active_connections).toBe(1);
+    expect((await readHealth(running.http)).active_connections).toBe(1);
     live.send('{}');
     expect(await live.nextJson()).toEqual(ACK);
     live.close();

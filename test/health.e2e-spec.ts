@@ -4,19 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_FLOW_MAP_FILE } from '../src/stream/flow-map.js';
 import { type RunningApp, startApp } from './support/app.js';
+import { type Health, waitForHealth } from './support/health.js';
 import { TestClient } from './support/ws-client.js';
 
 describe('HTTP endpoints (e2e)', () => {
   let running: RunningApp;
-  const health = async () => (await (await fetch(`${running.http}/health`)).json()) as Record<string, number>;
-  const waitFor = async (predicate: (h: Record<string, number>) => boolean) => {
-    for (let i = 0; i < 50; i++) {
-      const h = await health();
-      if (predicate(h)) return h;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error(`health never matched: ${JSON.stringify(await health())}`);
-  };
+  const waitFor = (predicate: (h: Health) => boolean) => waitForHealth(running.http, predicate);
 
   beforeAll(async () => {
     running = await startApp();

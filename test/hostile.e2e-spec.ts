@@ -3,6 +3,7 @@
 // Across the run the process never exits and its memory stays under RSS_BOUND_MB.
 import type { Socket } from 'node:net';
 import WebSocket from 'ws';
+import { type Health, readHealth, waitForHealth } from './support/health.js';
 import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
 import { Service } from './support/service.js';
 import { TestClient, expectServed } from './support/ws-client.js';
@@ -28,21 +29,12 @@ const ingestPath = `/ws/behaviour?token=${TOKEN}`;
 const ingestUrl = () => `ws://127.0.0.1:${port}${ingestPath}`;
 const monitorPath = `/ws/monitor?token=${MONITOR_TOKEN}`;
 
-async function health(): Promise<Record<string, number>> {
-  return (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, number>;
-}
-
-async function eventually(predicate: (h: Record<string, number>) => boolean, timeout = 5000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (Date.now() < deadline) {
-    if (predicate(await health())) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`health never matched: ${JSON.stringify(await health())}`);
-}
+const health = () => readHealth(`http://127.0.0.1:${port}`);
+const eventually = (predicate: (h: Health) => boolean, timeout = 5000) =>
+  waitForHealth(`http://127.0.0.1:${port}`, predicate, timeout);
 
 /** Health once the sockets of earlier rows have finished closing. */
-async function settled(): Promise<Record<string, number>> {
+async function settled(): Promise<Health> {
   await eventually((h) => h.active_connections === 0 && h.active_monitors === 0);
   return health();
 }
