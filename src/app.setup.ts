@@ -1,11 +1,24 @@
-// What main.ts and the e2e tests both do to a freshly created app, so tests run the real wiring.
+// How main.ts and the e2e tests both create and wire the app, so tests run the real wiring.
 import type { INestApplication } from '@nestjs/common';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { NestFactory } from '@nestjs/core';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { UpgradePolicy } from './access/upgrade-policy.js';
+import { AppModule } from './app.module.js';
 import { appConfig } from './config/app.config.js';
-import type { AppConfig } from './config/env.js';
+import { type AppConfig, parseEnv } from './config/env.js';
+import { LimitedExpressAdapter } from './http/limited-express.adapter.js';
 import { RawWsAdapter } from './ws/raw-ws.adapter.js';
+
+/** Creates the app on Express with the configured HTTP header limits. */
+export function createApp(): Promise<INestApplication> {
+  // The HTTP server is created before DI runs, so its limits are read here from the same parser.
+  const { httpMaxHeaderBytes, httpMaxHeaders } = parseEnv(process.env);
+  return NestFactory.create(AppModule, new LimitedExpressAdapter(httpMaxHeaderBytes, httpMaxHeaders), {
+    bufferLogs: true,
+    abortOnError: false,
+  });
+}
 
 export async function setupApp(app: INestApplication): Promise<AppConfig> {
   const cfg = app.get<AppConfig>(appConfig.KEY);
@@ -14,8 +27,6 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
   wsLogger.setContext(RawWsAdapter.name);
   const policy = app.get(UpgradePolicy);
   app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger));
-  const server = app.getHttpServer() as Server;
-  server.maxHeadersCount = cfg.httpMaxHeaders;
   // A plain GET on a WebSocket path says whether an upgrade would be let in (426) or why not, so
   // the monitor page can tell a missing token (401) from a server that is down.
   for (const endpoint of ['websocketEndpoint', 'monitorEndpoint'] as const) {

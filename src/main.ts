@@ -1,16 +1,14 @@
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { Logger } from 'nestjs-pino';
-import { AppModule } from './app.module.js';
-import { setupApp } from './app.setup.js';
+import { createApp, setupApp } from './app.setup.js';
 import { runPrimary } from './cluster/primary.js';
 import { parseEnv } from './config/env.js';
 import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
 async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(AppModule, { bufferLogs: true, abortOnError: false });
+  const app = await createApp();
   const cfg = await setupApp(app);
   await app.listen(cfg.port, cfg.host);
   const { port } = (app.getHttpServer() as { address(): AddressInfo }).address();
@@ -36,7 +34,7 @@ function fail(err: unknown): never {
 }
 
 if (cluster.isPrimary) {
-  // AppModule's import has loaded .env into process.env by now.
+  // Importing AppModule (through app.setup) has loaded .env into process.env by now.
   let workers = 1;
   try {
     const cfg = parseEnv(process.env);

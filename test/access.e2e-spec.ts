@@ -3,7 +3,7 @@
 import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
-import { rawWebSocket } from './support/raw-frames.js';
+import { rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
 import { TestClient, expectServed } from './support/ws-client.js';
 
 const ACK = {
@@ -211,5 +211,29 @@ describe('Heartbeats and negotiation (e2e)', () => {
     const client = await TestClient.open(running.ws('/ws/behaviour'), { perMessageDeflate: true });
     expect(client.socket.extensions).toBe('');
     client.close();
+  });
+});
+
+describe('HTTP header limits (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp({ HTTP_MAX_HEADER_BYTES: '4096' });
+  });
+  afterAll(() => running.close());
+
+  it('answers a header block over HTTP_MAX_HEADER_BYTES with 431, on upgrades and plain requests', async () => {
+    const big = { 'X-Padding': 'p'.repeat(6000) };
+    const upgrade = await rawRequest(running.port, upgradeRequest('/ws/behaviour', big));
+    expect(upgrade.status).toBe(431);
+    upgrade.socket.destroy();
+    const plain = await rawRequest(
+      running.port,
+      `GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: ${'p'.repeat(6000)}\r\n\r\n`,
+    );
+    expect(plain.status).toBe(431);
+    plain.socket.destroy();
+    expect((await fetch(`${running.http}/health`)).status).toBe(200);
+    await expectServed(running.ws('/ws/behaviour'));
   });
 });

@@ -30,6 +30,7 @@ describe(parseEnv.name, () => {
       heartbeatIntervalMs: 30000,
       shutdownTimeoutMs: 10000,
       httpMaxHeaders: 100,
+      httpMaxHeaderBytes: 16384,
       workers: 1,
       redisUrl: undefined,
       redisPrefix: 'cbsa:',

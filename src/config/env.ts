@@ -45,6 +45,7 @@ export interface AppConfig {
   heartbeatIntervalMs: number;
   shutdownTimeoutMs: number;
   httpMaxHeaders: number;
+  httpMaxHeaderBytes: number;
   /** Processes serving the port (node:cluster); more than 1 needs Redis. */
   workers: number;
   redisUrl: string | undefined;
@@ -141,6 +142,7 @@ export function parseEnv(env: Env): AppConfig {
     heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 0, 3_600_000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
     httpMaxHeaders: int(env, 'HTTP_MAX_HEADERS', 100, 10, 10_000),
+    httpMaxHeaderBytes: int(env, 'HTTP_MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024),
     workers: int(env, 'WORKERS', 1, 1, 256),
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: str(env, 'REDIS_PREFIX', 'cbsa:'),

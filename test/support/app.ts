@@ -1,9 +1,7 @@
 // Boots the real AppModule, wired exactly as main.ts does, on an ephemeral port.
 import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
-import { AppModule } from '../../src/app.module.js';
-import { setupApp } from '../../src/app.setup.js';
+import { createApp, setupApp } from '../../src/app.setup.js';
 import type { AppConfig } from '../../src/config/env.js';
 
 export interface RunningApp {
@@ -24,7 +22,7 @@ export async function startApp(env: Record<string, string> = {}, port = 0): Prom
   process.env = { ...saved, LOG_LEVEL: 'ERROR', HOST: '127.0.0.1', PORT: String(port), ...env };
   let app: INestApplication;
   try {
-    app = await NestFactory.create(AppModule, { bufferLogs: true, abortOnError: false });
+    app = await createApp();
   } finally {
     process.env = saved;
   }

@@ -1,0 +1,22 @@
+// Express, with the HTTP server's header limits set when it is created: Node only takes
+// maxHeaderSize as a creation option, and Nest's ExpressAdapter creates the server without it.
+import type { NestApplicationOptions } from '@nestjs/common';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import { type RequestListener, createServer } from 'node:http';
+
+export class LimitedExpressAdapter extends ExpressAdapter {
+  constructor(
+    private readonly maxHeaderBytes: number,
+    private readonly maxHeaders: number,
+  ) {
+    super();
+  }
+
+  override initHttpServer(options: NestApplicationOptions): void {
+    if (options.httpsOptions) return super.initHttpServer(options);
+    const server = createServer({ maxHeaderSize: this.maxHeaderBytes }, this.getInstance<RequestListener>());
+    // Headers past this count are not parsed (431 comes from the byte limit).
+    server.maxHeadersCount = this.maxHeaders;
+    this.setHttpServer(server);
+  }
+}
