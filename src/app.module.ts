@@ -1,9 +1,8 @@
-import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { join } from 'node:path';
 import { AccessModule } from './access/access.module.js';
-import { appConfig } from './config/app.config.js';
+import type { LoadedConfig } from './config/app.config.js';
 import { PACKAGE_ROOT } from './config/env.js';
 import { HealthModule } from './health/health.module.js';
 import { IngestModule } from './ingest/ingest.module.js';
@@ -16,7 +15,6 @@ import { RedisModule } from './redis/redis.module.js';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, load: [appConfig] }),
     LoggingModule,
     LifecycleModule,
     RedisModule,
@@ -40,4 +38,9 @@ import { RedisModule } from './redis/redis.module.js';
     HealthModule,
   ],
 })
-export class AppModule {}
+export class AppModule {
+  /** The app with its configuration, parsed once by loadConfig(). */
+  static withConfig(loaded: LoadedConfig): DynamicModule {
+    return { module: AppModule, imports: [loaded.module] };
+  }
+}

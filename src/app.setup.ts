@@ -5,19 +5,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { UpgradePolicy } from './access/upgrade-policy.js';
 import { AppModule } from './app.module.js';
-import { appConfig } from './config/app.config.js';
-import { type AppConfig, parseEnv } from './config/env.js';
+import { appConfig, type LoadedConfig, loadConfig } from './config/app.config.js';
+import type { AppConfig } from './config/env.js';
 import { LimitedExpressAdapter } from './http/limited-express.adapter.js';
 import { RawWsAdapter } from './ws/raw-ws.adapter.js';
 
-/** Creates the app on Express with the configured HTTP header limits. */
-export function createApp(): Promise<INestApplication> {
-  // The HTTP server is created before DI runs, so its limits are read here from the same parser.
-  const { httpMaxHeaderBytes, httpMaxHeaders } = parseEnv(process.env);
-  return NestFactory.create(AppModule, new LimitedExpressAdapter(httpMaxHeaderBytes, httpMaxHeaders), {
-    bufferLogs: true,
-    abortOnError: false,
-  });
+/** Creates the app on Express with the configured HTTP header limits; the config is read here unless given. */
+export async function createApp(loaded?: LoadedConfig): Promise<INestApplication> {
+  loaded ??= await loadConfig();
+  // The HTTP server is created before DI runs, so its limits come from the parsed config directly.
+  const { httpMaxHeaderBytes, httpMaxHeaders } = loaded.config;
+  return NestFactory.create(
+    AppModule.withConfig(loaded),
+    new LimitedExpressAdapter(httpMaxHeaderBytes, httpMaxHeaders),
+    { bufferLogs: true, abortOnError: false },
+  );
 }
 
 export async function setupApp(app: INestApplication): Promise<AppConfig> {

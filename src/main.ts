@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { createApp, setupApp } from './app.setup.js';
 import { runPrimary } from './cluster/primary.js';
-import { parseEnv } from './config/env.js';
+import { type LoadedConfig, loadConfig } from './config/app.config.js';
 import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
-async function bootstrap(): Promise<void> {
-  const app = await createApp();
+async function bootstrap(loaded: LoadedConfig): Promise<void> {
+  const app = await createApp(loaded);
   const cfg = await setupApp(app);
   await app.listen(cfg.port, cfg.host);
   const { port } = (app.getHttpServer() as { address(): AddressInfo }).address();
@@ -33,17 +33,10 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
-if (cluster.isPrimary) {
-  // Importing AppModule (through app.setup) has loaded .env into process.env by now.
-  let workers = 1;
-  try {
-    const cfg = parseEnv(process.env);
-    workers = cfg.workers;
-    if (workers > 1) runPrimary(cfg);
-  } catch (err) {
-    fail(err);
-  }
-  if (workers === 1) bootstrap().catch(fail);
-} else {
-  bootstrap().catch(fail);
-}
+// The config is read and validated once per process; workers read the same environment.
+loadConfig()
+  .then((loaded) => {
+    if (cluster.isPrimary && loaded.config.workers > 1) runPrimary(loaded.config);
+    else return bootstrap(loaded);
+  })
+  .catch(fail);

@@ -37,6 +37,16 @@ describe(parseEnv.name, () => {
       idBlockSize: 1000,
       sink: 'none',
       streamMaxlen: 1000000,
+      allowWeakTokens: false,
+      streamStateMax: 1000000,
+      streamStateTtlS: 604800,
+      natsServers: ['nats://127.0.0.1:4222'],
+      natsToken: undefined,
+      natsStream: 'CBSA',
+      natsSubject: 'cbsa.events',
+      natsReplicas: 1,
+      natsDuplicateWindowS: 120,
+      natsMaxAgeS: 604800,
     });
   });
 
@@ -71,6 +81,7 @@ describe(parseEnv.name, () => {
       parseEnv({
         INGEST_TOKENS: ' a1 , b2,,',
         MONITOR_TOKEN: 'm',
+        ALLOW_WEAK_TOKENS: '1',
         ALLOWED_ORIGINS: 'https://ops.example.com,http://localhost:3000',
         MAX_CONNECTIONS: '50',
         MAX_CONNECTIONS_PER_IP: '5',

@@ -1,195 +1,81 @@
-// Parses and validates the environment in one place; every setting the service reads is here.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Turns the environment into the typed config, against the declarations in schema.ts.
+import { z } from 'zod';
+import { redactUrl } from './redact.js';
+import { type AppConfig, RULES, SETTINGS } from './schema.js';
+import type { Setting } from './setting.js';
 
-export const LOG_LEVELS = {
-  DEBUG: 'debug',
-  INFO: 'info',
-  WARNING: 'warn',
-  ERROR: 'error',
-  CRITICAL: 'fatal',
-} as const;
+export { type AppConfig, LOG_LEVELS, PACKAGE_ROOT, type PinoLevel } from './schema.js';
 
-export type PinoLevel = (typeof LOG_LEVELS)[keyof typeof LOG_LEVELS];
-
-export interface AppConfig {
-  appName: string;
-  version: string;
-  host: string;
-  port: number;
-  logLevel: PinoLevel;
-  logFormat: 'json' | 'pretty';
-  websocketEndpoint: string;
-  monitorEndpoint: string;
-  maxMessageBytes: number;
-  monitorFlushMs: number;
-  monitorBatchMax: number;
-  monitorMaxBufferBytes: number;
-  monitorSlowTimeoutMs: number;
-  flowMapFile: string | undefined;
-  /** Empty: ingest is open. */
-  ingestTokens: string[];
-  monitorToken: string | undefined;
-  /** Origins allowed on the monitor besides the server's own and requests without an Origin header. */
-  allowedOrigins: string[];
-  maxConnections: number;
-  /** 0: off. */
-  maxConnectionsPerIp: number;
-  /** Frames per second per connection; 0: off. */
-  rateLimitPerConnection: number;
-  rateLimitBurst: number;
-  rateLimitCloseAfterMs: number;
-  /** Acks queued for a client that does not read them before its socket stops being read. */
-  clientMaxBufferBytes: number;
-  /** 0: off. */
-  heartbeatIntervalMs: number;
-  shutdownTimeoutMs: number;
-  httpMaxHeaders: number;
-  httpMaxHeaderBytes: number;
-  /** Processes serving the port (node:cluster); more than 1 needs Redis. */
-  workers: number;
-  redisUrl: string | undefined;
-  redisPrefix: string;
-  idBlockSize: number;
-  sink: 'none' | 'redis-stream';
-  streamMaxlen: number;
-}
-
+/** Every invalid variable at once, one line each: `Invalid PORT="abc": expected an integer from 0 to 65535`. */
 export class ConfigError extends Error {
-  constructor(variable: string, accepts: string, value: string) {
-    super(`Invalid ${variable}=${JSON.stringify(value)}: expected ${accepts}`);
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
     this.name = 'ConfigError';
   }
 }
 
 type Env = Record<string, string | undefined>;
+type AnySetting = Setting<unknown>;
 
-export const PACKAGE_ROOT = join(import.meta.dirname, '..', '..');
+const ENTRIES = Object.entries(SETTINGS) as [keyof AppConfig, AnySetting][];
+const BY_ENV = new Map(ENTRIES.map(([key, s]) => [s.env, { key, setting: s }]));
 
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+// One zod object over the raw variables, so zod reports every invalid one in one pass.
+// Unset and empty are the same: the default applies.
+const ENV_SCHEMA = z.object(
+  Object.fromEntries(
+    ENTRIES.map(([, s]) => [s.env, z.preprocess((v) => (v === '' ? undefined : v), s.schema.optional())]),
+  ),
+);
+
+/** A raw value as an error may show it: secrets never, URLs without their credentials. */
+export function shown(setting: Pick<AnySetting, 'secret'>, raw: string): string {
+  if (setting.secret === 'value') return '[redacted]';
+  return JSON.stringify(setting.secret === 'credentials' ? redactUrl(raw) : raw);
 }
 
-function str(env: Env, name: string, fallback: string): string {
-  const value = env[name];
-  return value === undefined || value === '' ? fallback : value;
+function problem(setting: AnySetting, raw: string, expected: string): string {
+  return `Invalid ${setting.env}=${shown(setting, raw)}: expected ${expected}`;
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw.trim());
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(name, `an integer from ${min} to ${max}`, raw);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = raw.trim().toLowerCase();
-  const match = choices.find((c) => c.toLowerCase() === value);
-  if (!match) throw new ConfigError(name, `one of ${choices.join(', ')}`, raw);
-  return match;
-}
-
-function list(env: Env, name: string): string[] {
-  return (env[name] ?? '')
-    .split(',')
-    .map((v) => v.trim())
-    .filter(Boolean);
-}
-
-function wsPath(env: Env, name: string, fallback: string): string {
-  const value = str(env, name, fallback);
-  if (!/^\/[A-Za-z0-9\-._~/]*$/.test(value)) {
-    throw new ConfigError(name, 'a URL path starting with "/"', value);
-  }
-  return value;
-}
-
-/** Turns raw environment variables into a typed config, or throws a ConfigError naming the variable. */
+/** Turns raw environment variables into the typed config, or throws a ConfigError naming every invalid one. */
 export function parseEnv(env: Env): AppConfig {
-  const level = oneOf(env, 'LOG_LEVEL', Object.keys(LOG_LEVELS) as (keyof typeof LOG_LEVELS)[], 'INFO');
-  const config: AppConfig = {
-    appName: str(env, 'APP_NAME', 'CBSA Backend'),
-    version: str(env, 'VERSION', packageVersion()),
-    host: str(env, 'HOST', '0.0.0.0'),
-    port: int(env, 'PORT', 8000, 0, 65535),
-    logLevel: LOG_LEVELS[level],
-    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
-    websocketEndpoint: wsPath(env, 'WEBSOCKET_ENDPOINT', '/ws/behaviour'),
-    monitorEndpoint: wsPath(env, 'MONITOR_ENDPOINT', '/ws/monitor'),
-    maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 1024 * 1024, 1, 256 * 1024 * 1024),
-    monitorFlushMs: int(env, 'MONITOR_FLUSH_MS', 50, 1, 60_000),
-    monitorBatchMax: int(env, 'MONITOR_BATCH_MAX', 256, 1, 100_000),
-    monitorMaxBufferBytes: int(env, 'MONITOR_MAX_BUFFER_BYTES', 4 * 1024 * 1024, 1024, 1024 ** 3),
-    monitorSlowTimeoutMs: int(env, 'MONITOR_SLOW_TIMEOUT_MS', 10_000, 100, 3_600_000),
-    flowMapFile: env.FLOW_MAP_FILE || undefined,
-    ingestTokens: list(env, 'INGEST_TOKENS'),
-    monitorToken: env.MONITOR_TOKEN || undefined,
-    allowedOrigins: list(env, 'ALLOWED_ORIGINS'),
-    maxConnections: int(env, 'MAX_CONNECTIONS', 10_000, 1, 10_000_000),
-    maxConnectionsPerIp: int(env, 'MAX_CONNECTIONS_PER_IP', 0, 0, 10_000_000),
-    rateLimitPerConnection: int(env, 'RATE_LIMIT_PER_CONNECTION', 0, 0, 10_000_000),
-    rateLimitBurst: 0,
-    rateLimitCloseAfterMs: int(env, 'RATE_LIMIT_CLOSE_AFTER_MS', 10_000, 0, 3_600_000),
-    clientMaxBufferBytes: int(env, 'CLIENT_MAX_BUFFER_BYTES', 1024 * 1024, 1024, 1024 ** 3),
-    heartbeatIntervalMs: int(env, 'HEARTBEAT_INTERVAL_MS', 30_000, 0, 3_600_000),
-    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 3_600_000),
-    httpMaxHeaders: int(env, 'HTTP_MAX_HEADERS', 100, 10, 10_000),
-    httpMaxHeaderBytes: int(env, 'HTTP_MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024),
-    workers: int(env, 'WORKERS', 1, 1, 256),
-    redisUrl: env.REDIS_URL || undefined,
-    redisPrefix: str(env, 'REDIS_PREFIX', 'cbsa:'),
-    idBlockSize: int(env, 'ID_BLOCK_SIZE', 1000, 1, 1_000_000_000),
-    sink: oneOf(env, 'SINK', ['none', 'redis-stream'] as const, 'none'),
-    streamMaxlen: int(env, 'STREAM_MAXLEN', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
-  };
-  if (config.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(config.redisUrl)) {
-    throw new ConfigError('REDIS_URL', 'a URL such as redis://127.0.0.1:6379/0', config.redisUrl);
-  }
-  if (config.workers > 1 && config.redisUrl === undefined) {
-    throw new ConfigError(
-      'WORKERS',
-      "1 unless REDIS_URL is set: without the Redis bus each monitor would see only its own worker's events",
-      String(config.workers),
-    );
-  }
-  if (config.sink === 'redis-stream' && config.redisUrl === undefined) {
-    throw new ConfigError(
-      'SINK',
-      'none unless REDIS_URL is set: the redis-stream sink writes to Redis',
-      config.sink,
-    );
-  }
-  config.rateLimitBurst = int(env, 'RATE_LIMIT_BURST', config.rateLimitPerConnection, 0, 10_000_000);
-  if (config.rateLimitPerConnection > 0 && config.rateLimitBurst < 1) {
-    throw new ConfigError(
-      'RATE_LIMIT_BURST',
-      'an integer of at least 1 when RATE_LIMIT_PER_CONNECTION is set',
-      String(config.rateLimitBurst),
-    );
-  }
-  for (const origin of config.allowedOrigins) {
-    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
-      throw new ConfigError(
-        'ALLOWED_ORIGINS',
-        'comma-separated origins such as https://monitor.example.com',
-        origin,
-      );
+  const problems = new Map<string, string>();
+  const result = ENV_SCHEMA.safeParse(env);
+  const parsed: Record<string, unknown> = result.success ? result.data : {};
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const name = String(issue.path[0]);
+      const { setting } = BY_ENV.get(name)!;
+      if (problems.has(name)) continue;
+      // A refinement explains itself; any other failure means the value is not of the declared kind.
+      const expected = issue.code === 'custom' && issue.message ? issue.message : setting.accepts;
+      problems.set(name, problem(setting, env[name] ?? '', expected));
+    }
+    // The valid ones still count, so the rules below can check them.
+    for (const [, s] of ENTRIES) {
+      if (problems.has(s.env)) continue;
+      const one = ENV_SCHEMA.shape[s.env].safeParse(env[s.env]);
+      if (one.success) parsed[s.env] = one.data;
     }
   }
-  if (config.websocketEndpoint === config.monitorEndpoint) {
-    throw new ConfigError(
-      'MONITOR_ENDPOINT',
-      'a path different from WEBSOCKET_ENDPOINT',
-      config.monitorEndpoint,
-    );
+
+  const config = {} as Record<keyof AppConfig, unknown>;
+  for (const [key, s] of ENTRIES) config[key] = parsed[s.env] ?? s.default;
+  for (const [key, s] of ENTRIES) {
+    if (s.defaultFrom !== undefined && parsed[s.env] === undefined) {
+      config[key] = config[s.defaultFrom as keyof AppConfig];
+    }
   }
-  return config;
+  const cfg = config as AppConfig;
+
+  for (const rule of RULES) {
+    if (problems.has(rule.variable) || rule.uses.some((name) => problems.has(name))) continue;
+    if (!rule.broken(cfg)) continue;
+    const { key, setting } = BY_ENV.get(rule.variable)!;
+    const raw = env[rule.variable] || String(cfg[key]);
+    problems.set(rule.variable, problem(setting, raw, rule.expected));
+  }
+  if (problems.size > 0) throw new ConfigError([...problems.values()]);
+  return cfg;
 }

@@ -7,6 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 import { Subject } from 'rxjs';
 import { appConfig } from '../config/app.config.js';
+import { redactUrl } from '../config/redact.js';
 
 @Injectable()
 export class RedisService implements OnModuleDestroy {
@@ -75,9 +76,4 @@ export class RedisService implements OnModuleDestroy {
       'Redis unreachable; retrying',
     );
   }
-}
-
-/** Drops a password from a Redis URL before it is logged. */
-export function redactUrl(url: string | undefined): string | undefined {
-  return url?.replace(/\/\/[^@/]*@/, '//[redacted]@');
 }

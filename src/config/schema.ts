@@ -1,0 +1,483 @@
+// Every environment variable the service reads, declared once: type, default, bounds, secrecy, a
+// one-line description and its area. The parser (env.ts), its errors, the README's configuration
+// table and .env.example all come from here (`npm run config:docs`).
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { choice, custom, flag, int, list, optional, type Rule, text } from './setting.js';
+
+export const PACKAGE_ROOT = join(import.meta.dirname, '..', '..');
+
+export const LOG_LEVELS = {
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARNING: 'warn',
+  ERROR: 'error',
+  CRITICAL: 'fatal',
+} as const;
+
+export type PinoLevel = (typeof LOG_LEVELS)[keyof typeof LOG_LEVELS];
+
+const MiB = 1024 * 1024;
+const DAY_S = 24 * 3600;
+
+/**
+ * HTTP routes a WebSocket path must not shadow: the 426 probe on an endpoint path is mounted with
+ * `app.use`, which matches the path and everything below it, case-insensitively.
+ */
+export const HTTP_ROUTES: readonly string[] = [
+  '/health',
+  '/metrics',
+  '/event-flow-map',
+  '/openapi.json',
+  '/config.json',
+  '/vendor',
+  ...readdirSync(join(PACKAGE_ROOT, 'public')).map((name) => `/${name}`),
+];
+
+function normalPath(path: string): string {
+  return path.toLowerCase().replace(/\/+$/, '');
+}
+
+/** True when serving a WebSocket probe at `path` would hide an HTTP route, or `/` itself. */
+export function shadowsRoute(path: string): boolean {
+  const p = normalPath(path);
+  if (p === '') return true;
+  return HTTP_ROUTES.some((r) => r === p || r.startsWith(`${p}/`) || p.startsWith(`${r}/`));
+}
+
+function wsPath(env: string, fallback: string, description: string) {
+  return custom({
+    env,
+    area: 'core',
+    description,
+    default: fallback,
+    accepts: 'a URL path starting with "/"',
+    schema: z
+      .string()
+      .regex(/^\/[A-Za-z0-9\-._~/]*$/)
+      .refine((p) => !shadowsRoute(p), {
+        message: `a path that hides no HTTP route (not /, ${HTTP_ROUTES.join(', ')} or below them)`,
+      }),
+  });
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export const TOKEN_MIN_LENGTH = 16;
+
+/** Adding a variable: declare it here (and a rule below if it depends on others); run `npm run config:docs`. */
+export const SETTINGS = {
+  // --- core ---
+  appName: text({
+    env: 'APP_NAME',
+    area: 'core',
+    default: 'CBSA Backend',
+    description: "Name in the monitor's hello frame, /health and every log line",
+  }),
+  version: text({
+    env: 'VERSION',
+    area: 'core',
+    default: packageVersion(),
+    defaultDoc: 'version in package.json',
+    description: "Version in the monitor's hello frame, /health and every log line",
+  }),
+  host: text({
+    env: 'HOST',
+    area: 'core',
+    default: '0.0.0.0',
+    accepts: 'an interface address or host name',
+    description: 'Interface to bind',
+  }),
+  port: int({
+    env: 'PORT',
+    area: 'core',
+    default: 8000,
+    min: 0,
+    max: 65535,
+    description: 'Port to listen on (0 picks a free port)',
+  }),
+  logLevel: choice({
+    env: 'LOG_LEVEL',
+    area: 'core',
+    choices: Object.keys(LOG_LEVELS) as (keyof typeof LOG_LEVELS)[],
+    default: 'INFO',
+    to: (level): PinoLevel => LOG_LEVELS[level],
+    description: 'Least severe level logged, any case (pino debug, info, warn, error, fatal)',
+  }),
+  logFormat: choice({
+    env: 'LOG_FORMAT',
+    area: 'core',
+    choices: ['json', 'pretty'],
+    default: 'json',
+    description: 'json: one JSON object per line; pretty: human-readable, for development',
+  }),
+  websocketEndpoint: wsPath('WEBSOCKET_ENDPOINT', '/ws/behaviour', 'Path of the ingest WebSocket'),
+  monitorEndpoint: wsPath(
+    'MONITOR_ENDPOINT',
+    '/ws/monitor',
+    'Path of the monitor WebSocket; different from the ingest path and not below it',
+  ),
+  maxMessageBytes: int({
+    env: 'MAX_MESSAGE_BYTES',
+    area: 'core',
+    default: 1 * MiB,
+    min: 1,
+    max: 16 * MiB,
+    description: 'Largest accepted frame (at most 16 MiB); a larger one closes the connection with 1009',
+  }),
+  flowMapFile: optional({
+    env: 'FLOW_MAP_FILE',
+    area: 'core',
+    accepts: 'a path to a flow-map JSON file',
+    defaultDoc: 'bundled default map',
+    description: 'A replacement event flow map',
+  }),
+  heartbeatIntervalMs: int({
+    env: 'HEARTBEAT_INTERVAL_MS',
+    area: 'core',
+    default: 30_000,
+    min: 0,
+    max: 3_600_000,
+    description: 'Ping interval; a socket that missed the previous ping is dropped (0: off)',
+  }),
+  shutdownTimeoutMs: int({
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    area: 'core',
+    default: 10_000,
+    min: 100,
+    max: 3_600_000,
+    description: 'Longest a graceful shutdown may take',
+  }),
+
+  // --- monitor ---
+  monitorFlushMs: int({
+    env: 'MONITOR_FLUSH_MS',
+    area: 'monitor',
+    default: 50,
+    min: 1,
+    max: 60_000,
+    description: 'A monitor gets one events frame per flush interval...',
+  }),
+  monitorBatchMax: int({
+    env: 'MONITOR_BATCH_MAX',
+    area: 'monitor',
+    default: 256,
+    min: 1,
+    max: 100_000,
+    description: '...or sooner, when this many events are pending',
+  }),
+  monitorMaxBufferBytes: int({
+    env: 'MONITOR_MAX_BUFFER_BYTES',
+    area: 'monitor',
+    default: 4 * MiB,
+    min: 1024,
+    max: 1024 * MiB,
+    description: 'A monitor with more bytes queued has events dropped (counted in its stats)...',
+  }),
+  monitorSlowTimeoutMs: int({
+    env: 'MONITOR_SLOW_TIMEOUT_MS',
+    area: 'monitor',
+    default: 10_000,
+    min: 100,
+    max: 3_600_000,
+    description: '...and is disconnected when it stays over the limit this long',
+  }),
+
+  // --- security ---
+  ingestTokens: list({
+    env: 'INGEST_TOKENS',
+    area: 'security',
+    secret: 'value',
+    accepts: `comma-separated tokens of at least ${TOKEN_MIN_LENGTH} characters`,
+    defaultDoc: 'empty (ingest open)',
+    description: 'When set, the ingest path needs one of them (Authorization: Bearer, or ?token=)',
+  }),
+  monitorToken: optional({
+    env: 'MONITOR_TOKEN',
+    area: 'security',
+    secret: 'value',
+    accepts: `a token of at least ${TOKEN_MIN_LENGTH} characters`,
+    defaultDoc: 'empty (monitor open)',
+    description: 'When set, the monitor path needs this token the same way',
+  }),
+  allowWeakTokens: flag({
+    env: 'ALLOW_WEAK_TOKENS',
+    area: 'security',
+    default: false,
+    description: `1 accepts tokens shorter than ${TOKEN_MIN_LENGTH} characters (development only)`,
+  }),
+  allowedOrigins: list({
+    env: 'ALLOWED_ORIGINS',
+    area: 'security',
+    item: /^https?:\/\/[^/\s]+$/,
+    accepts: 'comma-separated origins such as https://monitor.example.com',
+    description: "Origins allowed on the monitor besides the server's own",
+  }),
+  maxConnections: int({
+    env: 'MAX_CONNECTIONS',
+    area: 'security',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+    description: 'Ingest sockets at once; more get HTTP 503',
+  }),
+  maxConnectionsPerIp: int({
+    env: 'MAX_CONNECTIONS_PER_IP',
+    area: 'security',
+    default: 0,
+    min: 0,
+    max: 10_000_000,
+    description: 'Ingest sockets at once per remote address; more get HTTP 429 (0: off)',
+  }),
+  rateLimitPerConnection: int({
+    env: 'RATE_LIMIT_PER_CONNECTION',
+    area: 'security',
+    default: 0,
+    min: 0,
+    max: 10_000_000,
+    description: 'Frames per second per ingest connection, a token bucket (0: off)',
+  }),
+  rateLimitBurst: int({
+    env: 'RATE_LIMIT_BURST',
+    area: 'security',
+    default: 0,
+    defaultFrom: 'rateLimitPerConnection',
+    defaultDoc: 'RATE_LIMIT_PER_CONNECTION',
+    min: 0,
+    max: 10_000_000,
+    description: 'Bucket depth: frames a connection may send at once',
+  }),
+  rateLimitCloseAfterMs: int({
+    env: 'RATE_LIMIT_CLOSE_AFTER_MS',
+    area: 'security',
+    default: 10_000,
+    min: 0,
+    max: 3_600_000,
+    description: 'A connection still over the rate limit this long is closed with 1008',
+  }),
+  clientMaxBufferBytes: int({
+    env: 'CLIENT_MAX_BUFFER_BYTES',
+    area: 'security',
+    default: 1 * MiB,
+    min: 1024,
+    max: 1024 * MiB,
+    description:
+      'Bytes queued to a client that is not reading (acks, pongs) before its socket stops being read',
+  }),
+  httpMaxHeaders: int({
+    env: 'HTTP_MAX_HEADERS',
+    area: 'security',
+    default: 100,
+    min: 10,
+    max: 10_000,
+    description: 'Headers read per HTTP request; the rest are ignored',
+  }),
+  httpMaxHeaderBytes: int({
+    env: 'HTTP_MAX_HEADER_BYTES',
+    area: 'security',
+    default: 16 * 1024,
+    min: 1024,
+    max: 1 * MiB,
+    description: 'Largest HTTP header block (requests and upgrades); larger gets HTTP 431',
+  }),
+
+  // --- scale-out ---
+  workers: int({
+    env: 'WORKERS',
+    area: 'scale-out',
+    default: 1,
+    min: 1,
+    max: 256,
+    description: 'Worker processes sharing the port (node:cluster); more than 1 needs REDIS_URL',
+  }),
+  redisUrl: optional({
+    env: 'REDIS_URL',
+    area: 'scale-out',
+    secret: 'credentials',
+    pattern: /^rediss?:\/\/\S+$/,
+    accepts: 'a URL such as redis://127.0.0.1:6379/0',
+    defaultDoc: 'empty (no Redis)',
+    description: 'Enables the bus, cluster counts and id leases (rediss:// for TLS); password never logged',
+  }),
+  redisPrefix: text({
+    env: 'REDIS_PREFIX',
+    area: 'scale-out',
+    default: 'cbsa:',
+    description: 'Prefix of every Redis key and channel',
+  }),
+  idBlockSize: int({
+    env: 'ID_BLOCK_SIZE',
+    area: 'scale-out',
+    default: 1000,
+    min: 1,
+    max: 1_000_000_000,
+    description:
+      'Message ids leased per INCRBY (grows up to 64x for an instance that uses a block in under a second)',
+  }),
+
+  // --- durable sinks ---
+  sink: choice({
+    env: 'SINK',
+    area: 'durable sinks',
+    choices: ['none', 'redis-stream', 'nats'],
+    default: 'none',
+    description: 'Durable handoff before the ack: redis-stream needs REDIS_URL, nats needs NATS_URL',
+  }),
+  streamMaxlen: int({
+    env: 'STREAM_MAXLEN',
+    area: 'durable sinks',
+    default: 1_000_000,
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    description: 'Approximate length the Redis Stream is trimmed to (MAXLEN ~)',
+  }),
+  streamStateMax: int({
+    env: 'STREAM_STATE_MAX',
+    area: 'durable sinks',
+    default: 1_000_000,
+    min: 1,
+    max: 100_000_000,
+    description:
+      'Resumable streams whose last seq is kept in memory without Redis (least recently used go first)',
+  }),
+  streamStateTtlS: int({
+    env: 'STREAM_STATE_TTL_S',
+    area: 'durable sinks',
+    default: 7 * DAY_S,
+    min: 1,
+    max: 3650 * DAY_S,
+    description: "A stream's resume state expires after this many seconds without events",
+  }),
+  natsServers: list({
+    env: 'NATS_URL',
+    area: 'durable sinks',
+    secret: 'credentials',
+    item: /^(nats|tls|wss?):\/\/\S+$/,
+    accepts: 'comma-separated URLs such as nats://127.0.0.1:4222',
+    default: ['nats://127.0.0.1:4222'],
+    description: 'NATS servers for SINK=nats (several for a cluster); user and password never logged',
+  }),
+  natsToken: optional({
+    env: 'NATS_TOKEN',
+    area: 'durable sinks',
+    secret: 'value',
+    accepts: 'a token',
+    description: 'Token to authenticate to NATS, if the servers need one',
+  }),
+  natsStream: custom({
+    env: 'NATS_STREAM',
+    area: 'durable sinks',
+    default: 'CBSA',
+    accepts: 'a JetStream stream name of letters, digits, "-" and "_" (at most 64)',
+    schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+    description: 'JetStream stream the events are published to (created when missing)',
+  }),
+  natsSubject: custom({
+    env: 'NATS_SUBJECT',
+    area: 'durable sinks',
+    default: 'cbsa.events',
+    accepts: 'a NATS subject without wildcards, such as cbsa.events',
+    schema: z
+      .string()
+      .max(255)
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/),
+    description: 'Subject the events are published on',
+  }),
+  natsReplicas: int({
+    env: 'NATS_REPLICAS',
+    area: 'durable sinks',
+    default: 1,
+    min: 1,
+    max: 5,
+    description: 'Replicas of the stream (3 in a cluster)',
+  }),
+  natsDuplicateWindowS: int({
+    env: 'NATS_DUPLICATE_WINDOW_S',
+    area: 'durable sinks',
+    default: 120,
+    min: 1,
+    max: 7 * DAY_S,
+    description: 'JetStream duplicate window: a resend within it is stored once',
+  }),
+  natsMaxAgeS: int({
+    env: 'NATS_MAX_AGE_S',
+    area: 'durable sinks',
+    default: 7 * DAY_S,
+    min: 0,
+    max: 3650 * DAY_S,
+    description: 'Retention of the stream in seconds (0: keep forever)',
+  }),
+};
+
+type Settings = typeof SETTINGS;
+export type AppConfig = { [K in keyof Settings]: Settings[K]['default'] };
+
+/** Rules across settings, checked once every setting they use is valid on its own. */
+export const RULES: readonly Rule<AppConfig>[] = [
+  {
+    variable: 'WORKERS',
+    uses: ['WORKERS', 'REDIS_URL'],
+    expected:
+      "1 unless REDIS_URL is set: without the Redis bus each monitor would see only its own worker's events",
+    broken: (c) => c.workers > 1 && c.redisUrl === undefined,
+  },
+  {
+    variable: 'SINK',
+    uses: ['SINK', 'REDIS_URL'],
+    expected: 'none unless REDIS_URL is set: the redis-stream sink writes to Redis',
+    broken: (c) => c.sink === 'redis-stream' && c.redisUrl === undefined,
+  },
+  {
+    variable: 'SINK',
+    uses: ['SINK', 'NATS_URL'],
+    expected: 'not nats unless NATS_URL is set: the nats sink publishes to NATS',
+    broken: (c) => c.sink === 'nats' && c.natsServers.length === 0,
+  },
+  {
+    // Until the NATS sink (issue 10) lands, SINK=nats would ack without storing anything.
+    variable: 'SINK',
+    uses: ['SINK'],
+    expected: 'none or redis-stream: the nats sink is not part of this build yet',
+    broken: (c) => c.sink === 'nats',
+  },
+  {
+    variable: 'RATE_LIMIT_BURST',
+    uses: ['RATE_LIMIT_BURST', 'RATE_LIMIT_PER_CONNECTION'],
+    expected: 'an integer of at least 1 when RATE_LIMIT_PER_CONNECTION is set',
+    broken: (c) => c.rateLimitPerConnection > 0 && c.rateLimitBurst < 1,
+  },
+  {
+    variable: 'MONITOR_ENDPOINT',
+    uses: ['MONITOR_ENDPOINT', 'WEBSOCKET_ENDPOINT'],
+    expected: 'a path different from WEBSOCKET_ENDPOINT, neither below the other',
+    broken: (c) => {
+      const [a, b] = [normalPath(c.websocketEndpoint), normalPath(c.monitorEndpoint)];
+      return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+    },
+  },
+  {
+    variable: 'INGEST_TOKENS',
+    uses: ['INGEST_TOKENS', 'ALLOW_WEAK_TOKENS'],
+    expected: `tokens of at least ${TOKEN_MIN_LENGTH} characters each (ALLOW_WEAK_TOKENS=1 allows shorter ones for development)`,
+    broken: (c) => !c.allowWeakTokens && c.ingestTokens.some((t) => t.length < TOKEN_MIN_LENGTH),
+  },
+  {
+    variable: 'MONITOR_TOKEN',
+    uses: ['MONITOR_TOKEN', 'ALLOW_WEAK_TOKENS'],
+    expected: `a token of at least ${TOKEN_MIN_LENGTH} characters (ALLOW_WEAK_TOKENS=1 allows a shorter one for development)`,
+    broken: (c) =>
+      !c.allowWeakTokens && c.monitorToken !== undefined && c.monitorToken.length < TOKEN_MIN_LENGTH,
+  },
+  {
+    variable: 'NATS_DUPLICATE_WINDOW_S',
+    uses: ['NATS_DUPLICATE_WINDOW_S', 'NATS_MAX_AGE_S'],
+    expected: 'at most NATS_MAX_AGE_S: JetStream refuses a duplicate window longer than the retention',
+    broken: (c) => c.natsMaxAgeS > 0 && c.natsDuplicateWindowS > c.natsMaxAgeS,
+  },
+];
