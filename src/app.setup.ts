@@ -31,7 +31,11 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
   app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger));
   // A plain GET on a WebSocket path says whether an upgrade would be let in (426) or why not, so
   // the monitor page can tell a missing token (401) from a server that is down.
-  for (const endpoint of ['websocketEndpoint', 'monitorEndpoint'] as const) {
+  // Longest path first: `app.use` matches a path and all below it, so /ws must not answer for /ws/monitor.
+  const endpoints = (['websocketEndpoint', 'monitorEndpoint'] as const).toSorted(
+    (a, b) => cfg[b].length - cfg[a].length,
+  );
+  for (const endpoint of endpoints) {
     app.use(cfg[endpoint], (req: IncomingMessage, res: ServerResponse) => {
       res.statusCode = policy.refusal(req, endpoint) ?? 426;
       if (res.statusCode === 401) res.setHeader('WWW-Authenticate', 'Bearer');

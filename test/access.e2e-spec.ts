@@ -36,8 +36,8 @@ describe('Tokens and origins (e2e)', () => {
 
   beforeAll(async () => {
     running = await startApp({
-      INGEST_TOKENS: 'tok-a,tok-b',
-      MONITOR_TOKEN: 'mon-secret',
+      INGEST_TOKENS: 'ingest-token-a-0001,ingest-token-b-0002',
+      MONITOR_TOKEN: 'monitor-secret-0003',
       ALLOWED_ORIGINS: 'https://ops.example.com',
     });
     ingest = running.ws('/ws/behaviour');
@@ -48,9 +48,9 @@ describe('Tokens and origins (e2e)', () => {
   it.each([
     ['no token', '', {}, 401],
     ['a wrong bearer token', '', { headers: { Authorization: 'Bearer tok-c' } }, 401],
-    ['a token of the wrong length', '?token=tok-aa', {}, 401],
-    ['a bearer token', '', { headers: { Authorization: 'Bearer tok-a' } }, 101],
-    ['the second token in the query', '?token=tok-b', {}, 101],
+    ['a token of the wrong length', '?token=ingest-token-a-00011', {}, 401],
+    ['a bearer token', '', { headers: { Authorization: 'Bearer ingest-token-a-0001' } }, 101],
+    ['the second token in the query', '?token=ingest-token-b-0002', {}, 101],
   ])('ingest with %s', async (_name, suffix, options, status) => {
     expect(await upgradeStatus(`${ingest}${suffix}`, options)).toBe(status);
   });
@@ -58,37 +58,37 @@ describe('Tokens and origins (e2e)', () => {
   it('acks frames on an authorised ingest socket, and a refused upgrade leaves no socket', async () => {
     await waitForHealth(running.http, (h) => h.active_connections === 0);
     expect(await upgradeStatus(ingest)).toBe(401);
-    const client = await TestClient.open(`${ingest}?token=tok-a`);
+    const client = await TestClient.open(`${ingest}?token=ingest-token-a-0001`);
     client.send('{"event_type":"tap"}');
     expect(await client.nextJson()).toEqual(ACK);
     expect((await readHealth(running.http)).active_connections).toBe(1);
     client.close();
-    await expectServed(`${ingest}?token=tok-b`);
+    await expectServed(`${ingest}?token=ingest-token-b-0002`);
   });
 
   it.each([
     ['no token', '', {}, 401],
-    ['the token', '?token=mon-secret', {}, 101],
-    ['the token as a bearer header', '', { headers: { Authorization: 'Bearer mon-secret' } }, 101],
-    ['an ingest token', '?token=tok-a', {}, 401],
-    ['a foreign Origin, even with the token', '?token=mon-secret', { origin: 'https://evil.example' }, 403],
+    ['the token', '?token=monitor-secret-0003', {}, 101],
+    ['the token as a bearer header', '', { headers: { Authorization: 'Bearer monitor-secret-0003' } }, 101],
+    ['an ingest token', '?token=ingest-token-a-0001', {}, 401],
+    ['a foreign Origin, even with the token', '?token=monitor-secret-0003', { origin: 'https://evil.example' }, 403],
     ['a foreign Origin, no token', '', { origin: 'https://evil.example' }, 403],
-    ['an allowed Origin', '?token=mon-secret', { origin: 'https://ops.example.com' }, 101],
+    ['an allowed Origin', '?token=monitor-secret-0003', { origin: 'https://ops.example.com' }, 101],
   ])('monitor with %s', async (_name, suffix, options, status) => {
     expect(await upgradeStatus(`${monitor}${suffix}`, options)).toBe(status);
   });
 
   it("lets the server's own origin watch", async () => {
     const own = `http://127.0.0.1:${running.port}`;
-    expect(await upgradeStatus(`${monitor}?token=mon-secret`, { origin: own })).toBe(101);
+    expect(await upgradeStatus(`${monitor}?token=monitor-secret-0003`, { origin: own })).toBe(101);
   });
 
   it('answers a plain GET on the WebSocket paths with 401 without a token and 426 with one', async () => {
     const noToken = await fetch(`${running.http}/ws/monitor`);
     expect(noToken.status).toBe(401);
     expect(noToken.headers.get('www-authenticate')).toBe('Bearer');
-    expect((await fetch(`${running.http}/ws/monitor?token=mon-secret`)).status).toBe(426);
-    expect((await fetch(`${running.http}/ws/behaviour?token=tok-b`)).status).toBe(426);
+    expect((await fetch(`${running.http}/ws/monitor?token=monitor-secret-0003`)).status).toBe(426);
+    expect((await fetch(`${running.http}/ws/behaviour?token=ingest-token-b-0002`)).status).toBe(426);
   });
 });
 

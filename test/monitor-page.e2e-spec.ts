@@ -516,7 +516,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
   });
 
   it('asks for a token when the server refuses the monitor socket (401), and keeps it for the tab', async () => {
-    const guardedApp = await startApp({ MONITOR_TOKEN: 'open sesame' });
+    const guardedApp = await startApp({ MONITOR_TOKEN: 'open sesame, please' });
     const guarded = await context.newPage();
     // The refused handshake and the 401 probe are logged by the browser itself; scripts must not fail.
     const pageErrors: string[] = [];
@@ -527,12 +527,12 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
       expect(await guarded.getAttribute('[data-testid="connection-state"]', 'data-state')).toBe(
         'unauthorized',
       );
-      await guarded.fill('[data-testid="token-input"]', 'open sesame');
+      await guarded.fill('[data-testid="token-input"]', 'open sesame, please');
       await guarded.press('[data-testid="token-input"]', 'Enter');
       await guarded.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
         timeout: UI_TIMEOUT,
       });
-      expect(await guarded.evaluate(() => sessionStorage.getItem('cbsa.monitorToken'))).toBe('open sesame');
+      expect(await guarded.evaluate(() => sessionStorage.getItem('cbsa.monitorToken'))).toBe('open sesame, please');
 
       // A reload in the same tab connects with the kept token, without asking again.
       await guarded.reload();

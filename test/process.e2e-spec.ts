@@ -111,16 +111,16 @@ describe('dist/main.js (e2e)', () => {
   it('keeps tokens out of the logs: query strings are redacted', async () => {
     const service = new Service({
       LOG_LEVEL: 'debug',
-      INGEST_TOKENS: 'tok-SECRET-1',
-      MONITOR_TOKEN: 'mon-SECRET-2',
+      INGEST_TOKENS: 'tok-SECRET-1-abcdef',
+      MONITOR_TOKEN: 'mon-SECRET-2-abcdef',
     });
     try {
       const port = await service.port();
-      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour?token=tok-SECRET-1`);
+      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour?token=tok-SECRET-1-abcdef`);
       client.send('{}');
       await client.next();
-      const monitor = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor?token=mon-SECRET-2`);
-      expect((await fetch(`http://127.0.0.1:${port}/health?token=tok-SECRET-1`)).status).toBe(200);
+      const monitor = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor?token=mon-SECRET-2-abcdef`);
+      expect((await fetch(`http://127.0.0.1:${port}/health?token=tok-SECRET-1-abcdef`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${port}/ws/monitor?token=wrong-SECRET-3`)).status).toBe(401);
       client.close();
       monitor.close();

@@ -169,3 +169,228 @@ describe(parseEnv.name, () => {
     expect(() => parseEnv({ MONITOR_ENDPOINT: '/ws/behaviour' })).toThrow(/MONITOR_ENDPOINT/);
   });
 });
+
+describe('parseEnv: every problem at once', () => {
+  it('names every invalid variable, one line each, in declaration order, then the rules', () => {
+    let error: unknown;
+    try {
+      parseEnv({
+        PORT: 'abc',
+        LOG_LEVEL: 'loud',
+        MONITOR_FLUSH_MS: '0',
+        WORKERS: '2',
+        MONITOR_TOKEN: 'short',
+      });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'Invalid PORT="abc": expected an integer from 0 to 65535',
+      'Invalid LOG_LEVEL="loud": expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL',
+      'Invalid MONITOR_FLUSH_MS="0": expected an integer from 1 to 60000',
+      'Invalid WORKERS="2": expected 1 unless REDIS_URL is set: without the Redis bus each monitor would see only its own worker\'s events',
+      'Invalid MONITOR_TOKEN=[redacted]: expected a token of at least 16 characters (ALLOW_WEAK_TOKENS=1 allows a shorter one for development)',
+    ]);
+    expect((error as ConfigError).message).toBe((error as ConfigError).problems.join('\n'));
+  });
+
+  it('skips a rule whose inputs are invalid themselves', () => {
+    expect(() => parseEnv({ WORKERS: '2', REDIS_URL: 'localhost:6379' })).toThrow(
+      new ConfigError([
+        'Invalid REDIS_URL="localhost:6379": expected a URL such as redis://127.0.0.1:6379/0',
+      ]),
+    );
+  });
+
+  it('treats empty as unset', () => {
+    expect(parseEnv({ PORT: '', REDIS_URL: '', MONITOR_TOKEN: '   ', SINK: '' })).toMatchObject({
+      port: 8000,
+      redisUrl: undefined,
+      monitorToken: undefined,
+      sink: 'none',
+    });
+  });
+});
+
+describe('parseEnv: secrets', () => {
+  const problems = (env: Record<string, string>): string[] => {
+    try {
+      parseEnv(env);
+    } catch (err) {
+      return [...(err as ConfigError).problems];
+    }
+    throw new Error('expected a ConfigError');
+  };
+
+  it('shows an invalid REDIS_URL without its password, even one holding "@", "/" and "#"', () => {
+    expect(problems({ REDIS_URL: 'redis:/user:pa@s/s#w@cache.internal:6379' })).toEqual([
+      'Invalid REDIS_URL="[redacted]@cache.internal:6379": expected a URL such as redis://127.0.0.1:6379/0',
+    ]);
+    expect(problems({ REDIS_URL: 'redis://:hunter2@ cache:6379' })).toEqual([
+      'Invalid REDIS_URL="redis://[redacted]@ cache:6379": expected a URL such as redis://127.0.0.1:6379/0',
+    ]);
+  });
+
+  it('shows an invalid NATS_URL without credentials in any of its servers', () => {
+    expect(problems({ NATS_URL: 'nats://a:pw1@n1:4222,http://b:p,w2@n2:4222' })).toEqual([
+      'Invalid NATS_URL="nats://[redacted]@n1:4222,http://[redacted]@n2:4222": expected comma-separated URLs such as nats://127.0.0.1:4222',
+    ]);
+  });
+
+  it('never shows a token', () => {
+    expect(problems({ INGEST_TOKENS: 'long-enough-token-1,short', NATS_TOKEN: 'x', SINK: 'kafka' })).toEqual([
+      'Invalid SINK="kafka": expected one of none, redis-stream, nats',
+      'Invalid INGEST_TOKENS=[redacted]: expected tokens of at least 16 characters each (ALLOW_WEAK_TOKENS=1 allows shorter ones for development)',
+    ]);
+  });
+});
+
+describe('parseEnv: tokens', () => {
+  it('trims tokens and accepts 16 characters or more', () => {
+    expect(
+      parseEnv({
+        INGEST_TOKENS: ' 0123456789abcdef ,\tfedcba9876543210\t',
+        MONITOR_TOKEN: '  monitor-token-16  ',
+      }),
+    ).toMatchObject({
+      ingestTokens: ['0123456789abcdef', 'fedcba9876543210'],
+      monitorToken: 'monitor-token-16',
+    });
+  });
+
+  it.each([
+    ['INGEST_TOKENS', '0123456789abcdef,0123456789abcde'],
+    ['MONITOR_TOKEN', '  0123456789abcde  '],
+  ])('refuses %s shorter than 16 characters after trimming', (name, value) => {
+    expect(() => parseEnv({ [name]: value })).toThrow(
+      new RegExp(`^Invalid ${name}=\\[redacted\\]: expected .*at least 16 characters`),
+    );
+  });
+
+  it.each(['1', 'true', 'YES', 'on'])('allows short tokens with ALLOW_WEAK_TOKENS=%s', (flag) => {
+    expect(parseEnv({ INGEST_TOKENS: 'a', MONITOR_TOKEN: 'b', ALLOW_WEAK_TOKENS: flag })).toMatchObject({
+      ingestTokens: ['a'],
+      monitorToken: 'b',
+      allowWeakTokens: true,
+    });
+  });
+
+  it('refuses ALLOW_WEAK_TOKENS=maybe', () => {
+    expect(() => parseEnv({ ALLOW_WEAK_TOKENS: 'maybe' })).toThrow(
+      new ConfigError([
+        'Invalid ALLOW_WEAK_TOKENS="maybe": expected 1 or 0 (also true/false, yes/no, on/off)',
+      ]),
+    );
+  });
+});
+
+describe('parseEnv: WebSocket paths', () => {
+  it.each([
+    '/',
+    '//',
+    '/health',
+    '/health/',
+    '/HEALTH/live',
+    '/health/ready',
+    '/health/anything',
+    '/metrics',
+    '/event-flow-map',
+    '/openapi.json',
+    '/config.json',
+    '/vendor',
+    '/vendor/uplot',
+    '/index.html',
+    '/js',
+    '/js/app',
+    '/monitor.css',
+    '/favicon.svg',
+  ])('refuses WEBSOCKET_ENDPOINT and MONITOR_ENDPOINT=%s, which would hide an HTTP route', (path) => {
+    for (const name of ['WEBSOCKET_ENDPOINT', 'MONITOR_ENDPOINT']) {
+      expect(() => parseEnv({ [name]: path })).toThrow(
+        new RegExp(
+          `^Invalid ${name}="${path}": expected a path that hides no HTTP route \\(not /, /health, /metrics,`,
+        ),
+      );
+    }
+  });
+
+  it.each(['/ws', '/ingest', '/healthz', '/metrics-feed', '/v1/events'])('accepts %s', (path) => {
+    expect(parseEnv({ WEBSOCKET_ENDPOINT: path }).websocketEndpoint).toBe(path);
+  });
+
+  it.each([
+    ['/ws/behaviour', '/ws/behaviour/'],
+    ['/ws/in', '/WS/IN'],
+  ])('refuses the same endpoint twice: %s and %s', (ingest, monitor) => {
+    expect(() => parseEnv({ WEBSOCKET_ENDPOINT: ingest, MONITOR_ENDPOINT: monitor })).toThrow(
+      new ConfigError([
+        `Invalid MONITOR_ENDPOINT="${monitor}": expected a path different from WEBSOCKET_ENDPOINT`,
+      ]),
+    );
+  });
+});
+
+describe('parseEnv: sinks and frames', () => {
+  it('caps MAX_MESSAGE_BYTES at 16 MiB', () => {
+    expect(parseEnv({ MAX_MESSAGE_BYTES: '16777216' }).maxMessageBytes).toBe(16 * 1024 * 1024);
+    expect(() => parseEnv({ MAX_MESSAGE_BYTES: '16777217' })).toThrow(
+      new ConfigError(['Invalid MAX_MESSAGE_BYTES="16777217": expected an integer from 1 to 16777216']),
+    );
+  });
+
+  it('reads the NATS and stream-state settings', () => {
+    expect(
+      parseEnv({
+        NATS_URL: 'nats://u:p@n1:4222, tls://n2:4222',
+        NATS_TOKEN: ' t ',
+        NATS_STREAM: 'EVENTS_1',
+        NATS_SUBJECT: 'a.b-c.d_e',
+        NATS_REPLICAS: '3',
+        NATS_DUPLICATE_WINDOW_S: '600',
+        NATS_MAX_AGE_S: '0',
+        STREAM_STATE_MAX: '10',
+        STREAM_STATE_TTL_S: '60',
+      }),
+    ).toMatchObject({
+      natsServers: ['nats://u:p@n1:4222', 'tls://n2:4222'],
+      natsToken: 't',
+      natsStream: 'EVENTS_1',
+      natsSubject: 'a.b-c.d_e',
+      natsReplicas: 3,
+      natsDuplicateWindowS: 600,
+      natsMaxAgeS: 0,
+      streamStateMax: 10,
+      streamStateTtlS: 60,
+    });
+  });
+
+  it.each([
+    ['NATS_STREAM', 'a.b', 'a JetStream stream name'],
+    ['NATS_SUBJECT', 'cbsa.*', 'a NATS subject without wildcards'],
+    ['NATS_SUBJECT', 'cbsa..events', 'a NATS subject without wildcards'],
+    ['NATS_REPLICAS', '6', 'an integer from 1 to 5'],
+    ['STREAM_STATE_MAX', '0', 'an integer from 1 to 100000000'],
+    ['STREAM_STATE_TTL_S', '1e6', 'an integer from 1 to 315360000'],
+  ])('refuses %s=%s', (name, value, expected) => {
+    expect(() => parseEnv({ [name]: value })).toThrow(
+      new RegExp(`^Invalid ${name}="${value.replace(/[.*]/g, '\\$&')}": expected ${expected}`),
+    );
+  });
+
+  it('refuses a duplicate window longer than the retention', () => {
+    expect(() => parseEnv({ NATS_DUPLICATE_WINDOW_S: '3600', NATS_MAX_AGE_S: '60' })).toThrow(
+      new ConfigError([
+        'Invalid NATS_DUPLICATE_WINDOW_S="3600": expected at most NATS_MAX_AGE_S: JetStream refuses a duplicate window longer than the retention',
+      ]),
+    );
+  });
+
+  it('refuses SINK=nats while this build has no NATS sink', () => {
+    expect(() => parseEnv({ SINK: 'NATS' })).toThrow(
+      new ConfigError([
+        'Invalid SINK="NATS": expected none or redis-stream: the nats sink is not part of this build yet',
+      ]),
+    );
+  });
+});

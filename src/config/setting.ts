@@ -25,6 +25,8 @@ export interface Setting<T> {
   readonly defaultFrom?: string;
   /** The README's text for a default that is not a plain value. */
   readonly defaultDoc?: string;
+  /** The default as written in the environment, when it differs from the config value (LOG_LEVEL). */
+  readonly envDefault?: string;
   readonly secret: Secret;
   /** Parses a non-empty raw value. A refinement's own message replaces `accepts` in the error. */
   readonly schema: z.ZodType<T, string>;
@@ -90,7 +92,7 @@ export function choice<const C extends string, T = C>(
     .string()
     .refine((raw) => byLower.has(raw.trim().toLowerCase()), { message: accepts })
     .transform((raw) => to(byLower.get(raw.trim().toLowerCase())!));
-  return setting(o, accepts, to(o.default), schema);
+  return { ...setting(o, accepts, to(o.default), schema), envDefault: o.default };
 }
 
 /** Comma-separated items, trimmed, blanks dropped; each item must match `item`. */
@@ -115,7 +117,10 @@ export function flag(o: Common & { default: boolean }): Setting<boolean> {
     .transform((raw) => raw.trim().toLowerCase())
     .pipe(z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off']))
     .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
-  return setting(o, '1 or 0 (also true/false, yes/no, on/off)', o.default, schema);
+  return {
+    ...setting(o, '1 or 0 (also true/false, yes/no, on/off)', o.default, schema),
+    envDefault: o.default ? '1' : '0',
+  };
 }
 
 /** A setting with its own zod schema (and refinements that explain themselves). */

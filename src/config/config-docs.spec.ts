@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { ENV_EXAMPLE_PATH, envExample, README_PATH, withTable } from './config-docs.js';
+import { SETTINGS } from './schema.js';
+
+describe('config docs', () => {
+  it('README.md has the configuration table generated from the schema (npm run config:docs)', () => {
+    const readme = readFileSync(README_PATH, 'utf8');
+    expect(readme).toBe(withTable(readme));
+  });
+
+  it('.env.example is the one generated from the schema (npm run config:docs)', () => {
+    expect(readFileSync(ENV_EXAMPLE_PATH, 'utf8')).toBe(envExample());
+  });
+
+  it('lists every variable exactly once in each', () => {
+    const readme = readFileSync(README_PATH, 'utf8');
+    const example = readFileSync(ENV_EXAMPLE_PATH, 'utf8');
+    for (const { env } of Object.values(SETTINGS)) {
+      expect([env, readme.split(`| \`${env}\` |`).length - 1]).toEqual([env, 1]);
+      expect([env, (example.match(new RegExp(`^(?:# )?${env}=`, 'gm')) ?? []).length]).toEqual([env, 1]);
+    }
+  });
+
+  it('declares each variable once', () => {
+    const names = Object.values(SETTINGS).map((s) => s.env);
+    expect(new Set(names).size).toBe(names.length);
+  });
+});
