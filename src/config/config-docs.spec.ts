@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { ENV_EXAMPLE_PATH, envExample, README_PATH, withTable } from './config-docs.js';
+import {
+  ENV_EXAMPLE_PATH,
+  envExample,
+  README_PATH,
+  TABLE_END,
+  TABLE_START,
+  withTable,
+} from './config-docs.js';
 import { SETTINGS } from './schema.js';
 
 describe('config docs', () => {
@@ -13,7 +20,8 @@ describe('config docs', () => {
   });
 
   it('lists every variable exactly once in each', () => {
-    const readme = readFileSync(README_PATH, 'utf8');
+    const full = readFileSync(README_PATH, 'utf8');
+    const readme = full.slice(full.indexOf(TABLE_START), full.indexOf(TABLE_END));
     const example = readFileSync(ENV_EXAMPLE_PATH, 'utf8');
     for (const { env } of Object.values(SETTINGS)) {
       expect([env, readme.split(`| \`${env}\` |`).length - 1]).toEqual([env, 1]);
