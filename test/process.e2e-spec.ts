@@ -1,6 +1,7 @@
 // The production entry point (dist/main.js, built by `npm test`'s pretest): startup validation,
 // the .env file, and what reaches the logs.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Service } from './support/service.js';
@@ -22,6 +23,45 @@ describe('dist/main.js (e2e)', () => {
     const service = new Service(env);
     expect(await service.exited).toBe(1);
     expect(service.stderr).toContain(message);
+  });
+
+  it('names every invalid variable at once, and no secret', async () => {
+    const service = new Service({
+      PORT: 'abc',
+      REDIS_URL: 'redis:/admin:pa@ss-SECRET@cache:6379',
+      NATS_URL: 'nats://u:n@ts-SECRET@n1:4222,bogus',
+      MONITOR_TOKEN: 'SECRET-short',
+      WEBSOCKET_ENDPOINT: '/health',
+    });
+    expect(await service.exited).toBe(1);
+    expect(service.stderr).toBe(
+      [
+        'CBSA failed to start: Invalid PORT="abc": expected an integer from 0 to 65535',
+        'Invalid WEBSOCKET_ENDPOINT="/health": expected a path that hides no HTTP route (not /, /health, /metrics, /event-flow-map, /openapi.json, /config.json, /vendor, /favicon.svg, /index.html, /js, /monitor.css or below them)',
+        'Invalid REDIS_URL="[redacted]@cache:6379": expected a URL such as redis://127.0.0.1:6379/0',
+        'Invalid NATS_URL="nats://[redacted]@n1:4222,bogus": expected comma-separated URLs such as nats://127.0.0.1:4222',
+        'Invalid MONITOR_TOKEN=[redacted]: expected a token of at least 16 characters (ALLOW_WEAK_TOKENS=1 allows a shorter one for development)',
+        '',
+      ].join('\n'),
+    );
+    expect(service.stdout).toBe('');
+  });
+
+  it('logs a Redis URL without its password, even one holding an unescaped "@"', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const service = new Service({ REDIS_URL: `redis://admin:p@ss-SECRET@127.0.0.1:${closed}/0` });
+    try {
+      const line = await service.waitForLine((l) => l.msg === 'Redis unreachable; retrying');
+      expect(line.redis).toBe(`redis://[redacted]@127.0.0.1:${closed}/0`);
+      expect(service.stdout + service.stderr).not.toContain('SECRET');
+    } finally {
+      await service.stop();
+    }
   });
 
   it.each([
