@@ -71,7 +71,12 @@ describe('Tokens and origins (e2e)', () => {
     ['the token', '?token=monitor-secret-0003', {}, 101],
     ['the token as a bearer header', '', { headers: { Authorization: 'Bearer monitor-secret-0003' } }, 101],
     ['an ingest token', '?token=ingest-token-a-0001', {}, 401],
-    ['a foreign Origin, even with the token', '?token=monitor-secret-0003', { origin: 'https://evil.example' }, 403],
+    [
+      'a foreign Origin, even with the token',
+      '?token=monitor-secret-0003',
+      { origin: 'https://evil.example' },
+      403,
+    ],
     ['a foreign Origin, no token', '', { origin: 'https://evil.example' }, 403],
     ['an allowed Origin', '?token=monitor-secret-0003', { origin: 'https://ops.example.com' }, 101],
   ])('monitor with %s', async (_name, suffix, options, status) => {
@@ -235,5 +240,29 @@ describe('HTTP header limits (e2e)', () => {
     plain.socket.destroy();
     expect((await fetch(`${running.http}/health`)).status).toBe(200);
     await expectServed(running.ws('/ws/behaviour'));
+  });
+});
+
+describe('Nested WebSocket paths (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp({
+      WEBSOCKET_ENDPOINT: '/ws',
+      MONITOR_ENDPOINT: '/ws/monitor',
+      MONITOR_TOKEN: 'monitor-secret-0003',
+    });
+  });
+  afterAll(() => running.close());
+
+  it('answers each probe for its own endpoint when one path lies below the other', async () => {
+    expect((await fetch(`${running.http}/ws`)).status).toBe(426);
+    expect((await fetch(`${running.http}/ws/monitor`)).status).toBe(401);
+    expect((await fetch(`${running.http}/ws/monitor?token=monitor-secret-0003`)).status).toBe(426);
+    expect(await upgradeStatus(running.ws('/ws/monitor'))).toBe(401);
+    const client = await TestClient.open(running.ws('/ws'));
+    client.send('{"type":"click"}');
+    expect(await client.nextJson()).toEqual(ACK);
+    client.close();
   });
 });
