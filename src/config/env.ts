@@ -1,6 +1,7 @@
 // Parses and validates the environment in one place; every setting the service reads is here.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_INGEST_PATH, DEFAULT_MONITOR_PATH } from '../protocol/paths.js';
 
 export const LOG_LEVELS = {
   DEBUG: 'debug',
@@ -122,8 +123,8 @@ export function parseEnv(env: Env): AppConfig {
     port: int(env, 'PORT', 8000, 0, 65535),
     logLevel: LOG_LEVELS[level],
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
-    websocketEndpoint: wsPath(env, 'WEBSOCKET_ENDPOINT', '/ws/behaviour'),
-    monitorEndpoint: wsPath(env, 'MONITOR_ENDPOINT', '/ws/monitor'),
+    websocketEndpoint: wsPath(env, 'WEBSOCKET_ENDPOINT', DEFAULT_INGEST_PATH),
+    monitorEndpoint: wsPath(env, 'MONITOR_ENDPOINT', DEFAULT_MONITOR_PATH),
     maxMessageBytes: int(env, 'MAX_MESSAGE_BYTES', 1024 * 1024, 1, 256 * 1024 * 1024),
     monitorFlushMs: int(env, 'MONITOR_FLUSH_MS', 50, 1, 60_000),
     monitorBatchMax: int(env, 'MONITOR_BATCH_MAX', 256, 1, 100_000),

@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
+import { ROUTES } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamSink } from '../sink/stream-sink.service.js';
 import { FlowMap, type FlowMapDocument } from '../stream/flow-map.js';
@@ -35,7 +36,7 @@ export class HealthController {
   ) {}
 
   /** 200 while serving; 503 with status "shutting_down" once a shutdown has begun. */
-  @Get('health')
+  @Get(ROUTES.health)
   health(@Res({ passthrough: true }) res: ServerResponse): HealthReport {
     const stopping = this.lifecycle.shuttingDown;
     if (stopping) res.statusCode = 503;
@@ -54,14 +55,14 @@ export class HealthController {
   }
 
   /** Liveness: the process is up and its event loop answers. */
-  @Get('health/live')
+  @Get(ROUTES.live)
   @HealthCheck()
   live() {
     return this.checks.check([() => this.indicators.check('process').up({ pid: process.pid })]);
   }
 
   /** Readiness: 503 during shutdown, until Redis is connected (when configured), and while the sink fails. */
-  @Get('health/ready')
+  @Get(ROUTES.ready)
   @HealthCheck()
   ready() {
     return this.checks.check([
@@ -82,7 +83,7 @@ export class HealthController {
     ]);
   }
 
-  @Get('event-flow-map')
+  @Get(ROUTES.flowMap)
   eventFlowMap(): FlowMapDocument {
     return this.flowMap.document;
   }

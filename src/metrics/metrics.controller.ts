@@ -1,11 +1,12 @@
 import { Controller, Get, Header } from '@nestjs/common';
+import { ROUTES } from '../protocol/index.js';
 import { MetricsService } from './metrics.service.js';
 
 @Controller()
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
-  @Get('metrics')
+  @Get(ROUTES.metrics)
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
