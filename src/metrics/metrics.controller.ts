@@ -1,4 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
+import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { ROUTES } from '../protocol/index.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -7,6 +8,9 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
   @Get(ROUTES.metrics)
+  @ApiTags('metrics')
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text exposition format 0.0.4', schema: { type: 'string' } })
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   scrape(): Promise<string> {
     return this.metrics.registry.metrics();
