@@ -2,7 +2,9 @@
 // they own (counter/gauge below) and those are read at scrape time, so the per-frame path does no
 // metric work but the sampled ack latency. This service depends on nothing, so anything may inject it.
 import { Injectable } from '@nestjs/common';
+import cluster from 'node:cluster';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { WorkerMetrics } from './cluster-metrics.js';
 
 /** With acks written as frames are read, one frame in this many is timed. */
 export const LATENCY_SAMPLE_EVERY = 64;
@@ -11,6 +13,8 @@ export const LATENCY_SAMPLE_EVERY = 64;
 export class MetricsService {
   readonly registry = new Registry();
   readonly ackLatency: Histogram;
+  /** In a node:cluster worker (WORKERS > 1): the whole cluster's metrics come from the primary. */
+  private readonly worker = cluster.isWorker ? new WorkerMetrics(this.registry) : undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
@@ -20,6 +24,11 @@ export class MetricsService {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [this.registry],
     });
+  }
+
+  /** What GET /metrics answers: this process's metrics, or with workers the cluster's, summed per series. */
+  scrape(): Promise<string> {
+    return this.worker ? this.worker.clusterMetrics() : this.registry.metrics();
   }
 
   /** A counter read from its owner at scrape time: one number, or one per value of `label`. */
