@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/results/', 'public/vendor/', 'eslint.config.mjs'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bench/results/', 'eslint.config.mjs'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   prettier,
@@ -27,7 +27,7 @@ export default tseslint.config(
     languageOptions: { globals: globals.browser, sourceType: 'module' },
   },
   {
-    files: ['bench/**/*.js', 'bench/**/*.mjs', 'scripts/**/*.js', 'examples/**/*.js', 'examples/**/*.mjs', '*.js'],
+    files: ['bench/**/*.js', 'bench/**/*.mjs', 'examples/**/*.js', 'examples/**/*.mjs', 'scripts/**/*.js', '*.js'],
     languageOptions: { globals: globals.node },
   },
 );

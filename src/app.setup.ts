@@ -8,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { appConfig, type LoadedConfig, loadConfig } from './config/app.config.js';
 import type { AppConfig } from './config/env.js';
 import { LimitedExpressAdapter } from './http/limited-express.adapter.js';
+import { setupOpenApi } from './http/openapi.js';
 import { RawWsAdapter } from './ws/raw-ws.adapter.js';
 
 /** Creates the app on Express with the configured HTTP header limits; the config is read here unless given. */
@@ -42,5 +43,6 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
       res.end();
     });
   }
+  setupOpenApi(app, cfg);
   return cfg;
 }

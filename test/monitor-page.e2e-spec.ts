@@ -11,15 +11,14 @@ import type { FlowMapDocument } from '../src/stream/flow-map.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
 import { TestClient } from './support/ws-client.js';
+import type { AckFrame, ErrorFrame, IngestFrame } from '../src/protocol/index.js';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
 const UI_TIMEOUT = 5000;
 const XSS = '<img src=x onerror="window.__xss=1">';
 
-interface Ack {
-  status: string;
-  message_id?: number;
-}
+/** Any reply on the ingest socket, read loosely: tests look at `status` before the other fields. */
+type Ack = Partial<Omit<AckFrame, 'status'> & Omit<ErrorFrame, 'status'>> & Pick<IngestFrame, 'status'>;
 
 interface RowText {
   time: string;

@@ -1,21 +1,10 @@
 // The monitor contract on /ws/monitor: hello, batched events, stats, and slow-monitor handling.
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import type { EventsFrame, MonitorEvent, ReceivedEvent } from '../src/protocol/index.js';
 import { DEFAULT_FLOW_MAP_FILE, type FlowMapDocument } from '../src/stream/flow-map.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { TestClient, expectServed } from './support/ws-client.js';
-
-interface MonitorEvent {
-  message_id: number | null;
-  status: string;
-  path: string[];
-  category: string | null;
-  [key: string]: unknown;
-}
-interface EventsFrame {
-  type: 'events';
-  events: MonitorEvent[];
-}
 
 const flowMap = JSON.parse(readFileSync(DEFAULT_FLOW_MAP_FILE, 'utf8')) as FlowMapDocument;
 const isWalk = (path: string[]) =>
@@ -103,7 +92,7 @@ describe('Monitor /ws/monitor (e2e)', () => {
     for (let i = 0; i < 20; i++) client.send(`{"i":${i}}`);
     const frames: EventsFrame[] = [];
     const events = await collectEvents(monitor, 20, frames);
-    expect(events.map((e) => (e.data as { i: number }).i)).toEqual([...Array(20).keys()]);
+    expect(events.map((e) => ((e as ReceivedEvent).data as { i: number }).i)).toEqual([...Array(20).keys()]);
     // The 8th pending event flushes at once; the other 12 wait for the next flush interval.
     expect(frames.map((f) => f.events.length)).toEqual([8, 12]);
   });

@@ -7,12 +7,10 @@ import { PACKAGE_ROOT } from '../src/config/env.js';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
+import type { AckFrame, ErrorFrame, IngestFrame } from '../src/protocol/index.js';
 
-interface Ack {
-  status: string;
-  message_id?: number;
-  message?: string;
-}
+/** Any reply on the ingest socket, read loosely: tests look at `status` before the other fields. */
+type Ack = Partial<Omit<AckFrame, 'status'> & Omit<ErrorFrame, 'status'>> & Pick<IngestFrame, 'status'>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -8,7 +8,9 @@ import { Details, Feed } from './feed.js';
 import { ERROR_NODE, FlowGraph } from './flow-graph.js';
 import { Sessions } from './sessions.js';
 
-// Relative to the page, so the monitor also works behind a path prefix.
+// Relative to the page, so the monitor also works behind a path prefix. The server says where its
+// monitor socket is in config.json (MONITOR_ENDPOINT); these are the defaults until it answers.
+const CONFIG_PATH = 'config.json';
 const MONITOR_PATH = 'ws/monitor';
 const FLOW_MAP_PATH = 'event-flow-map';
 /** Dots released per second at most; under a heavy stream they are a sample of it. */
@@ -293,5 +295,12 @@ fetch('health', { cache: 'no-store' })
   })
   .catch(() => undefined);
 void loadMap(FLOW_MAP_PATH);
-socket.connect();
+fetch(CONFIG_PATH, { cache: 'no-store' })
+  .then((res) => (res.ok ? res.json() : null))
+  .then((config) => {
+    const path = config && typeof config.monitor_endpoint === 'string' ? config.monitor_endpoint : '';
+    if (path.startsWith('/')) socket.path = path.slice(1);
+  })
+  .catch(() => undefined)
+  .finally(() => socket.connect());
 requestAnimationFrame(frame);

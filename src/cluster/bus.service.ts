@@ -4,6 +4,7 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { Subject } from 'rxjs';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { INSTANCE_ID } from './instance-id.js';
 
@@ -22,17 +23,19 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
   constructor(
     private readonly redis: RedisService,
     private readonly logger: PinoLogger,
+    metrics: MetricsService,
   ) {
     logger.setContext(BusService.name);
     this.channel = redis.key('events');
+    metrics.counter(
+      'cbsa_redis_publish_errors_total',
+      'Monitor batches that could not be published on the Redis bus',
+      () => this.publishErrors,
+    );
   }
 
   get enabled(): boolean {
     return this.redis.enabled;
-  }
-
-  get errors(): number {
-    return this.publishErrors;
   }
 
   onModuleInit(): void {

@@ -4,6 +4,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import pino from 'pino';
 import type { AppConfig } from '../config/env.js';
+import { serveClusterMetrics } from '../metrics/cluster-metrics.js';
 
 const FIRST_RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -64,6 +65,7 @@ export function runPrimary(cfg: AppConfig): void {
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
 
+  serveClusterMetrics();
   log.info({ workers: cfg.workers }, 'Starting %d workers', cfg.workers);
   for (let i = 0; i < cfg.workers; i++) fork();
 }

@@ -4,6 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_INGEST_PATH, DEFAULT_MONITOR_PATH, ROUTES } from '../protocol/paths.js';
 import { choice, custom, flag, int, list, optional, type Rule, text } from './setting.js';
 
 export const PACKAGE_ROOT = join(import.meta.dirname, '..', '..');
@@ -26,11 +27,7 @@ const DAY_S = 24 * 3600;
  * `app.use`, which matches the path and everything below it, case-insensitively.
  */
 export const HTTP_ROUTES: readonly string[] = [
-  '/health',
-  '/metrics',
-  '/event-flow-map',
-  '/openapi.json',
-  '/config.json',
+  ...Object.values(ROUTES).map((route) => `/${route}`),
   '/vendor',
   ...readdirSync(join(PACKAGE_ROOT, 'public')).map((name) => `/${name}`),
 ];
@@ -117,10 +114,10 @@ export const SETTINGS = {
     default: 'json',
     description: 'json: one JSON object per line; pretty: human-readable, for development',
   }),
-  websocketEndpoint: wsPath('WEBSOCKET_ENDPOINT', '/ws/behaviour', 'Path of the ingest WebSocket'),
+  websocketEndpoint: wsPath('WEBSOCKET_ENDPOINT', DEFAULT_INGEST_PATH, 'Path of the ingest WebSocket'),
   monitorEndpoint: wsPath(
     'MONITOR_ENDPOINT',
-    '/ws/monitor',
+    DEFAULT_MONITOR_PATH,
     'Path of the monitor WebSocket; different from the ingest path',
   ),
   maxMessageBytes: int({

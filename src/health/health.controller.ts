@@ -1,13 +1,16 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { ServerResponse } from 'node:http';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
+import { ROUTES } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamSink } from '../sink/stream-sink.service.js';
 import { FlowMap, type FlowMapDocument } from '../stream/flow-map.js';
+import { FLOW_MAP, HEALTH_CHECK, HEALTH_REPORT } from './health.schemas.js';
 import type { StreamStats } from '../stream/stream.service.js';
 
 export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
@@ -19,6 +22,7 @@ export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   instance?: StreamStats & { id: string };
 }
 
+@ApiTags('health')
 @Controller()
 export class HealthController {
   private readonly startedAt = Date.now();
@@ -35,7 +39,9 @@ export class HealthController {
   ) {}
 
   /** 200 while serving; 503 with status "shutting_down" once a shutdown has begun. */
-  @Get('health')
+  @Get(ROUTES.health)
+  @ApiOkResponse({ description: 'Serving', schema: HEALTH_REPORT })
+  @ApiServiceUnavailableResponse({ description: 'Shutting down', schema: HEALTH_REPORT })
   health(@Res({ passthrough: true }) res: ServerResponse): HealthReport {
     const stopping = this.lifecycle.shuttingDown;
     if (stopping) res.statusCode = 503;
@@ -54,14 +60,20 @@ export class HealthController {
   }
 
   /** Liveness: the process is up and its event loop answers. */
-  @Get('health/live')
+  @Get(ROUTES.live)
+  @ApiOkResponse({ description: 'The process is up', schema: HEALTH_CHECK })
   @HealthCheck()
   live() {
     return this.checks.check([() => this.indicators.check('process').up({ pid: process.pid })]);
   }
 
   /** Readiness: 503 during shutdown, until Redis is connected (when configured), and while the sink fails. */
-  @Get('health/ready')
+  @Get(ROUTES.ready)
+  @ApiOkResponse({ description: 'Ready for traffic', schema: HEALTH_CHECK })
+  @ApiServiceUnavailableResponse({
+    description: 'Not ready: the failing checks are in error',
+    schema: HEALTH_CHECK,
+  })
   @HealthCheck()
   ready() {
     return this.checks.check([
@@ -82,7 +94,9 @@ export class HealthController {
     ]);
   }
 
-  @Get('event-flow-map')
+  @Get(ROUTES.flowMap)
+  @ApiTags('flow map')
+  @ApiOkResponse({ description: 'The event flow map the service classifies onto', schema: FLOW_MAP })
   eventFlowMap(): FlowMapDocument {
     return this.flowMap.document;
   }

@@ -10,6 +10,8 @@ export class LimitedExpressAdapter extends ExpressAdapter {
     private readonly maxHeaders: number,
   ) {
     super();
+    // No X-Powered-By on any response: it only tells a scanner what to try.
+    this.getInstance<{ disable(setting: string): void }>().disable('x-powered-by');
   }
 
   override initHttpServer(options: NestApplicationOptions): void {

@@ -11,17 +11,21 @@ import type { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { LATENCY_SAMPLE_EVERY, MetricsService } from '../metrics/metrics.service.js';
 import { StreamSink } from '../sink/stream-sink.service.js';
-import { UNAVAILABLE_ACK, ackFor } from '../stream/stream-event.js';
+import {
+  CLOSE_POLICY_VIOLATION,
+  DEFAULT_INGEST_PATH,
+  RATE_LIMIT_EXCEEDED,
+  RATE_LIMITED,
+  UNAVAILABLE_ACK,
+  encodeAck,
+} from '../protocol/index.js';
 import { StreamService } from '../stream/stream.service.js';
 import { pauseWhileBackedUp } from '../ws/backpressure.js';
 import { newClientId } from '../ws/client-id.js';
 import type { GatewayOptions } from '../ws/raw-ws.adapter.js';
 import { RateLimiter } from './rate-limiter.js';
 
-export const RATE_LIMITED = '{"status":"error","message":"Rate limit exceeded"}';
-export const CLOSE_POLICY_VIOLATION = 1008;
-
-@WebSocketGateway<GatewayOptions>({ path: '/ws/behaviour', endpoint: 'websocketEndpoint' })
+@WebSocketGateway<GatewayOptions>({ path: DEFAULT_INGEST_PATH, endpoint: 'websocketEndpoint' })
 export class IngestGateway implements OnGatewayConnection<WebSocket> {
   private sampled = 0;
 
@@ -52,7 +56,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
           if (limiter !== undefined && !this.admit(socket, limiter, (reply) => socket.send(reply))) return;
           const timed = ++this.sampled % LATENCY_SAMPLE_EVERY === 0 ? performance.now() : 0;
           const event = this.stream.process(data.toString(), data.length, clientId);
-          socket.send(event === undefined ? UNAVAILABLE_ACK : ackFor(event));
+          socket.send(event === undefined ? UNAVAILABLE_ACK : encodeAck(event));
           if (timed !== 0) this.metrics.ackLatency.observe((performance.now() - timed) / 1000);
           if (socket.bufferedAmount > clientMaxBufferBytes) pauseWhileBackedUp(socket, clientMaxBufferBytes);
         };
@@ -95,7 +99,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
     if (verdict === 'allow') return true;
     this.stream.countRateLimited();
     reply(RATE_LIMITED);
-    if (verdict === 'close') socket.close(CLOSE_POLICY_VIOLATION, 'Rate limit exceeded');
+    if (verdict === 'close') socket.close(CLOSE_POLICY_VIOLATION, RATE_LIMIT_EXCEEDED);
     return false;
   }
 }

@@ -15,12 +15,12 @@ export async function gracefulShutdown(app: INestApplication, reason: string): P
   logger.info({ reason, timeout_ms: cfg.shutdownTimeoutMs }, 'Shutting down (%s)', reason);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(true), cfg.shutdownTimeoutMs - 100);
+    timer = setTimeout(() => resolve(false), cfg.shutdownTimeoutMs - 100);
   });
-  const finished = await Promise.race([app.close().then(() => false), timedOut]);
+  const finished = await Promise.race([app.close().then(() => true), timedOut]);
   clearTimeout(timer);
   const { total_messages, total_errors } = app.get(StreamService).stats();
-  if (finished)
+  if (finished) logger.info({ total_messages, total_errors }, 'Shutdown complete');
+  else
     logger.warn({ total_messages, total_errors }, 'Shutdown timed out; exiting with connections still open');
-  else logger.info({ total_messages, total_errors }, 'Shutdown complete');
 }

@@ -1,13 +1,23 @@
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Header, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ROUTES } from '../protocol/index.js';
 import { MetricsService } from './metrics.service.js';
 
 @Controller()
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
 
-  @Get('metrics')
+  @Get(ROUTES.metrics)
+  @ApiTags('metrics')
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text exposition format 0.0.4', schema: { type: 'string' } })
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
-  scrape(): Promise<string> {
-    return this.metrics.registry.metrics();
+  async scrape(): Promise<string> {
+    try {
+      return await this.metrics.scrape();
+    } catch (err) {
+      // With workers: the primary could not collect every worker's metrics; a partial sum would lie.
+      throw new ServiceUnavailableException((err as Error).message);
+    }
   }
 }

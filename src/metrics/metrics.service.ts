@@ -1,12 +1,10 @@
-// Prometheus metrics (prom-client) on a registry of this app's own. Counts are read from the
-// services at scrape time, so the per-frame path does no metric work but the sampled latency.
+// Prometheus metrics (prom-client) on a registry of this app's own. Services register the numbers
+// they own (counter/gauge below) and those are read at scrape time, so the per-frame path does no
+// metric work but the sampled ack latency. This service depends on nothing, so anything may inject it.
 import { Injectable } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import cluster from 'node:cluster';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { BusService } from '../cluster/bus.service.js';
-import { MonitorGateway } from '../monitor/monitor.gateway.js';
-import { StreamSink } from '../sink/stream-sink.service.js';
-import { StreamService } from '../stream/stream.service.js';
+import { WorkerMetrics } from './cluster-metrics.js';
 
 /** With acks written as frames are read, one frame in this many is timed. */
 export const LATENCY_SAMPLE_EVERY = 64;
@@ -15,70 +13,51 @@ export const LATENCY_SAMPLE_EVERY = 64;
 export class MetricsService {
   readonly registry = new Registry();
   readonly ackLatency: Histogram;
+  /** In a node:cluster worker (WORKERS > 1): the whole cluster's metrics come from the primary. */
+  private readonly worker = cluster.isWorker ? new WorkerMetrics(this.registry) : undefined;
 
-  constructor(moduleRef: ModuleRef) {
-    const get = <T>(type: abstract new (...args: never[]) => T): T => moduleRef.get(type, { strict: false });
+  constructor() {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
-    const registers = [this.registry];
-    new Counter({
-      name: 'cbsa_frames_total',
-      help: 'Ingest frames by outcome: received (acked), malformed, rate_limited, unavailable',
-      labelNames: ['status'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [status, count] of Object.entries(get(StreamService).frameCounts()))
-          this.inc({ status }, count);
-      },
-    });
-    new Gauge({
-      name: 'cbsa_active_connections',
-      help: 'Open ingest sockets on this instance',
-      registers,
-      collect() {
-        this.set(get(StreamService).stats().active_connections);
-      },
-    });
-    new Gauge({
-      name: 'cbsa_active_monitors',
-      help: 'Open monitor sockets on this instance',
-      registers,
-      collect() {
-        this.set(get(StreamService).stats().active_monitors);
-      },
-    });
-    new Counter({
-      name: 'cbsa_monitor_events_dropped_total',
-      help: 'Events not sent to monitors that were over MONITOR_MAX_BUFFER_BYTES',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(get(MonitorGateway).dropped);
-      },
-    });
-    new Counter({
-      name: 'cbsa_redis_publish_errors_total',
-      help: 'Monitor batches that could not be published on the Redis bus',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(get(BusService).errors);
-      },
-    });
-    new Counter({
-      name: 'cbsa_sink_errors_total',
-      help: 'Stream appends that failed (their frames were answered "Service unavailable")',
-      registers,
-      collect() {
-        this.reset();
-        this.inc(get(StreamSink).errors);
-      },
-    });
     this.ackLatency = new Histogram({
       name: 'cbsa_ack_latency_seconds',
       help: `Frame received to ack written. Every frame with SINK=redis-stream; else 1 in ${LATENCY_SAMPLE_EVERY}`,
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers,
+      registers: [this.registry],
+    });
+  }
+
+  /** What GET /metrics answers: this process's metrics, or with workers the cluster's, summed per series. */
+  scrape(): Promise<string> {
+    return this.worker ? this.worker.clusterMetrics() : this.registry.metrics();
+  }
+
+  /** A counter read from its owner at scrape time: one number, or one per value of `label`. */
+  counter(name: string, help: string, read: () => number): void;
+  counter(name: string, help: string, read: () => Record<string, number>, label: string): void;
+  counter(name: string, help: string, read: () => number | Record<string, number>, label?: string): void {
+    new Counter({
+      name,
+      help,
+      labelNames: label === undefined ? [] : [label],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const value = read();
+        if (typeof value === 'number') return this.inc(value);
+        for (const [key, count] of Object.entries(value)) this.inc({ [label!]: key }, count);
+      },
+    });
+  }
+
+  /** A gauge read from its owner at scrape time. */
+  gauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
     });
   }
 }

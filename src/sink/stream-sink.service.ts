@@ -10,7 +10,8 @@ import type { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
-import { type StreamEvent, UNAVAILABLE_ACK, ackFor } from '../stream/stream-event.js';
+import { UNAVAILABLE_ACK, encodeAck } from '../protocol/index.js';
+import type { StreamEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
 
 const MAX_BATCH = 2000;
@@ -43,10 +44,11 @@ export class StreamSink {
     this.enabled = cfg.sink === 'redis-stream';
     this.key = redis.key('stream');
     redis.ready$.subscribe(() => (this.failing = false));
-  }
-
-  get errors(): number {
-    return this.failures;
+    metrics.counter(
+      'cbsa_sink_errors_total',
+      'Stream appends that failed (their frames were answered "Service unavailable")',
+      () => this.failures,
+    );
   }
 
   /** Whether new frames can be taken: Redis is connected and the last append did not fail. */
@@ -83,7 +85,7 @@ export class StreamSink {
         const event = item.event;
         let reply = item.reply;
         if (reply === undefined && event !== undefined) {
-          reply = outcomes[i] === false ? UNAVAILABLE_ACK : ackFor(event);
+          reply = outcomes[i] === false ? UNAVAILABLE_ACK : encodeAck(event);
           if (outcomes[i] === false) this.stream.countUnavailable();
         }
         item.socket.send(reply!);

@@ -1,10 +1,6 @@
-// What StreamService emits for every ingested frame, and how a monitor sees it on the wire.
+// What StreamService emits for every ingested frame. How clients and monitors see it on the wire
+// is in src/protocol/.
 import type { Route } from './flow-map.js';
-
-export const MALFORMED_JSON = 'Malformed JSON';
-export const MALFORMED_ACK = `{"status":"error","message":"${MALFORMED_JSON}"}`;
-export const UNAVAILABLE_ACK = '{"status":"error","message":"Service unavailable"}';
-export const PREVIEW_CHARS = 200;
 
 export interface StreamEvent {
   /** null for a malformed frame: it consumes no id. */
@@ -17,44 +13,4 @@ export interface StreamEvent {
   size: number;
   /** The frame text exactly as received; valid JSON when messageId is not null. */
   text: string;
-}
-
-/** The reply to the frame behind `event`, built as a string: JSON.stringify costs more per frame. */
-export function ackFor(event: StreamEvent): string {
-  return event.messageId === null
-    ? MALFORMED_ACK
-    : '{"status":"received","server_timestamp":' + event.timestamp + ',"message_id":' + event.messageId + '}';
-}
-
-/**
- * Builds the monitor JSON for one event by splicing the client's raw text. Client data is never
- * re-serialised: JSON.stringify recurses and throws on deeply nested input (and is slower).
- */
-export function serializeEvent(event: StreamEvent): string {
-  const head =
-    '{"message_id":' +
-    event.messageId +
-    ',"client_id":"' +
-    event.clientId +
-    '","status":"' +
-    (event.messageId === null ? 'error' : 'received') +
-    '","server_timestamp":' +
-    event.timestamp +
-    ',"path":' +
-    event.route.pathJson +
-    ',"category":' +
-    (event.route.category === null ? 'null' : '"' + event.route.category + '"') +
-    ',"size":' +
-    event.size;
-  if (event.messageId === null) {
-    return (
-      head +
-      ',"error":"' +
-      MALFORMED_JSON +
-      '","preview":' +
-      JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) +
-      '}'
-    );
-  }
-  return head + ',"data":' + event.text + '}';
 }

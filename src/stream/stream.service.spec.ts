@@ -1,10 +1,16 @@
+import { jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
 import { PinoLogger } from 'nestjs-pino';
 import pino from 'pino';
 import { FlowMap } from './flow-map.js';
 import { IdSource, LocalIdSource } from './id-source.js';
-import { MALFORMED_ACK, type StreamEvent, ackFor, serializeEvent } from './stream-event.js';
+import { Subject } from 'rxjs';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { MALFORMED_ACK, encodeAck as ackFor, encodeEvent as serializeEvent } from '../protocol/index.js';
+import type { StreamEvent } from './stream-event.js';
 import { StreamService } from './stream.service.js';
+
+const silentLogger = () => new PinoLogger({ pinoHttp: pino({ level: 'silent' }) });
 
 const ACK = /^\{"status":"received","server_timestamp":(\d+\.\d{3}),"message_id":(\d+)\}$/;
 
@@ -20,13 +26,13 @@ describe(StreamService.name, () => {
         StreamService,
         { provide: FlowMap, useValue: FlowMap.load(undefined) },
         { provide: IdSource, useClass: LocalIdSource },
-        { provide: PinoLogger, useValue: new PinoLogger({ pinoHttp: pino({ level: 'silent' }) }) },
+        { provide: PinoLogger, useValue: silentLogger() },
+        MetricsService,
       ],
     }).compile();
     stream = moduleRef.get(StreamService);
     events = [];
     stream.events$.subscribe((e) => events.push(e));
-    stream.setFanOut(true);
   });
 
   it('acks valid JSON with ids from 1, strictly increasing, and an ms-precision timestamp', () => {
@@ -107,7 +113,8 @@ describe(StreamService.name, () => {
         StreamService,
         { provide: FlowMap, useValue: FlowMap.load(undefined) },
         { provide: IdSource, useValue: { next: () => undefined } },
-        { provide: PinoLogger, useValue: new PinoLogger({ pinoHttp: pino({ level: 'silent' }) }) },
+        { provide: PinoLogger, useValue: silentLogger() },
+        MetricsService,
       ],
     }).compile();
     const starved = moduleRef.get(StreamService);
@@ -116,13 +123,23 @@ describe(StreamService.name, () => {
     expect(starved.frameCounts()).toMatchObject({ received: 0, unavailable: 1 });
   });
 
-  it('emits nothing on events$ while fan-out is off, and still acks', () => {
-    stream.setFanOut(false);
-    expect(ingest('{"a":1}', 7, 'c')).toMatch(ACK);
-    expect(ingest('nope', 4, 'c')).toBe(MALFORMED_ACK);
-    expect(events).toEqual([]);
-    stream.setFanOut(true);
-    ingest('[]', 2, 'c');
-    expect(events).toHaveLength(1);
+  it('emits nothing on events$ while nobody subscribes, and still acks', () => {
+    const fresh = new StreamService(
+      FlowMap.load(undefined),
+      new LocalIdSource(),
+      silentLogger(),
+      new MetricsService(),
+    );
+    const next = jest.spyOn(Subject.prototype, 'next');
+    expect(fresh.process('{"a":1}', 7, 'c')).toBeDefined();
+    expect(ackFor(fresh.process('nope', 4, 'c')!)).toBe(MALFORMED_ACK);
+    expect(next).not.toHaveBeenCalled();
+    next.mockRestore();
+    const seen: StreamEvent[] = [];
+    const subscription = fresh.events$.subscribe((e) => seen.push(e));
+    fresh.process('[]', 2, 'c');
+    subscription.unsubscribe();
+    fresh.process('[1]', 3, 'c');
+    expect(seen.map((e) => e.text)).toEqual(['[]']);
   });
 });

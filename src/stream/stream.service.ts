@@ -1,8 +1,9 @@
 // Owns what every frame passes through: message ids, counters, classification onto the flow map,
-// and the Subject that fans events out to monitors.
+// and events$, which the monitor fan-out subscribes to while anyone needs the events.
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
-import { Subject } from 'rxjs';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { type Observable, Subject } from 'rxjs';
 import { FlowMap } from './flow-map.js';
 import { IdSource } from './id-source.js';
 import type { StreamEvent } from './stream-event.js';
@@ -26,7 +27,9 @@ function idField(obj: unknown, key: string): string | number | undefined {
 
 @Injectable()
 export class StreamService implements OnModuleInit, OnModuleDestroy {
-  readonly events$ = new Subject<StreamEvent>();
+  private readonly subject = new Subject<StreamEvent>();
+  /** Every ingested frame, valid or malformed. Emitted only while subscribed (Subject.observed). */
+  readonly events$: Observable<StreamEvent> = this.subject.asObservable();
 
   private totalMessages = 0;
   private rateLimited = 0;
@@ -44,16 +47,27 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   private countedAtTick = 0;
   private summaryFrom = { messages: 0, errors: 0 };
   private readonly debug: boolean;
-  /** Whether anyone consumes events$ right now (see setFanOut); the Subject is skipped otherwise. */
-  private fanOut = false;
 
   constructor(
     private readonly flowMap: FlowMap,
     private readonly ids: IdSource,
     private readonly logger: PinoLogger,
+    metrics: MetricsService,
   ) {
     logger.setContext(StreamService.name);
     this.debug = logger.logger.isLevelEnabled('debug');
+    metrics.counter(
+      'cbsa_frames_total',
+      'Ingest frames by outcome: received (acked), malformed, rate_limited, unavailable',
+      () => this.frameCounts(),
+      'status',
+    );
+    metrics.gauge(
+      'cbsa_active_connections',
+      'Open ingest sockets on this instance',
+      () => this.activeConnections,
+    );
+    metrics.gauge('cbsa_active_monitors', 'Open monitor sockets on this instance', () => this.activeMonitors);
   }
 
   onModuleInit(): void {
@@ -63,7 +77,7 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
 
   onModuleDestroy(): void {
     clearInterval(this.ticker);
-    this.events$.complete();
+    this.subject.complete();
   }
 
   /**
@@ -86,7 +100,8 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
         size,
         text,
       };
-      if (this.fanOut) this.events$.next(malformed);
+      // With nobody subscribed the hot path skips RxJS entirely; keep this check.
+      if (this.subject.observed) this.subject.next(malformed);
       if (this.debug)
         this.logger.debug({ client_id: clientId, size }, 'Malformed frame from client %s', clientId);
       return malformed;
@@ -105,18 +120,9 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       size,
       text,
     };
-    if (this.fanOut) this.events$.next(event);
+    if (this.subject.observed) this.subject.next(event);
     if (this.debug) this.logReceived(messageId, clientId, value);
     return event;
-  }
-
-  /**
-   * Turns emission on events$ on or off. The MonitorGateway subscribes once and switches it on
-   * while it has monitors (or publishes on the Redis bus), so with nobody watching the hot path
-   * does not go through RxJS at all.
-   */
-  setFanOut(on: boolean): void {
-    this.fanOut = on;
   }
 
   /** A frame refused by the per-connection rate limit: not counted as a message, not forwarded. */

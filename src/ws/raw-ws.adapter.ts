@@ -13,6 +13,7 @@ import type { Observable } from 'rxjs';
 import { WebSocket, type WebSocketServer } from 'ws';
 import type { Endpoint, UpgradePolicy } from '../access/upgrade-policy.js';
 import type { AppConfig } from '../config/env.js';
+import { CLOSE_GOING_AWAY } from '../protocol/index.js';
 import { pauseWhileBackedUp } from './backpressure.js';
 
 /**
@@ -24,7 +25,7 @@ export interface GatewayOptions {
   endpoint: Endpoint;
 }
 
-export const CLOSE_GOING_AWAY = 1001;
+export { CLOSE_GOING_AWAY };
 const MAX_CLOSE_GRACE_MS = 2000;
 
 type PathedServer = WebSocketServer & { path: string };

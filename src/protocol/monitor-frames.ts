@@ -1,0 +1,108 @@
+// Every frame the server sends on the monitor socket: hello on connect, events batches, stats.
+import type { StreamEvent } from '../stream/stream-event.js';
+import type { StreamStats } from '../stream/stream.service.js';
+import { MALFORMED_JSON } from './ingest-frames.js';
+
+export const PREVIEW_CHARS = 200;
+
+export interface HelloFrame {
+  type: 'hello';
+  app: { name: string; version: string };
+  /** Where the page fetches the event flow map. */
+  flow_map: string;
+}
+
+interface MonitorEventBase {
+  client_id: string;
+  server_timestamp: number;
+  /** Node ids from the source to where the event ended (ack or error). */
+  path: string[];
+  /** Frame size in bytes as received. */
+  size: number;
+}
+
+export interface ReceivedEvent extends MonitorEventBase {
+  message_id: number;
+  status: 'received';
+  category: string;
+  /** The client's JSON exactly as sent. */
+  data: unknown;
+}
+
+export interface MalformedEvent extends MonitorEventBase {
+  message_id: null;
+  status: 'error';
+  category: null;
+  error: typeof MALFORMED_JSON;
+  /** The first PREVIEW_CHARS characters of the frame. */
+  preview: string;
+}
+
+export type MonitorEvent = ReceivedEvent | MalformedEvent;
+
+/** Sent as text spliced from encodeEvent parts (see encodeEventsFrame), never via JSON.stringify. */
+export interface EventsFrame {
+  type: 'events';
+  events: MonitorEvent[];
+}
+
+export interface StatsFrame extends StreamStats {
+  type: 'stats';
+  /** Events this monitor missed because its socket was over MONITOR_MAX_BUFFER_BYTES. */
+  dropped: number;
+  /** With Redis: this instance's own counts (the top-level counts are the cluster's). */
+  instance?: StreamStats & { id: string };
+}
+
+export type MonitorFrame = HelloFrame | EventsFrame | StatsFrame;
+
+export function encodeHello(frame: Omit<HelloFrame, 'type'>): string {
+  const hello: HelloFrame = { type: 'hello', ...frame };
+  return JSON.stringify(hello);
+}
+
+export function encodeStats(frame: Omit<StatsFrame, 'type'>): string {
+  const stats: StatsFrame = { type: 'stats', ...frame };
+  return JSON.stringify(stats);
+}
+
+/**
+ * One MonitorEvent as JSON, splicing the client's raw text. Client data is never re-serialised:
+ * JSON.stringify recurses and throws on deeply nested input (and is slower).
+ */
+export function encodeEvent(event: StreamEvent): string {
+  const head =
+    '{"message_id":' +
+    event.messageId +
+    ',"client_id":"' +
+    event.clientId +
+    '","status":"' +
+    (event.messageId === null ? 'error' : 'received') +
+    '","server_timestamp":' +
+    event.timestamp +
+    ',"path":' +
+    event.route.pathJson +
+    ',"category":' +
+    (event.route.category === null ? 'null' : '"' + event.route.category + '"') +
+    ',"size":' +
+    event.size;
+  if (event.messageId === null) {
+    return (
+      head +
+      ',"error":"' +
+      MALFORMED_JSON +
+      '","preview":' +
+      JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) +
+      '}'
+    );
+  }
+  return head + ',"data":' + event.text + '}';
+}
+
+/**
+ * An EventsFrame from comma-joined encodeEvent parts (local and from the bus), encoded to bytes
+ * once: ws would otherwise encode the string again for every monitor.
+ */
+export function encodeEventsFrame(parts: string[]): Buffer {
+  return Buffer.from('{"type":"events","events":[' + parts.join(',') + ']}');
+}
