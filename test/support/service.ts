@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/config/env.js';
+import { sleep } from './wait.js';
 
 export const MAIN = join(PACKAGE_ROOT, 'dist', 'main.js');
 
@@ -40,7 +41,7 @@ export class Service {
     while (Date.now() < deadline) {
       const line = this.lines().find(predicate);
       if (line) return line;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
     throw new Error(`no such log line; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
   }
