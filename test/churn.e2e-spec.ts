@@ -160,6 +160,6 @@ describe('Connection churn (e2e)', () => {
       held.forEach((client) => client.close());
       await Promise.all(held.map((client) => client.closed));
     },
-    (30 + CYCLES / 100) * 1000,
+    (60 + CYCLES / 40) * 1000, // generous: the machine may be shared; speed is the bench's job
   );
 });

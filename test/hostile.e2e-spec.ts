@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { type Health, readHealth, waitForHealth } from './support/health.js';
 import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
 import { Service } from './support/service.js';
-import { sleep } from './support/wait.js';
+import { sleep, until } from './support/wait.js';
 import { TestClient, expectServed } from './support/ws-client.js';
 
 /** The bound this suite holds the service to, in MiB of resident memory after every input. */
@@ -519,17 +519,26 @@ describe('Peers that stop reading, heartbeats off (e2e)', () => {
     });
     const chunk = Buffer.concat(Array.from({ length: Math.floor(2 ** 20 / one.length) }, () => one));
     const { sent, stalled } = await floodWithoutReading(socket, chunk);
-    // The server stopped reading long before the 200 MB were through, and stays stopped, with the
-    // connection still open (paused, not dropped).
-    const taken = (await peerHealth()).total_messages;
-    await sleep(500);
-    const later = await peerHealth();
+    // The server stopped reading long before the 200 MB were through: its count of frames taken
+    // in comes to rest (what was already buffered may still be drained on a busy machine), far
+    // below what was flooded, with the connection still open (paused, not dropped).
+    let taken = -1;
+    const rested = await until(
+      () => peerHealth(),
+      (h) => {
+        const still = h.total_messages === taken;
+        taken = h.total_messages;
+        return still;
+      },
+      15_000,
+      1000,
+    );
     expect({
       stalled,
       sentAll: sent >= FLOOD_BYTES,
-      takenLater: later.total_messages,
-      open: !socket.destroyed && later.active_connections === 1,
-    }).toEqual({ stalled: true, sentAll: false, takenLater: taken, open: true });
+      takenUnderAQuarter: rested.total_messages * one.length < FLOOD_BYTES / 4,
+      open: !socket.destroyed && rested.active_connections === 1,
+    }).toEqual({ stalled: true, sentAll: false, takenUnderAQuarter: true, open: true });
     expect(peerService.rssMb() - rssBefore).toBeLessThan(FLOOD_RSS_GROWTH_MB);
     socket.destroy();
     await waitForHealth(`http://127.0.0.1:${peerPort}`, (h) => h.active_connections === 0);
