@@ -130,7 +130,12 @@ export async function startServer(target, redisUrl) {
   let listening = 0;
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${target.label} did not start:\n${log}${err}`)), 20_000);
+    // Generous, for a busy machine. A server that does not start is killed (a cluster primary takes
+    // its workers down with it), so a failed bench leaves no process behind.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${target.label} did not start:\n${log}${err}`));
+    }, 60_000);
     proc.stdout.on('data', (chunk) => {
       // Keep reading (and dropping) the log, so a full pipe never blocks the server.
       if (listening === workers) return;

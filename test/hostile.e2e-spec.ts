@@ -375,28 +375,6 @@ const rows: Row[] = [
   ],
   [
     'behaviour',
-    'a connection flood over the cap',
-    'HTTP 503 past MAX_CONNECTIONS',
-    async () => {
-      await settled();
-      const attempts = await Promise.all(
-        Array.from({ length: 80 }, () => rawRequest(port, upgradeRequest(ingestPath))),
-      );
-      const statuses = attempts.map((a) => a.status);
-      // Exactly the cap is let in, and every other attempt is refused with 503.
-      expect({
-        101: statuses.filter((s) => s === 101).length,
-        503: statuses.filter((s) => s === 503).length,
-      }).toEqual({
-        101: 60,
-        503: 20,
-      });
-      attempts.forEach((a) => a.socket.destroy());
-      await eventually((h) => h.active_connections === 0);
-    },
-  ],
-  [
-    'behaviour',
     'a half-open client',
     'dropped within two heartbeat intervals',
     async () => {
@@ -418,7 +396,7 @@ describe('Hostile inputs against one production process (e2e)', () => {
   afterAll(() => service.stop());
 
   it('has at least 25 hostile inputs', () => {
-    expect(rows.length + 3).toBeGreaterThanOrEqual(25); // with the three peers below that stop reading
+    expect(rows.length + 4).toBeGreaterThanOrEqual(25); // with the four rows of the second process below
   });
 
   it.each(rows)(
@@ -449,6 +427,7 @@ const quiet = {
   CLIENT_MAX_BUFFER_BYTES: String(256 * 1024),
   MONITOR_MAX_BUFFER_BYTES: '262144',
   MONITOR_SLOW_TIMEOUT_MS: '1000',
+  MAX_CONNECTIONS: '60',
 };
 /** What a peer may push at a server that never reads back: about 200 MB. */
 const FLOOD_BYTES = 200 * 2 ** 20;
@@ -547,6 +526,22 @@ describe('Peers that stop reading, heartbeats off (e2e)', () => {
     socket.destroy();
     await waitForHealth(`http://127.0.0.1:${peerPort}`, (h) => h.active_connections === 0);
   }, 60_000);
+
+  it('a connection flood over the cap: exactly MAX_CONNECTIONS (60) upgraded, the rest HTTP 503', async () => {
+    // Here, not among the rows above: there the heartbeat cuts off these silent sockets on a busy
+    // machine, freeing slots mid-flood, so more than 60 could be let in over time.
+    await waitForHealth(`http://127.0.0.1:${peerPort}`, (h) => h.active_connections === 0);
+    const attempts = await Promise.all(
+      Array.from({ length: 80 }, () => rawRequest(peerPort, upgradeRequest(ingestPath))),
+    );
+    const statuses = attempts.map((a) => a.status);
+    expect({
+      101: statuses.filter((s) => s === 101).length,
+      503: statuses.filter((s) => s === 503).length,
+    }).toEqual({ 101: 60, 503: 20 });
+    attempts.forEach((a) => a.socket.destroy());
+    await waitForHealth(`http://127.0.0.1:${peerPort}`, (h) => h.active_connections === 0);
+  });
 
   it('a monitor that stops reading: events dropped for it, then terminated as too slow', async () => {
     const monitor = await rawWebSocket(peerPort, monitorPath);

@@ -13,6 +13,18 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
+/** Every Service of this test file still running; killed after the file, whatever its tests did. */
+const running = new Set<Service>();
+
+afterAll(async () => {
+  await Promise.all(
+    [...running].map((service) => {
+      service.proc.kill('SIGKILL');
+      return service.exited;
+    }),
+  );
+});
+
 export class Service {
   readonly proc: ChildProcess;
   stdout = '';
@@ -27,6 +39,9 @@ export class Service {
     this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    // A test that failed before stop() must not leave the process (and its pipes) holding Jest open.
+    running.add(this);
+    void this.exited.then(() => running.delete(this));
   }
 
   lines(): LogLine[] {
