@@ -61,6 +61,9 @@ interface Results {
   }[];
 }
 
+/** ~30 s on a quiet 2-core machine; generous, for a shared one. Never a speed check. */
+const BENCH_TIMEOUT_MS = 300_000;
+
 const isNumber = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
 /** Runs the bench and reads back the results file it names. */
@@ -72,6 +75,8 @@ async function bench(args: string[], extraEnv: Record<string, string> = {}) {
     cwd: PACKAGE_ROOT,
     env,
     maxBuffer: 16 * 1024 * 1024,
+    // Ends the run before the hook times out, so a bench that overruns is not left holding Jest open.
+    timeout: BENCH_TIMEOUT_MS - 10_000,
   });
   const file = /^Raw figures: (\S+\.json) /m.exec(stdout)?.[1];
   expect(file).toBeDefined();
@@ -87,7 +92,7 @@ describe('npm run bench -- --quick (e2e)', () => {
 
   beforeAll(async () => {
     ({ stdout, results } = await bench(['--quick']));
-  }, 180_000);
+  }, BENCH_TIMEOUT_MS);
 
   it('records the machine and that the run was quick', () => {
     expect(results.quick).toBe(true);
