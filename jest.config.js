@@ -1,11 +1,19 @@
 // Jest runs the TypeScript sources as ES modules (Nest 12 packages are ESM): `npm test` sets
 // NODE_OPTIONS=--experimental-vm-modules (and --expose-gc for the memory checks).
-export default {
+// Two projects: `unit` (specs beside the code in src/) and `e2e` (test/, against the real app and
+// the production build); `npm run test:unit` and `npm run test:e2e` pick one, `npm test` runs both.
+const shared = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
-  testRegex: '.*\\.(spec|e2e-spec)\\.ts$',
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+};
+
+export default {
   testTimeout: 30_000,
+  projects: [
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
+    { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+  ],
 };

@@ -62,7 +62,9 @@ function recordLatency(ms) {
   latencies[latencyCount++] = ms;
 }
 
-const ERROR_BYTE = 'e'.charCodeAt(0); // {"status":"error",... versus {"status":"received",...
+// Only {"status":"received",... counts as an ack; any other reply ({"status":"error",...) is an
+// error reply, counted apart, so a server that answers every frame with an error acks nothing.
+const RECEIVED_BYTE = 'r'.charCodeAt(0);
 const STATUS_AT = '{"status":"'.length;
 
 function startIngest(ws, i) {
@@ -82,8 +84,8 @@ function startIngest(ws, i) {
     const started = sentAt[head];
     head = (head + 1) % inFlight;
     if (measuring) {
-      acks++;
-      if (data[STATUS_AT] === ERROR_BYTE) errorAcks++;
+      if (data[STATUS_AT] === RECEIVED_BYTE) acks++;
+      else errorAcks++;
       recordLatency(now - started);
     }
     if (ws.readyState === WebSocket.OPEN) send();

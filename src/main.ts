@@ -20,9 +20,16 @@ async function bootstrap(loaded: LoadedConfig): Promise<void> {
       'Bootstrap',
     );
   // Not Nest's enableShutdownHooks: it re-raises the signal, so the process would not exit 0.
+  // A shutdown that timed out (or failed) exits 1, so a process manager can tell it from a clean one.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      void gracefulShutdown(app, signal).finally(() => process.exit(0));
+      gracefulShutdown(app, signal).then(
+        (completed) => process.exit(completed ? 0 : 1),
+        (err: unknown) => {
+          console.error('CBSA shutdown failed:', err);
+          process.exit(1);
+        },
+      );
     });
   }
 }

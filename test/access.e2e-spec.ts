@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
+import { sleep } from './support/wait.js';
 import { TestClient, expectServed } from './support/ws-client.js';
 
 const ACK = {
@@ -176,7 +177,7 @@ describe('Rate limit (e2e)', () => {
       for (let i = 0; i < 5; i++) {
         neighbour.send('{"n":1}');
         expect(await neighbour.nextJson()).toEqual(ACK);
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
       }
       const closed = await flooder.waitClosed(5000);
       expect(closed).toEqual({ code: 1008, reason: 'Rate limit exceeded' });
@@ -203,7 +204,7 @@ describe('Heartbeats and negotiation (e2e)', () => {
     const halfOpen = await rawWebSocket(running.port, '/ws/behaviour');
     halfOpen.pause(); // never reads, never answers a ping: as if the phone vanished
     await waitForHealth(running.http, (h) => h.active_connections === 2);
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    await sleep(700);
     expect((await readHealth(running.http)).active_connections).toBe(1);
     live.send('{}');
     expect(await live.nextJson()).toEqual(ACK);

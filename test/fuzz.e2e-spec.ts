@@ -6,6 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
+import { sleep } from './support/wait.js';
 import { TIMEOUT_MS, TestClient, expectServed } from './support/ws-client.js';
 
 const SECONDS = Number(process.env.FUZZ_SECONDS || 5);
@@ -29,6 +30,18 @@ const ACK = {
 const MALFORMED = { status: 'error', message: 'Malformed JSON' };
 
 type Outcome = 'received' | 'malformed';
+
+/** Every kind of message randomMessage() sends. */
+const KINDS = [
+  'valid JSON text',
+  'invalid JSON text',
+  'valid JSON binary',
+  'junk binary',
+  'fragmented text',
+  'fragmented binary',
+  'invalid UTF-8 text',
+  'oversize',
+] as const;
 
 /** A data message sent and not yet answered, described for the assertion that checks its answer. */
 interface Pending {
@@ -248,8 +261,6 @@ function randomMessage(rng: Rng): Message {
 
 // --- Clients -----------------------------------------------------------------------------------
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Like TestClient.waitClosed, but clears its timer: thousands of 5 s timers would linger otherwise. */
 async function closeCode(client: TestClient): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
@@ -375,6 +386,7 @@ class FuzzClient {
         // Everything sent before the closing message was answered before the close. Pings sent
         // between its fragments may come after the fragment that got it closed.
         while (expected.length > 0) await answer(1);
+        expect(expected).toEqual([]);
         const unansweredPings = Math.max(0, pings.length - pingsInside);
         expect({ unansweredPings, pongErrors }).toEqual({ unansweredPings: 0, pongErrors: [] });
         return;
@@ -390,6 +402,7 @@ class FuzzClient {
 
     this.doing = 'draining';
     while (expected.length > 0) await answer();
+    expect(expected).toEqual([]);
     for (let waited = 0; pings.length > 0 && waited < TIMEOUT_MS; waited += 10) await sleep(10);
     expect({ unansweredPings: pings.length, pongErrors }).toEqual({ unansweredPings: 0, pongErrors: [] });
     client.close();
@@ -440,6 +453,15 @@ describe('Ingest fuzz (e2e)', () => {
           `${total('received')} acks, ${total('malformed')} malformed, ${total('closes')} closes`,
       );
 
+      // Every kind of frame was sent, and every outcome seen: totals of 0 = 0 would prove nothing.
+      expect(Object.keys(sent).sort()).toEqual([...KINDS].sort());
+      expect(Object.entries(sent).filter(([, n]) => n < 1)).toEqual([]);
+      expect({
+        pings: total('pings') > 0,
+        received: total('received') > 0,
+        malformed: total('malformed') > 0,
+        closes: total('closes') > 0,
+      }).toEqual({ pings: true, received: true, malformed: true, closes: true });
       expect(total('received')).toBe(total('expectedReceived'));
       expect(total('malformed')).toBe(total('expectedMalformed'));
       expect(ids.size).toBe(total('received'));

@@ -228,6 +228,9 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
 
   it('shows a malformed frame as an error, in the feed and on the error node', async () => {
     const before = await nodeCounts(page);
+    // The edge into the error node is drawn as carrying errors only while errors flow on it.
+    const errorEdge = 'path.edge[data-from="parse"][data-to="error"]';
+    expect(await page.$eval(errorEdge, (line) => line.classList.contains('err'))).toBe(false);
     const [ack] = await sendAll(producer, ['{"broken":']);
     expect(ack.status).toBe('error');
     await page.waitForSelector(`${ROW}:first-child[data-status="error"]`, { timeout: UI_TIMEOUT });
@@ -242,7 +245,10 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
       parse: before.parse + 1,
       classify: before.classify,
     });
-    expect(await page.$eval(node('error'), (g) => g.classList.contains('node-error'))).toBe(true);
+    await page.waitForSelector(`${errorEdge}.err`, { timeout: UI_TIMEOUT });
+    expect(await page.textContent(`${node('error')} [data-testid="node-count"]`)).toBe(
+      String(before.error + 1),
+    );
     await page.waitForFunction(
       () => Number(document.querySelector('[data-testid="stat-errors"]')?.getAttribute('data-value')) >= 1,
       undefined,
@@ -266,6 +272,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
     await setFilter(page, 'ALIC');
     await waitForVisibleUsers(page, ['alice', 'alice', 'alice']);
     await setFilter(page, 'user_id:nobody');
+    await waitForVisibleUsers(page, []);
     await page.waitForSelector('[data-testid="feed-empty"]:not([hidden])', { timeout: UI_TIMEOUT });
 
     await setFilter(page, '');

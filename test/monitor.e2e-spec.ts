@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import type { EventsFrame, MonitorEvent, ReceivedEvent } from '../src/protocol/index.js';
 import { DEFAULT_FLOW_MAP_FILE, type FlowMapDocument } from '../src/stream/flow-map.js';
 import { type RunningApp, startApp } from './support/app.js';
+import { readHealth, waitForHealth } from './support/health.js';
+import { sleep } from './support/wait.js';
 import { TestClient, expectServed } from './support/ws-client.js';
 
 const flowMap = JSON.parse(readFileSync(DEFAULT_FLOW_MAP_FILE, 'utf8')) as FlowMapDocument;
@@ -88,7 +90,7 @@ describe('Monitor /ws/monitor (e2e)', () => {
     const monitor = await open('/ws/monitor');
     await monitor.nextJson();
     const client = await open('/ws/behaviour');
-    await new Promise((resolve) => setTimeout(resolve, 100)); // well past the previous flush
+    await sleep(100); // well past the previous flush
     for (let i = 0; i < 20; i++) client.send(`{"i":${i}}`);
     const frames: EventsFrame[] = [];
     const events = await collectEvents(monitor, 20, frames);
@@ -99,30 +101,47 @@ describe('Monitor /ws/monitor (e2e)', () => {
 
   it("sends stats every second with this monitor's dropped count", async () => {
     const monitor = await open('/ws/monitor');
-    const stats = await monitor.until((f) => f.type === 'stats', 2500);
-    expect(stats).toEqual({
-      type: 'stats',
-      active_connections: expect.any(Number) as unknown,
-      active_monitors: 1,
-      total_messages: expect.any(Number) as unknown,
-      total_errors: expect.any(Number) as unknown,
-      messages_per_second: expect.any(Number) as unknown,
-      dropped: 0,
-    });
+    const stats: { at: number; frame: Record<string, unknown> }[] = [];
+    while (stats.length < 4) {
+      const frame = await monitor.until((f) => f.type === 'stats', 2500);
+      stats.push({ at: Date.now(), frame });
+    }
+    for (const { frame } of stats) {
+      expect(frame).toEqual({
+        type: 'stats',
+        active_connections: expect.any(Number) as unknown,
+        active_monitors: 1,
+        total_messages: expect.any(Number) as unknown,
+        total_errors: expect.any(Number) as unknown,
+        messages_per_second: expect.any(Number) as unknown,
+        dropped: 0,
+      });
+    }
+    // One a second: wide bounds, as the machine may be busy, but neither a burst nor a skipped second.
+    const gaps = stats.slice(1).map((s, i) => s.at - stats[i].at);
+    expect(gaps.filter((gap) => gap < 500 || gap > 1800)).toEqual([]);
   });
 
-  it('ignores frames a monitor sends', async () => {
+  it('ignores frames a monitor sends: nothing is counted, and only stats frames come back', async () => {
     const monitor = await open('/ws/monitor');
-    await monitor.nextJson();
+    await monitor.nextJson(); // hello
+    // Earlier tests' sockets have finished closing, so nothing but this test moves the counters.
+    const before = await waitForHealth(
+      running.http,
+      (h) => h.active_connections === 0 && h.active_monitors === 1,
+    );
     monitor.send('{"event_type":"tap"}');
     monitor.send('garbage');
-    const stats = await monitor.until<{ type: string; total_messages: number }>(
-      (f) => f.type === 'stats',
-      2500,
-    );
-    expect(monitor.socket.readyState).toBe(monitor.socket.OPEN);
-    const health = (await (await fetch(`${running.http}/health`)).json()) as { total_messages: number };
-    expect(health.total_messages).toBe(stats.total_messages);
+    monitor.send(Buffer.from('{"event_type":"swipe"}'), { binary: true });
+    // Two stats frames later (a second or more) the server has long read all three frames.
+    const frames: { type: string }[] = [];
+    while (frames.filter((f) => f.type === 'stats').length < 2) frames.push(await monitor.nextJson(2500));
+    const after = await readHealth(running.http);
+    expect(frames.map((f) => f.type)).toEqual(['stats', 'stats']);
+    expect({ open: monitor.socket.readyState === monitor.socket.OPEN, after }).toEqual({
+      open: true,
+      after: { ...before, uptime_seconds: expect.any(Number) as unknown },
+    });
   });
 });
 
@@ -157,8 +176,14 @@ describe('A monitor that never reads (e2e)', () => {
 
   it('keeps ingest acking 50 000 frames of 2 KB, drops for it, bounds memory and terminates it', async () => {
     const monitor = await stalledMonitor();
-    global.gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
+    // The frames queued for a monitor are Buffers: they count in `external`, not in the heap.
+    const used = () => {
+      global.gc!();
+      const { heapUsed, external } = process.memoryUsage();
+      return heapUsed + external;
+    };
+    expect(global.gc).toEqual(expect.any(Function)); // run with NODE_OPTIONS=--expose-gc, as npm test does
+    const usedBefore = used();
 
     const frame = JSON.stringify({ event_type: 'swipe', user_id: 'u', pad: 'x'.repeat(2000) });
     const clients = await Promise.all(
@@ -177,19 +202,21 @@ describe('A monitor that never reads (e2e)', () => {
     );
     expect(acked).toBe(50_000);
 
-    global.gc?.();
-    const growthMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
+    const growthMb = (used() - usedBefore) / 2 ** 20;
     // 50 000 x 2 KB is ~100 MB of event text; a monitor that buffered it all would hold that much.
     expect(growthMb).toBeLessThan(48);
 
     // The stalled monitor stays over its buffer limit, so the server terminates it.
     let monitors = -1;
     for (let tries = 0; tries < 50 && monitors !== 0; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200);
       monitors = ((await (await fetch(`${running.http}/health`)).json()) as { active_monitors: number })
         .active_monitors;
     }
     expect(monitors).toBe(0);
+    // Its events were dropped, not queued: the drop counter says so.
+    const metrics = await (await fetch(`${running.http}/metrics`)).text();
+    expect(Number(/^cbsa_monitor_events_dropped_total (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     monitor.destroy();
     clients.forEach((c) => c.close());
     await expectServed(running.ws('/ws/behaviour'));

@@ -116,7 +116,9 @@ describe('dist/main.js (e2e)', () => {
         client_id: clientId,
       });
       await service.waitForLine((l) => l.msg.includes('disconnected') && l.client_id === clientId);
-      expect(service.stdout).not.toContain('BODY-MARKER');
+      // Stopped first, so everything it wrote (shutdown lines too) is in, on both streams.
+      await service.stop();
+      expect(`${service.stdout}\n${service.stderr}`).not.toContain('BODY-MARKER');
     } finally {
       await service.stop();
     }
@@ -169,7 +171,8 @@ describe('dist/main.js (e2e)', () => {
       );
       expect(request.level).toBe(30);
       await service.waitForLine((l) => l.msg.includes('disconnected') && 'code' in l);
-      expect(service.stdout).not.toContain('SECRET');
+      await service.stop();
+      expect(`${service.stdout}\n${service.stderr}`).not.toContain('SECRET');
     } finally {
       await service.stop();
     }

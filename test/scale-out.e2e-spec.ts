@@ -6,29 +6,22 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { Service } from './support/service.js';
+import { sleep, until } from './support/wait.js';
 import { TestClient } from './support/ws-client.js';
 import type { AckFrame, ErrorFrame, IngestFrame } from '../src/protocol/index.js';
 
 /** Any reply on the ingest socket, read loosely: tests look at `status` before the other fields. */
 type Ack = Partial<Omit<AckFrame, 'status'> & Omit<ErrorFrame, 'status'>> & Pick<IngestFrame, 'status'>;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ACK = {
+  status: 'received',
+  server_timestamp: expect.any(Number) as unknown,
+  message_id: expect.any(Number) as unknown,
+};
 
 async function json(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(url);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeout = 10_000): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let value = await probe();
-  while (!ok(value)) {
-    if (Date.now() > deadline)
-      throw new Error(`condition not met in ${timeout} ms: ${JSON.stringify(value)}`);
-    await sleep(100);
-    value = await probe();
-  }
-  return value;
 }
 
 class Instance {
@@ -151,7 +144,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
             for (let i = 0; i < 20; i++) client.send(JSON.stringify({ c, i }));
             for (let i = 0; i < 20; i++) {
               const ack = await client.nextJson<Ack>(10_000);
-              if (ack.status === 'received') ids.push(ack.message_id!);
+              expect(ack).toEqual(ACK);
+              ids.push(ack.message_id!);
             }
           }
           client.close();
@@ -160,6 +154,14 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       );
       const all = perClient.flat();
       expect(all.length).toBe(4000);
+      // The clients were spread over the workers: their connect lines name at least two pids.
+      const servedBy = new Set(
+        cluster.service
+          .lines()
+          .filter((l) => /^Client \S+ connected$/.test(l.msg))
+          .map((l) => l.pid),
+      );
+      expect(servedBy.size).toBeGreaterThanOrEqual(2);
       expect(new Set(all).size).toBe(all.length);
       for (const ids of perClient)
         for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
@@ -388,7 +390,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         },
         (a) => a.status === 'received',
       );
-      expect(ack.message_id).toBe(1);
+      expect(ack).toEqual({ ...ACK, message_id: 1 });
       client.close();
     } finally {
       await instance.stop();

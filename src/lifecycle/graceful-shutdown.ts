@@ -1,5 +1,6 @@
 // SIGTERM / SIGINT: stop taking upgrades, report shutting_down, ack what was received, close every
-// socket with 1001, and finish within SHUTDOWN_TIMEOUT_MS whatever happens.
+// socket with 1001, and finish within SHUTDOWN_TIMEOUT_MS whatever happens. Resolves true when the
+// shutdown completed, false when it timed out (main.ts then exits 1).
 import type { INestApplication } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { appConfig } from '../config/app.config.js';
@@ -7,7 +8,7 @@ import type { AppConfig } from '../config/env.js';
 import { StreamService } from '../stream/stream.service.js';
 import { LifecycleService } from './lifecycle.service.js';
 
-export async function gracefulShutdown(app: INestApplication, reason: string): Promise<void> {
+export async function gracefulShutdown(app: INestApplication, reason: string): Promise<boolean> {
   const cfg = app.get<AppConfig>(appConfig.KEY);
   const logger = await app.resolve<PinoLogger>(PinoLogger);
   logger.setContext('Shutdown');
@@ -21,6 +22,6 @@ export async function gracefulShutdown(app: INestApplication, reason: string): P
   clearTimeout(timer);
   const { total_messages, total_errors } = app.get(StreamService).stats();
   if (finished) logger.info({ total_messages, total_errors }, 'Shutdown complete');
-  else
-    logger.warn({ total_messages, total_errors }, 'Shutdown timed out; exiting with connections still open');
+  else logger.error({ total_messages, total_errors }, 'Shutdown timed out; exiting with connections still open');
+  return finished;
 }

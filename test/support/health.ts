@@ -1,4 +1,5 @@
 // Reading GET /health from a test, and waiting for its counts to settle.
+import { sleep } from './wait.js';
 
 export type Health = Record<string, number> & { status?: unknown };
 
@@ -17,6 +18,6 @@ export async function waitForHealth(
     const health = await readHealth(base);
     if (predicate(health)) return health;
     if (Date.now() > deadline) throw new Error(`health never matched: ${JSON.stringify(health)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }

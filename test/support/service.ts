@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../src/config/env.js';
+import { sleep } from './wait.js';
 
 export const MAIN = join(PACKAGE_ROOT, 'dist', 'main.js');
 
@@ -11,6 +12,18 @@ export interface LogLine {
   msg: string;
   [key: string]: unknown;
 }
+
+/** Every Service of this test file still running; killed after the file, whatever its tests did. */
+const running = new Set<Service>();
+
+afterAll(async () => {
+  await Promise.all(
+    [...running].map((service) => {
+      service.proc.kill('SIGKILL');
+      return service.exited;
+    }),
+  );
+});
 
 export class Service {
   readonly proc: ChildProcess;
@@ -26,6 +39,9 @@ export class Service {
     this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    // A test that failed before stop() must not leave the process (and its pipes) holding Jest open.
+    running.add(this);
+    void this.exited.then(() => running.delete(this));
   }
 
   lines(): LogLine[] {
@@ -40,7 +56,7 @@ export class Service {
     while (Date.now() < deadline) {
       const line = this.lines().find(predicate);
       if (line) return line;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
     throw new Error(`no such log line; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
   }

@@ -1,0 +1,178 @@
+// The load: worker threads (load-worker.mjs) that open the connections and send, and the measured
+// window around them, turned into one run's figures.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
+import { startRedis } from './redis-server.mjs';
+import { cpuSeconds, machineBusySeconds, ownCpuSeconds, rssBytes, startServer } from './server.mjs';
+import { LOAD_WORKERS, SETTINGS, WORKER } from './settings.mjs';
+
+const sum = (values) => values.reduce((a, b) => a + b, 0);
+
+class LoadWorker {
+  constructor(data) {
+    this.worker = new Worker(WORKER, { workerData: data });
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.ready = this.next('ready');
+  }
+
+  /** The next message of `type` from the worker; rejects if the worker fails first. */
+  next(type) {
+    return new Promise((resolve, reject) => {
+      const onMessage = (msg) => {
+        if (msg.type === 'failed') reject(new Error(`load worker: ${msg.error}`));
+        else if (msg.type !== type) return;
+        else resolve(msg);
+        this.worker.off('message', onMessage);
+      };
+      this.worker.on('message', onMessage);
+      this.worker.once('error', reject);
+      this.worker.once('exit', () => reject(new Error(`load worker exited before sending "${type}"`)));
+    });
+  }
+
+  send(cmd) {
+    this.worker.postMessage({ cmd });
+  }
+
+  async stop() {
+    this.send('stop');
+    await this.exited;
+  }
+}
+
+/** Splits `total` connections over `count` workers. */
+function share(total, count) {
+  return Array.from({ length: count }, (_, i) => Math.floor(total / count) + (i < total % count ? 1 : 0));
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
+}
+
+async function runLoad(scenario, server, redis) {
+  const workers = [];
+  try {
+    // Monitors attach before any frame is sent, so they see the whole measured window.
+    let monitorWorker;
+    if (scenario.monitors) {
+      monitorWorker = new LoadWorker({ role: 'monitor', url: server.url, connections: scenario.monitors });
+      workers.push(monitorWorker);
+      await monitorWorker.ready;
+    }
+    const ingest = share(scenario.connections, LOAD_WORKERS).map(
+      (connections, index) =>
+        new LoadWorker({
+          role: 'ingest',
+          url: server.url,
+          connections,
+          inFlight: scenario.inFlight,
+          malformedRatio: scenario.malformedRatio ?? 0,
+          index,
+        }),
+    );
+    workers.push(...ingest);
+    await Promise.all(ingest.map((w) => w.ready));
+    await sleep(SETTINGS.warmupS * 1000);
+
+    server.assertAlive();
+    // CPU and RSS are summed over the primary and its workers (one pid for a single process).
+    const pids = server.pids();
+    const serverCpu = () => sum(pids.map(cpuSeconds));
+    const redisCpu = () => (redis ? cpuSeconds(redis.pid) : 0);
+    const cpu0 = serverCpu();
+    const redis0 = redisCpu();
+    const own0 = ownCpuSeconds();
+    const busy0 = machineBusySeconds();
+    const t0 = performance.now();
+    for (const w of workers) w.send('measure');
+    await sleep(SETTINGS.measureS * 1000);
+    const reports = workers.map((w) => w.next('report'));
+    for (const w of workers) w.send('report');
+    server.assertAlive();
+    const cpu = serverCpu() - cpu0;
+    const redisUsed = redisCpu() - redis0;
+    const own = ownCpuSeconds() - own0;
+    const busy = machineBusySeconds() - busy0;
+    const seconds = (performance.now() - t0) / 1000;
+    const rss = sum(pids.map(rssBytes));
+    const done = await Promise.all(reports);
+
+    const ingestReports = done.slice(monitorWorker ? 1 : 0);
+    const acksPerS = ingestReports.reduce((sum, r) => sum + r.acks / r.seconds, 0);
+    const latencies = Float64Array.from(ingestReports.flatMap((r) => Array.from(r.latencies))).sort();
+    const figures = {
+      acks_per_s: acksPerS,
+      // Replies that were not acks, as a share of all replies: the malformed share sent, else 0.
+      error_ack_share: ingestReports.reduce((s, r) => s + r.errorAcks, 0) / Math.max(1, latencies.length),
+      latency_p50_ms: percentile(latencies, 0.5),
+      latency_p99_ms: percentile(latencies, 0.99),
+      latency_max_ms: latencies.length > 0 ? latencies[latencies.length - 1] : null,
+      cpu_s_per_100k: acksPerS > 0 ? (cpu / (acksPerS * seconds)) * 100_000 : null,
+      cpu_utilisation: cpu / seconds,
+      load_generator_cpu: own / seconds,
+      // Cores other processes kept busy during the window: the noise this run was measured under.
+      other_cpu: Math.max(0, (busy - cpu - own - redisUsed) / seconds),
+      rss_mib: rss / 2 ** 20,
+      server_processes: pids.length,
+    };
+    if (redis) {
+      figures.redis_cpu_s_per_100k = acksPerS > 0 ? (redisUsed / (acksPerS * seconds)) * 100_000 : null;
+      figures.redis_cpu_utilisation = redisUsed / seconds;
+      figures.redis_rss_mib = rssBytes(redis.pid) / 2 ** 20;
+    }
+    if (monitorWorker) {
+      const { monitors, seconds: mSeconds } = done[0];
+      const mean = (f) => monitors.reduce((s, m) => s + f(m), 0) / monitors.length;
+      figures.monitor_frames_per_s = mean((m) => m.frames / mSeconds);
+      figures.monitor_frames_max = Math.max(...monitors.map((m) => m.frames));
+      figures.monitor_window_s = mSeconds;
+      figures.monitor_events_per_s = mean((m) => m.events / mSeconds);
+    }
+    return figures;
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
+async function runIdle(scenario, server) {
+  await sleep(SETTINGS.settleS * 1000);
+  const before = rssBytes(server.pid);
+  const t0 = performance.now();
+  const workers = share(scenario.idle, LOAD_WORKERS).map(
+    (connections) => new LoadWorker({ role: 'idle', url: server.url, connections }),
+  );
+  try {
+    const ready = await Promise.all(workers.map((w) => w.ready));
+    const connectS = (performance.now() - t0) / 1000;
+    const open = ready.reduce((sum, r) => sum + r.open, 0);
+    await sleep(SETTINGS.settleS * 1000);
+    server.assertAlive();
+    const after = rssBytes(server.pid);
+    return {
+      connections: open,
+      connections_per_s: open / connectS,
+      rss_before_mib: before / 2 ** 20,
+      rss_mib: after / 2 ** 20,
+      kib_per_connection: (after - before) / 1024 / open,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
+/** One run of `scenario` against a fresh `target` server; `redisBinary` for a cluster target. */
+export async function runOnce(scenario, target, redisBinary) {
+  // A cluster gets its own empty redis-server, started before and stopped after it.
+  const redis = target.workers > 1 ? await startRedis(redisBinary) : undefined;
+  try {
+    const server = await startServer(target, redis?.url);
+    try {
+      return await (scenario.idle ? runIdle(scenario, server) : runLoad(scenario, server, redis));
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await redis?.stop();
+  }
+}

@@ -1,0 +1,219 @@
+// The server under test as a process: started fresh per run from the build snapshot (or the
+// baseline), its CPU and memory read from /proc, and stopped.
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
+import { get as httpGet } from 'node:http';
+import os from 'node:os';
+import { join, relative } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BATCH_MAX, BUILD, FLUSH_MS, ROOT, SETTINGS, SNAPSHOT } from './settings.mjs';
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of a process (all its threads), in seconds. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** CPU seconds the whole machine has spent busy (all cores), from the first line of /proc/stat. */
+export function machineBusySeconds() {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+}
+
+/** This process (orchestrator and load-generator threads), in seconds. */
+export function ownCpuSeconds() {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+export function rssBytes(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)[1]) * 1024;
+}
+
+/** The pids of a process's children (a WORKERS > 1 primary's cluster workers), sorted. */
+function childPids(pid) {
+  let pids;
+  try {
+    pids = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    // Kernels built without CONFIG_PROC_CHILDREN have no children files.
+    try {
+      pids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
+    } catch {
+      pids = []; // pgrep exits 1 when there are none
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** GET on a fresh connection (so the cluster primary hands each request to the next worker). */
+function httpStatus(url) {
+  return new Promise((resolve) => {
+    const req = httpGet(url, { agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(0));
+  });
+}
+
+/** Waits until `times` readiness checks in a row answer 200: with round-robin, every worker has. */
+async function untilReady(baseUrl, times) {
+  const deadline = Date.now() + 10_000;
+  for (let inARow = 0; inARow < times;) {
+    if (Date.now() > deadline) throw new Error(`${baseUrl}/health/ready did not answer 200 in 10 s`);
+    if ((await httpStatus(`${baseUrl}/health/ready`)) === 200) inARow++;
+    else {
+      inARow = 0;
+      await sleep(50);
+    }
+  }
+}
+
+/**
+ * Starts a fresh server process. With `target.workers` it is a node:cluster primary whose workers
+ * share the port and talk through `redisUrl`; it is ready once every worker listens and answers
+ * /health/ready (Redis connected, so ids can be leased).
+ */
+export async function startServer(target, redisUrl) {
+  const workers = target.workers ?? 1;
+  // A clean environment and an empty working directory: no developer .env or LOG_LEVEL leaks in.
+  const cwd = mkdtempSync(join(os.tmpdir(), 'cbsa-bench-'));
+  const proc = spawn(process.execPath, [target.main], {
+    cwd,
+    env: {
+      PATH: process.env.PATH,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'INFO',
+      MONITOR_FLUSH_MS: String(FLUSH_MS),
+      MONITOR_BATCH_MAX: String(BATCH_MAX),
+      // The idle scenario opens exactly the default cap's worth of sockets; the cap is not under test.
+      MAX_CONNECTIONS: String(Math.max(10_000, 2 * SETTINGS.idleConnections)),
+      ...(workers > 1 && { WORKERS: String(workers), REDIS_URL: redisUrl }),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  let partial = '';
+  let err = '';
+  let listening = 0;
+  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
+  const port = await new Promise((resolve, reject) => {
+    // Generous, for a busy machine. A server that does not start is killed (a cluster primary takes
+    // its workers down with it), so a failed bench leaves no process behind.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${target.label} did not start:\n${log}${err}`));
+    }, 60_000);
+    proc.stdout.on('data', (chunk) => {
+      // Keep reading (and dropping) the log, so a full pipe never blocks the server.
+      if (listening === workers) return;
+      log = (log + chunk).slice(-8192);
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) {
+        // Cluster workers that listen on port 0 all get the same port from the primary.
+        const m = /listening on http:\/\/[^\s:]+:(\d+) /.exec(line);
+        if (m && ++listening === workers) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      }
+    });
+    proc.stderr.on('data', (chunk) => (err = (err + chunk).slice(-4096)));
+    void exited.then((code) => reject(new Error(`${target.label} exited (${code}) on start:\n${log}${err}`)));
+  });
+  let dead = false;
+  void exited.then(() => (dead = true));
+  const children = workers > 1 ? childPids(proc.pid) : [];
+  const stop = async () => {
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      // Workers exit when their primary's IPC channel closes; this is for one that hangs.
+      for (const pid of children) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }, 10_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(cwd, { recursive: true, force: true });
+  };
+  try {
+    if (workers > 1) {
+      if (children.length !== workers) {
+        throw new Error(`${target.label}: expected ${workers} workers, found pids [${children}]`);
+      }
+      await untilReady(`http://127.0.0.1:${port}`, 2 * workers);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    pid: proc.pid,
+    url: `ws://127.0.0.1:${port}`,
+    /** The server's processes: the primary and its workers, or the one process. */
+    pids: () => [proc.pid, ...children],
+    /** Throws if the server died, or (cluster) a worker was replaced since it started. */
+    assertAlive() {
+      if (dead) throw new Error(`${target.label} died during the run:\n${err}`);
+      if (workers > 1 && childPids(proc.pid).join() !== children.join()) {
+        throw new Error(
+          `${target.label}: a worker died during the run (workers now [${childPids(proc.pid)}]):\n${err}`,
+        );
+      }
+    },
+    stop,
+  };
+}
+
+/** Copies dist/ beside links to what it reads from the package root (package.json, public/, node_modules/). */
+export function snapshotBuild() {
+  if (!existsSync(join(BUILD, 'main.js'))) {
+    console.error(
+      `${relative(process.cwd(), BUILD)}/main.js is missing: run \`npm run bench\` (it builds first).`,
+    );
+    process.exit(1);
+  }
+  rmSync(SNAPSHOT, { recursive: true, force: true });
+  mkdirSync(SNAPSHOT, { recursive: true });
+  cpSync(BUILD, join(SNAPSHOT, 'dist'), { recursive: true });
+  for (const name of ['package.json', 'public', 'node_modules'])
+    symlinkSync(join(ROOT, name), join(SNAPSHOT, name));
+}
