@@ -9,6 +9,7 @@ import { appConfig, type LoadedConfig, loadConfig } from './config/app.config.js
 import type { AppConfig } from './config/env.js';
 import { LimitedExpressAdapter } from './http/limited-express.adapter.js';
 import { setupOpenApi } from './http/openapi.js';
+import { StreamSink } from './sink/stream-sink.service.js';
 import { RawWsAdapter } from './ws/raw-ws.adapter.js';
 
 /** Creates the app on Express with the configured HTTP header limits; the config is read here unless given. */
@@ -29,7 +30,8 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
   const wsLogger = await app.resolve<PinoLogger>(PinoLogger);
   wsLogger.setContext(RawWsAdapter.name);
   const policy = app.get(UpgradePolicy);
-  app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger));
+  const sink = app.get(StreamSink);
+  app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger, (ws) => sink.whenSocketSettled(ws)));
   // A plain GET on a WebSocket path says whether an upgrade would be let in (426) or why not, so
   // the monitor page can tell a missing token (401) from a server that is down.
   // Longest path first: `app.use` matches a path and all below it, so /ws must not answer for /ws/monitor.
