@@ -119,6 +119,17 @@ export class ResumableConnection {
     this.socket?.close(1000);
   }
 
+  /** Where this connection stands, for the report when a stream does not drain. */
+  describe(): string {
+    const states = ['connecting', 'open', 'closing', 'closed'];
+    const source = this.source;
+    return (
+      `${source.stream}: confirmed below ${source.floor} of ${source.produced}; connection ${this.connections} ` +
+      `${states[this.socket?.readyState ?? 3]}, ${this.resumed ? 'resumed' : 'no resume frame yet'}, ` +
+      `${this.fifo.length} in flight${this.rewinding ? ' (rewinding)' : ''}, silent for ${Date.now() - this.lastFrameAt} ms`
+    );
+  }
+
   /** After stop(): resolves when the socket is gone. */
   async closed(): Promise<void> {
     const socket = this.socket;

@@ -102,13 +102,24 @@ export async function runFault(fault: Fault, { size, broker: makeBroker, logDir 
     for (const connection of secondConnections) connection.stop();
     const deadline = Date.now() + size.drainMs;
     while (!sources.every((s) => s.done) && Date.now() < deadline) await sleep(50);
+    const stuck = connections.filter((c) => !c.source.done).map((c) => `not drained: ${c.describe()}`);
     for (const connection of connections) connection.stop();
     await Promise.all(connections.map((c) => c.closed()));
     await proxy?.stop();
     proxy = undefined;
 
     const entries = await broker.readLog();
-    return judge({ fault: fault.name, engine: broker.engine, sources, recorder, entries, windows, cutAt });
+    const row = judge({
+      fault: fault.name,
+      engine: broker.engine,
+      sources,
+      recorder,
+      entries,
+      windows,
+      cutAt,
+    });
+    row.notes.unshift(...stuck);
+    return row;
   } catch (err) {
     return failedRow(fault, broker.engine, err, instances);
   } finally {
