@@ -31,7 +31,7 @@ function slug(name: string): string {
 
 export async function runFault(fault: Fault, { size, broker: makeBroker, logDir }: RunOptions): Promise<Row> {
   const broker = makeBroker();
-  const dir = join(logDir, slug(fault.name));
+  const dir = join(logDir, `${broker.engine}-${slug(fault.name)}`);
   mkdirSync(dir, { recursive: true });
   const instances: Instance[] = [];
   const connections: ResumableConnection[] = [];

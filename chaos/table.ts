@@ -3,6 +3,7 @@ import { MUST_BE_ZERO, type Row, failures } from './verdict.js';
 
 const COLUMNS: [keyof Row, string][] = [
   ['fault', 'Fault'],
+  ['engine', 'Engine'],
   ['sent', 'Events sent'],
   ['acked', 'Acked'],
   ['duplicateReplies', 'Duplicate replies'],
@@ -18,7 +19,7 @@ const COLUMNS: [keyof Row, string][] = [
 
 export function table(rows: Row[]): string {
   const header = `| ${COLUMNS.map(([, title]) => title).join(' | ')} |`;
-  const rule = `|${COLUMNS.map(([key]) => (key === 'fault' ? '---' : '---:')).join('|')}|`;
+  const rule = `|${COLUMNS.map(([key]) => (key === 'fault' || key === 'engine' ? '---' : '---:')).join('|')}|`;
   const body = rows.map((row) => {
     const cells = COLUMNS.map(([key]) => {
       const value = row[key] as string | number;
