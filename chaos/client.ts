@@ -8,8 +8,8 @@ export const REFUSALS = ['Rate limit exceeded', 'Service unavailable'];
 
 interface Confirmation {
   how: 'ack' | 'duplicate' | 'resume';
-  /** When it was last confirmed (a duplicate reply or a resume can confirm it again later). */
-  lastAt: number;
+  /** The server_timestamp (ms) of the last reply that confirmed it; resume frames are in `resumes`. */
+  lastAt?: number;
 }
 
 export interface SourceOptions {
@@ -57,10 +57,10 @@ export class EventSource {
     return ++this.produced;
   }
 
-  confirm(seq: number, how: Confirmation['how'], at: number): void {
+  confirm(seq: number, how: Confirmation['how'], at?: number): void {
     const known = this.confirmed.get(seq);
-    if (known) known.lastAt = at;
-    else this.confirmed.set(seq, { how, lastAt: at });
+    if (known === undefined) this.confirmed.set(seq, { how, lastAt: at });
+    else if (at !== undefined) known.lastAt = at;
     while (this.confirmed.has(this.floor)) this.floor++;
   }
 }
@@ -201,7 +201,9 @@ export class ResumableConnection {
         } else this.lastMessageId = id;
         this.recorder.acked(this.source.stream, expected, Number(id));
       } else this.recorder.duplicate();
-      this.source.confirm(expected, frame.status === 'received' ? 'ack' : 'duplicate', now);
+      // The server's time: when it took the frame, which orders it against a broker's data loss.
+      const at = typeof frame.server_timestamp === 'number' ? Math.round(frame.server_timestamp * 1000) : now;
+      this.source.confirm(expected, frame.status === 'received' ? 'ack' : 'duplicate', at);
     } else if (frame.status === 'error' && REFUSALS.includes(frame.message as string)) {
       this.recorder.refused(frame.message as string, now, this.options.expectRefusals === true);
       // Every later frame is refused too or the socket is closed; resend from the refused one.
@@ -229,7 +231,7 @@ export class ResumableConnection {
       this.protocolError(`resume last_seq ${n} beyond the ${this.source.produced} sent`);
     this.source.resumes.push({ at: now, lastSeq: n });
     for (let seq = this.source.floor; seq <= Math.min(n, this.source.produced); seq++) {
-      if (!this.source.confirmed.has(seq)) this.source.confirm(seq, 'resume', now);
+      if (!this.source.confirmed.has(seq)) this.source.confirm(seq, 'resume');
     }
     this.resumed = true;
     this.cursor = this.source.floor;

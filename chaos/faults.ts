@@ -66,8 +66,8 @@ export interface FaultContext {
   /** Runs `body` (which breaks and repairs the broker), then waits until every instance is ready
    * again; refusals from the start until 2 s after that are explained by the fault. */
   brokerFault: (body: () => Promise<void>) => Promise<void>;
-  /** The broker lost its data now: only what is confirmed from here on must be in the log. */
-  dataLost: () => void;
+  /** The broker lost its data from `since` until now (see Judgement.loss). */
+  dataLost: (since: number) => void;
 }
 
 export interface Fault {
@@ -110,8 +110,9 @@ export const FAULTS: Fault[] = [
     name: 'broker restarted empty (check: no id reused, nothing after lost)',
     async inject({ broker, brokerFault, dataLost }) {
       await brokerFault(async () => {
+        const since = Date.now();
         await broker.restart({ keepData: false, signal: 'SIGKILL' });
-        dataLost();
+        dataLost(since);
       });
     },
   },

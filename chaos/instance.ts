@@ -68,7 +68,8 @@ export class Instance {
     await this.waitReady();
   }
 
-  async waitReady(timeout = 30_000): Promise<void> {
+  /** Generous: on a shared 2-core machine a cold start of two workers can take half a minute. */
+  async waitReady(timeout = 90_000): Promise<void> {
     const proc = this.proc!;
     await until(
       async () => {

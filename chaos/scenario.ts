@@ -79,7 +79,7 @@ export async function runFault(fault: Fault, { size, broker: makeBroker, logDir 
     await sleep(size.warmupMs);
 
     const windows: [number, number][] = [];
-    let cutAt: number | undefined;
+    let loss: { from: number; to: number } | undefined;
     const ctx: FaultContext = {
       broker,
       instances,
@@ -88,11 +88,11 @@ export async function runFault(fault: Fault, { size, broker: makeBroker, logDir 
       brokerFault: async (body) => {
         const from = Date.now();
         await body();
-        await Promise.all(instances.map((instance) => instance.waitReady(60_000)));
+        await Promise.all(instances.map((instance) => instance.waitReady()));
         windows.push([from, Date.now() + RECOVERY_GRACE_MS]);
       },
-      dataLost: () => {
-        cutAt = Date.now();
+      dataLost: (since) => {
+        loss = { from: since, to: Date.now() };
       },
     };
     await fault.inject(ctx);
@@ -116,7 +116,7 @@ export async function runFault(fault: Fault, { size, broker: makeBroker, logDir 
       recorder,
       entries,
       windows,
-      cutAt,
+      loss,
     });
     row.notes.unshift(...stuck);
     return row;

@@ -107,14 +107,16 @@ describe(judge.name, () => {
     const { source, recorder } = setup(4, [1, 2, 3, 4]);
     // 1 and 2 were acked before the loss and are gone; 3 was acked after it and is gone too.
     const entries = [entry(source, 4)];
-    expect(verdict({ sources: [source], recorder, entries, cutAt: T0 + 2.5 })).toEqual({
-      sent: 4,
-      acked: 4,
-      inLog: 1,
-      ...CLEAN,
-      ackedButMissing: 1,
-      holes: 1,
-    });
+    expect(verdict({ sources: [source], recorder, entries, loss: { from: T0 + 2.5, to: T0 + 2.7 } })).toEqual(
+      {
+        sent: 4,
+        acked: 4,
+        inLog: 1,
+        ...CLEAN,
+        ackedButMissing: 1,
+        holes: 1,
+      },
+    );
   });
 
   it('counts altered data and events never confirmed', () => {

@@ -60,11 +60,13 @@ export interface Judgement {
   entries: LogEntry[];
   /** Periods in which the broker was faulty or recovering; refusals inside them are explained. */
   windows: [number, number][];
-  /** The broker lost its data at this time: only confirmations after it must be in the log. */
-  cutAt?: number;
+  /** The broker lost its data: from `from` (its kill) until `to` (ready again, empty). Then only
+   * replies to frames the server took from `from` on, and resume frames from `to` on, must be in
+   * the log; what the server took earlier may have been stored in the data that was lost. */
+  loss?: { from: number; to: number };
 }
 
-export function judge({ fault, engine, sources, recorder, entries, windows, cutAt }: Judgement): Row {
+export function judge({ fault, engine, sources, recorder, entries, windows, loss }: Judgement): Row {
   const notes = [...recorder.errors];
   let protocolErrors = recorder.errorCount;
   const byStream = new Map(sources.map((s) => [s.stream, s]));
@@ -89,7 +91,7 @@ export function judge({ fault, engine, sources, recorder, entries, windows, cutA
       ackId !== undefined &&
       (count.get(key) ?? 0) === 1 &&
       ackId !== entry.messageId &&
-      cutAt === undefined
+      loss === undefined
     ) {
       protocolErrors++;
       if (notes.length < 30)
@@ -106,13 +108,18 @@ export function judge({ fault, engine, sources, recorder, entries, windows, cutA
   for (const source of sources) {
     sent += source.produced;
     unconfirmed += source.produced - source.confirmed.size;
-    const resumedAfterCut = Math.max(
+    const resumedAfterLoss = Math.max(
       0,
-      ...source.resumes.filter((r) => cutAt === undefined || r.at >= cutAt).map((r) => r.lastSeq),
+      ...source.resumes.filter((r) => loss === undefined || r.at >= loss.to).map((r) => r.lastSeq),
     );
+    const mustBeThere = (seq: number): boolean => {
+      const confirmation = source.confirmed.get(seq);
+      if (confirmation === undefined) return false;
+      if (loss === undefined) return true;
+      return (confirmation.lastAt ?? -Infinity) >= loss.from || seq <= resumedAfterLoss;
+    };
     for (const [seq, confirmation] of source.confirmed) {
-      const mustBeThere = cutAt === undefined || confirmation.lastAt >= cutAt || seq <= resumedAfterCut;
-      if (mustBeThere && !count.has(`${source.stream} ${seq}`)) {
+      if (mustBeThere(seq) && !count.has(`${source.stream} ${seq}`)) {
         ackedButMissing++;
         if (notes.length < 30)
           notes.push(`${source.stream} ${seq} confirmed (${confirmation.how}) but not in the log`);
@@ -121,8 +128,7 @@ export function judge({ fault, engine, sources, recorder, entries, windows, cutA
     for (let seq = 2; seq <= source.produced; seq++) {
       if (!count.has(`${source.stream} ${seq}`) || count.has(`${source.stream} ${seq - 1}`)) continue;
       // After the broker lost its data, what was confirmed before the loss may be missing.
-      const before = source.confirmed.get(seq - 1);
-      if (cutAt !== undefined && before !== undefined && before.lastAt < cutAt) continue;
+      if (source.confirmed.has(seq - 1) && !mustBeThere(seq - 1)) continue;
       holes++;
       if (notes.length < 30) notes.push(`${source.stream}: ${seq} is in the log but ${seq - 1} is not`);
     }
