@@ -28,7 +28,9 @@ export class EventSource {
   readonly confirmed = new Map<number, Confirmation>();
   /** Every resume frame seen: when, and the last_seq it claimed. */
   readonly resumes: { at: number; lastSeq: number }[] = [];
-  private readonly startedAt = Date.now();
+  /** Paced streams: when the next event is due. A stream that fell behind (a busy machine)
+   * catches up by at most 100 ms' worth, or its burst would be a rate-limit fault of its own. */
+  private nextAt = Date.now();
 
   constructor(
     readonly stream: string,
@@ -48,12 +50,13 @@ export class EventSource {
   mayProduce(): boolean | undefined {
     if (!this.producing || this.produced >= this.options.maxEvents) return false;
     if (this.options.ratePerSec === 0) return true;
-    return this.produced < ((Date.now() - this.startedAt) * this.options.ratePerSec) / 1000
-      ? true
-      : undefined;
+    return Date.now() >= this.nextAt ? true : undefined;
   }
 
   produce(): number {
+    if (this.options.ratePerSec > 0) {
+      this.nextAt = Math.max(this.nextAt, Date.now() - 100) + 1000 / this.options.ratePerSec;
+    }
     return ++this.produced;
   }
 

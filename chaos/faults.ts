@@ -103,16 +103,17 @@ export const FAULTS: Fault[] = [
   {
     name: 'broker restarted with its data (kill -9)',
     async inject({ broker, brokerFault }) {
-      await brokerFault(() => broker.restart({ keepData: true, signal: 'SIGKILL' }));
+      await brokerFault(async () => {
+        await broker.restart({ keepData: true, signal: 'SIGKILL' });
+      });
     },
   },
   {
     name: 'broker restarted empty (check: no id reused, nothing after lost)',
     async inject({ broker, brokerFault, dataLost }) {
       await brokerFault(async () => {
-        const since = Date.now();
-        await broker.restart({ keepData: false, signal: 'SIGKILL' });
-        dataLost(since);
+        const { goneAt } = await broker.restart({ keepData: false, signal: 'SIGKILL' });
+        dataLost(goneAt);
       });
     },
   },

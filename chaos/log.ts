@@ -19,8 +19,9 @@ export interface Broker {
   /** The environment a service needs to use this broker as its sink. */
   serviceEnv(): Record<string, string>;
   start(): Promise<void>;
-  /** Kills the server (SIGKILL, or SIGTERM and wait) and starts it again, with its data or empty. */
-  restart(options: { keepData: boolean; signal: 'SIGKILL' | 'SIGTERM' }): Promise<void>;
+  /** Kills the server (SIGKILL, or SIGTERM and wait) and starts it again, with its data or empty.
+   * Resolves with the time the old server was seen gone: nothing can be stored in it after that. */
+  restart(options: { keepData: boolean; signal: 'SIGKILL' | 'SIGTERM' }): Promise<{ goneAt: number }>;
   /** SIGSTOP / SIGCONT: the server stays connected but answers nothing. */
   pause(): void;
   resume(): void;

@@ -42,12 +42,20 @@ export class RedisBroker implements Broker {
     await this.spawn();
   }
 
-  async restart({ keepData, signal }: { keepData: boolean; signal: 'SIGKILL' | 'SIGTERM' }): Promise<void> {
+  async restart({
+    keepData,
+    signal,
+  }: {
+    keepData: boolean;
+    signal: 'SIGKILL' | 'SIGTERM';
+  }): Promise<{ goneAt: number }> {
     await this.kill(signal);
+    const goneAt = Date.now();
     if (!keepData) {
       rmSync(this.dir, { recursive: true, force: true });
     }
     await this.spawn();
+    return { goneAt };
   }
 
   pause(): void {

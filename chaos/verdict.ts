@@ -60,9 +60,9 @@ export interface Judgement {
   entries: LogEntry[];
   /** Periods in which the broker was faulty or recovering; refusals inside them are explained. */
   windows: [number, number][];
-  /** The broker lost its data: from `from` (its kill) until `to` (ready again, empty). Then only
-   * replies to frames the server took from `from` on, and resume frames from `to` on, must be in
-   * the log; what the server took earlier may have been stored in the data that was lost. */
+  /** The broker lost its data: from `from` (the old server seen gone) until `to` (ready again,
+   * empty). Then only replies to frames the server took from `from` on, and resume frames from `to`
+   * on, must be in the log; what the server took earlier may have been stored in the lost data. */
   loss?: { from: number; to: number };
 }
 
