@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
+import { timeFloor } from '../src/stream/id-source.js';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
@@ -368,6 +369,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
   }, 60_000);
 
   it('is not ready until Redis is reachable', async () => {
+    const startedAt = Date.now();
     const port = await freePort();
     const instance = await Instance.start({ REDIS_URL: `redis://127.0.0.1:${port}/0` });
     let late: RedisServer | undefined;
@@ -390,7 +392,9 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         },
         (a) => a.status === 'received',
       );
-      expect(ack.message_id).toBe(1);
+      // A fresh counter starts at the time-derived floor (see README "Delivery guarantees").
+      expect(ack.message_id).toBeGreaterThan(timeFloor(startedAt));
+      expect(ack.message_id).toBeLessThan(2 ** 53 - 1);
       client.close();
     } finally {
       await instance.stop();

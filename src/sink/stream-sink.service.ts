@@ -116,8 +116,12 @@ export class StreamSink implements OnModuleDestroy {
     const close = () => {
       if (conn.socket.readyState === WebSocket.OPEN) conn.socket.close(code, reason);
     };
-    if (conn.pending === 0) close();
-    else conn.onSettled = close;
+    if (conn.pending === 0) return close();
+    const before = conn.onSettled;
+    conn.onSettled = () => {
+      before?.();
+      close();
+    };
   }
 
   /** Registers an ingest connection, so server-side closes can wait for its pending replies. */
