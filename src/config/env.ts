@@ -53,6 +53,16 @@ export interface AppConfig {
   idBlockSize: number;
   sink: 'none' | 'redis-stream';
   streamMaxlen: number;
+  // --- hardening (issue 15) ---
+  /** A socket whose reading stays paused for backpressure this long is closed with 1008. */
+  clientStallTimeoutMs: number;
+  /** Empty: any Host. Else lowercase `name` (any port) or `name:port` entries. */
+  allowedHosts: string[];
+  /** Events frames to monitors are split so each stays under this many bytes (one oversized event excepted). */
+  monitorFrameMaxBytes: number;
+  /** Events larger than this reach monitors as a preview with "truncated": true. */
+  monitorEventMaxBytes: number;
+  // --- end hardening ---
 }
 
 export class ConfigError extends Error {
@@ -149,7 +159,31 @@ export function parseEnv(env: Env): AppConfig {
     idBlockSize: int(env, 'ID_BLOCK_SIZE', 1000, 1, 1_000_000_000),
     sink: oneOf(env, 'SINK', ['none', 'redis-stream'] as const, 'none'),
     streamMaxlen: int(env, 'STREAM_MAXLEN', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
+    // --- hardening (issue 15) ---
+    clientStallTimeoutMs: int(env, 'CLIENT_STALL_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    allowedHosts: list(env, 'ALLOWED_HOSTS').map((h) => h.toLowerCase()),
+    monitorFrameMaxBytes: int(env, 'MONITOR_FRAME_MAX_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
+    monitorEventMaxBytes: int(env, 'MONITOR_EVENT_MAX_BYTES', 64 * 1024, 1024, 16 * 1024 * 1024),
+    // --- end hardening ---
   };
+  // --- hardening (issue 15) ---
+  for (const host of config.allowedHosts) {
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(host)) {
+      throw new ConfigError(
+        'ALLOWED_HOSTS',
+        'comma-separated host names, optionally with a port (monitor.example.com, localhost:8000)',
+        host,
+      );
+    }
+  }
+  if (config.monitorEventMaxBytes > config.monitorFrameMaxBytes) {
+    throw new ConfigError(
+      'MONITOR_EVENT_MAX_BYTES',
+      `at most MONITOR_FRAME_MAX_BYTES (${config.monitorFrameMaxBytes})`,
+      String(config.monitorEventMaxBytes),
+    );
+  }
+  // --- end hardening ---
   if (config.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(config.redisUrl)) {
     throw new ConfigError('REDIS_URL', 'a URL such as redis://127.0.0.1:6379/0', config.redisUrl);
   }

@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BusService } from '../cluster/bus.service.js';
+import { RedisService } from '../redis/redis.service.js';
 import { MonitorGateway } from '../monitor/monitor.gateway.js';
 import { StreamSink } from '../sink/stream-sink.service.js';
 import { StreamService } from '../stream/stream.service.js';
@@ -63,6 +64,15 @@ export class MetricsService {
       collect() {
         this.reset();
         this.inc(get(BusService).errors);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_bus_up',
+      help: 'With REDIS_URL: 1 while the Redis bus is connected, 0 while it is down (acks go on; monitors see only this instance)',
+      registers,
+      collect() {
+        const redis = get(RedisService);
+        if (redis.enabled) this.set(redis.ready ? 1 : 0);
       },
     });
     new Counter({
