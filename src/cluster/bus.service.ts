@@ -51,7 +51,7 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
     this.remote$.complete();
   }
 
-  /** One publish per flush. While Redis is down the batch is counted as an error and dropped. */
+  /** One publish per flush (per frame-sized chunk of it). While Redis is down the batch is counted as an error and dropped. */
   publish(events: string, count: number): void {
     const client = this.redis.client;
     if (client === undefined) return;

@@ -7,7 +7,11 @@ export interface HelloFrame {
   flow_map: string;
 }
 
-/** Sent as text built by splicing serialised events (see serializeEvent), never via JSON.stringify. */
+/**
+ * Sent as text built by splicing serialised events (see serializeEvent), never via JSON.stringify;
+ * split into several frames past MONITOR_FRAME_MAX_BYTES. An event over MONITOR_EVENT_MAX_BYTES
+ * carries "truncated": true and a "preview" (its first 200 characters) instead of "data".
+ */
 export interface EventsFrame {
   type: 'events';
   events: unknown[];

@@ -1,6 +1,7 @@
-// WS /ws/monitor: fans events out to monitors in batches, one frame per flush, and keeps a slow
-// monitor from slowing ingest or growing memory. With Redis, each flush also publishes this
-// instance's batch on the bus, and batches from other instances join the next local flush.
+// WS /ws/monitor: fans events out to monitors in batches (one frame per flush, split at
+// MONITOR_FRAME_MAX_BYTES), and keeps a slow monitor from slowing ingest or growing memory. With
+// Redis, each flush also publishes this instance's batch on the bus (one message per frame-sized
+// chunk), and batches from other instances join the next local flush.
 import { Inject, OnModuleDestroy } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
@@ -14,6 +15,7 @@ import { type StreamEvent, serializeEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
 import { newClientId } from '../ws/client-id.js';
 import type { GatewayOptions } from '../ws/raw-ws.adapter.js';
+import { chunkEvents, eventsFrames } from './events-frames.js';
 import type { HelloFrame, StatsFrame } from './monitor-frames.js';
 
 interface MonitorState {
@@ -128,22 +130,25 @@ export class MonitorGateway implements OnGatewayInit, OnGatewayConnection<WebSoc
     this.lastFlush = Date.now();
     const count = this.pendingCount;
     if (count === 0) return;
-    const local = this.local.map(serializeEvent).join(',');
-    if (this.local.length > 0) this.bus.publish(local, this.local.length);
-    const parts = this.remote.map((b) => b.events);
-    if (local !== '') parts.unshift(local);
+    const { monitorEventMaxBytes, monitorFrameMaxBytes } = this.cfg;
+    const local = chunkEvents(
+      this.local.map((event) => serializeEvent(event, monitorEventMaxBytes)),
+      monitorFrameMaxBytes,
+    );
+    for (const chunk of local) this.bus.publish(chunk.events, chunk.count);
+    const remote = this.remote.map((b) => ({ ...b, bytes: Buffer.byteLength(b.events) }));
     this.local = [];
     this.remote = [];
     this.pendingCount = 0;
     if (this.monitors.size === 0) return;
-    // Encoded once: ws would otherwise encode the string again for every monitor.
-    const frame = Buffer.from('{"type":"events","events":[' + parts.join(',') + ']}');
+    // Several frames when the batch is large: each stays under MONITOR_FRAME_MAX_BYTES.
+    const frames = eventsFrames([...local, ...remote], monitorFrameMaxBytes);
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, this.lastFlush)) {
         state.dropped += count;
         this.droppedTotal += count;
       } else {
-        socket.send(frame, { binary: false });
+        for (const frame of frames) socket.send(frame, { binary: false });
       }
     }
   }

@@ -27,10 +27,10 @@ export function ackFor(event: StreamEvent): string {
 }
 
 /**
- * Builds the monitor JSON for one event by splicing the client's raw text. Client data is never
+ * Builds the monitor JSON for one event (a preview with "truncated": true past `maxDataBytes`) by splicing the client's raw text. Client data is never
  * re-serialised: JSON.stringify recurses and throws on deeply nested input (and is slower).
  */
-export function serializeEvent(event: StreamEvent): string {
+export function serializeEvent(event: StreamEvent, maxDataBytes = Infinity): string {
   const head =
     '{"message_id":' +
     event.messageId +
@@ -55,6 +55,10 @@ export function serializeEvent(event: StreamEvent): string {
       JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) +
       '}'
     );
+  }
+  if (event.size > maxDataBytes) {
+    // MONITOR_EVENT_MAX_BYTES: monitors get a preview; ingest and the sink keep the whole frame.
+    return head + ',"truncated":true,"preview":' + JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) + '}';
   }
   return head + ',"data":' + event.text + '}';
 }
