@@ -549,6 +549,33 @@ describeWithRedis('Machine-wide caps and failing workers (e2e, WORKERS=2)', () =
     120_000,
   );
 
+  it('cancels a pending worker restart on shutdown', async () => {
+    const service = new Service({ REDIS_URL: redis.url, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '6000' });
+    try {
+      const first = await service.waitForLine((l) => / listening on /.test(l.msg), 45_000);
+      const port = Number(/:(\d+) /.exec(first.msg)![1]);
+      const listening = () => service.lines().filter((l) => / listening on /.test(l.msg));
+      const deadline = Date.now() + 45_000;
+      while (listening().length < 2 && Date.now() < deadline) await sleep(50);
+      // Sockets that never answer the close frame keep the surviving worker's shutdown busy ~2 s,
+      // well past the 500 ms restart delay.
+      const stuck = await Promise.all([1, 2, 3, 4].map(() => rawWebSocket(port, '/ws/behaviour')));
+      stuck.forEach((s) => s.pause());
+      process.kill(listening()[0].pid as number, 'SIGKILL');
+      await service.waitForLine((l) => /^Worker \d+ died/.test(l.msg));
+      service.proc.kill('SIGTERM');
+      expect(await exitWithin(service, 30_000)).toBe(0);
+      const msgs = service.lines().map((l) => l.msg);
+      const shutdownAt = msgs.findIndex((m) => /^Shutting down/.test(m));
+      expect(shutdownAt).toBeGreaterThan(0);
+      expect(msgs.slice(shutdownAt).filter((m) => /^Worker \d+ started/.test(m))).toEqual([]);
+      expect(msgs.filter((m) => /^Worker \d+ started/.test(m))).toHaveLength(2);
+      stuck.forEach((s) => s.destroy());
+    } finally {
+      if (service.proc.exitCode === null) await service.stop();
+    }
+  }, 120_000);
+
   it('exits non-zero when the port is taken (EADDRINUSE)', async () => {
     const blocker = createServer();
     const port = await new Promise<number>((resolve) =>

@@ -74,6 +74,7 @@ export function runPrimary(cfg: AppConfig): void {
     if (stopping) return;
     const worker = cluster.fork();
     startedAt.set(worker, Date.now());
+    log.info({ worker_pid: worker.process.pid }, 'Worker %s started', String(worker.process.pid));
   };
 
   cluster.on('listening', (worker) => {
