@@ -475,6 +475,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     await until(
       () => Promise.resolve(listening().length),
       (n) => n === 2,
+      45_000, // workers boot slowly on a busy machine
     );
     const victim = listening()[0].pid as number;
     process.kill(victim, 'SIGKILL');
@@ -483,6 +484,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     await until(
       () => Promise.resolve(listening().length),
       (n) => n === 3,
+      45_000,
     );
 
     const clients = await Promise.all([1, 2, 3, 4].map(() => TestClient.open(cluster.ws('/ws/behaviour'))));
@@ -494,7 +496,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     for (const client of clients) expect((await client.waitClosed()).code).toBe(1001);
     expect(await cluster.service.exited).toBe(0);
     expect(cluster.service.lines().map((l) => l.msg)).toContain('All workers stopped');
-  }, 60_000);
+  }, 120_000);
 
   it('hands acked events to the example consumer, which reads them with a group and acks them', async () => {
     const prefix = 'consumer:';
