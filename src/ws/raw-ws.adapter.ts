@@ -118,13 +118,20 @@ export class RawWsAdapter extends WsAdapter {
       if (status !== undefined) {
         return rejectUpgrade(socket, status, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
       }
-      void this.policy.admit(request, endpoint).then((grant) => {
-        if (typeof grant === 'number') return rejectUpgrade(socket, grant);
-        // The slot is held until the TCP socket closes: also when ws refuses the handshake itself.
-        if (socket.destroyed) return grant();
-        socket.once('close', grant);
-        wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
-      });
+      void this.policy.admit(request, endpoint).then(
+        (grant) => {
+          if (typeof grant === 'number') return rejectUpgrade(socket, grant);
+          // The slot is held until the TCP socket closes: also when ws refuses the handshake itself.
+          if (socket.destroyed) return grant();
+          socket.once('close', grant);
+          wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+        },
+        (err: Error) => {
+          // Only when the primary cannot be asked (its IPC channel closed): refuse, as when full.
+          this.log.warn({ err: err.message }, 'Connection slot unavailable');
+          rejectUpgrade(socket, 503);
+        },
+      );
     };
     httpServer.on('upgrade', onUpgrade);
     this.upgradeListeners.set(httpServer, onUpgrade);
