@@ -126,7 +126,8 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
   let producer: TestClient;
 
   beforeAll(async () => {
-    running = await startApp();
+    // The deep-nesting test sends a ~120 KB event and expects its full data: above the 64 KiB default.
+    running = await startApp({ MONITOR_EVENT_MAX_BYTES: '1048576' });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
     page = await context.newPage();
