@@ -41,7 +41,13 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     const clientId = newClientId();
-    const { rateLimitPerConnection, rateLimitBurst, rateLimitCloseAfterMs, clientMaxBufferBytes } = this.cfg;
+    const {
+      rateLimitPerConnection,
+      rateLimitBurst,
+      rateLimitCloseAfterMs,
+      clientMaxBufferBytes,
+      clientStallTimeoutMs,
+    } = this.cfg;
     const limiter =
       rateLimitPerConnection > 0
         ? new RateLimiter(rateLimitPerConnection, rateLimitBurst, rateLimitCloseAfterMs, Date.now())
@@ -58,7 +64,9 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
           const event = this.stream.process(data.toString(), data.length, clientId);
           socket.send(event === undefined ? UNAVAILABLE_ACK : encodeAck(event));
           if (timed !== 0) this.metrics.ackLatency.observe((performance.now() - timed) / 1000);
-          if (socket.bufferedAmount > clientMaxBufferBytes) pauseWhileBackedUp(socket, clientMaxBufferBytes);
+          if (socket.bufferedAmount > clientMaxBufferBytes) {
+            pauseWhileBackedUp(socket, clientMaxBufferBytes, clientStallTimeoutMs);
+          }
         };
     socket.on('message', onFrame);
     socket.once('close', (code: number) => {
@@ -89,7 +97,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
     if (event === undefined) return reply(UNAVAILABLE_ACK);
     this.sink.append(socket, event, receivedAt);
     if (socket.bufferedAmount > this.cfg.clientMaxBufferBytes) {
-      pauseWhileBackedUp(socket, this.cfg.clientMaxBufferBytes);
+      pauseWhileBackedUp(socket, this.cfg.clientMaxBufferBytes, this.cfg.clientStallTimeoutMs);
     }
   }
 

@@ -1,10 +1,21 @@
 // Where message ids come from: a local counter in one process, or blocks leased from Redis with
 // INCRBY when several instances must never hand out the same id.
+import { Logger } from '@nestjs/common';
 import type { RedisService } from '../redis/redis.service.js';
 
 export abstract class IdSource {
   /** The next id, or undefined when none can be handed out safely yet. */
   abstract next(): number | undefined;
+
+  /** Whether `next` would give an id now (for readiness); does not use one up. */
+  get available(): boolean {
+    return true;
+  }
+
+  /** Why leasing ids last failed while Redis was reachable; undefined while it works. */
+  get leaseError(): string | undefined {
+    return undefined;
+  }
 }
 
 export class LocalIdSource extends IdSource {
@@ -46,6 +57,9 @@ export class LeasedIdSource extends IdSource {
   private outageTop: number | undefined;
   private size: number;
   private blockStartedAt = 0;
+  // Readiness and logging of lease failures (issue 15, item 12): kept apart from the lease logic.
+  private failure: string | undefined;
+  private readonly logger = new Logger('IdSource');
 
   constructor(
     private readonly redis: RedisService,
@@ -54,6 +68,32 @@ export class LeasedIdSource extends IdSource {
     super();
     this.size = blockSize;
     redis.ready$.subscribe(() => this.lease());
+  }
+
+  override get available(): boolean {
+    if (this.nextId <= this.end || this.reserve.length > 0) return true;
+    // What advance() would do: the outage range, once per outage, after a first lease.
+    return this.end !== 0 && this.slot !== undefined && !this.redis.ready && this.outageTop === undefined;
+  }
+
+  override get leaseError(): string | undefined {
+    return this.failure;
+  }
+
+  /** Logs once when leases start failing (or fail differently) and once when they work again. */
+  private leaseFailed(err: unknown): void {
+    // An outage is reported by RedisService; here only errors from a reachable Redis (ACL, key type).
+    if (!this.redis.ready) return;
+    const message = err instanceof Error ? err.message : String(err);
+    if (message === this.failure) return;
+    this.failure = message;
+    this.logger.error(`Leasing message ids fails: ${message}`);
+  }
+
+  private leaseWorked(): void {
+    if (this.failure === undefined) return;
+    this.failure = undefined;
+    this.logger.log('Leasing message ids works again');
   }
 
   next(): number | undefined {
@@ -110,6 +150,7 @@ export class LeasedIdSource extends IdSource {
       .then(() => client.incrby(key, size))
       .then((end) => {
         leased = true;
+        this.leaseWorked();
         const block = { start: end - size + 1, end };
         if (raiseTo !== undefined && this.outageTop === raiseTo) {
           // Back from an outage: this block is above every id handed out so far (older reserved
@@ -124,7 +165,7 @@ export class LeasedIdSource extends IdSource {
           this.reserved += size;
         }
       })
-      .catch(() => undefined)
+      .catch((err: unknown) => this.leaseFailed(err))
       .finally(() => {
         this.leasing = false;
         // Still short (a burst used the new block up while it was in flight): lease again.

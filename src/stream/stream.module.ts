@@ -21,6 +21,6 @@ import { StreamService } from './stream.service.js';
     },
     StreamService,
   ],
-  exports: [FlowMap, StreamService],
+  exports: [FlowMap, IdSource, StreamService],
 })
 export class StreamModule {}
