@@ -3,6 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
+import { exposureWarning } from './access/host-check.js';
 import { UpgradePolicy } from './access/upgrade-policy.js';
 import { AppModule } from './app.module.js';
 import { appConfig, type LoadedConfig, loadConfig } from './config/app.config.js';
@@ -32,6 +33,15 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
   const policy = app.get(UpgradePolicy);
   const sink = app.get(StreamSink);
   app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger, (ws) => sink.whenSocketSettled(ws)));
+  // ALLOWED_HOSTS: every HTTP request is checked before any route (upgrades in the adapter).
+  app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
+    const status = policy.hostRefusal(req);
+    if (status === undefined) return next();
+    res.statusCode = status;
+    res.end();
+  });
+  const exposed = exposureWarning(cfg);
+  if (exposed !== undefined) app.get(Logger).warn(exposed, 'Security');
   // A plain GET on a WebSocket path says whether an upgrade would be let in (426) or why not, so
   // the monitor page can tell a missing token (401) from a server that is down.
   // Longest path first: `app.use` matches a path and all below it, so /ws must not answer for /ws/monitor.

@@ -3,7 +3,7 @@ import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { createApp, setupApp } from './app.setup.js';
-import { runPrimary } from './cluster/primary.js';
+import { type StartupFailure, runPrimary } from './cluster/primary.js';
 import { type LoadedConfig, loadConfig } from './config/app.config.js';
 import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
 
@@ -34,10 +34,16 @@ async function bootstrap(loaded: LoadedConfig): Promise<void> {
   }
 }
 
-function fail(err: unknown): never {
+function fail(err: unknown): void {
   // Config and flow-map errors carry a message naming what is wrong; that is all the operator needs.
-  console.error(`CBSA failed to start: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
+  const error = err instanceof Error ? err.message : String(err);
+  console.error(`CBSA failed to start: ${error}`);
+  // A worker tells the primary why, so a primary that gives up can say it (cluster/primary.ts).
+  if (cluster.isWorker && process.send !== undefined) {
+    process.send({ cbsa: 'startup-failed', error } satisfies StartupFailure, () => process.exit(1));
+  } else {
+    process.exit(1);
+  }
 }
 
 // The config is read and validated once per process; workers read the same environment.

@@ -24,6 +24,8 @@ const service = new Service({
   HEARTBEAT_INTERVAL_MS: '1000',
   MONITOR_MAX_BUFFER_BYTES: '262144',
   MONITOR_SLOW_TIMEOUT_MS: '1000',
+  ALLOWED_HOSTS: '127.0.0.1,localhost',
+  MONITOR_FRAME_MAX_BYTES: '262144',
 });
 let port = 0;
 const ingestPath = `/ws/behaviour?token=${TOKEN}`;
@@ -265,6 +267,41 @@ const rows: Row[] = [
       res.socket.destroy();
     },
   ],
+  [
+    'handshake',
+    'a rebound Host (DNS rebinding) with a matching Origin',
+    'HTTP 421 on upgrades and plain requests',
+    async () => {
+      const rebound = { Host: 'rebound.attacker.example', Origin: 'http://rebound.attacker.example' };
+      const upgrade = await rawRequest(port, upgradeRequest(monitorPath, rebound));
+      expect(upgrade.status).toBe(421);
+      upgrade.socket.destroy();
+      const plain = await rawRequest(
+        port,
+        'GET /event-flow-map HTTP/1.1\r\nHost: rebound.attacker.example\r\n\r\n',
+      );
+      expect(plain.status).toBe(421);
+      plain.socket.destroy();
+    },
+  ],
+  [
+    'protocol',
+    'unsolicited pongs instead of answers to pings',
+    'dropped by heartbeat as if silent',
+    async () => {
+      const before = await settled();
+      const client = await TestClient.open(ingestUrl(), { autoPong: false });
+      const pongs = setInterval(() => {
+        if (client.socket.readyState === WebSocket.OPEN) client.socket.pong('not an answer');
+      }, 50);
+      try {
+        expect((await client.waitClosed(5000)).code).toBe(1006);
+      } finally {
+        clearInterval(pongs);
+      }
+      await eventually((h) => h.active_connections === before.active_connections);
+    },
+  ],
   // Payload
   [
     'payload',
@@ -345,6 +382,47 @@ const rows: Row[] = [
     'closed with 1009',
     async () => {
       expect(await closedWith(Buffer.alloc(1024 * 1024 + 1, 0x20), true)).toBe(1009);
+    },
+  ],
+  [
+    'payload',
+    'eight frames of 200 KiB (over MONITOR_EVENT_MAX_BYTES) while a monitor watches',
+    'all acked; the monitor gets previews with "truncated": true, in frames under MONITOR_FRAME_MAX_BYTES',
+    async () => {
+      const monitor = await TestClient.open(`ws://127.0.0.1:${port}${monitorPath}`);
+      await eventually((h) => h.active_monitors === 1);
+      const client = await TestClient.open(ingestUrl());
+      const big = JSON.stringify({ event_type: 'swipe', pad: 'g'.repeat(200 * 1024) });
+      const ids: number[] = [];
+      for (let i = 0; i < 8; i++) client.send(big);
+      for (let i = 0; i < 8; i++) {
+        const ack = await client.nextJson(10_000);
+        expect(ack).toEqual(received);
+        ids.push(ack.message_id as number);
+      }
+      const seen: Record<string, unknown>[] = [];
+      while (seen.length < 8) {
+        const raw = await monitor.next(10_000);
+        const parsed = JSON.parse(raw) as { type: string; events?: Record<string, unknown>[] };
+        if (parsed.type !== 'events') continue;
+        expect(Buffer.byteLength(raw)).toBeLessThanOrEqual(262_144);
+        seen.push(...parsed.events!);
+      }
+      expect(seen).toEqual(
+        ids.map((id) => ({
+          message_id: id,
+          client_id: expect.any(String) as unknown,
+          status: 'received',
+          server_timestamp: expect.any(Number) as unknown,
+          path: ['client', 'ingest', 'parse', 'classify', 'gesture', 'stream', 'ack'],
+          category: 'gesture',
+          size: Buffer.byteLength(big),
+          truncated: true,
+          preview: big.slice(0, 200),
+        })),
+      );
+      client.close();
+      monitor.close();
     },
   ],
   // Behaviour

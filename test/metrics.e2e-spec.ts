@@ -63,7 +63,7 @@ describe('Metrics and probes (e2e)', () => {
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({
       status: 'ok',
-      details: { shutdown: { status: 'up' }, redis: { status: 'up' }, sink: { status: 'up' } },
+      details: { shutdown: { status: 'up' }, ids: { status: 'up' }, sink: { status: 'up' } },
     });
   });
 });

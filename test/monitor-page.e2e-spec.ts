@@ -125,7 +125,8 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
   let producer: TestClient;
 
   beforeAll(async () => {
-    running = await startApp();
+    // The deep-nesting test sends a ~120 KB event and expects its full data: above the 64 KiB default.
+    running = await startApp({ MONITOR_EVENT_MAX_BYTES: '1048576' });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
     page = await context.newPage();
@@ -570,4 +571,85 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
       timeout: UI_TIMEOUT,
     });
   }, 30_000);
+});
+
+describeWithBrowser('Monitor page with bad frames and huge events (browser e2e)', () => {
+  let running: RunningApp;
+  let browser: Browser;
+  let page: Page;
+  let errors: string[];
+  let producer: TestClient;
+
+  beforeAll(async () => {
+    running = await startApp({ MONITOR_EVENT_MAX_BYTES: '4096' });
+    browser = await launchChromium();
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    page = await context.newPage();
+    errors = watchErrors(page);
+    // The real server's frames pass through; before the first events frame, bad ones are slipped in.
+    let injected = false;
+    await page.routeWebSocket(/\/ws\/monitor/, (ws) => {
+      const server = ws.connectToServer();
+      server.onMessage((message) => {
+        const text = typeof message === 'string' ? message : message.toString();
+        if (!injected && text.startsWith('{"type":"events"')) {
+          injected = true;
+          ws.send('not json at all');
+          ws.send('{"type":"events","events":"not an array"}');
+          ws.send(text.replace('"events":[', '"events":[null,42,'));
+          return;
+        }
+        ws.send(text);
+      });
+    });
+    await page.goto(running.http + '/', { waitUntil: 'load' });
+    await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
+      timeout: UI_TIMEOUT,
+    });
+    producer = await TestClient.open(running.ws('/ws/behaviour'));
+  }, 30_000);
+
+  afterAll(async () => {
+    producer?.close();
+    await browser?.close();
+    await running?.close();
+  });
+
+  it('skips and counts unreadable frames and events, and still shows the rest of the batch', async () => {
+    const acks = await sendAll(producer, [
+      { event_type: 'tap', user_id: 'kept-1' },
+      { event_type: 'swipe', user_id: 'kept-2' },
+    ]);
+    for (const ack of acks) await page.waitForSelector(rowById(ack.message_id!), { timeout: UI_TIMEOUT });
+    await page.waitForSelector('[data-testid="stat-skipped"][data-value="4"]', { timeout: UI_TIMEOUT });
+    expect(await page.isVisible('[data-testid="stat-skipped"]')).toBe(true);
+    expect(await page.textContent('[data-testid="stat-skipped"]')).toBe('4');
+    expect(errors).toEqual([]);
+  });
+
+  it('keeps only a preview of an event over MONITOR_EVENT_MAX_BYTES', async () => {
+    const big = JSON.stringify({ event_type: 'tap', user_id: 'huge', pad: 'h'.repeat(100_000) });
+    const [ack] = await sendAll(producer, [big]);
+    expect(ack.status).toBe('received');
+    await page.waitForSelector(rowById(ack.message_id!), { timeout: UI_TIMEOUT });
+    await page.click(rowById(ack.message_id!));
+    await page.waitForSelector('[data-testid="details"]:not([hidden])', { timeout: UI_TIMEOUT });
+    const shown = JSON.parse((await page.textContent('[data-testid="details-json"]')) ?? '') as Record<
+      string,
+      unknown
+    >;
+    expect(shown).toEqual({
+      message_id: ack.message_id,
+      client_id: expect.any(String) as unknown,
+      status: 'received',
+      server_timestamp: expect.any(Number) as unknown,
+      path: ['client', 'ingest', 'parse', 'classify', 'touch', 'stream', 'ack'],
+      category: 'touch',
+      size: big.length,
+      truncated: true,
+      preview: big.slice(0, 200),
+    });
+    await page.click('[data-testid="details-close"]');
+    expect(errors).toEqual([]);
+  });
 });

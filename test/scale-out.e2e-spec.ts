@@ -269,7 +269,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         () => instance.ready(),
         (r) => r.status === 503,
       );
-      expect(ready.body).toMatchObject({ status: 'error', error: { redis: { status: 'down' } } });
+      expect(ready.body).toMatchObject({ status: 'error', error: { sink: { status: 'down' } } });
       client.send('{"during":1}');
       expect(await client.nextJson<Ack>()).toEqual({ status: 'error', message: 'Service unavailable' });
 
@@ -288,7 +288,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     }
   }, 60_000);
 
-  it('bus mode with Redis stopped: acks never stop; when Redis returns a monitor on A sees B again', async () => {
+  it('bus mode with Redis stopped: acks never stop, ready stays 200, /health and metrics say the bus is down; when Redis returns a monitor on A sees B again', async () => {
     const own = await RedisServer.start();
     const [a, b] = await Promise.all([
       Instance.start({ REDIS_URL: own.url }),
@@ -320,13 +320,20 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       await until(() => Promise.resolve(seen.has(before)), Boolean);
 
       const localMonitor = await TestClient.open(b.ws('/ws/monitor'));
+      expect((await b.health()).body.bus).toBe('up');
       await own.stop();
       await until(
-        () => b.ready(),
-        (r) => r.status === 503,
+        () => b.health(),
+        (r) => r.body.bus === 'down',
       );
       const during: number[] = [];
       for (let i = 0; i < 20; i++) during.push(await send('during'));
+      // The instance still serves ingest: it stays in the load balancer.
+      expect(await b.ready()).toEqual({
+        status: 200,
+        body: expect.objectContaining({ status: 'ok' }) as unknown,
+      });
+      expect(await (await fetch(b.http('/metrics'))).text()).toMatch(/^cbsa_bus_up 0$/m);
       // B's own monitors keep seeing B's events while the bus is down.
       const local = new Set<number>();
       while (!during.every((id) => local.has(id))) {
@@ -348,6 +355,11 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         (r) => r.status === 200,
         15_000,
       );
+      await until(
+        () => b.health(),
+        (r) => r.body.bus === 'up',
+      );
+      expect(await (await fetch(b.http('/metrics'))).text()).toMatch(/^cbsa_bus_up 1$/m);
       const after = await until(
         async () => {
           const id = await send('after');
@@ -364,6 +376,67 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       client.close();
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+      await own.stop();
+    }
+  }, 60_000);
+
+  it('readiness reports failing id leases (wrong key type), logged once per state change; fixed: served again', async () => {
+    const own = await RedisServer.start();
+    const admin = new Redis(own.url);
+    await admin.hset('cbsa:message_id', 'not', 'a counter');
+    const startedAt = Date.now();
+    const instance = await Instance.start({ REDIS_URL: own.url });
+    try {
+      const client = await TestClient.open(instance.ws('/ws/behaviour'));
+      for (let i = 0; i < 5; i++) {
+        client.send('{}');
+        expect(await client.nextJson<Ack>()).toEqual({ status: 'error', message: 'Service unavailable' });
+      }
+      const ready = await until(
+        () => instance.ready(),
+        (r) => JSON.stringify(r.body).includes('WRONGTYPE'),
+      );
+      expect(ready).toEqual({
+        status: 503,
+        body: expect.objectContaining({
+          status: 'error',
+          error: {
+            ids: {
+              status: 'down',
+              message: 'no message id to hand out',
+              lease_error: expect.stringMatching(/^WRONGTYPE/) as unknown,
+            },
+          },
+        }) as unknown,
+      });
+      const failing = () =>
+        instance.service.lines().filter((l) => /^Leasing message ids fails: WRONGTYPE/.test(l.msg));
+      expect(failing()).toHaveLength(1);
+      expect(failing()[0].level).toBe(50);
+
+      await admin.del('cbsa:message_id');
+      const ack = await until(
+        async () => {
+          client.send('{}');
+          return client.nextJson<Ack>();
+        },
+        (a) => a.status === 'received',
+      );
+      // A fresh counter starts at the time-derived floor (see README "Delivery guarantees").
+      expect(ack.message_id).toBeGreaterThan(timeFloor(startedAt));
+      expect((await instance.ready()).status).toBe(200);
+      expect(failing()).toHaveLength(1);
+      expect(
+        instance.service.lines().filter((l) => l.msg === 'Leasing message ids works again'),
+      ).toHaveLength(1);
+      client.close();
+      const fresh = await TestClient.open(instance.ws('/ws/behaviour'));
+      fresh.send('{}');
+      expect((await fresh.nextJson<Ack>()).status).toBe('received');
+      fresh.close();
+    } finally {
+      admin.disconnect();
+      await instance.stop();
       await own.stop();
     }
   }, 60_000);
@@ -409,6 +482,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     await until(
       () => Promise.resolve(listening().length),
       (n) => n === 2,
+      45_000, // workers boot slowly on a busy machine
     );
     const victim = listening()[0].pid as number;
     process.kill(victim, 'SIGKILL');
@@ -417,6 +491,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     await until(
       () => Promise.resolve(listening().length),
       (n) => n === 3,
+      45_000,
     );
 
     const clients = await Promise.all([1, 2, 3, 4].map(() => TestClient.open(cluster.ws('/ws/behaviour'))));
@@ -428,7 +503,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     for (const client of clients) expect((await client.waitClosed()).code).toBe(1001);
     expect(await cluster.service.exited).toBe(0);
     expect(cluster.service.lines().map((l) => l.msg)).toContain('All workers stopped');
-  }, 60_000);
+  }, 120_000);
 
   it('hands acked events to the example consumer, which reads them with a group and acks them', async () => {
     const prefix = 'consumer:';

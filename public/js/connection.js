@@ -36,10 +36,11 @@ export function monitorUrl(path, token) {
 export class MonitorSocket {
   /**
    * `onFrame(frame)` gets each parsed frame; `onState({ state, attempt, retryAt })` gets every state
-   * change: connecting, connected, reconnecting, unauthorized.
+   * change: connecting, connected, reconnecting, unauthorized. `onSkipped(n)` counts frames that
+   * could not be read (not JSON, not an object): they are skipped, the others still arrive.
    */
-  constructor(path, { onFrame, onState }) {
-    Object.assign(this, { path, onFrame, onState });
+  constructor(path, { onFrame, onState, onSkipped = () => {} }) {
+    Object.assign(this, { path, onFrame, onState, onSkipped });
     this.ws = null;
     this.attempt = 0;
     this.timer = undefined;
@@ -72,9 +73,10 @@ export class MonitorSocket {
       try {
         frame = JSON.parse(e.data);
       } catch {
-        return;
+        return this.onSkipped(1);
       }
       if (frame !== null && typeof frame === 'object') this.onFrame(frame);
+      else this.onSkipped(1);
     };
     ws.onclose = (e) => {
       if (this.ws !== ws) return;

@@ -113,26 +113,46 @@ let animatedCount = 0;
 function onEvents(events) {
   const nowMs = Date.now();
   for (const event of events) {
-    if (event === null || typeof event !== 'object') continue;
-    const s = summarize(event);
-    graph.record(s.path, s.error);
-    sessions.record(s, nowMs);
-    const matches = filter === null || filter(s);
-    feed.add(s, matches);
-    if (!matches) continue;
-    matchedCount++;
-    // A full queue swaps a random entry, so the dots stay a fair sample of a heavy stream.
-    if (dotQueue.length < DOT_QUEUE) dotQueue.push(s);
-    else dotQueue[(Math.random() * DOT_QUEUE) | 0] = s;
+    // One unreadable event is skipped and counted; the rest of its batch still shows.
+    try {
+      onEvent(event, nowMs);
+    } catch {
+      onSkipped(1);
+    }
   }
+}
+
+let skipped = 0;
+let skippedDirty = false;
+
+/** Frames or events this page could not read: counted in the "Skipped" tile, never fatal. */
+function onSkipped(n) {
+  skipped += n;
+  skippedDirty = true;
+}
+
+function onEvent(event, nowMs) {
+  if (event === null || typeof event !== 'object' || Array.isArray(event))
+    throw new TypeError('not an event');
+  const s = summarize(event);
+  graph.record(s.path, s.error);
+  sessions.record(s, nowMs);
+  const matches = filter === null || filter(s);
+  feed.add(s, matches);
+  if (!matches) return;
+  matchedCount++;
+  // A full queue swaps a random entry, so the dots stay a fair sample of a heavy stream.
+  if (dotQueue.length < DOT_QUEUE) dotQueue.push(s);
+  else dotQueue[(Math.random() * DOT_QUEUE) | 0] = s;
 }
 
 let stats = null;
 let statsDirty = false;
 
 function onFrame(frame) {
-  if (frame.type === 'events' && Array.isArray(frame.events)) {
-    onEvents(frame.events);
+  if (frame.type === 'events') {
+    if (Array.isArray(frame.events)) onEvents(frame.events);
+    else onSkipped(1);
   } else if (frame.type === 'stats') {
     stats = frame;
     statsDirty = true;
@@ -204,6 +224,12 @@ function paintStats() {
   $('stat-dropped').parentElement.classList.toggle('alert', stats.dropped > 0);
 }
 
+function paintSkipped() {
+  skippedDirty = false;
+  setStat('stat-skipped', skipped);
+  $('stat-skipped').parentElement.hidden = false;
+}
+
 const conn = $('conn');
 const statsEl = document.querySelector('.stats');
 const connText = $('conn-text');
@@ -233,7 +259,7 @@ function onState(next) {
   if (next.state === 'unauthorized') askToken();
 }
 
-const socket = new MonitorSocket(MONITOR_PATH, { onFrame, onState });
+const socket = new MonitorSocket(MONITOR_PATH, { onFrame, onState, onSkipped });
 conn.addEventListener('click', () => (connState.state === 'unauthorized' ? askToken() : socket.retryNow()));
 
 const tokenDialog = $('token-dialog');
@@ -266,6 +292,7 @@ function frame(now) {
   graph.frame(now, dt);
   feed.flush(now);
   if (statsDirty) paintStats();
+  if (skippedDirty) paintSkipped();
   if (now - lastSessions >= 1000) {
     lastSessions = now;
     sessions.render(Date.now());

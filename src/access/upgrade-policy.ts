@@ -1,13 +1,15 @@
 // Who may open a WebSocket, decided on the HTTP upgrade request before any socket exists:
-// shutdown, tokens (constant-time), the monitor's Origin, and connection caps.
+// shutdown, ALLOWED_HOSTS, tokens (constant-time), the monitor's Origin, and connection caps.
 import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { STREAM_HEADER, requestedStream } from '../protocol/resume-frames.js';
+import { addressGroup } from './address-group.js';
+import { ConnectionSlots } from './connection-slots.js';
+import { hostAllowed, normalizeOrigin } from './host-check.js';
 
 export type Endpoint = 'websocketEndpoint' | 'monitorEndpoint';
 
@@ -38,20 +40,31 @@ export function presentedToken(request: IncomingMessage): string | undefined {
 export class UpgradePolicy {
   private readonly ingestTokens: Buffer[];
   private readonly monitorTokens: Buffer[];
-  private openIngest = 0;
-  private readonly perIp = new Map<string, number>();
+  private readonly allowedOrigins: Set<string>;
 
   constructor(
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly lifecycle: LifecycleService,
+    private readonly slots: ConnectionSlots,
   ) {
     this.ingestTokens = cfg.ingestTokens.map(digest);
     this.monitorTokens = cfg.monitorToken === undefined ? [] : [digest(cfg.monitorToken)];
+    this.allowedOrigins = new Set(cfg.allowedOrigins.map((o) => normalizeOrigin(o) ?? o));
   }
 
-  /** The HTTP status to refuse this upgrade with, or undefined to let it through. */
+  /** 421 when ALLOWED_HOSTS is set and the request's Host is not in it (any HTTP request). */
+  hostRefusal(request: IncomingMessage): number | undefined {
+    return hostAllowed(request.headers.host, this.cfg.allowedHosts) ? undefined : 421;
+  }
+
+  /**
+   * The HTTP status to refuse this upgrade with, or undefined to let it through. The connection
+   * caps are read from this process's own counts here; `admit` takes the slot for the machine.
+   */
   refusal(request: IncomingMessage, endpoint: Endpoint): number | undefined {
     if (this.lifecycle.shuttingDown) return 503;
+    const misdirected = this.hostRefusal(request);
+    if (misdirected !== undefined) return misdirected;
     if (endpoint === 'monitorEndpoint') {
       if (!this.originAllowed(request)) return 403;
       if (this.monitorTokens.length > 0 && !tokenMatches(presentedToken(request), this.monitorTokens))
@@ -60,33 +73,42 @@ export class UpgradePolicy {
     }
     if (this.ingestTokens.length > 0 && !tokenMatches(presentedToken(request), this.ingestTokens)) return 401;
     if (requestedStream(request.url, request.headers[STREAM_HEADER]) === null) return 400;
-    if (this.openIngest >= this.cfg.maxConnections) return 503;
-    const ip = request.socket.remoteAddress ?? '';
-    if (this.cfg.maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= this.cfg.maxConnectionsPerIp)
-      return 429;
-    return undefined;
+    return this.slots.local.peek(groupOf(request));
   }
 
-  /** Counts an accepted ingest socket against the caps until it closes. */
-  admitted(socket: WebSocket, request: IncomingMessage, endpoint: Endpoint): void {
-    if (endpoint !== 'websocketEndpoint') return;
-    const ip = request.socket.remoteAddress ?? '';
-    this.openIngest++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    socket.once('close', () => {
-      this.openIngest--;
-      const left = this.perIp.get(ip)! - 1;
-      if (left === 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, left);
-    });
+  /**
+   * Takes an ingest slot (for the machine, with WORKERS > 1) and returns what gives it back when
+   * the socket closes, or the status to refuse with. Monitors are not counted.
+   */
+  async admit(request: IncomingMessage, endpoint: Endpoint): Promise<(() => void) | number> {
+    if (endpoint !== 'websocketEndpoint') return () => undefined;
+    const group = groupOf(request);
+    const refused = await this.slots.acquire(group);
+    if (refused !== undefined) return refused;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.slots.release(group);
+    };
   }
 
   /** Browsers always send Origin: only the server's own origin and ALLOWED_ORIGINS may watch. */
   private originAllowed(request: IncomingMessage): boolean {
-    const origin = request.headers.origin;
-    if (origin === undefined) return true;
+    const raw = request.headers.origin;
+    if (raw === undefined) return true;
+    const origin = normalizeOrigin(raw);
+    if (origin === undefined) return false;
     const host = request.headers.host;
-    if (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)) return true;
-    return this.cfg.allowedOrigins.includes(origin);
+    if (host !== undefined) {
+      for (const scheme of ['http', 'https']) {
+        if (origin === normalizeOrigin(`${scheme}://${host}`)) return true;
+      }
+    }
+    return this.allowedOrigins.has(origin);
   }
+}
+
+function groupOf(request: IncomingMessage): string {
+  return addressGroup(request.socket.remoteAddress ?? '');
 }

@@ -32,6 +32,13 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
       'Monitor batches that could not be published on the Redis bus',
       () => this.publishErrors,
     );
+    if (redis.enabled) {
+      metrics.gauge(
+        'cbsa_bus_up',
+        'With REDIS_URL: 1 while the Redis bus is connected, 0 while it is down (acks go on; monitors see only this instance)',
+        () => (redis.ready ? 1 : 0),
+      );
+    }
   }
 
   get enabled(): boolean {
@@ -54,7 +61,7 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
     this.remote$.complete();
   }
 
-  /** One publish per flush. While Redis is down the batch is counted as an error and dropped. */
+  /** One publish per flush (per frame-sized chunk of it). While Redis is down the batch is counted as an error and dropped. */
   publish(events: string, count: number): void {
     const client = this.redis.client;
     if (client === undefined) return;

@@ -1,8 +1,10 @@
 // WORKERS > 1: this process becomes the node:cluster primary. It forks the workers (which share
-// the port), restarts one that dies with a growing delay, and on SIGTERM / SIGINT shuts every
-// worker down gracefully before exiting 0.
+// the port), counts their ingest sockets against the machine's connection caps, restarts one that
+// dies with a growing delay, gives up when workers keep failing before they ever serve, and on
+// SIGTERM / SIGINT shuts every worker down gracefully before exiting 0.
 import cluster, { type Worker } from 'node:cluster';
 import pino from 'pino';
+import { type SlotMessage, SlotTable, isSlotMessage } from '../access/connection-slots.js';
 import type { AppConfig } from '../config/env.js';
 import { serveClusterMetrics } from '../metrics/cluster-metrics.js';
 
@@ -10,6 +12,23 @@ const FIRST_RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
 /** A worker that ran this long before dying resets the backoff. */
 const STABLE_AFTER_MS = 60_000;
+/** This many workers in a row dying before they listened, with none listening, ends the primary. */
+export const MAX_FAILED_STARTS = 5;
+
+/** A worker that cannot start tells the primary why before it exits (see main.ts). */
+export interface StartupFailure {
+  cbsa: 'startup-failed';
+  error: string;
+}
+
+function isStartupFailure(message: unknown): message is StartupFailure {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { cbsa?: unknown }).cbsa === 'startup-failed' &&
+    typeof (message as { error?: unknown }).error === 'string'
+  );
+}
 
 export function runPrimary(cfg: AppConfig): void {
   const log = pino({
@@ -19,16 +38,72 @@ export function runPrimary(cfg: AppConfig): void {
   let stopping = false;
   let delay = FIRST_RESTART_DELAY_MS;
   const startedAt = new Map<Worker, number>();
+  const listening = new Set<Worker>();
+  const restarts = new Set<NodeJS.Timeout>();
+  /** Workers that died before they listened, since one last listened. */
+  let failedStarts = 0;
+  let lastError: string | undefined;
+
+  // The machine's connection caps: every worker asks here before it accepts an ingest socket.
+  const slots = new SlotTable(cfg.maxConnections, cfg.maxConnectionsPerIp);
+  const held = new Map<Worker, Map<string, number>>();
+  const onMessage = (worker: Worker, message: unknown) => {
+    if (isStartupFailure(message)) {
+      lastError = message.error;
+      return;
+    }
+    if (!isSlotMessage(message)) return;
+    const mine = held.get(worker) ?? new Map<string, number>();
+    held.set(worker, mine);
+    if (message.cbsa === 'slot-acquire') {
+      const status = slots.acquire(message.group);
+      if (status === undefined) mine.set(message.group, (mine.get(message.group) ?? 0) + 1);
+      if (worker.isConnected()) {
+        worker.send({ cbsa: 'slot-answer', id: message.id, status: status ?? null } satisfies SlotMessage);
+      } else if (status === undefined) {
+        slots.release(message.group);
+        mine.set(message.group, mine.get(message.group)! - 1);
+      }
+    } else if (message.cbsa === 'slot-release' && (mine.get(message.group) ?? 0) > 0) {
+      slots.release(message.group);
+      mine.set(message.group, mine.get(message.group)! - 1);
+    }
+  };
+  cluster.on('message', onMessage);
 
   const fork = () => {
+    if (stopping) return;
     const worker = cluster.fork();
     startedAt.set(worker, Date.now());
+    log.info({ worker_pid: worker.process.pid }, 'Worker %s started', String(worker.process.pid));
   };
+
+  cluster.on('listening', (worker) => {
+    listening.add(worker);
+    failedStarts = 0;
+  });
 
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (startedAt.get(worker) ?? Date.now());
+    const hadListened = listening.delete(worker);
     startedAt.delete(worker);
+    // A dead worker's sockets are gone: give their slots back.
+    for (const [group, count] of held.get(worker) ?? []) for (let i = 0; i < count; i++) slots.release(group);
+    held.delete(worker);
     if (stopping) return;
+    if (!hadListened) failedStarts++;
+    if (failedStarts >= MAX_FAILED_STARTS && listening.size === 0) {
+      log.fatal(
+        { failed_starts: failedStarts, err: lastError },
+        '%d workers in a row failed before they could serve; exiting. Last error: %s',
+        failedStarts,
+        lastError ?? `worker ${signal ?? `exit ${code}`}`,
+      );
+      stopping = true;
+      restarts.forEach(clearTimeout);
+      for (const other of startedAt.keys()) other.process.kill('SIGKILL');
+      process.exit(1);
+    }
     if (lived > STABLE_AFTER_MS) delay = FIRST_RESTART_DELAY_MS;
     log.error(
       { worker_pid: worker.process.pid, code, signal, restart_in_ms: delay },
@@ -37,13 +112,20 @@ export function runPrimary(cfg: AppConfig): void {
       signal ?? `exit ${code}`,
       delay,
     );
-    setTimeout(fork, delay);
+    const timer = setTimeout(() => {
+      restarts.delete(timer);
+      fork();
+    }, delay);
+    restarts.add(timer);
     delay = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
   });
 
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    // A restart still waiting would fork a worker nobody stops.
+    restarts.forEach(clearTimeout);
+    restarts.clear();
     log.info({ signal, workers: startedAt.size }, 'Shutting down %d workers (%s)', startedAt.size, signal);
     const force = setTimeout(() => {
       log.warn('Workers did not stop in time; exiting');

@@ -51,6 +51,26 @@ describe(parseEnv.name, () => {
       natsReplicas: 1,
       natsDuplicateWindowS: 120,
       natsMaxAgeS: 604800,
+      clientStallTimeoutMs: 30000,
+      allowedHosts: [],
+      monitorFrameMaxBytes: 1048576,
+      monitorEventMaxBytes: 65536,
+    });
+  });
+
+  it('reads the hardening settings (issue 15), hosts lowercased', () => {
+    expect(
+      parseEnv({
+        CLIENT_STALL_TIMEOUT_MS: '5000',
+        ALLOWED_HOSTS: 'Monitor.Example.com, localhost:8000,[::1]:8000',
+        MONITOR_FRAME_MAX_BYTES: '65536',
+        MONITOR_EVENT_MAX_BYTES: '4096',
+      }),
+    ).toMatchObject({
+      clientStallTimeoutMs: 5000,
+      allowedHosts: ['monitor.example.com', 'localhost:8000', '[::1]:8000'],
+      monitorFrameMaxBytes: 65536,
+      monitorEventMaxBytes: 4096,
     });
   });
 
@@ -164,6 +184,11 @@ describe(parseEnv.name, () => {
     ['HEARTBEAT_INTERVAL_MS', 'soon', 'an integer from 0'],
     ['REDIS_URL', 'localhost:6379', 'a URL such as redis://'],
     ['SINK', 'kafka', 'one of none, redis-stream'],
+    ['ALLOWED_HOSTS', 'https://monitor.example.com', 'comma-separated host names'],
+    ['ALLOWED_HOSTS', 'a b', 'comma-separated host names'],
+    ['CLIENT_STALL_TIMEOUT_MS', '10', 'an integer from 100'],
+    ['MONITOR_FRAME_MAX_BYTES', '100', 'an integer from 16384'],
+    ['MONITOR_EVENT_MAX_BYTES', '100', 'an integer from 1024'],
   ])('rejects %s=%s naming the variable and what it accepts', (name, value, accepts) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid ${name}=.*expected ${accepts}`));

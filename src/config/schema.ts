@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_INGEST_PATH, DEFAULT_MONITOR_PATH, ROUTES } from '../protocol/paths.js';
+import { DEFAULT_INGEST_PATH, DEFAULT_MONITOR_PATH } from '../protocol/paths.js';
 import { choice, custom, flag, int, list, optional, type Rule, text } from './setting.js';
 
 export const PACKAGE_ROOT = join(import.meta.dirname, '..', '..');
@@ -27,7 +27,11 @@ const DAY_S = 24 * 3600;
  * `app.use`, which matches the path and everything below it, case-insensitively.
  */
 export const HTTP_ROUTES: readonly string[] = [
-  ...Object.values(ROUTES).map((route) => `/${route}`),
+  '/health',
+  '/metrics',
+  '/event-flow-map',
+  '/openapi.json',
+  '/config.json',
   '/vendor',
   ...readdirSync(join(PACKAGE_ROOT, 'public')).map((name) => `/${name}`),
 ];
@@ -186,6 +190,25 @@ export const SETTINGS = {
     description: '...and is disconnected when it stays over the limit this long',
   }),
 
+  monitorFrameMaxBytes: int({
+    env: 'MONITOR_FRAME_MAX_BYTES',
+    area: 'monitor',
+    default: 1 * MiB,
+    min: 16 * 1024,
+    max: 64 * MiB,
+    description:
+      'Events frames to monitors are split so each stays under this size (one oversized event excepted)',
+  }),
+  monitorEventMaxBytes: int({
+    env: 'MONITOR_EVENT_MAX_BYTES',
+    area: 'monitor',
+    default: 64 * 1024,
+    min: 1024,
+    max: 16 * MiB,
+    description:
+      'Events larger than this (or than MONITOR_FRAME_MAX_BYTES) reach monitors as a preview with "truncated": true; ingest and sink unaffected',
+  }),
+
   // --- security ---
   ingestTokens: list({
     env: 'INGEST_TOKENS',
@@ -215,6 +238,24 @@ export const SETTINGS = {
     item: /^https?:\/\/[^/\s]+$/,
     accepts: 'comma-separated origins such as https://monitor.example.com',
     description: "Origins allowed on the monitor besides the server's own",
+  }),
+  allowedHosts: list({
+    env: 'ALLOWED_HOSTS',
+    area: 'security',
+    item: /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/,
+    lowercase: true,
+    accepts: 'comma-separated host names, optionally with a port (monitor.example.com, localhost:8000)',
+    defaultDoc: 'empty (any Host)',
+    description: 'When set, HTTP requests and upgrades whose Host is not listed get 421 (DNS rebinding)',
+  }),
+  clientStallTimeoutMs: int({
+    env: 'CLIENT_STALL_TIMEOUT_MS',
+    area: 'security',
+    default: 30_000,
+    min: 100,
+    max: 3_600_000,
+    description:
+      'A client socket paused for backpressure (not reading its acks) this long is closed with 1008',
   }),
   maxConnections: int({
     env: 'MAX_CONNECTIONS',

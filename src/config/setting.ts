@@ -96,14 +96,16 @@ export function choice<const C extends string, T = C>(
 }
 
 /** Comma-separated items, trimmed, blanks dropped; each item must match `item`. */
-export function list(o: Common & { accepts: string; item?: RegExp; default?: string[] }): Setting<string[]> {
+export function list(
+  o: Common & { accepts: string; item?: RegExp; default?: string[]; lowercase?: boolean },
+): Setting<string[]> {
   const item = o.item ?? /\S/;
   const schema = z
     .string()
     .transform((raw) =>
       raw
         .split(',')
-        .map((v) => v.trim())
+        .map((v) => (o.lowercase ? v.trim().toLowerCase() : v.trim()))
         .filter(Boolean),
     )
     .pipe(z.array(z.string().regex(item)));

@@ -10,6 +10,7 @@ import { ROUTES } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamSink } from '../sink/stream-sink.service.js';
 import { FlowMap, type FlowMapDocument } from '../stream/flow-map.js';
+import { IdSource } from '../stream/id-source.js';
 import { FLOW_MAP, HEALTH_CHECK, HEALTH_REPORT } from './health.schemas.js';
 import type { StreamStats } from '../stream/stream.service.js';
 
@@ -20,6 +21,8 @@ export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   /** With Redis: live instances, and this instance's own counts (the top-level counts are the cluster's). */
   instances?: number;
   instance?: StreamStats & { id: string };
+  /** With Redis: whether the bus (monitor fan-out across instances, cluster counts) is connected. */
+  bus?: 'up' | 'down';
 }
 
 @ApiTags('health')
@@ -33,6 +36,7 @@ export class HealthController {
     private readonly lifecycle: LifecycleService,
     private readonly redis: RedisService,
     private readonly sink: StreamSink,
+    private readonly ids: IdSource,
     private readonly checks: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
@@ -65,6 +69,7 @@ export class HealthController {
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
       version: this.cfg.version,
       ...(instance && { instances, instance }),
+      ...(this.redis.enabled && { bus: this.redis.ready ? ('up' as const) : ('down' as const) }),
     };
   }
 
@@ -77,8 +82,10 @@ export class HealthController {
   }
 
   /**
-   * Readiness: 503 during shutdown, until Redis is connected (when configured), and while the sink is
-   * stalled (oldest pending append older than SINK_READY_MAX_AGE_MS) or just failed.
+   * Readiness: 503 only when this instance cannot serve ingest: shutting down, no message id to
+   * hand out, or the sink unavailable (appends failing, Redis unreachable, or the oldest pending
+   * append older than SINK_READY_MAX_AGE_MS). A Redis outage in bus mode is not one (acks go on,
+   * local monitors still see events): it shows as "bus":"down" in /health and in metrics instead.
    */
   @Get(ROUTES.ready)
   @ApiOkResponse({ description: 'Ready for traffic', schema: HEALTH_CHECK })
@@ -94,14 +101,16 @@ export class HealthController {
         return this.lifecycle.shuttingDown ? check.down('shutting down') : check.up();
       },
       () => {
-        const check = this.indicators.check('redis');
-        if (!this.redis.enabled) return check.up('not configured');
-        return this.redis.ready ? check.up() : check.down('not connected');
+        const check = this.indicators.check('ids');
+        const leaseError = this.ids.leaseError;
+        const detail: { lease_error?: string } = leaseError === undefined ? {} : { lease_error: leaseError };
+        if (!this.ids.available) return check.down({ message: 'no message id to hand out', ...detail });
+        return check.up(detail);
       },
       () => {
         const check = this.indicators.check('sink');
         if (!this.sink.enabled) return check.up('not configured');
-        return this.sink.healthy ? check.up() : check.down('stream appends stalled or failing');
+        return this.sink.healthy ? check.up() : check.down('stream appends stalled, failing or Redis unreachable');
       },
     ]);
   }

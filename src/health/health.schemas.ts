@@ -21,6 +21,11 @@ export const HEALTH_REPORT: SchemaObject = {
     uptime_seconds: count,
     version: { type: 'string' },
     instances: { ...count, description: 'With Redis: live instances' },
+    bus: {
+      type: 'string',
+      enum: ['up', 'down'],
+      description: 'With Redis: whether the bus (cross-instance fan-out, cluster counts) is connected',
+    },
     instance: {
       type: 'object',
       description: "With Redis: this instance's own counts (the top-level counts are the cluster's)",

@@ -142,7 +142,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
   /** The seed contract, no stream id and no sink: ack as frames are read. The hot path. */
   private seedFrames(conn: Conn, limiter: RateLimiter | undefined): (data: Buffer) => void {
     const { socket, clientId } = conn;
-    const limit = this.cfg.clientMaxBufferBytes;
+    const { clientMaxBufferBytes: limit, clientStallTimeoutMs: stallMs } = this.cfg;
     // Bound directly on the socket, not through Nest's envelope routing or RxJS. ws hands every
     // frame over as a Buffer (fragments joined, text already checked as UTF-8); binary frames are
     // read as UTF-8 text too.
@@ -152,7 +152,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
       const event = this.stream.process(data.toString(), data.length, clientId);
       socket.send(event === undefined ? UNAVAILABLE_ACK : encodeAck(event));
       if (timed !== 0) this.metrics.ackLatency.observe((performance.now() - timed) / 1000);
-      if (socket.bufferedAmount > limit) pauseWhileBackedUp(socket, limit);
+      if (socket.bufferedAmount > limit) pauseWhileBackedUp(socket, limit, stallMs);
     };
   }
 
@@ -210,8 +210,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
         this.stream.accepted(event);
         socket.send(receivedWithSeq(event.timestamp, id, seq));
       }
-      if (socket.bufferedAmount > this.cfg.clientMaxBufferBytes)
-        pauseWhileBackedUp(socket, this.cfg.clientMaxBufferBytes);
+      this.backpressure(conn);
     };
   }
 
@@ -256,7 +255,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
 
   private backpressure(conn: Conn): void {
     if (conn.socket.bufferedAmount > this.cfg.clientMaxBufferBytes) {
-      pauseWhileBackedUp(conn.socket, this.cfg.clientMaxBufferBytes);
+      pauseWhileBackedUp(conn.socket, this.cfg.clientMaxBufferBytes, this.cfg.clientStallTimeoutMs);
     }
   }
 

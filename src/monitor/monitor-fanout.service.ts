@@ -1,4 +1,4 @@
-// Fans events out to monitors in batches, one frame per flush, sends each monitor its stats every
+// Fans events out to monitors in batches, one frame per flush (split at MONITOR_FRAME_MAX_BYTES), sends each monitor its stats every
 // second, and keeps a slow monitor from slowing ingest or growing memory. With Redis, each flush
 // also publishes this instance's batch on the bus, and batches from other instances join the next
 // local flush. MonitorGateway only hands sockets in (add) and they leave by closing.
@@ -11,9 +11,10 @@ import { BusService, type RemoteBatch } from '../cluster/bus.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { encodeEvent, encodeEventsFrame, encodeStats } from '../protocol/index.js';
+import { encodeEvent, encodeStats } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
+import { chunkEvents, eventsFrames } from './events-frames.js';
 
 interface MonitorState {
   id: string;
@@ -128,21 +129,25 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     this.lastFlush = Date.now();
     const count = this.pendingCount;
     if (count === 0) return;
-    const local = this.local.map(encodeEvent).join(',');
-    if (this.local.length > 0) this.bus.publish(local, this.local.length);
-    const parts = this.remote.map((b) => b.events);
-    if (local !== '') parts.unshift(local);
+    const { monitorEventMaxBytes, monitorFrameMaxBytes } = this.cfg;
+    const local = chunkEvents(
+      this.local.map((event) => encodeEvent(event, Math.min(monitorEventMaxBytes, monitorFrameMaxBytes))),
+      monitorFrameMaxBytes,
+    );
+    for (const chunk of local) this.bus.publish(chunk.events, chunk.count);
+    const remote = this.remote.map((b) => ({ ...b, bytes: Buffer.byteLength(b.events) }));
     this.local = [];
     this.remote = [];
     this.pendingCount = 0;
     if (this.monitors.size === 0) return;
-    const frame = encodeEventsFrame(parts);
+    // Several frames when the batch is large: each stays under MONITOR_FRAME_MAX_BYTES.
+    const frames = eventsFrames([...local, ...remote], monitorFrameMaxBytes);
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, this.lastFlush)) {
         state.dropped += count;
         this.droppedTotal += count;
       } else {
-        socket.send(frame, { binary: false });
+        for (const frame of frames) socket.send(frame, { binary: false });
       }
     }
   }

@@ -30,8 +30,11 @@ export interface ReceivedEvent extends MonitorEventBase {
   message_id: number;
   status: 'received';
   category: string;
-  /** The client's JSON exactly as sent. */
-  data: unknown;
+  /** The client's JSON exactly as sent (absent when truncated). */
+  data?: unknown;
+  /** Set when the frame was larger than MONITOR_EVENT_MAX_BYTES: monitors get `preview` instead of `data`. */
+  truncated?: true;
+  preview?: string;
 }
 
 export interface MalformedEvent extends MonitorEventBase {
@@ -56,7 +59,12 @@ export interface DuplicateEvent extends MonitorEventBase {
 
 export type MonitorEvent = ReceivedEvent | MalformedEvent | DuplicateEvent;
 
-/** Sent as text spliced from encodeEvent parts (see encodeEventsFrame), never via JSON.stringify. */
+/**
+ * Sent as text spliced from encodeEvent parts (see monitor/events-frames.ts), never via JSON.stringify;
+ * split into several frames past MONITOR_FRAME_MAX_BYTES (monitor/events-frames.ts). An event over
+ * MONITOR_EVENT_MAX_BYTES carries "truncated": true and a "preview" (its first 200 characters)
+ * instead of "data".
+ */
 export interface EventsFrame {
   type: 'events';
   events: MonitorEvent[];
@@ -86,7 +94,7 @@ export function encodeStats(frame: Omit<StatsFrame, 'type'>): string {
  * One MonitorEvent as JSON, splicing the client's raw text. Client data is never re-serialised:
  * JSON.stringify recurses and throws on deeply nested input (and is slower).
  */
-export function encodeEvent(event: StreamEvent): string {
+export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity): string {
   const head =
     '{"message_id":' +
     event.messageId +
@@ -115,13 +123,9 @@ export function encodeEvent(event: StreamEvent): string {
       '}'
     );
   }
+  if (event.size > maxDataBytes) {
+    // MONITOR_EVENT_MAX_BYTES: monitors get a preview; ingest and the sink keep the whole frame.
+    return head + ',"truncated":true,"preview":' + JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) + '}';
+  }
   return head + ',"data":' + event.text + '}';
-}
-
-/**
- * An EventsFrame from comma-joined encodeEvent parts (local and from the bus), encoded to bytes
- * once: ws would otherwise encode the string again for every monitor.
- */
-export function encodeEventsFrame(parts: string[]): Buffer {
-  return Buffer.from('{"type":"events","events":[' + parts.join(',') + ']}');
 }

@@ -72,6 +72,15 @@ describe(FlowMap.name, () => {
     expect(FlowMap.load(file).document.nodes.find((n) => n.id === 'touch')?.label).toBe('Taps');
   });
 
+  it('keeps labels free text: quotes and markup load and survive a JSON round trip', () => {
+    const doc = defaultDoc();
+    const label = 'Taps "and" <b>presses</b> \\ \u2028';
+    doc.nodes.find((n) => n.id === 'touch')!.label = label;
+    const map = FlowMap.parse(JSON.stringify(doc), 'labels.json');
+    const served = JSON.parse(JSON.stringify(map.document)) as FlowMapDocument;
+    expect(served.nodes.find((n) => n.id === 'touch')?.label).toBe(label);
+  });
+
   const invalid: [string, (doc: FlowMapDocument) => unknown, RegExp][] = [
     [
       'an edge to an unknown node',
@@ -95,6 +104,21 @@ describe(FlowMap.name, () => {
       'no error node',
       (d) => (d.nodes = d.nodes.filter((n) => n.id !== 'error')),
       /no node with id "error"|unknown node "error"/,
+    ],
+    [
+      'an id with a double quote',
+      (d) => d.nodes.push({ id: 'x"y', label: 'X', kind: 'stage' }),
+      /node id "x\\"y" must match/,
+    ],
+    [
+      'an id with a space',
+      (d) => d.nodes.push({ id: 'a b', label: 'X', kind: 'stage' }),
+      /node id "a b" must match/,
+    ],
+    [
+      'an id of 65 characters',
+      (d) => d.nodes.push({ id: 'a'.repeat(65), label: 'X', kind: 'stage' }),
+      /must match \^\[A-Za-z0-9_-\]\{1,64\}\$/,
     ],
     ['a wrong version', (d) => ((d as { version: number }).version = 2), /"version" must be 1/],
     [

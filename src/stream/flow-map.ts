@@ -181,6 +181,9 @@ export class FlowMap {
   }
 }
 
+/** Allowed node ids. */
+export const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 function validateShape(raw: unknown, source: string): FlowMapDocument {
   const fail = (problem: string): never => {
     throw new FlowMapError(source, problem);
@@ -195,6 +198,10 @@ function validateShape(raw: unknown, source: string): FlowMapDocument {
     if (!isRecord(n) || typeof n.id !== 'string' || n.id === '') fail(`nodes[${i}] needs a string "id"`);
     const node = n as Record<string, unknown>;
     const id = node.id as string;
+    // Ids are spliced into monitor frames as they are (serializeEvent): only characters that need
+    // no escaping in JSON, HTML or CSS selectors. Labels stay free text; they are only ever
+    // serialised with JSON.stringify and shown with textContent.
+    if (!NODE_ID.test(id)) fail(`node id ${JSON.stringify(id)} must match ${NODE_ID.source}`);
     if (ids.has(id)) fail(`duplicate node id "${id}"`);
     ids.add(id);
     if (typeof node.label !== 'string') fail(`node "${id}" needs a string "label"`);

@@ -1,5 +1,6 @@
 // Where message ids come from: a local counter in one process, or blocks leased from Redis with
 // INCRBY when several instances must never hand out the same id.
+import { Logger } from '@nestjs/common';
 import type { RedisService } from '../redis/redis.service.js';
 
 export abstract class IdSource {
@@ -8,6 +9,16 @@ export abstract class IdSource {
 
   /** Resolves true once next() can give an id, or false after `timeoutMs`. */
   abstract whenReady(timeoutMs: number): Promise<boolean>;
+
+  /** Whether `next` would give an id now (for readiness); does not use one up. */
+  get available(): boolean {
+    return true;
+  }
+
+  /** Why leasing ids last failed while Redis was reachable; undefined while it works. */
+  get leaseError(): string | undefined {
+    return undefined;
+  }
 }
 
 export class LocalIdSource extends IdSource {
@@ -69,6 +80,9 @@ export class LeasedIdSource extends IdSource {
   /** The highest id this instance ever held: a counter found below it (Redis restarted empty) is raised. */
   private highest = 0;
   private waiters: (() => void)[] = [];
+  // Readiness and logging of lease failures (issue 15, item 12): kept apart from the lease logic.
+  private failure: string | undefined;
+  private readonly logger = new Logger('IdSource');
 
   constructor(
     private readonly redis: RedisService,
@@ -95,6 +109,32 @@ export class LeasedIdSource extends IdSource {
       };
       this.waiters.push(done);
     });
+  }
+
+  override get available(): boolean {
+    if (this.nextId <= this.end || this.reserve.length > 0) return true;
+    // What advance() would do: the outage range, once per outage, after a first lease.
+    return this.end !== 0 && this.slot !== undefined && !this.redis.ready && this.outageTop === undefined;
+  }
+
+  override get leaseError(): string | undefined {
+    return this.failure;
+  }
+
+  /** Logs once when leases start failing (or fail differently) and once when they work again. */
+  private leaseFailed(err: unknown): void {
+    // An outage is reported by RedisService; here only errors from a reachable Redis (ACL, key type).
+    if (!this.redis.ready) return;
+    const message = err instanceof Error ? err.message : String(err);
+    if (message === this.failure) return;
+    this.failure = message;
+    this.logger.error(`Leasing message ids fails: ${message}`);
+  }
+
+  private leaseWorked(): void {
+    if (this.failure === undefined) return;
+    this.failure = undefined;
+    this.logger.log('Leasing message ids works again');
   }
 
   next(): number | undefined {
@@ -153,6 +193,7 @@ export class LeasedIdSource extends IdSource {
       .then((end) => {
         leased = true;
         this.highest = Math.max(this.highest, end);
+        this.leaseWorked();
         const block = { start: end - size + 1, end };
         if (raiseTo !== undefined && this.outageTop === raiseTo) {
           // Back from an outage: this block is above every id handed out so far (older reserved
@@ -170,7 +211,7 @@ export class LeasedIdSource extends IdSource {
         this.waiters = [];
         waiters.forEach((w) => w());
       })
-      .catch(() => undefined)
+      .catch((err: unknown) => this.leaseFailed(err))
       .finally(() => {
         this.leasing = false;
         // Still short (a burst used the new block up while it was in flight): lease again.

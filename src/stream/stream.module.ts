@@ -28,6 +28,6 @@ import { StreamService } from './stream.service.js';
         new MemoryStreamState(cfg.streamStateMax, cfg.streamStateTtlS * 1000),
     },
   ],
-  exports: [FlowMap, StreamService, MemoryStreamState],
+  exports: [FlowMap, IdSource, StreamService, MemoryStreamState],
 })
 export class StreamModule {}

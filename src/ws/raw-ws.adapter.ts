@@ -6,6 +6,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { WsAdapter } from '@nestjs/platform-ws';
+import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PinoLogger } from 'nestjs-pino';
@@ -49,8 +50,8 @@ export class RawWsAdapter extends WsAdapter {
   >();
   private readonly endpoints = new Map<WebSocketServer, Endpoint>();
   private readonly heartbeats = new Map<WebSocketServer, NodeJS.Timeout>();
-  /** Sockets pinged and not yet answered. */
-  private readonly awaitingPong = new WeakSet<WebSocket>();
+  /** Sockets pinged and not yet answered, with the payload their pong must echo. */
+  private readonly awaitingPong = new WeakMap<WebSocket, Buffer>();
 
   constructor(
     app: INestApplicationContext,
@@ -120,10 +121,20 @@ export class RawWsAdapter extends WsAdapter {
       if (status !== undefined) {
         return rejectUpgrade(socket, status, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
       }
-      wsServer.handleUpgrade(request, socket, head, (ws) => {
-        this.policy.admitted(ws, request, endpoint);
-        wsServer.emit('connection', ws, request);
-      });
+      void this.policy.admit(request, endpoint).then(
+        (grant) => {
+          if (typeof grant === 'number') return rejectUpgrade(socket, grant);
+          // The slot is held until the TCP socket closes: also when ws refuses the handshake itself.
+          if (socket.destroyed) return grant();
+          socket.once('close', grant);
+          wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+        },
+        (err: Error) => {
+          // Only when the primary cannot be asked (its IPC channel closed): refuse, as when full.
+          this.log.warn({ err: err.message }, 'Connection slot unavailable');
+          rejectUpgrade(socket, 503);
+        },
+      );
     };
     httpServer.on('upgrade', onUpgrade);
     this.upgradeListeners.set(httpServer, onUpgrade);
@@ -159,9 +170,13 @@ export class RawWsAdapter extends WsAdapter {
 
   /** Per-socket liveness and ping-flood protection, for both endpoints. */
   private watch(ws: WebSocket): void {
-    ws.on('pong', () => this.awaitingPong.delete(ws));
+    // Only a pong echoing our last ping answers it (RFC 6455 5.5.3): unsolicited pongs prove nothing.
+    ws.on('pong', (data: Buffer) => {
+      const expected = this.awaitingPong.get(ws);
+      if (expected !== undefined && expected.equals(data)) this.awaitingPong.delete(ws);
+    });
     // ws answers every ping itself; a peer that floods pings and never reads gets its socket paused.
-    ws.on('ping', () => pauseWhileBackedUp(ws, this.cfg.clientMaxBufferBytes));
+    ws.on('ping', () => pauseWhileBackedUp(ws, this.cfg.clientMaxBufferBytes, this.cfg.clientStallTimeoutMs));
   }
 
   /** Terminates sockets that did not answer the previous ping, then pings the rest. */
@@ -172,8 +187,10 @@ export class RawWsAdapter extends WsAdapter {
         void this.settled(ws).then(() => ws.terminate());
         continue;
       }
-      this.awaitingPong.add(ws);
-      ws.ping();
+      // Random, so a peer that does not read the ping cannot forge its answer.
+      const payload = randomBytes(8);
+      this.awaitingPong.set(ws, payload);
+      ws.ping(payload);
     }
   }
 }

@@ -62,7 +62,8 @@ export class Service {
   }
 
   async port(): Promise<number> {
-    const line = await this.waitForLine((l) => / listening on /.test(l.msg));
+    // Generous: on a busy machine (CI, shared cores) a Nest boot can take many seconds.
+    const line = await this.waitForLine((l) => / listening on /.test(l.msg), 60_000);
     return Number(/:(\d+) /.exec(line.msg)![1]);
   }
 

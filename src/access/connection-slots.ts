@@ -1,0 +1,112 @@
+// MAX_CONNECTIONS and MAX_CONNECTIONS_PER_IP hold for the machine. In one process the counts are
+// local; with WORKERS > 1 the node:cluster primary keeps them and each worker asks it, over the
+// cluster IPC channel, before it accepts an ingest upgrade (one round trip per new connection).
+import { Inject, Injectable } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import cluster from 'node:cluster';
+import { appConfig } from '../config/app.config.js';
+
+/** Counts open ingest sockets in total and per address group; refuses past the caps. */
+export class SlotTable {
+  private open = 0;
+  private readonly perGroup = new Map<string, number>();
+
+  constructor(
+    private readonly max: number,
+    /** 0: off. */
+    private readonly maxPerGroup: number,
+  ) {}
+
+  /** Takes a slot, or answers the HTTP status to refuse with: 503 over the total, 429 over the address cap. */
+  acquire(group: string): number | undefined {
+    if (this.open >= this.max) return 503;
+    const inGroup = this.perGroup.get(group) ?? 0;
+    if (this.maxPerGroup > 0 && inGroup >= this.maxPerGroup) return 429;
+    this.open++;
+    this.perGroup.set(group, inGroup + 1);
+    return undefined;
+  }
+
+  release(group: string): void {
+    const left = (this.perGroup.get(group) ?? 0) - 1;
+    if (left < 0) return;
+    this.open--;
+    if (left === 0) this.perGroup.delete(group);
+    else this.perGroup.set(group, left);
+  }
+
+  /** What acquire would answer, without taking a slot. */
+  peek(group: string): number | undefined {
+    if (this.open >= this.max) return 503;
+    if (this.maxPerGroup > 0 && (this.perGroup.get(group) ?? 0) >= this.maxPerGroup) return 429;
+    return undefined;
+  }
+}
+
+/** Worker <-> primary messages; `cbsa` tells them apart from anything else on the channel. */
+export type SlotMessage =
+  | { cbsa: 'slot-acquire'; id: number; group: string }
+  | { cbsa: 'slot-release'; group: string }
+  | { cbsa: 'slot-answer'; id: number; status: number | null };
+
+export function isSlotMessage(message: unknown): message is SlotMessage {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    typeof (message as { cbsa?: unknown }).cbsa === 'string' &&
+    (message as { cbsa: string }).cbsa.startsWith('slot-')
+  );
+}
+
+/** A worker whose primary does not answer within this long refuses the upgrade with 503. */
+const ANSWER_TIMEOUT_MS = 5000;
+
+@Injectable()
+export class ConnectionSlots {
+  /** This process's own sockets: all of them in one process, the probe's estimate in a worker. */
+  readonly local: SlotTable;
+  private readonly inCluster = cluster.isWorker && typeof process.send === 'function';
+  private nextId = 0;
+  private readonly waiting = new Map<number, (status: number | undefined) => void>();
+
+  constructor(@Inject(appConfig.KEY) cfg: ConfigType<typeof appConfig>) {
+    this.local = new SlotTable(cfg.maxConnections, cfg.maxConnectionsPerIp);
+    if (this.inCluster) {
+      process.on('message', (message: unknown) => {
+        if (!isSlotMessage(message) || message.cbsa !== 'slot-answer') return;
+        this.waiting.get(message.id)?.(message.status ?? undefined);
+        this.waiting.delete(message.id);
+      });
+    }
+  }
+
+  /** Takes a slot for one ingest socket, or answers the status to refuse it with. */
+  async acquire(group: string): Promise<number | undefined> {
+    const refused = this.local.acquire(group);
+    if (refused !== undefined || !this.inCluster) return refused;
+    const id = ++this.nextId;
+    const status = await new Promise<number | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        // A grant that arrives after we gave up is handed back.
+        this.waiting.set(id, (late) => {
+          if (late === undefined) process.send!({ cbsa: 'slot-release', group } satisfies SlotMessage);
+        });
+        resolve(503);
+      }, ANSWER_TIMEOUT_MS);
+      this.waiting.set(id, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      process.send!({ cbsa: 'slot-acquire', id, group } satisfies SlotMessage);
+    });
+    if (status !== undefined) this.local.release(group);
+    return status;
+  }
+
+  release(group: string): void {
+    this.local.release(group);
+    if (this.inCluster && process.connected) {
+      process.send!({ cbsa: 'slot-release', group } satisfies SlotMessage);
+    }
+  }
+}
