@@ -110,7 +110,9 @@ export class HealthController {
       () => {
         const check = this.indicators.check('sink');
         if (!this.sink.enabled) return check.up('not configured');
-        return this.sink.healthy ? check.up() : check.down('stream appends stalled, failing or Redis unreachable');
+        return this.sink.healthy
+          ? check.up()
+          : check.down('stream appends stalled, failing or Redis unreachable');
       },
     ]);
   }
