@@ -314,7 +314,7 @@ export const SETTINGS = {
     default: 100,
     min: 10,
     max: 10_000,
-    description: 'Headers read per HTTP request; the rest are ignored',
+    description: 'Most headers in one HTTP request; more get HTTP 431',
   }),
   httpMaxHeaderBytes: int({
     env: 'HTTP_MAX_HEADER_BYTES',

@@ -17,7 +17,7 @@ export class LimitedExpressAdapter extends ExpressAdapter {
   override initHttpServer(options: NestApplicationOptions): void {
     if (options.httpsOptions) return super.initHttpServer(options);
     const server = createServer({ maxHeaderSize: this.maxHeaderBytes }, this.getInstance<RequestListener>());
-    // Headers past this count are not parsed (431 comes from the byte limit).
+    // Node 24 answers 431 to a request with more headers than this, as it does past maxHeaderSize.
     server.maxHeadersCount = this.maxHeaders;
     this.setHttpServer(server);
   }
