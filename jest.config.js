@@ -1,6 +1,6 @@
 // Jest runs the TypeScript sources as ES modules (Nest 12 packages are ESM): `npm test` sets
 // NODE_OPTIONS=--experimental-vm-modules (and --expose-gc for the memory checks).
-// Two projects: `unit` (specs beside the code in src/) and `e2e` (test/, against the real app and
+// Two projects: `unit` (specs beside the code in src/ and chaos/) and `e2e` (test/, against the real app and
 // the production build); `npm run test:unit` and `npm run test:e2e` pick one, `npm test` runs both.
 const shared = {
   testEnvironment: 'node',
@@ -13,7 +13,7 @@ const shared = {
 export default {
   testTimeout: 30_000,
   projects: [
-    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/chaos/**/*.spec.ts'] },
     { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
 };

@@ -10,6 +10,7 @@ import { appConfig, type LoadedConfig, loadConfig } from './config/app.config.js
 import type { AppConfig } from './config/env.js';
 import { LimitedExpressAdapter } from './http/limited-express.adapter.js';
 import { setupOpenApi } from './http/openapi.js';
+import { StreamSink } from './sink/stream-sink.service.js';
 import { RawWsAdapter } from './ws/raw-ws.adapter.js';
 
 /** Creates the app on Express with the configured HTTP header limits; the config is read here unless given. */
@@ -30,7 +31,8 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
   const wsLogger = await app.resolve<PinoLogger>(PinoLogger);
   wsLogger.setContext(RawWsAdapter.name);
   const policy = app.get(UpgradePolicy);
-  app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger));
+  const sink = app.get(StreamSink);
+  app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger, (ws) => sink.whenSocketSettled(ws)));
   // ALLOWED_HOSTS: every HTTP request is checked before any route (upgrades in the adapter).
   app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const status = policy.hostRefusal(req);

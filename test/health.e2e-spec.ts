@@ -25,6 +25,8 @@ describe('HTTP endpoints (e2e)', () => {
       active_monitors: 0,
       total_messages: 0,
       total_errors: 0,
+      total_duplicates: 0,
+      total_gaps: 0,
       uptime_seconds: expect.any(Number) as unknown,
       version: running.config.version,
     });

@@ -114,6 +114,8 @@ describe('Monitor /ws/monitor (e2e)', () => {
         total_messages: expect.any(Number) as unknown,
         total_errors: expect.any(Number) as unknown,
         messages_per_second: expect.any(Number) as unknown,
+        total_duplicates: 0,
+        total_gaps: 0,
         dropped: 0,
       });
     }

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
+import { timeFloor } from '../src/stream/id-source.js';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { Service } from './support/service.js';
 import { sleep, until } from './support/wait.js';
@@ -383,6 +384,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     const own = await RedisServer.start();
     const admin = new Redis(own.url);
     await admin.hset('cbsa:message_id', 'not', 'a counter');
+    const startedAt = Date.now();
     const instance = await Instance.start({ REDIS_URL: own.url });
     try {
       const client = await TestClient.open(instance.ws('/ws/behaviour'));
@@ -420,7 +422,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         },
         (a) => a.status === 'received',
       );
-      expect(ack.message_id).toBe(1);
+      // A fresh counter starts at the time-derived floor (see README "Delivery guarantees").
+      expect(ack.message_id).toBeGreaterThan(timeFloor(startedAt));
       expect((await instance.ready()).status).toBe(200);
       expect(failing()).toHaveLength(1);
       expect(
@@ -439,6 +442,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
   }, 60_000);
 
   it('is not ready until Redis is reachable', async () => {
+    const startedAt = Date.now();
     const port = await freePort();
     const instance = await Instance.start({ REDIS_URL: `redis://127.0.0.1:${port}/0` });
     let late: RedisServer | undefined;
@@ -461,7 +465,10 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         },
         (a) => a.status === 'received',
       );
-      expect(ack).toEqual({ ...ACK, message_id: 1 });
+      // A fresh counter starts at the time-derived floor (see README "Delivery guarantees").
+      expect(ack).toEqual({ ...ACK, message_id: expect.any(Number) as unknown });
+      expect(ack.message_id).toBeGreaterThan(timeFloor(startedAt));
+      expect(ack.message_id).toBeLessThan(2 ** 53 - 1);
       client.close();
     } finally {
       await instance.stop();

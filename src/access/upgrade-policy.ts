@@ -6,6 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
+import { STREAM_HEADER, requestedStream } from '../protocol/resume-frames.js';
 import { addressGroup } from './address-group.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { hostAllowed, normalizeOrigin } from './host-check.js';
@@ -71,6 +72,7 @@ export class UpgradePolicy {
       return undefined;
     }
     if (this.ingestTokens.length > 0 && !tokenMatches(presentedToken(request), this.ingestTokens)) return 401;
+    if (requestedStream(request.url, request.headers[STREAM_HEADER]) === null) return 400;
     return this.slots.local.peek(groupOf(request));
   }
 

@@ -367,13 +367,15 @@ export const SETTINGS = {
     default: 'none',
     description: 'Durable handoff before the ack: redis-stream needs REDIS_URL, nats needs NATS_URL',
   }),
+  // --- Evidence integrity (issue 9) ---
   streamMaxlen: int({
     env: 'STREAM_MAXLEN',
     area: 'durable sinks',
-    default: 1_000_000,
-    min: 1,
+    default: 0,
+    min: 0,
     max: Number.MAX_SAFE_INTEGER,
-    description: 'Approximate length the Redis Stream is trimmed to (MAXLEN ~)',
+    description:
+      'Length the Redis Stream is trimmed towards (0: never), never past an entry a consumer group has not acknowledged',
   }),
   streamStateMax: int({
     env: 'STREAM_STATE_MAX',
@@ -392,6 +394,40 @@ export const SETTINGS = {
     max: 3650 * DAY_S,
     description: "A stream's resume state expires after this many seconds without events",
   }),
+  sinkQueueMax: int({
+    env: 'SINK_QUEUE_MAX',
+    area: 'durable sinks',
+    default: 20_000,
+    min: 1,
+    max: 10_000_000,
+    description:
+      'Frames waiting for their append past which ingest sockets stop being read (nothing is refused)',
+  }),
+  sinkQueueMaxBytes: int({
+    env: 'SINK_QUEUE_MAX_BYTES',
+    area: 'durable sinks',
+    default: 64 * 1024 * 1024,
+    min: 1024,
+    max: 1024 ** 3,
+    description: 'The same bound in bytes of frame text',
+  }),
+  sinkReadyMaxAgeMs: int({
+    env: 'SINK_READY_MAX_AGE_MS',
+    area: 'durable sinks',
+    default: 5000,
+    min: 10,
+    max: 3_600_000,
+    description: '/health/ready answers 503 while the oldest pending append is older than this',
+  }),
+  redisCommandTimeoutMs: int({
+    env: 'REDIS_COMMAND_TIMEOUT_MS',
+    area: 'durable sinks',
+    default: 2000,
+    min: 10,
+    max: 600_000,
+    description: 'Every Redis command fails after this long without a reply (a stalled Redis)',
+  }),
+  // --- end evidence integrity ---
   natsServers: list({
     env: 'NATS_URL',
     area: 'durable sinks',

@@ -50,13 +50,22 @@ export class HealthController {
     const stopping = this.lifecycle.shuttingDown;
     if (stopping) res.statusCode = 503;
     const { totals, instances, instance } = this.cluster.view();
-    const { active_connections, active_monitors, total_messages, total_errors } = totals;
+    const {
+      active_connections,
+      active_monitors,
+      total_messages,
+      total_errors,
+      total_duplicates,
+      total_gaps,
+    } = totals;
     return {
       status: stopping ? 'shutting_down' : 'ok',
       active_connections,
       active_monitors,
       total_messages,
       total_errors,
+      total_duplicates,
+      total_gaps,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
       version: this.cfg.version,
       ...(instance && { instances, instance }),
@@ -74,8 +83,9 @@ export class HealthController {
 
   /**
    * Readiness: 503 only when this instance cannot serve ingest: shutting down, no message id to
-   * hand out, or the sink unavailable. A Redis outage in bus mode is not one (acks go on, local
-   * monitors still see events): it shows as "bus":"down" in /health and in metrics instead.
+   * hand out, or the sink unavailable (appends failing, Redis unreachable, or the oldest pending
+   * append older than SINK_READY_MAX_AGE_MS). A Redis outage in bus mode is not one (acks go on,
+   * local monitors still see events): it shows as "bus":"down" in /health and in metrics instead.
    */
   @Get(ROUTES.ready)
   @ApiOkResponse({ description: 'Ready for traffic', schema: HEALTH_CHECK })
@@ -100,7 +110,9 @@ export class HealthController {
       () => {
         const check = this.indicators.check('sink');
         if (!this.sink.enabled) return check.up('not configured');
-        return this.sink.healthy ? check.up() : check.down('stream appends failing or Redis unreachable');
+        return this.sink.healthy
+          ? check.up()
+          : check.down('stream appends stalled, failing or Redis unreachable');
       },
     ]);
   }

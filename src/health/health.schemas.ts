@@ -8,6 +8,8 @@ const streamStats = {
   active_monitors: count,
   total_messages: count,
   total_errors: count,
+  total_duplicates: { ...count, description: 'Frames answered duplicate (resumable streams)' },
+  total_gaps: { ...count, description: 'Events reported skipped by resumable streams' },
 };
 
 export const HEALTH_REPORT: SchemaObject = {

@@ -49,14 +49,20 @@ export class MetricsService {
     });
   }
 
-  /** A gauge read from its owner at scrape time. */
-  gauge(name: string, help: string, read: () => number): void {
+  /** A gauge read from its owner at scrape time: one number, or one per value of `label`. */
+  gauge(name: string, help: string, read: () => number): void;
+  gauge(name: string, help: string, read: () => Record<string, number>, label: string): void;
+  gauge(name: string, help: string, read: () => number | Record<string, number>, label?: string): void {
     new Gauge({
       name,
       help,
+      labelNames: label === undefined ? [] : [label],
       registers: [this.registry],
       collect() {
-        this.set(read());
+        this.reset();
+        const value = read();
+        if (typeof value === 'number') return this.set(value);
+        for (const [key, count] of Object.entries(value)) this.set({ [label!]: key }, count);
       },
     });
   }

@@ -19,6 +19,11 @@ interface MonitorEventBase {
   path: string[];
   /** Frame size in bytes as received. */
   size: number;
+  /** Resumable connections only: the stream id and the frame's seq. */
+  stream?: string;
+  seq?: number;
+  /** Events the client skipped before this one, when positive (resumable connections). */
+  gap?: number;
 }
 
 export interface ReceivedEvent extends MonitorEventBase {
@@ -41,7 +46,18 @@ export interface MalformedEvent extends MonitorEventBase {
   preview: string;
 }
 
-export type MonitorEvent = ReceivedEvent | MalformedEvent;
+/** A resent frame at or below its stream's last seq (resumable connections): not stored again. */
+export interface DuplicateEvent extends MonitorEventBase {
+  message_id: null;
+  status: 'duplicate';
+  category: string;
+  stream: string;
+  seq: number;
+  /** The client's JSON exactly as sent. */
+  data: unknown;
+}
+
+export type MonitorEvent = ReceivedEvent | MalformedEvent | DuplicateEvent;
 
 /**
  * Sent as text spliced from encodeEvent parts (see monitor/events-frames.ts), never via JSON.stringify;
@@ -85,7 +101,7 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity): string
     ',"client_id":"' +
     event.clientId +
     '","status":"' +
-    (event.messageId === null ? 'error' : 'received') +
+    (event.messageId !== null ? 'received' : event.duplicate === true ? 'duplicate' : 'error') +
     '","server_timestamp":' +
     event.timestamp +
     ',"path":' +
@@ -93,8 +109,11 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity): string
     ',"category":' +
     (event.route.category === null ? 'null' : '"' + event.route.category + '"') +
     ',"size":' +
-    event.size;
-  if (event.messageId === null) {
+    event.size +
+    (event.stream === undefined
+      ? ''
+      : ',"stream":"' + event.stream + '","seq":' + event.seq + (event.gap ? ',"gap":' + event.gap : ''));
+  if (event.messageId === null && event.duplicate !== true) {
     return (
       head +
       ',"error":"' +

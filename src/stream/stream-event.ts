@@ -13,4 +13,11 @@ export interface StreamEvent {
   size: number;
   /** The frame text exactly as received; valid JSON when messageId is not null. */
   text: string;
+  /** Resumable connections only (undefined otherwise): the stream id and the frame's seq. */
+  stream?: string;
+  seq?: number;
+  /** Events the client skipped before this one (seq - last - 1), when positive. */
+  gap?: number;
+  /** A resent frame at or below the stream's last seq: not stored, no message id. */
+  duplicate?: boolean;
 }

@@ -1,6 +1,6 @@
 // Owns what every frame passes through: message ids, counters, classification onto the flow map,
 // and events$, which the monitor fan-out subscribes to while anyone needs the events.
-import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { type Observable, Subject } from 'rxjs';
@@ -8,6 +8,7 @@ import { FlowMap } from './flow-map.js';
 import { IdSource } from './id-source.js';
 import type { StreamEvent } from './stream-event.js';
 const SUMMARY_EVERY_TICKS = 10;
+const FIRST_LEASE_WAIT_MS = 5000;
 
 export interface StreamStats {
   active_connections: number;
@@ -15,7 +16,13 @@ export interface StreamStats {
   total_messages: number;
   total_errors: number;
   messages_per_second: number;
+  /** Resumable streams: frames answered "duplicate", and events reported missing (sum of gaps). */
+  total_duplicates: number;
+  total_gaps: number;
 }
+
+/** What parse() returns for a frame that is not JSON (already counted, emitted and to be answered). */
+export const MALFORMED = Symbol('malformed');
 
 function idField(obj: unknown, key: string): string | number | undefined {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj) || !Object.hasOwn(obj, key)) {
@@ -26,9 +33,12 @@ function idField(obj: unknown, key: string): string | number | undefined {
 }
 
 @Injectable()
-export class StreamService implements OnModuleInit, OnModuleDestroy {
+export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   private readonly subject = new Subject<StreamEvent>();
-  /** Every ingested frame, valid or malformed. Emitted only while subscribed (Subject.observed). */
+  /**
+   * Every ingested frame once decided: received (stored, in sink mode), duplicate or malformed.
+   * Emitted only while subscribed (Subject.observed).
+   */
   readonly events$: Observable<StreamEvent> = this.subject.asObservable();
 
   private totalMessages = 0;
@@ -38,6 +48,9 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   private activeConnections = 0;
   private activeMonitors = 0;
   private messagesPerSecond = 0;
+  private totalDuplicates = 0;
+  private totalGaps = 0;
+  private invalidSeq = 0;
 
   private lastMs = 0;
   private lastTimestamp = '0.000';
@@ -58,7 +71,7 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
     this.debug = logger.logger.isLevelEnabled('debug');
     metrics.counter(
       'cbsa_frames_total',
-      'Ingest frames by outcome: received (acked), malformed, rate_limited, unavailable',
+      'Ingest frames by outcome: received (acked), malformed, rate_limited, unavailable, duplicate, invalid_seq',
       () => this.frameCounts(),
       'status',
     );
@@ -68,11 +81,26 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       () => this.activeConnections,
     );
     metrics.gauge('cbsa_active_monitors', 'Open monitor sockets on this instance', () => this.activeMonitors);
+    metrics.counter(
+      'cbsa_stream_gaps_total',
+      'Events resumable clients skipped (sum of seq gaps reported)',
+      () => this.totalGaps,
+    );
+    metrics.counter(
+      'cbsa_stream_duplicates_total',
+      'Frames of resumable streams answered "duplicate" (already accepted; not stored again)',
+      () => this.totalDuplicates,
+    );
   }
 
   onModuleInit(): void {
     this.ticker = setInterval(() => this.tick(), 1000);
     this.ticker.unref();
+  }
+
+  /** With Redis: the first id block is leased before the port opens, so a burst is never refused. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.ids.whenReady(FIRST_LEASE_WAIT_MS);
   }
 
   onModuleDestroy(): void {
@@ -82,30 +110,13 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
 
   /**
    * The per-frame hot path: parse once, count, classify and emit. Returns the event, whose ack is
-   * ackFor(event), or undefined when no message id can be handed out yet (the frame is refused).
+   * encodeAck(event), or undefined when no message id can be handed out yet (the frame is refused).
    * Nothing here serialises client data, and nothing is logged unless debug is on.
    */
   process(text: string, size: number, clientId: string): StreamEvent | undefined {
+    const value = this.parse(text, size, clientId);
+    if (value === MALFORMED) return this.malformedEvent;
     const timestamp = this.timestamp();
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      this.totalErrors++;
-      const malformed: StreamEvent = {
-        messageId: null,
-        clientId,
-        timestamp,
-        route: this.flowMap.errorRoute,
-        size,
-        text,
-      };
-      // With nobody subscribed the hot path skips RxJS entirely; keep this check.
-      if (this.subject.observed) this.subject.next(malformed);
-      if (this.debug)
-        this.logger.debug({ client_id: clientId, size }, 'Malformed frame from client %s', clientId);
-      return malformed;
-    }
     const messageId = this.ids.next();
     if (messageId === undefined) {
       this.unavailable++;
@@ -125,6 +136,99 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
     return event;
   }
 
+  /** The event of the last malformed frame parse() saw (its ack is MALFORMED_ACK). */
+  private malformedEvent: StreamEvent | undefined;
+
+  /** Parses once; a malformed frame is counted and emitted here, and MALFORMED returned. */
+  parse(text: string, size: number, clientId: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch {
+      this.totalErrors++;
+      const malformed: StreamEvent = {
+        messageId: null,
+        clientId,
+        timestamp: this.timestamp(),
+        route: this.flowMap.errorRoute,
+        size,
+        text,
+      };
+      this.malformedEvent = malformed;
+      // With nobody subscribed the hot path skips RxJS entirely; keep this check.
+      if (this.subject.observed) this.subject.next(malformed);
+      if (this.debug)
+        this.logger.debug({ client_id: clientId, size }, 'Malformed frame from client %s', clientId);
+      return MALFORMED;
+    }
+  }
+
+  /**
+   * A frame of a resumable stream, not yet decided: classified, stamped, no id. It becomes received
+   * (accept) or duplicate (duplicate) once its seq is checked, in sink mode after the append.
+   */
+  pending(
+    text: string,
+    size: number,
+    clientId: string,
+    value: unknown,
+    stream: string,
+    seq: number,
+  ): StreamEvent {
+    return {
+      messageId: null,
+      clientId,
+      timestamp: this.timestamp(),
+      route: this.flowMap.classify(value),
+      size,
+      text,
+      stream,
+      seq,
+      gap: 0,
+      duplicate: false,
+    };
+  }
+
+  /** A frame without a stream id, held for the sink: classified, stamped, id assigned at append time. */
+  unnumbered(text: string, size: number, clientId: string, value: unknown): StreamEvent {
+    return {
+      messageId: null,
+      clientId,
+      timestamp: this.timestamp(),
+      route: this.flowMap.classify(value),
+      size,
+      text,
+    };
+  }
+
+  /** The next message id, or undefined when none can be handed out yet. */
+  nextId(): number | undefined {
+    return this.ids.next();
+  }
+
+  /** Resolves once an id can be handed out (or after `timeoutMs`, with false). */
+  idsReady(timeoutMs: number): Promise<boolean> {
+    return this.ids.whenReady(timeoutMs);
+  }
+
+  /** Counts and fans out an event that was accepted (stored, in sink mode): it has its message id. */
+  accepted(event: StreamEvent): void {
+    this.totalMessages++;
+    if (event.gap) this.totalGaps += event.gap;
+    if (this.subject.observed) this.subject.next(event);
+  }
+
+  /** Counts and fans out a frame answered "duplicate". */
+  duplicated(event: StreamEvent): void {
+    this.totalDuplicates++;
+    event.duplicate = true;
+    if (this.subject.observed) this.subject.next(event);
+  }
+
+  /** A frame on a resumable connection without a valid seq ("Invalid seq"). */
+  countInvalidSeq(): void {
+    this.invalidSeq++;
+  }
+
   /** A frame refused by the per-connection rate limit: not counted as a message, not forwarded. */
   countRateLimited(): void {
     this.rateLimited++;
@@ -136,12 +240,17 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Frames by outcome, for /metrics. */
-  frameCounts(): Record<'received' | 'malformed' | 'rate_limited' | 'unavailable', number> {
+  frameCounts(): Record<
+    'received' | 'malformed' | 'rate_limited' | 'unavailable' | 'duplicate' | 'invalid_seq',
+    number
+  > {
     return {
       received: this.totalMessages,
       malformed: this.totalErrors,
       rate_limited: this.rateLimited,
       unavailable: this.unavailable,
+      duplicate: this.totalDuplicates,
+      invalid_seq: this.invalidSeq,
     };
   }
 
@@ -168,11 +277,13 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       total_messages: this.totalMessages,
       total_errors: this.totalErrors,
       messages_per_second: this.messagesPerSecond,
+      total_duplicates: this.totalDuplicates,
+      total_gaps: this.totalGaps,
     };
   }
 
   /** Seconds since the epoch with ms precision, formatted once per millisecond rather than per frame. */
-  private timestamp(): string {
+  timestamp(): string {
     const ms = Date.now();
     if (ms !== this.lastMs) {
       this.lastMs = ms;

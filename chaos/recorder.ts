@@ -1,0 +1,42 @@
+// What the clients of one fault run saw: acks (with their message ids), duplicate replies,
+// refusals (and whether the fault explains them), close codes and protocol errors.
+
+export class Recorder {
+  frames = 0;
+  duplicates = 0;
+  /** message_id -> the `stream seq` it acked, first seen. */
+  readonly ackIds = new Map<number, string>();
+  /** `stream seq` -> message_id of its last ack. */
+  readonly ackOf = new Map<string, number>();
+  /** Ids acked for two different events. */
+  reusedIds = new Set<number>();
+  readonly refusals: { at: number; message: string; expected: boolean }[] = [];
+  readonly closes = new Map<number, number>();
+  readonly errors: string[] = [];
+  errorCount = 0;
+
+  acked(stream: string, seq: number, messageId: number): void {
+    const key = `${stream} ${seq}`;
+    const known = this.ackIds.get(messageId);
+    if (known === undefined) this.ackIds.set(messageId, key);
+    else if (known !== key) this.reusedIds.add(messageId);
+    this.ackOf.set(key, messageId);
+  }
+
+  duplicate(): void {
+    this.duplicates++;
+  }
+
+  refused(message: string, at: number, expected: boolean): void {
+    this.refusals.push({ at, message, expected });
+  }
+
+  closed(code: number): void {
+    this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+  }
+
+  protocolError(what: string): void {
+    this.errorCount++;
+    if (this.errors.length < 20) this.errors.push(what);
+  }
+}

@@ -1,0 +1,154 @@
+// The Redis Streams engine: a private redis-server (AOF on, appendfsync always, its own temp dir),
+// its faults, and its log read back with XRANGE over the whole stream.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Broker, LogEntry } from './log.js';
+import { HOST, freePort } from './ports.js';
+
+export function findRedisServer(): string | undefined {
+  if (process.env.REDIS_SERVER_PATH) return process.env.REDIS_SERVER_PATH;
+  try {
+    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const PREFIX = 'chaos:';
+
+export class RedisBroker implements Broker {
+  readonly engine = 'redis-stream';
+  private proc?: ChildProcess;
+  private port = 0;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-redis-'));
+
+  constructor(private readonly binary = findRedisServer()) {
+    if (binary === undefined) throw new Error('redis-server not found (apt-get install -y redis-server)');
+  }
+
+  get url(): string {
+    return `redis://${HOST}:${this.port}/0`;
+  }
+
+  serviceEnv(): Record<string, string> {
+    return { REDIS_URL: this.url, SINK: 'redis-stream', REDIS_PREFIX: PREFIX };
+  }
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    await this.spawn();
+  }
+
+  async restart({
+    keepData,
+    signal,
+  }: {
+    keepData: boolean;
+    signal: 'SIGKILL' | 'SIGTERM';
+  }): Promise<{ goneAt: number }> {
+    await this.kill(signal);
+    const goneAt = Date.now();
+    if (!keepData) {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+    await this.spawn();
+    return { goneAt };
+  }
+
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
+  async readLog(): Promise<LogEntry[]> {
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    await client.connect();
+    try {
+      const entries: LogEntry[] = [];
+      let start = '-';
+      for (;;) {
+        const page = (await client.xrange(`${PREFIX}stream`, start, '+', 'COUNT', 5000)) as [
+          string,
+          string[],
+        ][];
+        for (const [position, fields] of page) {
+          const f: Record<string, string> = {};
+          for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+          entries.push({
+            position,
+            stream: f.stream ?? '',
+            seq: f.seq ? Number(f.seq) : 0,
+            messageId: Number(f.message_id),
+            data: f.data ?? '',
+          });
+        }
+        if (page.length < 5000) return entries;
+        start = `(${page[page.length - 1][0]}`;
+      }
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.resume();
+    await this.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async kill(signal: NodeJS.Signals): Promise<void> {
+    const proc = this.proc;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGCONT');
+    proc.kill(signal);
+    await exited;
+  }
+
+  private async spawn(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    const proc = spawn(
+      this.binary!,
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        HOST,
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--daemonize',
+        'no',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.proc = proc;
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 15_000);
+      const onExit = (code: number | null) => reject(new Error(`redis-server exited (${code}):\n${out}`));
+      proc.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('Ready to accept connections')) {
+          clearTimeout(timer);
+          proc.off('exit', onExit);
+          out = '';
+          resolve();
+        }
+      });
+      proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      proc.once('exit', onExit);
+    });
+  }
+}

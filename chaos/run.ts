@@ -1,0 +1,49 @@
+// `npm run chaos [-- --quick] [--only <words>] [--engine <name>]`: every fault of the table against
+// production builds and a private broker; prints the table and exits 1 unless every must-be-zero
+// column is 0.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FAULTS, FULL, QUICK } from './faults.js';
+import { BROKERS } from './brokers.js';
+import { runFault } from './scenario.js';
+import { details, table } from './table.js';
+import { type Row, failures } from './verdict.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? args[onlyAt + 1]?.toLowerCase() : undefined;
+const engineAt = args.indexOf('--engine');
+const engines = engineAt >= 0 ? [args[engineAt + 1]] : Object.keys(BROKERS);
+for (const engine of engines) {
+  if (BROKERS[engine] === undefined) {
+    console.error(`unknown engine ${engine}; known: ${Object.keys(BROKERS).join(', ')}`);
+    process.exit(2);
+  }
+}
+const faults = FAULTS.filter((fault) => only === undefined || fault.name.toLowerCase().includes(only));
+const logDir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-'));
+
+console.log(
+  `chaos: ${faults.length} faults on ${engines.join(', ')}, ${quick ? 'quick' : 'full'} size; instance logs in ${logDir}`,
+);
+const rows: Row[] = [];
+for (const engine of engines) {
+  for (const fault of faults) {
+    const started = Date.now();
+    const row = await runFault(fault, { size: quick ? QUICK : FULL, broker: BROKERS[engine], logDir });
+    rows.push(row);
+    const verdict = failures(row);
+    const took = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(
+      `  [${engine}] ${fault.name}: ${verdict.length === 0 ? 'ok' : verdict.join(', ')} (${took} s)`,
+    );
+  }
+}
+console.log(`\n${table(rows)}\n\n${details(rows)}`);
+const failed = rows.filter((row) => failures(row).length > 0).length;
+console.log(
+  failed === 0 ? '\nchaos: every fault held' : `\nchaos: ${failed} of ${rows.length} faults FAILED`,
+);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,159 @@
+// Runs one fault: a fresh broker and fresh instances, resumable clients under load, the fault
+// mid-load, the load stopped and every queue drained, then the log read back and judged.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { EventSource, ResumableConnection } from './client.js';
+import type { ClientSpec, Fault, FaultContext, Size } from './faults.js';
+import { Instance } from './instance.js';
+import type { Broker } from './log.js';
+import { sleep } from './ports.js';
+import { CuttingProxy } from './proxy.js';
+import { Recorder } from './recorder.js';
+import { type Row, judge } from './verdict.js';
+
+const RECOVERY_GRACE_MS = 2000;
+
+export interface RunOptions {
+  size: Size;
+  /** A fresh broker of the engine under test. */
+  broker: () => Broker;
+  /** Where instance logs go (one file per instance). */
+  logDir: string;
+}
+
+function slug(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 40);
+}
+
+export async function runFault(fault: Fault, { size, broker: makeBroker, logDir }: RunOptions): Promise<Row> {
+  const broker = makeBroker();
+  const dir = join(logDir, `${broker.engine}-${slug(fault.name)}`);
+  mkdirSync(dir, { recursive: true });
+  const instances: Instance[] = [];
+  const connections: ResumableConnection[] = [];
+  let proxy: CuttingProxy | undefined;
+  try {
+    await broker.start();
+    const env = { SHUTDOWN_TIMEOUT_MS: '5000', ...broker.serviceEnv(), ...fault.env };
+    const count = fault.instances ?? 1;
+    instances.push(
+      ...(await Promise.all(
+        Array.from({ length: count }, (_, i) => Instance.start(`instance-${i}`, env, dir)),
+      )),
+    );
+    if (fault.proxy) proxy = await CuttingProxy.start(instances[0].port);
+
+    const recorder = new Recorder();
+    const specs: ClientSpec[] = [
+      ...Array.from({ length: size.clients }, () => ({
+        connections: 1 as const,
+        ratePerSec: fault.ratePerSec ?? 0,
+      })),
+      ...(fault.extraClients ?? []),
+    ];
+    const sources: EventSource[] = [];
+    const secondConnections: ResumableConnection[] = [];
+    specs.forEach((spec, i) => {
+      const source = new EventSource(`phone-${i}:session-1`, {
+        ratePerSec: spec.ratePerSec,
+        maxEvents: size.maxEvents,
+      });
+      sources.push(source);
+      for (let c = 0; c < spec.connections; c++) {
+        const instance = instances[(i + (c > 0 && spec.secondOn === 'next' ? 1 : 0)) % instances.length];
+        const url = () => proxy?.url ?? instance.url;
+        const connection = new ResumableConnection(source, url, recorder, {
+          window: size.window,
+          mute: spec.mute,
+          expectRefusals: spec.expectRefusals,
+        });
+        connections.push(connection);
+        if (c > 0) secondConnections.push(connection);
+      }
+    });
+    connections.forEach((c) => c.start());
+    await sleep(size.warmupMs);
+
+    const windows: [number, number][] = [];
+    let loss: { from: number; to: number } | undefined;
+    const ctx: FaultContext = {
+      broker,
+      instances,
+      proxy,
+      size,
+      brokerFault: async (body) => {
+        const from = Date.now();
+        await body();
+        await Promise.all(instances.map((instance) => instance.waitReady()));
+        windows.push([from, Date.now() + RECOVERY_GRACE_MS]);
+      },
+      dataLost: (since) => {
+        loss = { from: since, to: Date.now() };
+      },
+    };
+    await fault.inject(ctx);
+    await sleep(size.afterMs);
+
+    for (const source of sources) source.producing = false;
+    for (const connection of secondConnections) connection.stop();
+    const deadline = Date.now() + size.drainMs;
+    while (!sources.every((s) => s.done) && Date.now() < deadline) await sleep(50);
+    const stuck = connections.filter((c) => !c.source.done).map((c) => `not drained: ${c.describe()}`);
+    for (const connection of connections) connection.stop();
+    await Promise.all(connections.map((c) => c.closed()));
+    await proxy?.stop();
+    proxy = undefined;
+
+    const entries = await broker.readLog();
+    const row = judge({
+      fault: fault.name,
+      engine: broker.engine,
+      sources,
+      recorder,
+      entries,
+      windows,
+      loss,
+    });
+    row.notes.unshift(...stuck);
+    return row;
+  } catch (err) {
+    return failedRow(fault, broker.engine, err, instances);
+  } finally {
+    for (const connection of connections) connection.stop();
+    await proxy?.stop();
+    // The log is read already: no need for a graceful stop (workers exit with their primary).
+    await Promise.all(instances.map((instance) => instance.stop('SIGKILL').catch(() => undefined)));
+    await broker.stop().catch(() => undefined);
+  }
+}
+
+function failedRow(fault: Fault, engine: string, err: unknown, instances: Instance[]): Row {
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    fault: fault.name,
+    engine,
+    sent: 0,
+    acked: 0,
+    duplicateReplies: 0,
+    inLog: 0,
+    ackedButMissing: 0,
+    duplicatedInLog: 0,
+    idsReused: 0,
+    refusedWhileHealthy: 0,
+    holes: 0,
+    protocolErrors: 0,
+    unconfirmed: 0,
+    refusedInFault: 0,
+    closeCodes: {},
+    closes: '',
+    notes: [
+      `the run itself failed: ${message}`,
+      ...instances.map((i) => `${i.name}: ${i.recentOutput.slice(-1500)}`),
+    ],
+    error: message,
+  };
+}

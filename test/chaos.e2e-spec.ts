@@ -1,0 +1,58 @@
+// The fault suite, short: every fault of `npm run chaos` (issue 9 §2) against production builds and
+// a private redis-server, judged by reading the log itself. The harness is shared with the script.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FAULTS, type Fault, QUICK } from '../chaos/faults.js';
+import { RedisBroker } from '../chaos/redis-broker.js';
+import { runFault } from '../chaos/scenario.js';
+import { details, table } from '../chaos/table.js';
+import { MUST_BE_ZERO, type Row } from '../chaos/verdict.js';
+import { describeWithRedis } from './support/redis.js';
+
+const logDir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-test-'));
+const rows: Row[] = [];
+
+/** The close code that shows the fault really happened to the clients, where it has one. */
+const EVIDENCE: Record<string, number | undefined> = {
+  'kill -9 of an instance, then restart': 1006,
+  'SIGTERM under load, then restart': 1001,
+  'connections severed at random': 1006,
+  'two connections on one stream (1 and 2 instances)': 4001,
+  'rate-limit close (1008)': 1008,
+  'heartbeat terminate (clients stop answering pings)': 1006,
+  'WORKERS=2, one worker killed -9': 1006,
+};
+
+function zeros(row: Row): Record<string, unknown> {
+  return Object.fromEntries([...MUST_BE_ZERO, 'error'].map((column) => [column, row[column as keyof Row]]));
+}
+
+describeWithRedis('Fault suite, short (e2e)', () => {
+  afterAll(() => {
+    // The same table `npm run chaos` prints, for whoever reads the test output.
+    if (rows.length > 0) console.log(`${table(rows)}\n\n${details(rows)}\n(instance logs in ${logDir})`);
+  });
+
+  it.each(FAULTS.map((fault): [string, Fault] => [fault.name, fault]))(
+    '%s: every confirmed event is in the log once, no id reused, no refusal while healthy',
+    async (_name, fault) => {
+      const row = await runFault(fault, { size: QUICK, broker: () => new RedisBroker(), logDir });
+      rows.push(row);
+      expect({
+        ...zeros(row),
+        notes: row.error === undefined && row.notes.length === 0 ? [] : row.notes,
+      }).toEqual({
+        ...Object.fromEntries(MUST_BE_ZERO.map((column) => [column, 0])),
+        error: undefined,
+        notes: [],
+      });
+      // Real traffic went through, and the log holds at least every acked event.
+      expect(row.acked).toBeGreaterThan(0);
+      expect(row.inLog).toBeGreaterThanOrEqual(fault.name.includes('empty') ? 1 : row.acked);
+      const evidence = EVIDENCE[fault.name];
+      if (evidence !== undefined) expect(row.closeCodes[evidence]).toBeGreaterThan(0);
+    },
+    120_000,
+  );
+});
