@@ -135,6 +135,9 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
       () => {
         conn.closing = true;
         socket.close(CLOSE_TRY_AGAIN_LATER, 'Try Again Later');
+        // Read again so the client's close frame is seen: a paused socket would hold the close
+        // handshake open until ws's 30 s close timeout. Early frames are dropped (not stored).
+        socket.resume();
       },
     );
   }

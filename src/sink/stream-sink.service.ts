@@ -311,9 +311,11 @@ export class StreamSink implements OnModuleDestroy {
     if (this.queue.length > this.cfg.sinkQueueMax / 2 || this.queuedBytes > this.cfg.sinkQueueMaxBytes / 2)
       return;
     for (const conn of this.paused) {
+      // A closing socket is read again too, so its close handshake completes.
       if (
-        conn.socket.readyState === WebSocket.OPEN &&
-        conn.socket.bufferedAmount <= this.cfg.clientMaxBufferBytes
+        conn.socket.readyState === WebSocket.CLOSING ||
+        (conn.socket.readyState === WebSocket.OPEN &&
+          conn.socket.bufferedAmount <= this.cfg.clientMaxBufferBytes)
       ) {
         conn.socket.resume();
       }
