@@ -18,6 +18,7 @@ let unexpectedCloses = 0;
 let trickling = false;
 let shuttingDown = false;
 const closeCodes = {};
+const refusals = {};
 
 function open(i) {
   const ws = new WebSocket(TARGET, {
@@ -33,16 +34,25 @@ function open(i) {
     const t = sent.shift();
     if (t !== undefined) latencies.push(performance.now() - t);
   });
+  let wasOpen = false;
+  ws.once('open', () => (wasOpen = true));
   ws.once('close', (code) => {
+    if (!wasOpen) return; // refused: counted in failed
     closeCodes[code] = (closeCodes[code] ?? 0) + 1;
     if (!shuttingDown) unexpectedCloses++;
   });
-  ws.once('unexpected-response', () => {
+  const refuse = (why) => {
+    if (wasOpen) return;
+    wasOpen = null;
     failed++;
+    refusals[why] = (refusals[why] ?? 0) + 1;
+  };
+  ws.once('unexpected-response', (_req, res) => {
+    refuse(`HTTP ${res.statusCode}`);
     ws.terminate();
   });
-  ws.on('error', () => {
-    if (ws.readyState !== WebSocket.OPEN) failed++;
+  ws.on('error', (err) => {
+    if (wasOpen === false) refuse(err.code ?? err.message);
   });
 }
 
@@ -70,7 +80,7 @@ function trickle() {
 setInterval(trickle, 1000);
 
 process.on('message', async (msg) => {
-  if (msg.cmd === 'open') process.send({ cmd: 'opened', seconds: await openAll(), opened, failed });
+  if (msg.cmd === 'open') process.send({ cmd: 'opened', seconds: await openAll(), opened, failed, refusals });
   else if (msg.cmd === 'trickle') {
     if (msg.on) latencies.length = 0;
     trickling = msg.on;

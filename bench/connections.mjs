@@ -108,6 +108,9 @@ async function runTarget(target, count, redisUrl) {
   const openS = Math.max(...opening.map((o) => o.seconds));
   const opened = opening.reduce((s, o) => s + o.opened, 0);
   const failed = opening.reduce((s, o) => s + o.failed, 0);
+  const refusals = {};
+  for (const o of opening)
+    for (const [why, n] of Object.entries(o.refusals)) refusals[why] = (refusals[why] ?? 0) + n;
   await sleep(WINDOWS.settleS * 1000);
   const rss1 = rssOf();
   const heap1 = await heapUsed(base);
@@ -149,6 +152,7 @@ async function runTarget(target, count, redisUrl) {
     connections: count,
     opened,
     refused: failed,
+    refusals,
     load_processes: loads,
     open_all_s: openS,
     rss_per_conn_kib: per(rss1 - rss0) / 1024,
@@ -205,6 +209,7 @@ export async function runConnections(redisBinary) {
 const FIGURES = [
   ['connections', 'connections asked', (v) => v],
   ['opened', 'opened', (v) => v],
+  ['refusals', 'not opened (why)', (v) => JSON.stringify(v)],
   ['open_all_s', 'time to open all (s)', (v) => v?.toFixed(1)],
   ['rss_per_conn_kib', 'RSS per connection (KiB)', (v) => v?.toFixed(2)],
   ['heap_per_conn_kib', 'heap per connection (KiB)', (v) => v?.toFixed(2)],
