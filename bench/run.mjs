@@ -8,9 +8,11 @@
 // targets), report.mjs (what is printed).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { connectionsMarkdown, runConnections } from './connections.mjs';
 import { framePool } from './frames.mjs';
 import { gitRevision, loadOf, machine, scaleOutResult, scenarioResult, targetChecks } from './figures.mjs';
 import { runOnce } from './load.mjs';
+import { findRedisServer } from './redis-server.mjs';
 import { markdown, runLine } from './report.mjs';
 import { snapshotBuild } from './server.mjs';
 import {
@@ -30,6 +32,26 @@ const FRAMES = framePool(0, 0);
 
 snapshotBuild();
 console.error(`Node ${process.version} (${process.execPath})`);
+
+// `--scenario connections` (or --scenario=connections): only the connections scenario.
+const argv = process.argv.slice(2);
+const onlyConnections =
+  argv.includes('--scenario=connections') || argv.join(' ').includes('--scenario connections');
+const fullRun = !QUICK && !argv.some((a) => a.startsWith('--scenarios'));
+if (onlyConnections) {
+  const rows = await runConnections(findRedisServer().binary);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const at = new Date().toISOString();
+  const file = join(RESULTS_DIR, `connections-${at.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({ created_at: at, node: process.version, machine: machine(), rows }, null, 2) + '\n',
+  );
+  console.log(
+    `Node ${process.version}\n\n${connectionsMarkdown(rows)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
+  );
+  process.exit(0);
+}
 
 async function runAndLog(scenario, target, rep) {
   const t = performance.now();
@@ -91,10 +113,14 @@ const result = {
   },
   scenarios: results,
   targets: targetChecks(byId),
+  // The full run also measures the connections scenario (single process near its limit vs baseline).
+  connections: fullRun ? await runConnections(findRedisServer().binary) : undefined,
 };
 
 mkdirSync(RESULTS_DIR, { recursive: true });
 const file = join(RESULTS_DIR, `${result.created_at.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
 console.log(markdown(result));
+if (result.connections)
+  console.log(`\nConnections (Node ${process.version}):\n\n${connectionsMarkdown(result.connections)}`);
 console.log(`\nRaw figures: ${relative(process.cwd(), file)} (${result.duration_s} s in all)`);

@@ -121,6 +121,7 @@ export async function startServer(target, redisUrl) {
       // The idle scenario opens exactly the default cap's worth of sockets; the cap is not under test.
       MAX_CONNECTIONS: String(Math.max(10_000, 2 * SETTINGS.idleConnections)),
       ...(workers > 1 && { WORKERS: String(workers), REDIS_URL: redisUrl }),
+      ...target.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,6 +3,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
+import { ConnectionSlots } from './access/connection-slots.js';
 import { exposureWarning } from './access/host-check.js';
 import { UpgradePolicy } from './access/upgrade-policy.js';
 import { AppModule } from './app.module.js';
@@ -40,6 +41,8 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
     res.statusCode = status;
     res.end();
   });
+  const { level, message } = app.get(ConnectionSlots).cap;
+  app.get(Logger)[level === 'warn' ? 'warn' : 'log'](message, 'OpenFiles');
   const exposed = exposureWarning(cfg);
   if (exposed !== undefined) app.get(Logger).warn(exposed, 'Security');
   // A plain GET on a WebSocket path says whether an upgrade would be let in (426) or why not, so

@@ -5,6 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import cluster from 'node:cluster';
 import { appConfig } from '../config/app.config.js';
+import { type IngestCap, ingestCap, readOpenFilesLimit } from './open-files.js';
 
 /** Counts open ingest sockets in total and per address group; refuses past the caps. */
 export class SlotTable {
@@ -69,8 +70,12 @@ export class ConnectionSlots {
   private nextId = 0;
   private readonly waiting = new Map<number, (status: number | undefined) => void>();
 
+  /** The cap this process applies, from MAX_CONNECTIONS and its open-files limit (logged at startup). */
+  readonly cap: IngestCap;
+
   constructor(@Inject(appConfig.KEY) cfg: ConfigType<typeof appConfig>) {
-    this.local = new SlotTable(cfg.maxConnections, cfg.maxConnectionsPerIp);
+    this.cap = ingestCap(cfg.maxConnections, cfg.fdHeadroom, readOpenFilesLimit(), cfg.workers);
+    this.local = new SlotTable(this.cap.cap, cfg.maxConnectionsPerIp);
     if (this.inCluster) {
       process.on('message', (message: unknown) => {
         if (!isSlotMessage(message) || message.cbsa !== 'slot-answer') return;

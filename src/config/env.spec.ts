@@ -55,6 +55,7 @@ describe(parseEnv.name, () => {
       allowedHosts: [],
       monitorFrameMaxBytes: 1048576,
       monitorEventMaxBytes: 65536,
+      fdHeadroom: 256,
     });
   });
 

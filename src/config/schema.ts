@@ -265,6 +265,15 @@ export const SETTINGS = {
     max: 10_000_000,
     description: 'Ingest sockets at once; more get HTTP 503',
   }),
+  fdHeadroom: int({
+    env: 'FD_HEADROOM',
+    area: 'security',
+    default: 256,
+    min: 0,
+    max: 1_000_000,
+    description:
+      'File descriptors kept free for monitors, Redis, HTTP and logs: ingest sockets are capped at the open-files limit less this',
+  }),
   maxConnectionsPerIp: int({
     env: 'MAX_CONNECTIONS_PER_IP',
     area: 'security',

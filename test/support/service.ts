@@ -31,8 +31,10 @@ export class Service {
   stderr = '';
   readonly exited: Promise<number | null>;
 
-  constructor(env: Record<string, string>, cwd = PACKAGE_ROOT) {
-    this.proc = spawn(process.execPath, [MAIN], {
+  /** `launcher` runs the service through another command, such as `['prlimit', '--nofile=300']`. */
+  constructor(env: Record<string, string>, cwd = PACKAGE_ROOT, launcher: string[] = []) {
+    const [command, ...args] = [...launcher, process.execPath, MAIN];
+    this.proc = spawn(command, args, {
       cwd,
       env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
     });
