@@ -110,6 +110,7 @@ export function prettyJson(value) {
 /** JSON text without recursion: an explicit stack of values still to write and literal tokens. */
 export function compactJson(root) {
   const out = [];
+  /** @type {({ v: unknown } | string)[]} */
   const stack = [{ v: root }];
   while (stack.length > 0) {
     const item = stack.pop();

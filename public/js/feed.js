@@ -200,7 +200,12 @@ export class Feed {
 /** The side panel with one event's fields, its path and its full JSON. */
 export class Details {
   constructor({ panel, title, meta, path, json, close, copy, graph }) {
-    Object.assign(this, { panel, title, meta, path, json, graph });
+    this.panel = panel;
+    this.title = title;
+    this.meta = meta;
+    this.path = path;
+    this.json = json;
+    this.graph = graph;
     this.returnFocus = null;
     close.addEventListener('click', () => this.close());
     copy.addEventListener('click', () => {

@@ -12,7 +12,11 @@ const FORGET_MS = 15 * 60_000;
 
 export class Sessions {
   constructor({ list, empty, count, onSelect, graph }) {
-    Object.assign(this, { list, empty, countEl: count, onSelect, graph });
+    this.list = list;
+    this.empty = empty;
+    this.countEl = count;
+    this.onSelect = onSelect;
+    this.graph = graph;
     // Map order is insertion order; re-inserting on every event keeps it least-recently-seen first.
     this.map = new Map();
     this.rows = [];

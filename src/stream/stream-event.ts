@@ -13,4 +13,6 @@ export interface StreamEvent {
   size: number;
   /** The frame text exactly as received; valid JSON when messageId is not null. */
   text: string;
+  /** The parsed frame (undefined when malformed): monitor filters read it, never parse again. */
+  value: unknown;
 }

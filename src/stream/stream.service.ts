@@ -47,6 +47,8 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   private countedAtTick = 0;
   private summaryFrom = { messages: 0, errors: 0 };
   private readonly debug: boolean;
+  /** Events per flow-map route since start, indexed by Route.index: one increment per event. */
+  private readonly routeCounts: number[];
 
   constructor(
     private readonly flowMap: FlowMap,
@@ -56,6 +58,7 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   ) {
     logger.setContext(StreamService.name);
     this.debug = logger.logger.isLevelEnabled('debug');
+    this.routeCounts = flowMap.routes.map(() => 0);
     metrics.counter(
       'cbsa_frames_total',
       'Ingest frames by outcome: received (acked), malformed, rate_limited, unavailable',
@@ -92,6 +95,7 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       value = JSON.parse(text);
     } catch {
       this.totalErrors++;
+      this.routeCounts[this.flowMap.errorRoute.index]++;
       const malformed: StreamEvent = {
         messageId: null,
         clientId,
@@ -99,6 +103,7 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
         route: this.flowMap.errorRoute,
         size,
         text,
+        value: undefined,
       };
       // With nobody subscribed the hot path skips RxJS entirely; keep this check.
       if (this.subject.observed) this.subject.next(malformed);
@@ -112,14 +117,9 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       return undefined;
     }
     this.totalMessages++;
-    const event: StreamEvent = {
-      messageId,
-      clientId,
-      timestamp,
-      route: this.flowMap.classify(value),
-      size,
-      text,
-    };
+    const route = this.flowMap.classify(value);
+    this.routeCounts[route.index]++;
+    const event: StreamEvent = { messageId, clientId, timestamp, route, size, text, value };
     if (this.subject.observed) this.subject.next(event);
     if (this.debug) this.logReceived(messageId, clientId, value);
     return event;
@@ -169,6 +169,21 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       total_errors: this.totalErrors,
       messages_per_second: this.messagesPerSecond,
     };
+  }
+
+  /**
+   * Events that passed each flow-map node since this process started, summed from the per-route
+   * counters (computed once a second for stats, never per event).
+   */
+  nodeCounts(): Record<string, number> {
+    const nodes: Record<string, number> = {};
+    for (const node of this.flowMap.document.nodes) nodes[node.id] = 0;
+    for (const route of this.flowMap.routes) {
+      const count = this.routeCounts[route.index];
+      if (count === 0) continue;
+      for (const id of route.path) nodes[id] += count;
+    }
+    return nodes;
   }
 
   /** Seconds since the epoch with ms precision, formatted once per millisecond rather than per frame. */
