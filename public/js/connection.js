@@ -43,7 +43,7 @@ export class MonitorSocket {
    * why, see diagnose.js), unauthorized. `onSkipped(n)` counts frames that could not be read (not
    * JSON, not an object): they are skipped, the others still arrive.
    */
-  constructor(path, { onFrame, onState, onSkipped = (/** @type {number} */ _n) => {} }) {
+  constructor(path, { onFrame, onState, onSkipped = (/** @type {number} */ n) => void n }) {
     this.path = path;
     this.onFrame = onFrame;
     this.onState = onState;
