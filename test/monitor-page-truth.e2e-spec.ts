@@ -181,6 +181,37 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
     }
   }, 60_000);
 
+  it('asks for a sample by default, and following a session reconnects with an exact server filter', async () => {
+    const app = await start({});
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    try {
+      await page.goto(app.http + '/');
+      await connected(page);
+      expect(await page.getAttribute('[data-testid="feed-mode"]', 'data-mode')).toBe('sample');
+      expect(new URL(sockets[0]).searchParams.get('sample')).toBe('300');
+      await sendAll(app.ws('/ws/behaviour'), ['{"event_type":"tap","user_id":"fol","session_id":"s-fol"}']);
+      await page.click('[data-testid="session-row"][data-session-key="session:s-fol"]', {
+        timeout: UI_TIMEOUT,
+      });
+      await page.waitForSelector('[data-testid="feed-mode"][data-mode="exact"]', { timeout: UI_TIMEOUT });
+      await connected(page);
+      expect(new URL(sockets.at(-1)!).searchParams.get('filter')).toBe('session_id:s-fol');
+      const ids = await sendAll(app.ws('/ws/behaviour'), [
+        '{"event_type":"tap","user_id":"other","session_id":"s-other"}',
+        '{"event_type":"swipe","user_id":"fol","session_id":"s-fol"}',
+      ]);
+      await page.waitForSelector(`[data-testid="feed-row"][data-message-id="${ids[1]}"]`, {
+        timeout: UI_TIMEOUT,
+      });
+      expect(await page.$(`[data-testid="feed-row"][data-message-id="${ids[0]}"]`)).toBeNull();
+    } finally {
+      await page.close();
+      await app.service.stop();
+    }
+  }, 60_000);
+
   it('shows the instances strip with WORKERS=2 and Redis, each with its connections', async () => {
     const redis = await RedisServer.start();
     const app = await start({ WORKERS: '2', REDIS_URL: redis.url });

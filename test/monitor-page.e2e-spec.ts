@@ -539,7 +539,9 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
       await guarded.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
         timeout: UI_TIMEOUT,
       });
-      expect(await guarded.evaluate(() => sessionStorage.getItem('cbsa.monitorToken'))).toBe('open sesame, please');
+      expect(await guarded.evaluate(() => sessionStorage.getItem('cbsa.monitorToken'))).toBe(
+        'open sesame, please',
+      );
 
       // A reload in the same tab connects with the kept token, without asking again.
       await guarded.reload();

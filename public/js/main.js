@@ -4,7 +4,7 @@
 import { ThroughputChart } from './chart.js';
 import { MonitorSocket } from './connection.js';
 import { explain } from './diagnose.js';
-import { compileFilter, filterTerm, formatCount, formatRate, summarize } from './events.js';
+import { compileFilter, filterTerm, formatCount, formatRate, streamParams, summarize } from './events.js';
 import { Details, Feed } from './feed.js';
 import { ERROR_NODE, FlowGraph } from './flow-graph.js';
 import { Instances } from './instances.js';
@@ -19,6 +19,11 @@ const FLOW_MAP_PATH = 'event-flow-map';
 const DOTS_PER_S = 60;
 const DOT_QUEUE = 24;
 const FILTER_DEBOUNCE_MS = 120;
+/** Events per second the page asks for by default; counts and the graph come from stats, exact. */
+const DEFAULT_SAMPLE = 300;
+const MIN_SAMPLE = 50;
+/** Halve the sample when handling events takes more than this share of a second. */
+const BUSY_SHARE = 0.1;
 
 const $ = (id) => document.getElementById(id);
 
@@ -78,7 +83,31 @@ function applyFilter() {
   dotQueue.length = 0;
   graph.clearDots();
   feed.setFilter(filter);
+  updateStream();
 }
+
+let sample = DEFAULT_SAMPLE;
+let streamKey = '';
+/** Reconnects with the server-side filter or sample the filter box and the toggle call for. */
+function updateStream() {
+  const params = streamParams({ filterText: filterInput.value, full: fullStream.checked, sample });
+  const key = JSON.stringify(params);
+  const mode = $('feed-mode');
+  mode.textContent =
+    params.filter !== undefined
+      ? `exact stream: ${params.filter}`
+      : params.sample !== undefined
+        ? `sample ≤${params.sample}/s`
+        : 'full stream';
+  mode.dataset.mode = params.filter !== undefined ? 'exact' : params.sample !== undefined ? 'sample' : 'full';
+  if (key === streamKey) return;
+  const first = streamKey === '';
+  streamKey = key;
+  socket.params = params;
+  if (!first) socket.setParams(params);
+}
+const fullStream = /** @type {HTMLInputElement} */ ($('full-stream'));
+fullStream.addEventListener('change', () => updateStream());
 
 /** Sets the filter from a click on a node or a session; the same click again clears it. */
 function toggleFilter(text) {
@@ -162,7 +191,14 @@ let nodeTotals = null;
 const instances = new Instances();
 let instancesDirty = false;
 
+let busyMs = 0;
 function onFrame(frame) {
+  const start = performance.now();
+  handleFrame(frame);
+  busyMs += performance.now() - start;
+}
+
+function handleFrame(frame) {
   if (frame.type === 'events') {
     if (Array.isArray(frame.events)) onEvents(frame.events, frame.replay === true);
     else onSkipped(1);
@@ -364,6 +400,12 @@ function frame(now) {
       : '';
     matchedCount = 0;
     animatedCount = 0;
+    // Adaptive sample: when handling frames took too much of the last second, ask for half as many.
+    if (busyMs > seconds * 1000 * BUSY_SHARE && sample > MIN_SAMPLE && streamKey.includes('sample')) {
+      sample = Math.max(MIN_SAMPLE, Math.floor(sample / 2));
+      updateStream();
+    }
+    busyMs = 0;
   }
 }
 
@@ -386,5 +428,8 @@ fetch(CONFIG_PATH, { cache: 'no-store' })
     if (path.startsWith('/')) socket.path = path.slice(1);
   })
   .catch(() => undefined)
-  .finally(() => socket.connect());
+  .finally(() => {
+    updateStream();
+    socket.connect();
+  });
 requestAnimationFrame(frame);

@@ -105,6 +105,9 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
       }),
     );
     if (this.cfg.monitorReplay > 0) {
+      // Events already acked but not yet flushed belong in the replay: flush them now (to the
+      // monitors already connected too), so the replay and the live stream neither miss nor repeat.
+      if (this.pendingCount > 0) this.flush();
       let texts = this.replay.map((c) => c.text);
       // A filtered monitor's replay holds only matching events (sampling does not apply: it is small).
       const filter = params.filter;
@@ -116,9 +119,10 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
           .map((c) => c.text);
       }
       const max = this.cfg.monitorFrameMaxBytes;
-      for (const frame of eventsFrames(chunkEvents(texts, max), max, '"replay":true,')) {
-        socket.send(frame, { binary: false });
-      }
+      const frames = eventsFrames(chunkEvents(texts, max), max, '"replay":true,');
+      // Always one replay frame, empty when there is nothing yet: the page knows history is complete.
+      if (frames.length === 0) frames.push(Buffer.from('{"type":"events","replay":true,"events":[]}'));
+      for (const frame of frames) socket.send(frame, { binary: false });
     }
     const selective = params.sample !== undefined || params.filter !== undefined;
     const sampler =
