@@ -84,6 +84,12 @@ export class Feed {
     this.rebuild();
   }
 
+  /** Forgets every event, before the server's replay for a new stream fills the feed again. */
+  clear() {
+    this.recent.clear();
+    this.rebuild();
+  }
+
   rebuild() {
     this.rebuildOnResume = false;
     this.body.replaceChildren();

@@ -104,8 +104,12 @@ function updateStream() {
   const first = streamKey === '';
   streamKey = key;
   socket.params = params;
-  if (!first) socket.setParams(params);
+  if (first) return;
+  // The new stream's hello and replay replace what the page holds (see onFrame).
+  switched = true;
+  socket.setParams(params);
 }
+let switched = false;
 const fullStream = /** @type {HTMLInputElement} */ ($('full-stream'));
 fullStream.addEventListener('change', () => updateStream());
 
@@ -212,6 +216,14 @@ function handleFrame(frame) {
       instancesDirty = true;
     }
   } else if (frame.type === 'hello') {
+    // After a switch of stream (sample, full, exact filter), the feed and sessions show what the new
+    // stream's replay holds, rather than a mix of both streams.
+    const replays = frame.replay && typeof frame.replay === 'object' && frame.replay.events > 0;
+    if (switched && replays) {
+      feed.clear();
+      sessions.clear();
+    }
+    switched = false;
     if (frame.nodes) graph.setTotals((nodeTotals = frame.nodes));
     const app = frame.app && typeof frame.app === 'object' ? frame.app : {};
     if (typeof app.name === 'string') {

@@ -27,6 +27,11 @@ export class Sessions {
   }
 
   /** Called per event: one Map delete + set, no DOM work. */
+  /** Forgets every session, before the server's replay for a new stream fills the panel again. */
+  clear() {
+    this.map.clear();
+  }
+
   record(s, nowMs) {
     let kind = 'session';
     let id = s.session;
