@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 // The monitor page against the production build (dist/main.js): server counts from the first
 // frame, replay rows on open, a custom MONITOR_ENDPOINT, the MAX_MONITORS cap explained in one line,
-// and the instances strip with WORKERS=2 and Redis. Screenshots go to docs/ for the README.
+// and the instances strip with WORKERS=2 and Redis.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -11,7 +11,11 @@ import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
 
 const UI_TIMEOUT = 8000;
-const DOCS = join(import.meta.dirname, '..', 'docs');
+// Screenshots go to test/artifacts/; with UPDATE_SCREENSHOTS=1 to docs/, for the README.
+const DOCS =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? join(import.meta.dirname, '..', 'docs')
+    : join(import.meta.dirname, 'artifacts');
 
 async function start(env: Record<string, string>) {
   const service = new Service({ LOG_LEVEL: 'info', ...env });
@@ -230,6 +234,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
         expect.stringMatching(/^\S+ · \d+ conn · [\d.]+k?\/s$/) as unknown,
         expect.stringMatching(/^\S+ · \d+ conn · [\d.]+k?\/s$/) as unknown,
       ]);
+      mkdirSync(DOCS, { recursive: true });
       await page.screenshot({ path: join(DOCS, 'monitor-instances.png'), animations: 'disabled' });
     } finally {
       await page.close();

@@ -147,6 +147,37 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       [monitor, late, onA, onB].forEach((c) => c.close());
     });
 
+    it('applies a filter on the receiving instance: a monitor on A gets exactly the matching events sent to B', async () => {
+      const monitor = await TestClient.open(a.ws('/ws/monitor?filter=user_id:far%20category:touch'));
+      const got: { message_id: number | null }[] = [];
+      monitor.socket.on('message', (d: Buffer) => {
+        const f = JSON.parse(d.toString()) as {
+          type: string;
+          replay?: boolean;
+          events?: { message_id: number }[];
+        };
+        if (f.type === 'events' && f.replay !== true) got.push(...f.events!);
+      });
+      await sleep(300);
+      const onB = await TestClient.open(b.ws('/ws/behaviour'));
+      const wanted: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const user = i % 3 === 0 ? 'far' : 'near';
+        onB.send(JSON.stringify({ event_type: i % 2 === 0 ? 'tap' : 'swipe', user_id: user, n: i }));
+        const id = (await onB.nextJson<Ack>()).message_id!;
+        if (user === 'far' && i % 2 === 0) wanted.push(id);
+      }
+      await until(
+        () => Promise.resolve(got.length),
+        (n) => n >= wanted.length,
+        5000,
+      );
+      await sleep(300);
+      expect(got.map((e) => e.message_id)).toEqual(wanted);
+      monitor.close();
+      onB.close();
+    });
+
     it("reports the cluster's totals on either instance, and drops a dead instance within 5 s", async () => {
       const onA = await TestClient.open(a.ws('/ws/behaviour'));
       const onB = await Promise.all([1, 2].map(() => TestClient.open(b.ws('/ws/behaviour'))));
