@@ -1,4 +1,5 @@
 // How main.ts and the e2e tests both create and wire the app, so tests run the real wiring.
+import { parseMonitorParams } from './monitor/monitor-params.js';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -55,6 +56,12 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
     app.use(cfg[endpoint], (req: IncomingMessage, res: ServerResponse) => {
       res.statusCode = policy.refusal(req, endpoint) ?? 426;
       if (res.statusCode === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+      const parsed = endpoint === 'monitorEndpoint' && res.statusCode === 426 && parseMonitorParams(req.url);
+      if (parsed && !parsed.ok) {
+        res.statusCode = 400;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        return res.end(parsed.message);
+      }
       res.end();
     });
   }

@@ -126,7 +126,8 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
 
   beforeAll(async () => {
     // The deep-nesting test sends a ~120 KB event and expects its full data: above the 64 KiB default.
-    running = await startApp({ MONITOR_EVENT_MAX_BYTES: '1048576' });
+    // With replay, a filter the server applies (exact follow) shows the matching history too.
+    running = await startApp({ MONITOR_EVENT_MAX_BYTES: '1048576', MONITOR_REPLAY: '200' });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
     page = await context.newPage();
@@ -539,7 +540,9 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
       await guarded.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
         timeout: UI_TIMEOUT,
       });
-      expect(await guarded.evaluate(() => sessionStorage.getItem('cbsa.monitorToken'))).toBe('open sesame, please');
+      expect(await guarded.evaluate(() => sessionStorage.getItem('cbsa.monitorToken'))).toBe(
+        'open sesame, please',
+      );
 
       // A reload in the same tab connects with the kept token, without asking again.
       await guarded.reload();

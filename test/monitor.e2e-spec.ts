@@ -45,6 +45,9 @@ describe('Monitor /ws/monitor (e2e)', () => {
       type: 'hello',
       app: { name: 'CBSA Backend', version: running.config.version },
       flow_map: '/event-flow-map',
+      endpoints: { ingest: '/ws/behaviour', monitor: '/ws/monitor', flow_map: '/event-flow-map' },
+      nodes: expect.objectContaining({ client: expect.any(Number) as unknown }) as unknown,
+      replay: { events: 0, scope: 'instance' },
     });
   });
 
@@ -117,6 +120,7 @@ describe('Monitor /ws/monitor (e2e)', () => {
         total_duplicates: 0,
         total_gaps: 0,
         dropped: 0,
+        nodes: expect.objectContaining({ client: expect.any(Number) as unknown }) as unknown,
       });
     }
     // One a second: wide bounds, as the machine may be busy, but neither a burst nor a skipped second.

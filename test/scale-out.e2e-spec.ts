@@ -71,8 +71,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
 
     beforeAll(async () => {
       [a, b] = await Promise.all([
-        Instance.start({ REDIS_URL: redis.url }),
-        Instance.start({ REDIS_URL: redis.url }),
+        Instance.start({ REDIS_URL: redis.url, MONITOR_REPLAY: '50' }),
+        Instance.start({ REDIS_URL: redis.url, MONITOR_REPLAY: '50' }),
       ]);
       await until(
         () => a.ready(),
@@ -101,6 +101,82 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       });
       monitor.close();
       client.close();
+    });
+
+    it("gives a monitor on either instance the cluster's node counts, the instances, and a cluster-wide replay", async () => {
+      type Stats = { type: string; nodes: Record<string, number>; instances?: { id: string }[] };
+      const monitor = await TestClient.open(a.ws('/ws/monitor'));
+      const settled = (f: Stats) => f.type === 'stats' && f.instances?.length === 2;
+      const before = await monitor.until<Stats>(settled);
+      const onA = await TestClient.open(a.ws('/ws/behaviour'));
+      const onB = await TestClient.open(b.ws('/ws/behaviour'));
+      const ids: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        onA.send(`{"event_type":"tap","n":${i}}`);
+        ids.push((await onA.nextJson<Ack>()).message_id!);
+      }
+      for (let i = 0; i < 2; i++) {
+        onB.send('{broken');
+        await onB.nextJson();
+      }
+      const plus = (deltas: Record<string, number>) =>
+        Object.fromEntries(Object.entries(before.nodes).map(([id, n]) => [id, n + (deltas[id] ?? 0)]));
+      const expected = plus({
+        client: 5,
+        ingest: 5,
+        parse: 5,
+        error: 2,
+        classify: 3,
+        touch: 3,
+        stream: 3,
+        ack: 3,
+      });
+      const after = await monitor.until<Stats>((f) => settled(f) && f.nodes.client === expected.client, 8000);
+      expect(after.nodes).toEqual(expected);
+      const ownIds = await Promise.all(
+        [a, b].map(async (x) => ((await x.health()).body.instance as { id: string }).id),
+      );
+      expect(after.instances!.map((i) => i.id)).toEqual([...ownIds].sort());
+
+      const late = await TestClient.open(b.ws('/ws/monitor'));
+      const hello = await late.nextJson<{ replay: unknown; nodes: Record<string, number> }>();
+      expect(hello.replay).toEqual({ events: 50, scope: 'cluster' });
+      const replay = await late.nextJson<{ replay: boolean; events: { message_id: number | null }[] }>();
+      expect(replay.replay).toBe(true);
+      expect(ids.every((id) => replay.events.some((e) => e.message_id === id))).toBe(true);
+      expect(replay.events.filter((e) => e.message_id === null).length).toBeGreaterThanOrEqual(2);
+      [monitor, late, onA, onB].forEach((c) => c.close());
+    });
+
+    it('applies a filter on the receiving instance: a monitor on A gets exactly the matching events sent to B', async () => {
+      const monitor = await TestClient.open(a.ws('/ws/monitor?filter=user_id:far%20category:touch'));
+      const got: { message_id: number | null }[] = [];
+      monitor.socket.on('message', (d: Buffer) => {
+        const f = JSON.parse(d.toString()) as {
+          type: string;
+          replay?: boolean;
+          events?: { message_id: number }[];
+        };
+        if (f.type === 'events' && f.replay !== true) got.push(...f.events!);
+      });
+      await sleep(300);
+      const onB = await TestClient.open(b.ws('/ws/behaviour'));
+      const wanted: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const user = i % 3 === 0 ? 'far' : 'near';
+        onB.send(JSON.stringify({ event_type: i % 2 === 0 ? 'tap' : 'swipe', user_id: user, n: i }));
+        const id = (await onB.nextJson<Ack>()).message_id!;
+        if (user === 'far' && i % 2 === 0) wanted.push(id);
+      }
+      await until(
+        () => Promise.resolve(got.length),
+        (n) => n >= wanted.length,
+        5000,
+      );
+      await sleep(300);
+      expect(got.map((e) => e.message_id)).toEqual(wanted);
+      monitor.close();
+      onB.close();
     });
 
     it("reports the cluster's totals on either instance, and drops a dead instance within 5 s", async () => {

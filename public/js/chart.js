@@ -29,7 +29,10 @@ const shortNumber = (v) =>
 
 export class ThroughputChart {
   constructor(container, { rateEl, errorsEl, formatRate }) {
-    Object.assign(this, { container, rateEl, errorsEl, formatRate });
+    this.container = container;
+    this.rateEl = rateEl;
+    this.errorsEl = errorsEl;
+    this.formatRate = formatRate;
     this.xs = [];
     this.rates = [];
     this.errors = [];

@@ -1,5 +1,7 @@
 // The monitor socket: same host as the page (ws: or wss: by the page's protocol), reconnects by
-// itself with capped, jittered exponential backoff, and asks for a token when the server says so.
+// itself with capped, jittered exponential backoff, asks for a token when the server says so, and
+// says in one line why a connection was refused.
+import { refusalOf } from './diagnose.js';
 
 const TOKEN_KEY = 'cbsa.monitorToken';
 const BACKOFF_MIN_MS = 500;
@@ -26,25 +28,33 @@ export function storeToken(token) {
   }
 }
 
-export function monitorUrl(path, token) {
+export function monitorUrl(path, token, params = {}) {
   const url = new URL(path, location.href);
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  for (const [key, value] of Object.entries(params)) if (value !== '') url.searchParams.set(key, value);
   if (token) url.searchParams.set('token', token);
   return url.href;
 }
 
 export class MonitorSocket {
   /**
-   * `onFrame(frame)` gets each parsed frame; `onState({ state, attempt, retryAt })` gets every state
-   * change: connecting, connected, reconnecting, unauthorized. `onSkipped(n)` counts frames that
-   * could not be read (not JSON, not an object): they are skipped, the others still arrive.
+   * `onFrame(frame)` gets each parsed frame; `onState({ state, attempt, retryAt, refusal })` gets
+   * every state change: connecting, connected, reconnecting (with `refusal` once the server said
+   * why, see diagnose.js), unauthorized. `onSkipped(n)` counts frames that could not be read (not
+   * JSON, not an object): they are skipped, the others still arrive.
    */
-  constructor(path, { onFrame, onState, onSkipped = () => {} }) {
-    Object.assign(this, { path, onFrame, onState, onSkipped });
+  constructor(path, { onFrame, onState, onSkipped = (/** @type {number} */ n) => void n }) {
+    this.path = path;
+    this.onFrame = onFrame;
+    this.onState = onState;
+    this.onSkipped = onSkipped;
     this.ws = null;
     this.attempt = 0;
     this.timer = undefined;
     this.lastFrame = 0;
+    this.retryAt = undefined;
+    /** Query parameters for the socket besides the token (sample, filter). */
+    this.params = {};
     this.token = storedToken();
     setInterval(() => this.checkStale(), 1000);
     addEventListener('online', () => this.retryNow());
@@ -58,7 +68,7 @@ export class MonitorSocket {
     this.timer = undefined;
     this.onState({ state: this.attempt === 0 ? 'connecting' : 'reconnecting', attempt: this.attempt });
     let opened = false;
-    const ws = new WebSocket(monitorUrl(this.path, this.token));
+    const ws = new WebSocket(monitorUrl(this.path, this.token, this.params));
     this.ws = ws;
     ws.onopen = () => {
       opened = true;
@@ -82,23 +92,40 @@ export class MonitorSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       if (AUTH_CLOSE_CODES.has(e.code)) return this.unauthorized();
-      if (!opened) this.probeAuth();
       this.schedule();
+      if (!opened) this.probe();
     };
   }
 
   /**
    * Browsers hide the HTTP status of a refused WebSocket handshake. After one, a plain GET of the
-   * same URL tells a 401 apart from a server that is down or restarting.
+   * same URL tells a 401 (token), 403 (origin) and 503 (cap) apart from a server that is down.
    */
-  probeAuth() {
+  probe() {
     const url = new URL(this.path, location.href);
     if (this.token) url.searchParams.set('token', this.token);
+    const attempt = this.attempt;
     fetch(url, { cache: 'no-store' })
-      .then((res) => {
-        if (res.status === 401 && this.ws === null) this.unauthorized();
-      })
-      .catch(() => undefined);
+      .then((res) => res.status)
+      .catch(() => null)
+      .then((status) => {
+        if (this.ws !== null || this.attempt !== attempt) return;
+        const refusal = refusalOf(status);
+        if (refusal === 'unauthorized') return this.unauthorized();
+        this.onState({ state: 'reconnecting', attempt, retryAt: this.retryAt, refusal });
+      });
+  }
+
+  /** Reconnects at once with other query parameters (sampling, server-side filter). */
+  setParams(params) {
+    this.params = params;
+    const ws = this.ws;
+    if (ws === null) return this.retryNow(true);
+    this.ws = null;
+    ws.onclose = null;
+    ws.close();
+    this.attempt = 0;
+    this.connect();
   }
 
   unauthorized() {
@@ -120,6 +147,7 @@ export class MonitorSocket {
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.attempt++;
     const retryAt = Date.now() + delay;
+    this.retryAt = retryAt;
     this.timer = setTimeout(() => this.connect(), delay);
     this.onState({ state: 'reconnecting', attempt: this.attempt, retryAt });
   }

@@ -110,6 +110,7 @@ export function prettyJson(value) {
 /** JSON text without recursion: an explicit stack of values still to write and literal tokens. */
 export function compactJson(root) {
   const out = [];
+  /** @type {({ v: unknown } | string)[]} */
   const stack = [{ v: root }];
   while (stack.length > 0) {
     const item = stack.pop();
@@ -208,4 +209,50 @@ export function formatAgo(ms) {
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   return `${Math.floor(s / 3600)}h ago`;
+}
+
+// The filter fields the server can apply itself (?filter=), by the page's names for them.
+const SERVER_FIELDS = new Map([
+  ['user', 'user_id'],
+  ['user_id', 'user_id'],
+  ['session', 'session_id'],
+  ['session_id', 'session_id'],
+  ['category', 'category'],
+  ['cat', 'category'],
+  ['client', 'client'],
+  ['client_id', 'client'],
+  ['status', 'status'],
+]);
+
+/**
+ * The server-side filter (`?filter=`) equal to the filter box, or null when the box is empty or
+ * has a term only the page can apply (free text, a prefix `*`, a value with spaces, another field).
+ * @param {string} text
+ * @returns {string | null}
+ */
+export function serverFilter(text) {
+  const terms = text.trim().split(/\s+/).filter(Boolean);
+  if (terms.length === 0) return null;
+  const out = [];
+  for (const term of terms) {
+    const m = /^([A-Za-z_]+):"?([^"*\s]+)"?$/.exec(term);
+    const field = m ? SERVER_FIELDS.get(m[1].toLowerCase()) : undefined;
+    if (!m || field === undefined) return null;
+    if (field === 'status' && m[2].toLowerCase() !== 'error') return null;
+    out.push(`${field}:${field === 'status' ? 'error' : m[2]}`);
+  }
+  return out.join(' ');
+}
+
+/**
+ * What the page asks the server for: an exact filtered stream when the filter box can be applied
+ * by the server, else the full stream when chosen, else a sample of `sample` events per second.
+ * @param {{ filterText: string, full: boolean, sample: number }} choice
+ * @returns {{ filter?: string, sample?: string }}
+ */
+export function streamParams({ filterText, full, sample }) {
+  const filter = serverFilter(filterText);
+  if (filter !== null) return { filter };
+  if (full) return {};
+  return { sample: String(sample) };
 }

@@ -84,6 +84,12 @@ export class Feed {
     this.rebuild();
   }
 
+  /** Forgets every event, before the server's replay for a new stream fills the feed again. */
+  clear() {
+    this.recent.clear();
+    this.rebuild();
+  }
+
   rebuild() {
     this.rebuildOnResume = false;
     this.body.replaceChildren();
@@ -200,7 +206,12 @@ export class Feed {
 /** The side panel with one event's fields, its path and its full JSON. */
 export class Details {
   constructor({ panel, title, meta, path, json, close, copy, graph }) {
-    Object.assign(this, { panel, title, meta, path, json, graph });
+    this.panel = panel;
+    this.title = title;
+    this.meta = meta;
+    this.path = path;
+    this.json = json;
+    this.graph = graph;
     this.returnFocus = null;
     close.addEventListener('click', () => this.close());
     copy.addEventListener('click', () => {

@@ -147,6 +147,8 @@ export class FlowGraph {
     this.size = { width: 0, height: 0 };
     this.point = { x: 0, y: 0 };
     this.lastCounts = 0;
+    this.totals = null;
+    this.sincePageOpened = false;
     this.lastEdges = 0;
     this.svg.addEventListener('click', (e) => this.activate(e));
     // An edge's rate goes into its tooltip only when pointed at, not on every repaint.
@@ -174,6 +176,8 @@ export class FlowGraph {
     this.layout = layoutGraph(this.map);
     const n = nodes.length;
     this.counts = new Float64Array(n);
+    /** The server's cumulative counts per node (hello and stats), when it sent them. */
+    this.totals = null;
     this.painted = new Float64Array(n).fill(-1);
     this.nodeRate = new Float64Array(n);
     this.nodeHits = new Float64Array(n);
@@ -397,6 +401,31 @@ export class FlowGraph {
     }
   }
 
+  /**
+   * The server's cumulative counts by node id (`nodes` in hello and stats). While `sincePageOpened`
+   * is false (the default) nodes show these; otherwise the events this page has counted itself.
+   */
+  setTotals(nodes) {
+    if (!this.map || nodes === null || typeof nodes !== 'object') return;
+    const totals = this.totals ?? new Float64Array(this.map.nodes.length);
+    this.map.nodes.forEach((node, i) => {
+      const value = nodes[node.id];
+      if (typeof value === 'number') totals[i] = value;
+    });
+    this.totals = totals;
+  }
+
+  /** Switches the node counts between the server's totals and this page's own counts. */
+  showSincePageOpened(on) {
+    this.sincePageOpened = on;
+    if (this.painted) this.painted.fill(-1);
+  }
+
+  /** What a node's counter shows: the server's total unless the toggle says "since page opened". */
+  shownCount(i) {
+    return this.totals !== null && !this.sincePageOpened ? this.totals[i] : this.counts[i];
+  }
+
   /** Starts a dot along `path`; false when MAX_DOTS are already in flight. */
   spawn(path, error) {
     if (!this.map || this.dots.length >= MAX_DOTS || path.length < 2) return false;
@@ -446,11 +475,12 @@ export class FlowGraph {
     if (now - this.lastCounts >= PAINT_COUNTS_MS) {
       this.lastCounts = now;
       for (let i = 0; i < this.counts.length; i++) {
-        if (this.counts[i] === this.painted[i]) continue;
-        this.painted[i] = this.counts[i];
+        const count = this.shownCount(i);
+        if (count === this.painted[i]) continue;
+        this.painted[i] = count;
         const el = this.nodeEls[i].count;
-        el.textContent = this.formatCount(this.counts[i]);
-        el.dataset.count = String(this.counts[i]);
+        el.textContent = this.formatCount(count);
+        el.dataset.count = String(count);
       }
     }
     if (now - this.lastEdges >= PAINT_EDGES_MS) {

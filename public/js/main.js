@@ -3,9 +3,11 @@
 // events/s stream costs a little arithmetic per event and a bounded amount of DOM per frame.
 import { ThroughputChart } from './chart.js';
 import { MonitorSocket } from './connection.js';
-import { compileFilter, filterTerm, formatCount, formatRate, summarize } from './events.js';
+import { explain } from './diagnose.js';
+import { compileFilter, filterTerm, formatCount, formatRate, streamParams, summarize } from './events.js';
 import { Details, Feed } from './feed.js';
 import { ERROR_NODE, FlowGraph } from './flow-graph.js';
+import { Instances } from './instances.js';
 import { Sessions } from './sessions.js';
 
 // Relative to the page, so the monitor also works behind a path prefix. The server says where its
@@ -17,6 +19,11 @@ const FLOW_MAP_PATH = 'event-flow-map';
 const DOTS_PER_S = 60;
 const DOT_QUEUE = 24;
 const FILTER_DEBOUNCE_MS = 120;
+/** Events per second the page asks for by default; counts and the graph come from stats, exact. */
+const DEFAULT_SAMPLE = 300;
+const MIN_SAMPLE = 50;
+/** Halve the sample when handling events takes more than this share of a second. */
+const BUSY_SHARE = 0.1;
 
 const $ = (id) => document.getElementById(id);
 
@@ -66,7 +73,7 @@ void chart.init();
 
 // ---- filter -------------------------------------------------------------------------------------
 
-const filterInput = $('filter');
+const filterInput = /** @type {HTMLInputElement} */ ($('filter'));
 let filterTimer;
 
 function applyFilter() {
@@ -76,7 +83,35 @@ function applyFilter() {
   dotQueue.length = 0;
   graph.clearDots();
   feed.setFilter(filter);
+  updateStream();
 }
+
+let sample = DEFAULT_SAMPLE;
+let streamKey = '';
+/** Reconnects with the server-side filter or sample the filter box and the toggle call for. */
+function updateStream() {
+  const params = streamParams({ filterText: filterInput.value, full: fullStream.checked, sample });
+  const key = JSON.stringify(params);
+  const mode = $('feed-mode');
+  mode.textContent =
+    params.filter !== undefined
+      ? `exact stream: ${params.filter}`
+      : params.sample !== undefined
+        ? `sample ≤${params.sample}/s`
+        : 'full stream';
+  mode.dataset.mode = params.filter !== undefined ? 'exact' : params.sample !== undefined ? 'sample' : 'full';
+  if (key === streamKey) return;
+  const first = streamKey === '';
+  streamKey = key;
+  socket.params = params;
+  if (first) return;
+  // The new stream's hello and replay replace what the page holds (see onFrame).
+  switched = true;
+  socket.setParams(params);
+}
+let switched = false;
+const fullStream = /** @type {HTMLInputElement} */ ($('full-stream'));
+fullStream.addEventListener('change', () => updateStream());
 
 /** Sets the filter from a click on a node or a session; the same click again clears it. */
 function toggleFilter(text) {
@@ -110,12 +145,12 @@ let matchedCount = 0;
 let animatedCount = 0;
 
 /** Per event: count it, remember it for the feed and sessions, maybe queue a dot. No DOM work. */
-function onEvents(events) {
+function onEvents(events, replay = false) {
   const nowMs = Date.now();
   for (const event of events) {
     // One unreadable event is skipped and counted; the rest of its batch still shows.
     try {
-      onEvent(event, nowMs);
+      onEvent(event, nowMs, replay);
     } catch {
       onSkipped(1);
     }
@@ -131,10 +166,17 @@ function onSkipped(n) {
   skippedDirty = true;
 }
 
-function onEvent(event, nowMs) {
+function onEvent(event, nowMs, replay) {
   if (event === null || typeof event !== 'object' || Array.isArray(event))
     throw new TypeError('not an event');
   const s = summarize(event);
+  // Replayed events (from before the page opened) fill the feed and sessions but are neither
+  // counted nor animated: the server's totals already include them.
+  if (replay) {
+    sessions.record(s, nowMs);
+    feed.add(s, filter === null || filter(s));
+    return;
+  }
   graph.record(s.path, s.error);
   sessions.record(s, nowMs);
   const matches = filter === null || filter(s);
@@ -148,16 +190,41 @@ function onEvent(event, nowMs) {
 
 let stats = null;
 let statsDirty = false;
+/** The server's latest per-node totals, applied again when the map (re)loads. */
+let nodeTotals = null;
+const instances = new Instances();
+let instancesDirty = false;
 
+let busyMs = 0;
 function onFrame(frame) {
+  const start = performance.now();
+  handleFrame(frame);
+  busyMs += performance.now() - start;
+}
+
+function handleFrame(frame) {
   if (frame.type === 'events') {
-    if (Array.isArray(frame.events)) onEvents(frame.events);
+    if (Array.isArray(frame.events)) onEvents(frame.events, frame.replay === true);
     else onSkipped(1);
   } else if (frame.type === 'stats') {
     stats = frame;
     statsDirty = true;
     chart.push(frame);
+    if (frame.nodes) graph.setTotals((nodeTotals = frame.nodes));
+    if (Array.isArray(frame.instances)) {
+      instances.update(frame.instances, Date.now());
+      instancesDirty = true;
+    }
   } else if (frame.type === 'hello') {
+    // After a switch of stream (sample, full, exact filter), the feed and sessions show what the new
+    // stream's replay holds, rather than a mix of both streams.
+    const replays = frame.replay && typeof frame.replay === 'object' && frame.replay.events > 0;
+    if (switched && replays) {
+      feed.clear();
+      sessions.clear();
+    }
+    switched = false;
+    if (frame.nodes) graph.setTotals((nodeTotals = frame.nodes));
     const app = frame.app && typeof frame.app === 'object' ? frame.app : {};
     if (typeof app.name === 'string') {
       $('app-info').textContent = `${app.name}${typeof app.version === 'string' ? ` · v${app.version}` : ''}`;
@@ -180,6 +247,7 @@ async function loadMap(path) {
     if (text === mapText) return;
     if (!graph.setMap(JSON.parse(text))) throw new Error('the map has no nodes');
     mapText = text;
+    if (nodeTotals) graph.setTotals(nodeTotals);
     flowStatus.hidden = true;
     $('flow').setAttribute('aria-label', `Event flow map with ${graph.map.nodes.length} nodes`);
   } catch (err) {
@@ -230,7 +298,31 @@ function paintSkipped() {
   $('stat-skipped').parentElement.hidden = false;
 }
 
-const conn = $('conn');
+const sinceOpen = /** @type {HTMLInputElement} */ ($('since-open'));
+sinceOpen.addEventListener('change', () => graph.showSincePageOpened(sinceOpen.checked));
+
+const instancesEl = $('instances');
+function paintInstances() {
+  instancesDirty = false;
+  const rows = instances.list();
+  // One instance is not a cluster: the strip appears from two.
+  instancesEl.hidden = rows.length < 2;
+  instancesEl.replaceChildren(
+    ...rows.map((row) => {
+      const li = document.createElement('li');
+      li.className = row.gone ? 'instance gone' : 'instance';
+      li.dataset.testid = 'instance';
+      li.dataset.id = row.id;
+      li.textContent = row.gone
+        ? `${row.id} · gone`
+        : `${row.id} · ${formatCount(row.active_connections)} conn · ${formatRate(row.messages_per_second)}/s`;
+      return li;
+    }),
+  );
+}
+
+const conn = /** @type {HTMLButtonElement} */ ($('conn'));
+const connError = $('conn-error');
 const statsEl = document.querySelector('.stats');
 const connText = $('conn-text');
 let connState = { state: 'connecting', attempt: 0, retryAt: undefined };
@@ -254,6 +346,18 @@ function onState(next) {
       ? `Disconnected; attempt ${next.attempt}. Click to retry now.`
       : 'Monitor socket state';
   connText.textContent = connLabel();
+  // The reason stays until the socket opens: a retry that fails the same way does not blank it.
+  if (next.refusal !== undefined) {
+    connError.textContent = explain(next.refusal);
+    connError.dataset.refusal = next.refusal;
+    connError.hidden = false;
+  } else if (next.state === 'connected') {
+    connError.hidden = true;
+  } else if (next.state === 'unauthorized') {
+    connError.textContent = explain('unauthorized');
+    connError.dataset.refusal = 'unauthorized';
+    connError.hidden = false;
+  }
   // Figures from a lost connection stay visible, dimmed, until fresh stats arrive.
   statsEl.classList.toggle('stale', next.state !== 'connected');
   if (next.state === 'unauthorized') askToken();
@@ -262,14 +366,14 @@ function onState(next) {
 const socket = new MonitorSocket(MONITOR_PATH, { onFrame, onState, onSkipped });
 conn.addEventListener('click', () => (connState.state === 'unauthorized' ? askToken() : socket.retryNow()));
 
-const tokenDialog = $('token-dialog');
+const tokenDialog = /** @type {HTMLDialogElement} */ ($('token-dialog'));
 function askToken() {
   if (!tokenDialog.open) tokenDialog.showModal();
 }
 $('token-form').addEventListener('submit', (e) => {
   e.preventDefault();
   tokenDialog.close();
-  socket.useToken($('token-input').value.trim());
+  socket.useToken(/** @type {HTMLInputElement} */ ($('token-input')).value.trim());
 });
 $('token-cancel').addEventListener('click', () => tokenDialog.close());
 
@@ -293,6 +397,7 @@ function frame(now) {
   feed.flush(now);
   if (statsDirty) paintStats();
   if (skippedDirty) paintSkipped();
+  if (instancesDirty) paintInstances();
   if (now - lastSessions >= 1000) {
     lastSessions = now;
     sessions.render(Date.now());
@@ -307,6 +412,12 @@ function frame(now) {
       : '';
     matchedCount = 0;
     animatedCount = 0;
+    // Adaptive sample: when handling frames took too much of the last second, ask for half as many.
+    if (busyMs > seconds * 1000 * BUSY_SHARE && sample > MIN_SAMPLE && streamKey.includes('sample')) {
+      sample = Math.max(MIN_SAMPLE, Math.floor(sample / 2));
+      updateStream();
+    }
+    busyMs = 0;
   }
 }
 
@@ -329,5 +440,8 @@ fetch(CONFIG_PATH, { cache: 'no-store' })
     if (path.startsWith('/')) socket.path = path.slice(1);
   })
   .catch(() => undefined)
-  .finally(() => socket.connect());
+  .finally(() => {
+    updateStream();
+    socket.connect();
+  });
 requestAnimationFrame(frame);

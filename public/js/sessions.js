@@ -12,7 +12,11 @@ const FORGET_MS = 15 * 60_000;
 
 export class Sessions {
   constructor({ list, empty, count, onSelect, graph }) {
-    Object.assign(this, { list, empty, countEl: count, onSelect, graph });
+    this.list = list;
+    this.empty = empty;
+    this.countEl = count;
+    this.onSelect = onSelect;
+    this.graph = graph;
     // Map order is insertion order; re-inserting on every event keeps it least-recently-seen first.
     this.map = new Map();
     this.rows = [];
@@ -23,6 +27,11 @@ export class Sessions {
   }
 
   /** Called per event: one Map delete + set, no DOM work. */
+  /** Forgets every session, before the server's replay for a new stream fills the panel again. */
+  clear() {
+    this.map.clear();
+  }
+
   record(s, nowMs) {
     let kind = 'session';
     let id = s.session;

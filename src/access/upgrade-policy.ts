@@ -41,6 +41,8 @@ export class UpgradePolicy {
   private readonly ingestTokens: Buffer[];
   private readonly monitorTokens: Buffer[];
   private readonly allowedOrigins: Set<string>;
+  /** Monitor sockets open on this instance, against MAX_MONITORS. */
+  private openMonitors = 0;
 
   constructor(
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
@@ -69,6 +71,7 @@ export class UpgradePolicy {
       if (!this.originAllowed(request)) return 403;
       if (this.monitorTokens.length > 0 && !tokenMatches(presentedToken(request), this.monitorTokens))
         return 401;
+      if (this.openMonitors >= this.cfg.maxMonitors) return 503;
       return undefined;
     }
     if (this.ingestTokens.length > 0 && !tokenMatches(presentedToken(request), this.ingestTokens)) return 401;
@@ -78,10 +81,19 @@ export class UpgradePolicy {
 
   /**
    * Takes an ingest slot (for the machine, with WORKERS > 1) and returns what gives it back when
-   * the socket closes, or the status to refuse with. Monitors are not counted.
+   * the socket closes, or the status to refuse with. Monitors count against MAX_MONITORS, per instance.
    */
   async admit(request: IncomingMessage, endpoint: Endpoint): Promise<(() => void) | number> {
-    if (endpoint !== 'websocketEndpoint') return () => undefined;
+    if (endpoint !== 'websocketEndpoint') {
+      if (this.openMonitors >= this.cfg.maxMonitors) return 503;
+      this.openMonitors++;
+      let left = false;
+      return () => {
+        if (left) return;
+        left = true;
+        this.openMonitors--;
+      };
+    }
     const group = groupOf(request);
     const refused = await this.slots.acquire(group);
     if (refused !== undefined) return refused;

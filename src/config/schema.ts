@@ -189,6 +189,23 @@ export const SETTINGS = {
     max: 3_600_000,
     description: '...and is disconnected when it stays over the limit this long',
   }),
+  monitorReplay: int({
+    env: 'MONITOR_REPLAY',
+    area: 'monitor',
+    default: 200,
+    min: 0,
+    max: 10_000,
+    description:
+      'A new monitor first gets up to this many earlier events, marked "replay": true (with Redis: the cluster\'s); 0 turns it off',
+  }),
+  maxMonitors: int({
+    env: 'MAX_MONITORS',
+    area: 'monitor',
+    default: 100,
+    min: 1,
+    max: 100_000,
+    description: 'Monitor sockets at once per instance; more get HTTP 503',
+  }),
 
   monitorFrameMaxBytes: int({
     env: 'MONITOR_FRAME_MAX_BYTES',

@@ -33,20 +33,25 @@ export function chunkEvents(events: readonly string[], maxFrameBytes: number): E
   return chunks;
 }
 
-/** Packs chunks into encoded frames of at most `maxFrameBytes` (a larger chunk alone in its frame). */
-export function eventsFrames(chunks: readonly EventChunk[], maxFrameBytes: number): Buffer[] {
+/**
+ * Packs chunks into encoded frames of at most `maxFrameBytes` (a larger chunk alone in its frame).
+ * `fields` is JSON member text put before "events" in every frame, such as '"replay":true,'.
+ */
+export function eventsFrames(chunks: readonly EventChunk[], maxFrameBytes: number, fields = ''): Buffer[] {
   const frames: Buffer[] = [];
+  const head = fields === '' ? FRAME_HEAD : '{"type":"events",' + fields + '"events":[';
+  const overhead = head.length + FRAME_TAIL.length;
   let parts: string[] = [];
   let bytes = 0;
   const emit = () => {
     // Encoded once: ws would otherwise encode the string again for every monitor.
-    frames.push(Buffer.from(FRAME_HEAD + parts.join(',') + FRAME_TAIL));
+    frames.push(Buffer.from(head + parts.join(',') + FRAME_TAIL));
     parts = [];
     bytes = 0;
   };
   for (const chunk of chunks) {
     if (chunk.count === 0) continue;
-    if (parts.length > 0 && OVERHEAD + bytes + 1 + chunk.bytes > maxFrameBytes) emit();
+    if (parts.length > 0 && overhead + bytes + 1 + chunk.bytes > maxFrameBytes) emit();
     bytes += (parts.length > 0 ? 1 : 0) + chunk.bytes;
     parts.push(chunk.events);
   }

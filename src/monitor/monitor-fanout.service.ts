@@ -1,4 +1,5 @@
-// Fans events out to monitors in batches, one frame per flush (split at MONITOR_FRAME_MAX_BYTES), sends each monitor its stats every
+// Fans events out to monitors in batches, one frame per flush (split at MONITOR_FRAME_MAX_BYTES),
+// sends each monitor hello, the replay and its stats every
 // second, and keeps a slow monitor from slowing ingest or growing memory. With Redis, each flush
 // also publishes this instance's batch on the bus, and batches from other instances join the next
 // local flush. MonitorGateway only hands sockets in (add) and they leave by closing.
@@ -11,19 +12,30 @@ import { BusService, type RemoteBatch } from '../cluster/bus.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { encodeEvent, encodeStats } from '../protocol/index.js';
+import { FLOW_MAP_PATH, encodeEvent, encodeHello, encodeStats } from '../protocol/index.js';
+import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
-import { chunkEvents, eventsFrames } from './events-frames.js';
+import type { MonitorParams } from './monitor-params.js';
+import { type Candidate, Sampler, matches, remoteCandidate, splitEvents } from './selection.js';
 
 interface MonitorState {
   id: string;
+  params: MonitorParams;
+  /** Present for ?sample=N. */
+  sampler?: Sampler;
   dropped: number;
   /** When the socket's buffer first went over the limit; undefined while it is under. */
   overSince: number | undefined;
 }
 
 const STATS_INTERVAL_MS = 1000;
+
+/** Encoded events kept for replay: one local event, or one batch from another instance. */
+interface ReplayChunk {
+  count: number;
+  text: string;
+}
 
 @Injectable()
 export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
@@ -32,6 +44,11 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private remote: RemoteBatch[] = [];
   private pendingCount = 0;
   private lastFlush = 0;
+  /** The last MONITOR_REPLAY events (oldest first), whole batches for other instances' events. */
+  private replay: ReplayChunk[] = [];
+  private replayCount = 0;
+  /** Monitors with ?sample or ?filter: while 0, flushes build no per-event candidates. */
+  private selective = 0;
   private droppedTotal = 0;
   private flushTimer?: NodeJS.Timeout;
   private statsTimer?: NodeJS.Timeout;
@@ -72,20 +89,59 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     clearTimeout(this.flushTimer);
   }
 
-  /** Starts sending batches and stats to `socket` until it closes. */
-  add(socket: WebSocket, id: string): void {
-    this.monitors.set(socket, { id, dropped: 0, overSince: undefined });
+  /** Sends hello and the replay, then batches and stats to `socket` until it closes. */
+  add(socket: WebSocket, id: string, params: MonitorParams = {}): void {
+    socket.send(
+      encodeHello({
+        app: { name: this.cfg.appName, version: this.cfg.version },
+        flow_map: FLOW_MAP_PATH,
+        endpoints: {
+          ingest: this.cfg.websocketEndpoint,
+          monitor: this.cfg.monitorEndpoint,
+          flow_map: FLOW_MAP_PATH,
+        },
+        nodes: this.cluster.view().nodes,
+        replay: { events: this.cfg.monitorReplay, scope: this.publishing ? 'cluster' : 'instance' },
+      }),
+    );
+    if (this.cfg.monitorReplay > 0) {
+      // Events already acked but not yet flushed belong in the replay: flush them now (to the
+      // monitors already connected too), so the replay and the live stream neither miss nor repeat.
+      if (this.pendingCount > 0) this.flush();
+      let texts = this.replay.map((c) => c.text);
+      // A filtered monitor's replay holds only matching events (sampling does not apply: it is small).
+      const filter = params.filter;
+      if (filter !== undefined) {
+        texts = this.replay
+          .flatMap((c) => (c.count === 1 ? [c.text] : splitEvents(c.text)))
+          .map(remoteCandidate)
+          .filter((c): c is Candidate => c !== undefined && matches(c, filter))
+          .map((c) => c.text);
+      }
+      const max = this.cfg.monitorFrameMaxBytes;
+      const frames = eventsFrames(chunkEvents(texts, max), max, '"replay":true,');
+      // Always one replay frame, empty when there is nothing yet: the page knows history is complete.
+      if (frames.length === 0) frames.push(Buffer.from('{"type":"events","replay":true,"events":[]}'));
+      for (const frame of frames) socket.send(frame, { binary: false });
+    }
+    const selective = params.sample !== undefined || params.filter !== undefined;
+    const sampler =
+      params.sample === undefined ? undefined : new Sampler(params.sample, this.cfg.monitorFlushMs);
+    this.monitors.set(socket, { id, params, sampler, dropped: 0, overSince: undefined });
+    if (selective) this.selective++;
     this.stream.monitorOpened();
     this.updateSubscription();
     socket.once('close', () => {
       this.monitors.delete(socket);
+      if (selective) this.selective--;
       this.stream.monitorClosed();
       this.updateSubscription();
     });
   }
 
   private updateSubscription(): void {
-    const needed = this.monitors.size > 0 || this.publishing;
+    // Replay needs the last events even while nobody watches (MONITOR_REPLAY=0 gives that cost back).
+    const needed = this.monitors.size > 0 || this.publishing || this.cfg.monitorReplay > 0;
     if (needed && this.events === undefined) {
       this.events = this.stream.events$.subscribe((event) => this.enqueue(event));
     } else if (!needed && this.events !== undefined) {
@@ -102,7 +158,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   }
 
   private enqueueRemote(batch: RemoteBatch): void {
-    if (this.monitors.size === 0) return;
+    if (this.monitors.size === 0 && this.cfg.monitorReplay === 0) return;
     this.remote.push(batch);
     this.pendingCount += batch.count;
     this.schedule();
@@ -130,35 +186,105 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     const count = this.pendingCount;
     if (count === 0) return;
     const { monitorEventMaxBytes, monitorFrameMaxBytes } = this.cfg;
-    const local = chunkEvents(
-      this.local.map((event) => encodeEvent(event, Math.min(monitorEventMaxBytes, monitorFrameMaxBytes))),
-      monitorFrameMaxBytes,
+    const watched = this.monitors.size > 0 || this.publishing;
+    // Unwatched, only the events the replay keeps are encoded.
+    const keep = watched ? this.local : this.local.slice(-this.cfg.monitorReplay);
+    const encoded = keep.map((event) =>
+      encodeEvent(event, Math.min(monitorEventMaxBytes, monitorFrameMaxBytes)),
     );
-    for (const chunk of local) this.bus.publish(chunk.events, chunk.count);
+    const local = chunkEvents(encoded, monitorFrameMaxBytes);
+    if (this.publishing) for (const chunk of local) this.bus.publish(chunk.events, chunk.count);
     const remote = this.remote.map((b) => ({ ...b, bytes: Buffer.byteLength(b.events) }));
+    this.remember(encoded, this.remote);
+    const candidates = this.selective > 0 ? this.candidates(keep, encoded, this.remote) : [];
     this.local = [];
     this.remote = [];
     this.pendingCount = 0;
     if (this.monitors.size === 0) return;
     // Several frames when the batch is large: each stays under MONITOR_FRAME_MAX_BYTES.
-    const frames = eventsFrames([...local, ...remote], monitorFrameMaxBytes);
+    let full: Buffer[] | undefined;
     for (const [socket, state] of this.monitors) {
+      const { sample, filter } = state.params;
+      let frames: Buffer[];
+      let size = count;
+      if (sample === undefined && filter === undefined) {
+        frames = full ??= eventsFrames([...local, ...remote], monitorFrameMaxBytes);
+      } else {
+        const matching = filter === undefined ? candidates : candidates.filter((c) => matches(c, filter));
+        const chosen = state.sampler ? state.sampler.pick(matching, this.lastFlush) : matching;
+        size = chosen.length;
+        if (size === 0) continue;
+        const chunks: EventChunk[] = chunkEvents(
+          chosen.map((c) => c.text),
+          monitorFrameMaxBytes,
+        );
+        const fields = state.sampler ? '"sampled_from":' + matching.length + ',' : '';
+        frames = eventsFrames(chunks, monitorFrameMaxBytes, fields);
+      }
       if (this.isBackedUp(socket, state, this.lastFlush)) {
-        state.dropped += count;
-        this.droppedTotal += count;
+        state.dropped += size;
+        this.droppedTotal += size;
       } else {
         for (const frame of frames) socket.send(frame, { binary: false });
       }
     }
   }
 
+  /** This flush's events with the fields filters and sampling read; only built for such monitors. */
+  private candidates(local: StreamEvent[], encoded: string[], remote: RemoteBatch[]): Candidate[] {
+    const out: Candidate[] = local.map((event, i) => ({
+      text: encoded[i],
+      error: event.messageId === null,
+      category: event.route.category,
+      clientId: event.clientId,
+      data: event.value,
+    }));
+    for (const batch of remote) {
+      for (const text of splitEvents(batch.events)) {
+        const candidate = remoteCandidate(text);
+        if (candidate !== undefined) out.push(candidate);
+      }
+    }
+    return out;
+  }
+
+  /** Keeps the newest MONITOR_REPLAY events; other instances' batches are kept or dropped whole. */
+  private remember(local: string[], remote: RemoteBatch[]): void {
+    const limit = this.cfg.monitorReplay;
+    if (limit === 0) return;
+    // The same order as the live frame: this instance's events, then other instances' batches.
+    for (const text of local) this.replay.push({ count: 1, text });
+    for (const batch of remote) this.replay.push({ count: batch.count, text: batch.events });
+    this.replayCount += local.length;
+    for (const batch of remote) this.replayCount += batch.count;
+    let drop = 0;
+    while (drop < this.replay.length && this.replayCount - this.replay[drop].count >= limit) {
+      this.replayCount -= this.replay[drop].count;
+      drop++;
+    }
+    // A single batch larger than the limit is still dropped: the replay never exceeds it.
+    if (drop < this.replay.length && this.replayCount > limit && this.replay[drop].count > 1) {
+      this.replayCount -= this.replay[drop].count;
+      drop++;
+    }
+    if (drop > 0) this.replay.splice(0, drop);
+  }
+
   private sendStats(): void {
     if (this.monitors.size === 0) return;
-    const { totals, instance } = this.cluster.view();
+    const { totals, instance, members, nodes } = this.cluster.view();
     const now = Date.now();
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, now)) continue;
-      socket.send(encodeStats({ ...totals, dropped: state.dropped, ...(instance && { instance }) }));
+      socket.send(
+        encodeStats({
+          ...totals,
+          dropped: state.dropped,
+          ...(instance && { instance }),
+          ...(members && { instances: members }),
+          nodes,
+        }),
+      );
     }
   }
 

@@ -1,33 +1,42 @@
-// WS /ws/monitor: accepts a monitor (hello frame, then hands it to MonitorFanout) and logs when it
-// leaves. Batching, the bus, stats and the slow-monitor policy live in MonitorFanout.
-import { Inject } from '@nestjs/common';
-import type { ConfigType } from '@nestjs/config';
+// WS /ws/monitor: accepts a monitor (MonitorFanout sends hello, the replay, batches and stats),
+// closes one that sends more than monitors may, and logs when it leaves.
+import type { IncomingMessage } from 'node:http';
 import { OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
 import { PinoLogger } from 'nestjs-pino';
-import type { WebSocket } from 'ws';
-import { appConfig } from '../config/app.config.js';
-import { DEFAULT_MONITOR_PATH, FLOW_MAP_PATH, encodeHello } from '../protocol/index.js';
+import type { RawData, WebSocket } from 'ws';
+import { CLOSE_POLICY_VIOLATION, DEFAULT_MONITOR_PATH } from '../protocol/index.js';
 import { newClientId } from '../ws/client-id.js';
 import type { GatewayOptions } from '../ws/raw-ws.adapter.js';
+import { InboundLimit } from './inbound-limit.js';
 import { MonitorFanout } from './monitor-fanout.service.js';
+import { parseMonitorParams } from './monitor-params.js';
+
+const byteLength = (data: RawData): number =>
+  Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
 
 @WebSocketGateway<GatewayOptions>({ path: DEFAULT_MONITOR_PATH, endpoint: 'monitorEndpoint' })
 export class MonitorGateway implements OnGatewayConnection<WebSocket> {
   constructor(
     private readonly fanout: MonitorFanout,
-    @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(MonitorGateway.name);
   }
 
-  handleConnection(socket: WebSocket): void {
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
     const id = newClientId();
-    this.fanout.add(socket, id);
+    // Checked on the upgrade already (invalid ones got 400): this parse always succeeds.
+    const parsed = parseMonitorParams(request.url);
+    const params = parsed.ok ? parsed.params : {};
+    const limit = new InboundLimit();
+    socket.on('message', (data: RawData) => {
+      const problem = limit.check(byteLength(data), Date.now());
+      if (problem === undefined) return;
+      this.logger.info({ monitor_id: id }, 'Monitor %s closed: %s', id, problem);
+      socket.close(CLOSE_POLICY_VIOLATION, problem);
+    });
     socket.once('close', () => this.logger.info({ monitor_id: id }, 'Monitor %s disconnected', id));
-    socket.send(
-      encodeHello({ app: { name: this.cfg.appName, version: this.cfg.version }, flow_map: FLOW_MAP_PATH }),
-    );
+    this.fanout.add(socket, id, params);
     this.logger.info({ monitor_id: id }, 'Monitor %s connected', id);
   }
 }

@@ -1,5 +1,6 @@
 // Every frame the server sends on the monitor socket: hello on connect, events batches, stats.
 import type { StreamEvent } from '../stream/stream-event.js';
+import type { InstanceSummary } from '../cluster/cluster-stats.service.js';
 import type { StreamStats } from '../stream/stream.service.js';
 import { MALFORMED_JSON } from './ingest-frames.js';
 
@@ -10,6 +11,15 @@ export interface HelloFrame {
   app: { name: string; version: string };
   /** Where the page fetches the event flow map. */
   flow_map: string;
+  /** The configured paths, so a page served elsewhere can still find the sockets. */
+  endpoints: { ingest: string; monitor: string; flow_map: string };
+  /** Events per flow-map node since start (see StatsFrame.nodes). */
+  nodes: Record<string, number>;
+  /**
+   * The replay this monitor gets next: up to `events` events, from the whole cluster ("cluster",
+   * with the Redis bus) or from this instance ("instance"); 0 when MONITOR_REPLAY=0.
+   */
+  replay: { events: number; scope: 'cluster' | 'instance' };
 }
 
 interface MonitorEventBase {
@@ -67,6 +77,10 @@ export type MonitorEvent = ReceivedEvent | MalformedEvent | DuplicateEvent;
  */
 export interface EventsFrame {
   type: 'events';
+  /** Only on the one frame sent right after hello: events from before this monitor connected. */
+  replay?: true;
+  /** Only for a monitor that asked for ?sample=N: how many events this frame's sample stands for. */
+  sampled_from?: number;
   events: MonitorEvent[];
 }
 
@@ -76,6 +90,13 @@ export interface StatsFrame extends StreamStats {
   dropped: number;
   /** With Redis: this instance's own counts (the top-level counts are the cluster's). */
   instance?: StreamStats & { id: string };
+  /** With Redis: every live instance, sorted by id. */
+  instances?: InstanceSummary[];
+  /**
+   * Events per flow-map node id since the service started (with Redis: since the cluster's first
+   * instance started), exact whatever this monitor was sent.
+   */
+  nodes: Record<string, number>;
 }
 
 export type MonitorFrame = HelloFrame | EventsFrame | StatsFrame;

@@ -31,6 +31,8 @@ export interface Route {
   path: readonly string[];
   /** `path` as JSON text, spliced into monitor frames without stringifying per event. */
   pathJson: string;
+  /** Position in FlowMap.routes: the per-route counter StreamService increments per event. */
+  index: number;
 }
 
 export const ACK_NODE = 'ack';
@@ -64,6 +66,8 @@ function ownString(obj: Record<string, unknown>, key: string): string | undefine
 
 export class FlowMap {
   readonly errorRoute: Route;
+  /** Every route an event can take (the error route first), indexed by Route.index. */
+  readonly routes: Route[] = [];
   private readonly lookups: Lookup[] = [];
   private readonly defaultRoute: Route;
 
@@ -108,11 +112,11 @@ export class FlowMap {
       }
       return undefined;
     };
-    const route = (category: string | null, path: string[]): Route => ({
-      category,
-      path,
-      pathJson: JSON.stringify(path),
-    });
+    const route = (category: string | null, path: string[]): Route => {
+      const made = { category, path, pathJson: JSON.stringify(path), index: this.routes.length };
+      this.routes.push(made);
+      return made;
+    };
 
     const sourceId = sources[0].id;
     const errorPath =

@@ -20,4 +20,6 @@ export interface StreamEvent {
   gap?: number;
   /** A resent frame at or below the stream's last seq: not stored, no message id. */
   duplicate?: boolean;
+  /** The parsed frame (undefined when malformed): monitor filters read it, never parse again. */
+  value: unknown;
 }

@@ -99,6 +99,27 @@ describe(StreamService.name, () => {
     expect(serializeEvent(events[0]).endsWith(deep + '}')).toBe(true);
   });
 
+  it('counts every event on each node of its route, errors included', () => {
+    ingest('{"event_type":"touch"}', 22, 'c1');
+    ingest('{"event_type":"touch"}', 22, 'c1');
+    ingest('{"event_type":"zzz"}', 20, 'c1');
+    ingest('{oops', 5, 'c1');
+    expect(stream.nodeCounts()).toEqual({
+      client: 4,
+      ingest: 4,
+      parse: 4,
+      error: 1,
+      classify: 3,
+      touch: 2,
+      gesture: 0,
+      keystroke: 0,
+      motion: 0,
+      other: 1,
+      stream: 3,
+      ack: 3,
+    });
+  });
+
   it('counts connections and monitors up and down', () => {
     stream.connectionOpened();
     stream.connectionOpened();

@@ -60,6 +60,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private countedAtTick = 0;
   private summaryFrom = { messages: 0, errors: 0 };
   private readonly debug: boolean;
+  /** Events per flow-map route since start, indexed by Route.index: one increment per event. */
+  private readonly routeCounts: number[];
 
   constructor(
     private readonly flowMap: FlowMap,
@@ -69,6 +71,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   ) {
     logger.setContext(StreamService.name);
     this.debug = logger.logger.isLevelEnabled('debug');
+    this.routeCounts = flowMap.routes.map(() => 0);
     metrics.counter(
       'cbsa_frames_total',
       'Ingest frames by outcome: received (acked), malformed, rate_limited, unavailable, duplicate, invalid_seq',
@@ -123,14 +126,9 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       return undefined;
     }
     this.totalMessages++;
-    const event: StreamEvent = {
-      messageId,
-      clientId,
-      timestamp,
-      route: this.flowMap.classify(value),
-      size,
-      text,
-    };
+    const route = this.flowMap.classify(value);
+    this.routeCounts[route.index]++;
+    const event: StreamEvent = { messageId, clientId, timestamp, route, size, text, value };
     if (this.subject.observed) this.subject.next(event);
     if (this.debug) this.logReceived(messageId, clientId, value);
     return event;
@@ -145,6 +143,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       return JSON.parse(text);
     } catch {
       this.totalErrors++;
+      this.routeCounts[this.flowMap.errorRoute.index]++;
       const malformed: StreamEvent = {
         messageId: null,
         clientId,
@@ -152,6 +151,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
         route: this.flowMap.errorRoute,
         size,
         text,
+        value: undefined,
       };
       this.malformedEvent = malformed;
       // With nobody subscribed the hot path skips RxJS entirely; keep this check.
@@ -181,6 +181,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       route: this.flowMap.classify(value),
       size,
       text,
+      value,
       stream,
       seq,
       gap: 0,
@@ -197,6 +198,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       route: this.flowMap.classify(value),
       size,
       text,
+      value,
     };
   }
 
@@ -213,6 +215,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   /** Counts and fans out an event that was accepted (stored, in sink mode): it has its message id. */
   accepted(event: StreamEvent): void {
     this.totalMessages++;
+    this.routeCounts[event.route.index]++;
     if (event.gap) this.totalGaps += event.gap;
     if (this.subject.observed) this.subject.next(event);
   }
@@ -280,6 +283,21 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       total_duplicates: this.totalDuplicates,
       total_gaps: this.totalGaps,
     };
+  }
+
+  /**
+   * Events that passed each flow-map node since this process started, summed from the per-route
+   * counters (computed once a second for stats, never per event).
+   */
+  nodeCounts(): Record<string, number> {
+    const nodes: Record<string, number> = {};
+    for (const node of this.flowMap.document.nodes) nodes[node.id] = 0;
+    for (const route of this.flowMap.routes) {
+      const count = this.routeCounts[route.index];
+      if (count === 0) continue;
+      for (const id of route.path) nodes[id] += count;
+    }
+    return nodes;
   }
 
   /** Seconds since the epoch with ms precision, formatted once per millisecond rather than per frame. */

@@ -15,6 +15,7 @@ import { WebSocket, type WebSocketServer } from 'ws';
 import type { Endpoint, UpgradePolicy } from '../access/upgrade-policy.js';
 import type { AppConfig } from '../config/env.js';
 import { CLOSE_GOING_AWAY } from '../protocol/index.js';
+import { parseMonitorParams } from '../monitor/monitor-params.js';
 import { pauseWhileBackedUp } from './backpressure.js';
 
 /**
@@ -31,15 +32,21 @@ const MAX_CLOSE_GRACE_MS = 2000;
 
 type PathedServer = WebSocketServer & { path: string };
 
-export function rejectUpgrade(socket: Duplex, status: number, headers: Record<string, string> = {}): void {
+export function rejectUpgrade(
+  socket: Duplex,
+  status: number,
+  headers: Record<string, string> = {},
+  body?: string,
+): void {
   const reason = STATUS_CODES[status] ?? 'Error';
+  const text = body ?? reason;
   const extra = Object.entries(headers)
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.on('error', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}` +
-      `Content-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
 }
 
@@ -120,6 +127,10 @@ export class RawWsAdapter extends WsAdapter {
       const status = this.policy.refusal(request, endpoint);
       if (status !== undefined) {
         return rejectUpgrade(socket, status, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      }
+      if (endpoint === 'monitorEndpoint') {
+        const parsed = parseMonitorParams(request.url);
+        if (!parsed.ok) return rejectUpgrade(socket, 400, {}, parsed.message);
       }
       void this.policy.admit(request, endpoint).then(
         (grant) => {

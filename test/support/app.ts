@@ -16,10 +16,12 @@ export interface RunningApp {
 /**
  * `env` holds environment variables as the service reads them (e.g. { MONITOR_FLUSH_MS: '20' }).
  * They are set only while the app is created, which is when the config is read and validated.
+ * MONITOR_REPLAY is 0 unless a test asks for it, so a monitor's first events frame is live traffic
+ * rather than earlier tests' events; test/monitor-replay.e2e-spec.ts tests the replay itself.
  */
 export async function startApp(env: Record<string, string> = {}, port = 0): Promise<RunningApp> {
   const saved = process.env;
-  process.env = { ...saved, LOG_LEVEL: 'ERROR', HOST: '127.0.0.1', PORT: String(port), ...env };
+  process.env = { ...saved, LOG_LEVEL: 'ERROR', HOST: '127.0.0.1', PORT: String(port), MONITOR_REPLAY: '0', ...env };
   let app: INestApplication;
   try {
     app = await createApp();

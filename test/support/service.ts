@@ -36,7 +36,8 @@ export class Service {
     const [command, ...args] = [...launcher, process.execPath, MAIN];
     this.proc = spawn(command, args, {
       cwd,
-      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env },
+      // MONITOR_REPLAY off unless asked for, as in startApp.
+      env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', MONITOR_REPLAY: '0', ...env },
     });
     this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
