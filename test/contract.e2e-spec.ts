@@ -1,0 +1,82 @@
+// docs/asyncapi.yaml: a valid AsyncAPI 3.0 document (@asyncapi/parser), and every frame the real app
+// sends on both channels matches exactly one of the channel's message schemas (ajv).
+import { type Contract, loadContract, parseAsyncApi } from './support/contract.js';
+import { type RunningApp, startApp } from './support/app.js';
+import { TestClient } from './support/ws-client.js';
+
+describe('AsyncAPI contract (docs/asyncapi.yaml)', () => {
+  let contract: Contract;
+  let running: RunningApp;
+  const clients: TestClient[] = [];
+  const open = async (path: string) => {
+    const client = await TestClient.open(running.ws(path));
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    contract = await loadContract();
+    running = await startApp({ MONITOR_FLUSH_MS: '10', RATE_LIMIT_PER_CONNECTION: '5', RATE_LIMIT_BURST: '5' });
+  }, 60_000);
+  afterEach(() => clients.splice(0).forEach((c) => c.socket.terminate()));
+  afterAll(() => running.close());
+
+  it('is a valid AsyncAPI 3.0 document with both channels, every frame and the close codes', async () => {
+    const { document, diagnostics } = await parseAsyncApi();
+    expect(diagnostics.filter((d) => d.severity === 0 || d.severity === 1)).toEqual([]);
+    expect(document!.version()).toBe('3.0.0');
+    const channels = Object.fromEntries(document!.channels().all().map((c) => [c.id(), c]));
+    expect(channels.ingest.address()).toBe('/ws/behaviour');
+    expect(channels.monitor.address()).toBe('/ws/monitor');
+    expect(channels.ingest.messages().all().map((m) => m.id()).sort()).toEqual(
+      ['duplicate', 'error', 'event', 'received', 'resume'],
+    );
+    expect(channels.monitor.messages().all().map((m) => m.id()).sort()).toEqual(['events', 'hello', 'stats']);
+    const closeCodes = (id: string) => Object.keys(channels[id].extensions().get('x-close-codes')!.value<object>());
+    expect(closeCodes('ingest').sort()).toEqual(['1001', '1002', '1007', '1008', '1009', '1013', '4001']);
+    expect(closeCodes('monitor').sort()).toEqual(['1001', '1002', '1009']);
+  });
+
+  it('ingest replies of the seed contract match their schemas, and only them', async () => {
+    const client = await open('/ws/behaviour');
+    client.send('{"event_type":"tap","x":1}');
+    const ack = await client.next();
+    contract.check('ingest', 'received', ack);
+    expect(contract.matches('ingest', ack)).toEqual(['event', 'received']); // `event` is any JSON
+    client.send('{"broken"');
+    const error = await client.next();
+    expect(JSON.parse(error)).toEqual({ status: 'error', message: 'Malformed JSON' });
+    contract.check('ingest', 'error', error);
+    expect(contract.matches('ingest', error)).toEqual(['event', 'error']);
+  });
+
+  it('"Rate limit exceeded" matches the error schema', async () => {
+    const client = await open('/ws/behaviour');
+    for (let i = 0; i < 8; i++) client.send('{}');
+    const replies = await Promise.all(Array.from({ length: 8 }, () => client.next()));
+    const refused = replies.find((r) => r.includes('Rate limit'));
+    expect(JSON.parse(refused!)).toEqual({ status: 'error', message: 'Rate limit exceeded' });
+    contract.check('ingest', 'error', refused!);
+  });
+
+  it('monitor hello, events (received and malformed) and stats match their schemas', async () => {
+    const monitor = await open('/ws/monitor');
+    const hello = await monitor.next();
+    contract.check('monitor', 'hello', hello);
+    const producer = await open('/ws/behaviour');
+    producer.send('{"event_type":"swipe","user_id":"u1"}');
+    producer.send('not json');
+    let events = 0;
+    let stats = 0;
+    const deadline = Date.now() + 5_000;
+    while ((events < 2 || stats < 1) && Date.now() < deadline) {
+      const frame = await monitor.next();
+      const type = (JSON.parse(frame) as { type: string }).type;
+      expect(contract.matches('monitor', frame)).toEqual([type]);
+      if (type === 'events') events += (JSON.parse(frame) as { events: unknown[] }).events.length;
+      if (type === 'stats') stats++;
+    }
+    expect(events).toBeGreaterThanOrEqual(2);
+    expect(stats).toBeGreaterThanOrEqual(1);
+  });
+});
