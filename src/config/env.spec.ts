@@ -36,7 +36,13 @@ describe(parseEnv.name, () => {
       redisPrefix: 'cbsa:',
       idBlockSize: 1000,
       sink: 'none',
-      streamMaxlen: 1000000,
+      streamMaxlen: 0,
+      streamStateMax: 1000000,
+      streamStateTtlS: 604800,
+      sinkQueueMax: 20000,
+      sinkQueueMaxBytes: 67108864,
+      sinkReadyMaxAgeMs: 5000,
+      redisCommandTimeoutMs: 2000,
     });
   });
 

@@ -52,7 +52,21 @@ export interface AppConfig {
   redisPrefix: string;
   idBlockSize: number;
   sink: 'none' | 'redis-stream';
+  // --- Evidence integrity (issue 9): resumable streams and the sink ---
+  /** 0: no trimming (the default); otherwise trimmed towards this length, never past a consumer group. */
   streamMaxlen: number;
+  /** Streams whose last seq is kept in memory (without Redis), least recently used evicted. */
+  streamStateMax: number;
+  /** A stream's last seq is forgotten after this many seconds without events. */
+  streamStateTtlS: number;
+  /** Pending sink appends past which ingest sockets are paused (count, and bytes of frame text). */
+  sinkQueueMax: number;
+  sinkQueueMaxBytes: number;
+  /** Readiness is 503 while the oldest pending append is older than this. */
+  sinkReadyMaxAgeMs: number;
+  /** Every Redis command fails after this long without a reply. */
+  redisCommandTimeoutMs: number;
+  // --- end evidence integrity ---
 }
 
 export class ConfigError extends Error {
@@ -148,7 +162,15 @@ export function parseEnv(env: Env): AppConfig {
     redisPrefix: str(env, 'REDIS_PREFIX', 'cbsa:'),
     idBlockSize: int(env, 'ID_BLOCK_SIZE', 1000, 1, 1_000_000_000),
     sink: oneOf(env, 'SINK', ['none', 'redis-stream'] as const, 'none'),
-    streamMaxlen: int(env, 'STREAM_MAXLEN', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
+    // --- Evidence integrity (issue 9) ---
+    streamMaxlen: int(env, 'STREAM_MAXLEN', 0, 0, Number.MAX_SAFE_INTEGER),
+    streamStateMax: int(env, 'STREAM_STATE_MAX', 1_000_000, 1, 100_000_000),
+    streamStateTtlS: int(env, 'STREAM_STATE_TTL_S', 7 * 24 * 3600, 1, 10 * 365 * 24 * 3600),
+    sinkQueueMax: int(env, 'SINK_QUEUE_MAX', 20_000, 1, 10_000_000),
+    sinkQueueMaxBytes: int(env, 'SINK_QUEUE_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 ** 3),
+    sinkReadyMaxAgeMs: int(env, 'SINK_READY_MAX_AGE_MS', 5000, 10, 3_600_000),
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 10, 600_000),
+    // --- end evidence integrity ---
   };
   if (config.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(config.redisUrl)) {
     throw new ConfigError('REDIS_URL', 'a URL such as redis://127.0.0.1:6379/0', config.redisUrl);

@@ -5,6 +5,7 @@ import { ModuleRef } from '@nestjs/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BusService } from '../cluster/bus.service.js';
 import { MonitorGateway } from '../monitor/monitor.gateway.js';
+import { StreamRetention } from '../sink/stream-retention.service.js';
 import { StreamSink } from '../sink/stream-sink.service.js';
 import { StreamService } from '../stream/stream.service.js';
 
@@ -72,6 +73,60 @@ export class MetricsService {
       collect() {
         this.reset();
         this.inc(get(StreamSink).errors);
+      },
+    });
+    new Counter({
+      name: 'cbsa_stream_gaps_total',
+      help: 'Events resumable clients skipped (sum of seq gaps reported)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(get(StreamService).stats().total_gaps);
+      },
+    });
+    new Counter({
+      name: 'cbsa_stream_duplicates_total',
+      help: 'Frames of resumable streams answered "duplicate" (already accepted; not stored again)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(get(StreamService).stats().total_duplicates);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_sink_queue_depth',
+      help: 'Frames waiting for their append (SINK=redis-stream)',
+      registers,
+      collect() {
+        this.set(get(StreamSink).depth);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_stream_length',
+      help: 'Entries in the Redis Stream (SINK=redis-stream; read every 2 s)',
+      registers,
+      collect() {
+        this.set(get(StreamRetention).length);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_stream_consumer_lag',
+      help: 'Entries not yet delivered to each consumer group (XINFO GROUPS lag)',
+      labelNames: ['group'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of get(StreamRetention).groups) this.set({ group: g.name }, g.lag);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_stream_consumer_pending',
+      help: 'Entries delivered to each consumer group and not yet acknowledged (XPENDING)',
+      labelNames: ['group'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of get(StreamRetention).groups) this.set({ group: g.name }, g.pending);
       },
     });
     this.ackLatency = new Histogram({

@@ -1,6 +1,38 @@
 import { Module } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import { appConfig } from '../config/app.config.js';
+import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
+import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
+import { RedisStreamSink } from './redis-stream-sink.js';
+import { StreamRetention } from './stream-retention.service.js';
 import { StreamSink } from './stream-sink.service.js';
 
-@Module({ imports: [StreamModule], providers: [StreamSink], exports: [StreamSink] })
+/** Without Redis nothing is queued (seq state is in memory); this engine is never asked. */
+class NoSink extends DurableSink {
+  get ready(): boolean {
+    return false;
+  }
+  append(entries: readonly SinkEntry[]): Promise<AppendOutcome[]> {
+    return Promise.resolve(entries.map(() => FAILED));
+  }
+  lastSeq(): Promise<number> {
+    return Promise.reject(new Error('no durable sink'));
+  }
+}
+
+@Module({
+  imports: [StreamModule],
+  providers: [
+    {
+      provide: DurableSink,
+      inject: [appConfig.KEY, RedisService],
+      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService): DurableSink =>
+        redis.enabled ? new RedisStreamSink(redis, cfg.streamStateTtlS) : new NoSink(),
+    },
+    StreamSink,
+    StreamRetention,
+  ],
+  exports: [StreamSink, StreamRetention],
+})
 export class SinkModule {}
