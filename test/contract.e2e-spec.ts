@@ -59,6 +59,46 @@ describe('AsyncAPI contract (docs/asyncapi.yaml)', () => {
     contract.check('ingest', 'error', refused!);
   });
 
+  it('resumable-stream frames (resume, received with seq, duplicate, Invalid seq, gaps) match their schemas', async () => {
+    const monitor = await open('/ws/monitor');
+    contract.check('monitor', 'hello', await monitor.next());
+    const client = await open('/ws/behaviour?stream=contract-1');
+    const resume = await client.next();
+    expect(JSON.parse(resume)).toEqual({ type: 'resume', stream: 'contract-1', last_seq: 0 });
+    expect(contract.matches('ingest', resume)).toEqual(['event', 'resume']);
+    const replies: string[] = [];
+    for (const frame of ['{"seq":1}', '{"seq":3,"gap":"after 1"}', '{"seq":2}', '[1]']) {
+      client.send(frame);
+      replies.push(await client.next());
+    }
+    expect(replies.map((r) => JSON.parse(r) as unknown)).toEqual([
+      { status: 'received', server_timestamp: expect.any(Number), message_id: expect.any(Number), seq: 1 },
+      { status: 'received', server_timestamp: expect.any(Number), message_id: expect.any(Number), seq: 3 },
+      { status: 'duplicate', server_timestamp: expect.any(Number), seq: 2 },
+      { status: 'error', message: 'Invalid seq' },
+    ]);
+    expect(replies.map((r) => contract.matches('ingest', r))).toEqual([
+      ['event', 'received'],
+      ['event', 'received'],
+      ['event', 'duplicate'],
+      ['event', 'error'],
+    ]);
+    // The monitor shows them too (with stream, seq, gap and the duplicate status), within the schema.
+    const seen: Record<string, unknown>[] = [];
+    const deadline = Date.now() + 5_000;
+    while (seen.length < 3 && Date.now() < deadline) {
+      const frame = await monitor.next();
+      const parsed = JSON.parse(frame) as { type: string; events?: Record<string, unknown>[] };
+      expect(contract.matches('monitor', frame)).toEqual([parsed.type]);
+      seen.push(...(parsed.events ?? []));
+    }
+    expect(seen.map((e) => [e.status, e.seq, e.gap])).toEqual([
+      ['received', 1, undefined],
+      ['received', 3, 1],
+      ['duplicate', 2, undefined],
+    ]);
+  });
+
   it('monitor hello, events (received and malformed) and stats match their schemas', async () => {
     const monitor = await open('/ws/monitor');
     const hello = await monitor.next();
