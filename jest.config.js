@@ -3,7 +3,12 @@
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    // The SDK's README example imports the package by name, and React Native's AsyncStorage.
+    '^@cbsa/client$': '<rootDir>/client/src/index.ts',
+    '^@react-native-async-storage/async-storage$': '<rootDir>/client/test/async-storage-fake.ts',
+  },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testRegex: '.*\\.(spec|e2e-spec)\\.ts$',
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
