@@ -114,7 +114,11 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
     await startService();
     const after = await page.evaluate(async (url) => {
       const w = window as unknown as PageGlobals;
-      w.client = new w.sdk!.CbsaClient({ url, storage: new w.sdk!.IndexedDBStorage('cbsa-e2e'), minDelay: 50 });
+      w.client = new w.sdk!.CbsaClient({
+        url,
+        storage: new w.sdk!.IndexedDBStorage('cbsa-e2e'),
+        minDelay: 50,
+      });
       await w.client.ready;
       const queued = w.client.stats.queued;
       const seq = w.client.send({ event_type: 'tap', n: 1011 });

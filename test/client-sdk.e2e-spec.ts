@@ -92,7 +92,13 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
         expect(entries.map((e) => e.seq)).toEqual(range(1, PER_CLIENT));
         expect(entries.map((e) => (JSON.parse(e.data) as { n: number }).n)).toEqual(range(1, PER_CLIENT));
         expect(JSON.parse(entries[7].data)).toEqual({ seq: 8, event_type: 'tap', n: 8, pad: 'xxxxxxxx' });
-        expect(c.stats).toMatchObject({ queued: 0, inflight: 0, acked: PER_CLIENT, dropped: 0, lastSeq: PER_CLIENT });
+        expect(c.stats).toMatchObject({
+          queued: 0,
+          inflight: 0,
+          acked: PER_CLIENT,
+          dropped: 0,
+          lastSeq: PER_CLIENT,
+        });
         expect(c.stats.reconnects).toBeGreaterThan(0);
         expect(acked.get(c.streamId)).toBe(PER_CLIENT);
       }
@@ -169,7 +175,12 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
       try {
         proxy.down = true;
         const drops: Sdk.Drop[] = [];
-        const c = make({ stream: 'overflow', url: `ws://127.0.0.1:${proxy.port}/ws/behaviour`, maxQueue: 50, onDrop: (d) => drops.push(d) });
+        const c = make({
+          stream: 'overflow',
+          url: `ws://127.0.0.1:${proxy.port}/ws/behaviour`,
+          maxQueue: 50,
+          onDrop: (d) => drops.push(d),
+        });
         for (let n = 1; n <= 80; n++) c.send({ n });
         expect(drops.map((d) => [d.seq, d.reason])).toEqual(range(1, 30).map((s) => [s, 'overflow']));
         expect(c.stats).toMatchObject({ queued: 50, dropped: 30, lastSeq: 80 });

@@ -107,7 +107,10 @@ function newStreamId(): string {
 export class CbsaClient {
   /** Resolves once the stored queue is loaded; `send` returns 0 before that (async storage only). */
   readonly ready: Promise<void>;
-  private readonly o: Required<Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>> & CbsaClientOptions;
+  private readonly o: Required<
+    Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>
+  > &
+    CbsaClientOptions;
   private readonly storage: QueueStorage;
   private stream = '';
   private prefix = '';
@@ -137,8 +140,17 @@ export class CbsaClient {
   private counts = { acked: 0, duplicates: 0, dropped: 0, reconnects: -1 };
 
   constructor(options: CbsaClientOptions) {
-    this.o = { window: 32, maxQueue: 10_000, maxQueueBytes: 5 * 1024 * 1024, minDelay: 500, maxDelay: 30_000, ackTimeout: 20_000, ...options };
-    if (options.stream !== undefined && !STREAM_ID.test(options.stream)) throw new TypeError('Invalid stream id');
+    this.o = {
+      window: 32,
+      maxQueue: 10_000,
+      maxQueueBytes: 5 * 1024 * 1024,
+      minDelay: 500,
+      maxDelay: 30_000,
+      ackTimeout: 20_000,
+      ...options,
+    };
+    if (options.stream !== undefined && !STREAM_ID.test(options.stream))
+      throw new TypeError('Invalid stream id');
     if (!options.WebSocket && !(globalThis as { WebSocket?: unknown }).WebSocket) {
       throw new TypeError('No global WebSocket: pass the WebSocket option');
     }
@@ -160,7 +172,14 @@ export class CbsaClient {
   }
 
   get stats(): Stats {
-    return { queued: this.q.length + this.early.length, inflight: this.sent - this.cursor, ...this.counts, reconnects: Math.max(0, this.counts.reconnects), lastSeq: this.next - 1, status: this.st };
+    return {
+      queued: this.q.length + this.early.length,
+      inflight: this.sent - this.cursor,
+      ...this.counts,
+      reconnects: Math.max(0, this.counts.reconnects),
+      lastSeq: this.next - 1,
+      status: this.st,
+    };
   }
 
   /** The stream id in use ('' until the storage is loaded, when it is generated). */
@@ -259,7 +278,10 @@ export class CbsaClient {
 
   /** Drops the oldest events not in flight while the queue is over a bound; the server sees the gap. */
   private trim(): void {
-    while ((this.q.length > this.o.maxQueue || this.bytes > this.o.maxQueueBytes) && this.q.length > this.sent) {
+    while (
+      (this.q.length > this.o.maxQueue || this.bytes > this.o.maxQueueBytes) &&
+      this.q.length > this.sent
+    ) {
       this.drop(this.sent, 'overflow');
     }
   }
@@ -271,7 +293,8 @@ export class CbsaClient {
     const full = `${url}${url.includes('?') ? '&' : '?'}stream=${encodeURIComponent(this.stream)}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
     let ws: Socket;
     try {
-      const Ctor = (this.o.WebSocket ?? (globalThis as { WebSocket?: new (url: string) => unknown }).WebSocket)!;
+      const Ctor = (this.o.WebSocket ??
+        (globalThis as { WebSocket?: new (url: string) => unknown }).WebSocket)!;
       ws = new Ctor(full) as Socket;
     } catch (error) {
       this.report(error);
@@ -296,12 +319,15 @@ export class CbsaClient {
       if (this.ws === ws) void this.onClose(event.code, opened, failure, full);
     };
     clearInterval(this.watchdog);
-    this.watchdog = setInterval(() => {
-      if ((!this.live || this.sent > this.cursor) && Date.now() - this.heard > this.o.ackTimeout) {
-        this.hangUp();
-        this.retry();
-      }
-    }, Math.max(50, this.o.ackTimeout / 4));
+    this.watchdog = setInterval(
+      () => {
+        if ((!this.live || this.sent > this.cursor) && Date.now() - this.heard > this.o.ackTimeout) {
+          this.hangUp();
+          this.retry();
+        }
+      },
+      Math.max(50, this.o.ackTimeout / 4),
+    );
   }
 
   private onFrame(text: string): void {
@@ -330,7 +356,12 @@ export class CbsaClient {
         this.win++;
         this.grow = 0;
       }
-      this.emit(this.o.onAck, { seq: e.seq, status: m.status, message_id: m.message_id, server_timestamp: m.server_timestamp });
+      this.emit(this.o.onAck, {
+        seq: e.seq,
+        status: m.status,
+        message_id: m.message_id,
+        server_timestamp: m.server_timestamp,
+      });
     } else if (m.message === 'Invalid seq' || m.message === 'Malformed JSON') {
       this.drop(this.cursor, m.message === 'Invalid seq' ? 'invalid_seq' : 'malformed');
       this.sent--;
@@ -506,7 +537,8 @@ export class CbsaClient {
   }
 
   private schedule(): void {
-    if (!this.writing) this.writing = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => this.persist());
+    if (!this.writing)
+      this.writing = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => this.persist());
   }
 
   private async persist(): Promise<void> {

@@ -4,7 +4,8 @@ const map = new Map<string, string>();
 
 const AsyncStorage = {
   getAllKeys: () => Promise.resolve([...map.keys()]),
-  multiGet: (keys: readonly string[]) => Promise.resolve(keys.map((key): [string, string | null] => [key, map.get(key) ?? null])),
+  multiGet: (keys: readonly string[]) =>
+    Promise.resolve(keys.map((key): [string, string | null] => [key, map.get(key) ?? null])),
   multiSet: (pairs: ReadonlyArray<readonly [string, string]>) => {
     for (const [key, value] of pairs) map.set(key, value);
     return Promise.resolve();

@@ -1,7 +1,15 @@
 // The SDK against a small in-test protocol server: every answer the service can give, and the
 // client's queue, window, reconnects, overflow and persistence.
+import { jest } from '@jest/globals';
 import { WebSocket } from 'ws';
-import { type Ack, CbsaClient, type CbsaClientOptions, type Drop, MemoryStorage, type Status } from '../src/index.js';
+import {
+  type Ack,
+  CbsaClient,
+  type CbsaClientOptions,
+  type Drop,
+  MemoryStorage,
+  type Status,
+} from '../src/index.js';
 import { FakeServer } from './fake-server.js';
 
 const FAST = { minDelay: 20, maxDelay: 200, ackTimeout: 2_000 };
@@ -269,7 +277,8 @@ describe(CbsaClient.name, () => {
   it('works on an asynchronous storage: events sent before it loaded are numbered after', async () => {
     const backing = new MemoryStorage();
     const slow = {
-      load: (prefix: string) => new Promise<[string, string][]>((r) => setTimeout(() => r(backing.load(prefix)), 50)),
+      load: (prefix: string) =>
+        new Promise<[string, string][]>((r) => setTimeout(() => r(backing.load(prefix)), 50)),
       write: (set: [string, string][], remove: string[]) => Promise.resolve(backing.write(set, remove)),
     };
     const { c } = client({ storage: slow, stream: 'async-1' });
@@ -300,19 +309,50 @@ describe(CbsaClient.name, () => {
     expect(server.seqs('ahead')).toEqual([41]);
   });
 
-  it('reconnects with full-jitter backoff between minDelay and maxDelay', async () => {
+  it('reconnects with exponential backoff and full jitter, from minDelay up to maxDelay', async () => {
     await server.close();
-    const { c, statuses } = client({ url: 'ws://127.0.0.1:9/ws/behaviour', minDelay: 10, maxDelay: 40 });
-    c.send({ a: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    const attempts = statuses.filter((s) => s === 'connecting').length;
-    // With delays of at most 40 ms (after 10, 20), 600 ms allow at least a dozen attempts.
-    expect(attempts).toBeGreaterThan(10);
-    expect(c.stats.status).not.toBe('unauthorized');
+    const delays: number[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    // Record the reconnect delays the client asks for, with Math.random at its extremes.
+    const spy = jest.spyOn(globalThis, 'setTimeout').mockImplementation((fn: () => void, ms?: number) => {
+      if (ms && new Error().stack?.includes('/client/src/client.ts')) delays.push(ms);
+      return realSetTimeout(fn, ms);
+    });
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0.999999);
+    try {
+      const { c } = client({ url: 'ws://127.0.0.1:9/ws/behaviour', minDelay: 10, maxDelay: 80 });
+      c.send({ a: 1 });
+      await until(() => delays.length >= 6, 5_000);
+      // The ceiling doubles from minDelay and stops at maxDelay; the delay is random * ceiling.
+      expect(delays.slice(0, 6).map((d) => Math.round(d))).toEqual([10, 20, 40, 80, 80, 80]);
+      random.mockReturnValue(0.25);
+      const before = delays.length;
+      await until(() => delays.length >= before + 2, 5_000);
+      expect(delays.slice(before, before + 2).map((d) => Math.round(d))).toEqual([20, 20]);
+    } finally {
+      spy.mockRestore();
+      random.mockRestore();
+    }
     server = await FakeServer.start();
   });
 
+  it('replaces a socket that goes silent with frames in flight (ackTimeout)', async () => {
+    let silent = true;
+    // The first connection stores seq 2 but never answers again, as a half-open TCP connection would.
+    server.verdict = ({ seq }) => (seq >= 2 && silent ? 'store-no-reply' : 'store');
+    const { c } = client({ ackTimeout: 300 });
+    c.send({ n: 1 });
+    c.send({ n: 2 });
+    await until(() => c.stats.acked === 1);
+    silent = false;
+    await expect(c.flush(5_000)).resolves.toBe(true);
+    expect(server.seqs(c.streamId)).toEqual([1, 2]);
+    expect(c.stats).toMatchObject({ acked: 2, reconnects: 1 });
+  });
+
   it('rejects an invalid stream id', () => {
-    expect(() => new CbsaClient({ url: server.url, WebSocket, stream: 'has space' })).toThrow('Invalid stream id');
+    expect(() => new CbsaClient({ url: server.url, WebSocket, stream: 'has space' })).toThrow(
+      'Invalid stream id',
+    );
   });
 });

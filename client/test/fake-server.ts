@@ -11,12 +11,7 @@ export interface Stored {
 }
 
 /** What to do with one valid frame: store it as usual, or answer otherwise. */
-export type Verdict =
-  | 'store'
-  | 'store-no-reply'
-  | { error: string }
-  | { close: number }
-  | { reply: string };
+export type Verdict = 'store' | 'store-no-reply' | { error: string } | { close: number } | { reply: string };
 
 export class FakeServer {
   readonly wss: WebSocketServer;
@@ -76,7 +71,8 @@ export class FakeServer {
     this.connections++;
     // A newer connection on the stream replaces the older one, as the real service does.
     for (const other of this.sockets) {
-      if ((other as unknown as { stream: string }).stream === stream) other.close(4001, 'Stream resumed elsewhere');
+      if ((other as unknown as { stream: string }).stream === stream)
+        other.close(4001, 'Stream resumed elsewhere');
     }
     (ws as unknown as { stream: string }).stream = stream;
     this.sockets.add(ws);
@@ -108,7 +104,9 @@ export class FakeServer {
         this.lastSeq.set(stream, seq);
         this.stored.push({ stream, seq, data });
         if (verdict === 'store') {
-          ws.send(JSON.stringify({ status: 'received', server_timestamp: ts, message_id: this.nextId++, seq }));
+          ws.send(
+            JSON.stringify({ status: 'received', server_timestamp: ts, message_id: this.nextId++, seq }),
+          );
         }
       } else if ('error' in verdict) {
         ws.send(JSON.stringify({ status: 'error', message: verdict.error }));

@@ -28,7 +28,7 @@ export async function parseAsyncApi() {
 export async function loadContract(): Promise<Contract> {
   const { document, diagnostics } = await parseAsyncApi();
   if (!document) throw new Error(`invalid AsyncAPI document: ${JSON.stringify(diagnostics)}`);
-  const json = document.json() as unknown as ParsedDocument;
+  const json = document.json<ParsedDocument>();
   // The parser adds x-parser-* annotations to every schema: not keywords ajv must know.
   const ajv = new Ajv({ strict: false, allErrors: true });
   const validators = new Map<string, ValidateFunction>();
