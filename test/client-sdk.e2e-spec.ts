@@ -82,6 +82,11 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
       await sleep(500);
       proxy.cutChance = 0;
       const flushed = await Promise.all(made.map((c) => c.flush(60_000)));
+      if (flushed.includes(false))
+        console.log(
+          made.map((c) => c.stats),
+          service.stdout.slice(-1500),
+        );
       expect(flushed).toEqual([true, true, true]);
       expect(proxy.cuts).toBeGreaterThan(0);
 

@@ -423,16 +423,21 @@ export class CbsaClient {
     this.retry();
   }
 
-  /** A refused upgrade: `ws` names the HTTP status; browsers do not, so ask with a plain GET (same URL). */
+  /**
+   * A refused upgrade: `ws` and React Native name the HTTP status in the error; browsers and undici do
+   * not, so ask with a plain GET on the same URL (the service answers what an upgrade would get).
+   */
   private async unauthorized(failure: string, url: string): Promise<boolean> {
     if (/\b401\b/.test(failure)) return true;
     const fetcher = (globalThis as { fetch?: (url: string) => Promise<{ status: number }> }).fetch;
-    if (failure || !fetcher) return false;
-    try {
-      return (await fetcher(url.replace(/^ws/, 'http'))).status === 401;
-    } catch {
-      return false;
-    }
+    if (/\b[1-5]\d\d\b/.test(failure) || !fetcher) return false;
+    // Bounded: a probe that hangs (a proxy holding the request) must not stall reconnecting.
+    const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.o.ackTimeout));
+    const probe = fetcher(url.replace(/^ws/, 'http')).then(
+      (res) => res.status === 401,
+      () => false,
+    );
+    return Promise.race([probe, late]);
   }
 
   private pump(): void {
