@@ -486,6 +486,7 @@ export class CbsaClient {
   }
 
   private stop(status: Status): void {
+    if (this.stopped === 'closed') return; // close() is final, whatever a pending probe says
     this.stopped = status;
     clearTimeout(this.timer);
     this.hangUp();
