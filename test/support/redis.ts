@@ -44,34 +44,40 @@ export function freePort(): Promise<number> {
 export class RedisServer {
   private proc?: ChildProcess;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    /** With a directory: AOF on (appendfsync always), so a restart keeps the data. */
+    private readonly dataDir?: string,
+  ) {}
 
-  static async start(port?: number): Promise<RedisServer> {
-    const server = new RedisServer(port ?? (await freePort()));
+  static async start(port?: number, dataDir?: string): Promise<RedisServer> {
+    const server = new RedisServer(port ?? (await freePort()), dataDir);
     await server.restart();
     return server;
+  }
+
+  /** SIGSTOP: the server stops answering, its sockets stay open (a stalled Redis). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
   }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}/0`;
   }
 
-  /** (Re)starts the server on the same port, empty: it keeps nothing on disk. */
+  /** (Re)starts the server on the same port: empty, unless it has a data directory (AOF). */
   async restart(): Promise<void> {
+    const persistence =
+      this.dataDir === undefined
+        ? ['--appendonly', 'no']
+        : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dataDir];
     const proc = spawn(
       REDIS_SERVER!,
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--daemonize',
-        'no',
-      ],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--daemonize', 'no'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.proc = proc;

@@ -1,0 +1,370 @@
+// Evidence integrity in SINK=redis-stream mode: every fault is injected against production builds
+// with a private redis-server, then the log itself is read back (XRANGE) and checked: at most one
+// entry per (stream, seq), every "received" ack in the log, every "duplicate" backed by an entry,
+// no message id twice, and no refusal while Redis is healthy.
+import { Redis } from 'ioredis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RedisServer, describeWithRedis } from './support/redis.js';
+import { ResumableClient } from './support/resumable-client.js';
+import { Service } from './support/service.js';
+import { TestClient } from './support/ws-client.js';
+
+/** The machine running npm test may be busy: each fault test gets room. */
+const TEST_TIMEOUT_MS = 240_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Entry {
+  id: string;
+  fields: Record<string, string>;
+}
+
+async function readLog(redisUrl: string, prefix: string): Promise<Entry[]> {
+  const redis = new Redis(redisUrl);
+  try {
+    const raw = await redis.xrange(`${prefix}stream`, '-', '+');
+    return raw.map(([id, list]) => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < list.length; i += 2) fields[list[i]] = list[i + 1];
+      return { id, fields };
+    });
+  } finally {
+    redis.disconnect();
+  }
+}
+
+interface Audit {
+  entries: number;
+  duplicatedInLog: number;
+  ackedButMissing: number;
+  duplicateWithoutEntry: number;
+  idsReused: number;
+  outOfOrder: number;
+}
+
+/** Compares what the clients were told with what the log holds. */
+function audit(clients: ResumableClient[], log: Entry[]): Audit {
+  const seen = new Set<string>();
+  const ids = new Set<string>();
+  let duplicatedInLog = 0;
+  let idsReused = 0;
+  const byKey = new Map<string, Entry>();
+  for (const entry of log) {
+    const key = `${entry.fields.stream}\u0000${entry.fields.seq}`;
+    if (entry.fields.stream !== '' && seen.has(key)) duplicatedInLog++;
+    seen.add(key);
+    byKey.set(key, entry);
+    if (ids.has(entry.fields.message_id)) idsReused++;
+    ids.add(entry.fields.message_id);
+  }
+  let ackedButMissing = 0;
+  let duplicateWithoutEntry = 0;
+  for (const client of clients) {
+    for (const reply of client.received) {
+      const entry = byKey.get(`${client.stream}\u0000${reply.seq}`);
+      if (entry === undefined || entry.fields.message_id !== String(reply.message_id)) ackedButMissing++;
+    }
+    for (const seq of client.duplicates)
+      if (!byKey.has(`${client.stream}\u0000${seq}`)) duplicateWithoutEntry++;
+  }
+  return {
+    entries: log.length,
+    duplicatedInLog,
+    ackedButMissing,
+    duplicateWithoutEntry,
+    idsReused,
+    outOfOrder: clients.reduce((n, c) => n + c.outOfOrder, 0),
+  };
+}
+
+const clean = (entries: number): Audit => ({
+  entries,
+  duplicatedInLog: 0,
+  ackedButMissing: 0,
+  duplicateWithoutEntry: 0,
+  idsReused: 0,
+  outOfOrder: 0,
+});
+
+class Instance {
+  port = 0;
+  service!: Service;
+
+  constructor(private readonly env: Record<string, string>) {}
+
+  async start(port = 0): Promise<this> {
+    this.service = new Service({
+      SINK: 'redis-stream',
+      ...this.env,
+      PORT: String(port),
+    });
+    // The machine may be busy: give the production build time to boot.
+    const line = await this.service.waitForLine((l) => / listening on /.test(l.msg), 90_000);
+    this.port = Number(/:(\d+) /.exec(line.msg)![1]);
+    return this;
+  }
+
+  url = () => `ws://127.0.0.1:${this.port}/ws/behaviour`;
+  http = (path: string) => `http://127.0.0.1:${this.port}${path}`;
+
+  async ready(): Promise<number> {
+    return (await fetch(this.http('/health/ready'))).status;
+  }
+
+  kill(): Promise<number | null> {
+    this.service.proc.kill('SIGKILL');
+    return this.service.exited;
+  }
+
+  stop(): Promise<void> {
+    return this.service.stop();
+  }
+}
+
+async function waitFor(probe: () => Promise<boolean> | boolean, timeout = 15_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
+
+function clients(instance: { url: () => string }, prefix: string, count: number, events: number, window = 8) {
+  return Array.from(
+    { length: count },
+    (_, i) => new ResumableClient(instance.url, `${prefix}:${i}`, events, window),
+  );
+}
+
+describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
+  let redis: RedisServer;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'cbsa-integrity-'));
+    redis = await RedisServer.start(undefined, dataDir);
+  });
+  afterAll(async () => {
+    await redis.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it(
+    'stores every event once, with stream and seq, through severed connections and a second connection per stream',
+    async () => {
+      const prefix = 'sever:';
+      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
+      const producers = clients(instance, 'sev', 4, 200);
+      // Two connections on one stream at once: the twin sends the same seqs with the same data.
+      producers.push(new ResumableClient(instance.url, 'sev:0', 200));
+      const severing = setInterval(() => producers[Math.floor(Math.random() * producers.length)].sever(), 60);
+      await Promise.all(producers.map((p) => p.run(100_000)));
+      clearInterval(severing);
+      const log = await readLog(redis.url, prefix);
+      expect(audit(producers, log)).toEqual(clean(4 * 200));
+      expect(producers.flatMap((p) => p.refusals)).toEqual([]);
+      const first = log.find((e) => e.fields.stream === 'sev:1' && e.fields.seq === '1')!;
+      expect(first.fields).toEqual({
+        message_id: expect.stringMatching(/^\d+$/) as unknown,
+        client_id: expect.stringMatching(/^[A-Za-z0-9_-]{8}$/) as unknown,
+        server_timestamp: expect.stringMatching(/^\d+\.\d{3}$/) as unknown,
+        category: 'touch',
+        stream: 'sev:1',
+        seq: '1',
+        data: '{"seq":1,"event_type":"tap","n":1}',
+      });
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'keeps every guarantee through kill -9 mid-load and a restart',
+    async () => {
+      const prefix = 'kill:';
+      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
+      const port = instance.port;
+      const producers = clients(instance, 'kill', 4, 600, 16);
+      const running = Promise.all(producers.map((p) => p.run(100_000)));
+      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await instance.kill();
+      await instance.start(port);
+      await running;
+      expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(4 * 600));
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'keeps every guarantee through SIGTERM under load: acks written before 1001, nothing refused',
+    async () => {
+      const prefix = 'term:';
+      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
+      const port = instance.port;
+      const producers = clients(instance, 'term', 4, 600, 16);
+      const running = Promise.all(producers.map((p) => p.run(100_000)));
+      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await instance.stop();
+      expect(await instance.service.exited).toBe(0);
+      await instance.start(port);
+      await running;
+      expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(4 * 600));
+      expect(producers.flatMap((p) => p.refusals)).toEqual([]);
+      expect(producers.flatMap((p) => p.closes)).toContain(1001);
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'keeps every guarantee through a Redis restart with its data (AOF), and never reuses an id',
+    async () => {
+      const prefix = 'aof:';
+      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
+      const producers = clients(instance, 'aof', 4, 600, 16);
+      const running = Promise.all(producers.map((p) => p.run(100_000)));
+      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await redis.stop();
+      await sleep(300);
+      await redis.restart();
+      await running;
+      const log = await readLog(redis.url, prefix);
+      expect(audit(producers, log)).toEqual(clean(4 * 600));
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'keeps every guarantee through a 3 s Redis stall (SIGSTOP): readiness 503, then recovers by itself',
+    async () => {
+      const prefix = 'stall:';
+      const instance = await new Instance({
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        REDIS_COMMAND_TIMEOUT_MS: '500',
+        SINK_READY_MAX_AGE_MS: '300',
+      }).start();
+      const producers = clients(instance, 'stall', 4, 600, 16);
+      const running = Promise.all(producers.map((p) => p.run(100_000)));
+      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      redis.pause();
+      try {
+        await waitFor(async () => (await instance.ready()) === 503, 5000);
+        await sleep(2500);
+      } finally {
+        redis.resume();
+      }
+      await waitFor(async () => (await instance.ready()) === 200, 10_000);
+      await running;
+      expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(4 * 600));
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'pauses sockets past SINK_QUEUE_MAX instead of refusing, and stores everything once',
+    async () => {
+      const prefix = 'bound:';
+      const instance = await new Instance({
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        SINK_QUEUE_MAX: '20',
+        SINK_QUEUE_MAX_BYTES: '4096',
+      }).start();
+      const producers = clients(instance, 'bound', 10, 150, 32);
+      await Promise.all(producers.map((p) => p.run(100_000)));
+      expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(10 * 150));
+      expect(producers.flatMap((p) => p.refusals)).toEqual([]);
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'refuses nothing in the first 1.5 s of a burst of 50 full-speed clients on a fresh instance',
+    async () => {
+      const prefix = 'burst:';
+      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
+      const sockets = await Promise.all(Array.from({ length: 50 }, () => TestClient.open(instance.url())));
+      const replies = new Map<string, number>();
+      const frame = '{"event_type":"tap","user_id":"u","features":{"x":1,"y":2}}';
+      for (const client of sockets) {
+        let inFlight = 0;
+        const pump = () => {
+          while (inFlight < 16) {
+            client.send(frame);
+            inFlight++;
+          }
+        };
+        client.socket.on('message', (data: Buffer) => {
+          const status =
+            (JSON.parse(data.toString()) as { status: string; message?: string }).message ?? 'received';
+          replies.set(status, (replies.get(status) ?? 0) + 1);
+          inFlight--;
+          pump();
+        });
+        pump();
+      }
+      await sleep(1500);
+      sockets.forEach((c) => c.socket.terminate());
+      expect(replies.get('received')).toBeGreaterThan(500);
+      expect([...replies.keys()]).toEqual(['received']);
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'writes the acks of appended frames before a rate-limit close (1008)',
+    async () => {
+      const prefix = 'rate:';
+      const instance = await new Instance({
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        RATE_LIMIT_PER_CONNECTION: '100',
+        RATE_LIMIT_BURST: '200',
+        RATE_LIMIT_CLOSE_AFTER_MS: '0',
+      }).start();
+      const client = await TestClient.open(`${instance.url()}?stream=flood`);
+      const statuses: string[] = [];
+      client.socket.on('message', (data: Buffer) => statuses.push(data.toString()));
+      for (let seq = 1; seq <= 2000; seq++) client.send(`{"seq":${seq}}`);
+      expect((await client.waitClosed(10_000)).code).toBe(1008);
+      const acked = statuses.filter((s) => s.includes('"received"')).length;
+      const log = await readLog(redis.url, prefix);
+      expect(acked).toBeGreaterThan(0);
+      expect(log.length).toBe(acked);
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'continues ids above every earlier one after Redis restarts empty, and stores nothing twice afterwards',
+    async () => {
+      const empty = await RedisServer.start();
+      try {
+        const instance = await new Instance({ REDIS_URL: empty.url }).start();
+        const before = clients(instance, 'empty-a', 2, 100);
+        await Promise.all(before.map((p) => p.run(100_000)));
+        const maxBefore = Math.max(...before.flatMap((p) => p.received.map((r) => r.message_id!)));
+        await empty.stop();
+        await empty.restart();
+        const after = clients(instance, 'empty-b', 2, 100);
+        await Promise.all(after.map((p) => p.run(100_000)));
+        const minAfter = Math.min(...after.flatMap((p) => p.received.map((r) => r.message_id!)));
+        expect(minAfter).toBeGreaterThan(maxBefore);
+        expect(maxBefore).toBeLessThan(2 ** 53 - 1);
+        expect(audit(after, await readLog(empty.url, 'cbsa:'))).toEqual(clean(2 * 100));
+        await instance.stop();
+      } finally {
+        await empty.stop();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
