@@ -31,7 +31,7 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
 
   const startService = async () => {
     service = new Service({ PORT: String(port), SINK: 'redis-stream', REDIS_URL: redis.url });
-    await service.port();
+    await service.waitForLine((l) => / listening on /.test(l.msg), 60_000); // slow on a busy machine
   };
 
   /** The test page on its own origin (a static server on another port), loading client/dist. */
@@ -55,7 +55,7 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
     await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
     pageOrigin = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
     await startService();
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();

@@ -35,6 +35,7 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
   async function startService(env: Record<string, string>): Promise<{ service: Service; port: number }> {
     const service = new Service({ SINK: 'redis-stream', REDIS_URL: redis.url, ...env });
     services.push(service);
+    await service.waitForLine((l) => / listening on /.test(l.msg), 60_000); // slow on a busy machine
     return { service, port: await service.port() };
   }
 
@@ -142,7 +143,7 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
         RATE_LIMIT_BURST: '20',
         MAX_MESSAGE_BYTES: '4096',
       }));
-    }, 60_000);
+    }, 90_000);
 
     it('rate limit: slows down and still delivers every event exactly once', async () => {
       const c = make({ stream: 'rate-limited', window: 32 });
