@@ -18,7 +18,15 @@ const shared = {
 export default {
   testTimeout: 30_000,
   projects: [
-    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/chaos/**/*.spec.ts', '<rootDir>/client/test/**/*.spec.ts'] },
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: [
+        '<rootDir>/src/**/*.spec.ts',
+        '<rootDir>/chaos/**/*.spec.ts',
+        '<rootDir>/client/test/**/*.spec.ts',
+      ],
+    },
     { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
 };
