@@ -51,8 +51,23 @@ export interface AppConfig {
   redisUrl: string | undefined;
   redisPrefix: string;
   idBlockSize: number;
-  sink: 'none' | 'redis-stream';
+  sink: 'none' | 'redis-stream' | 'nats';
   streamMaxlen: number;
+  // --- NATS JetStream sink (issue #10); moves into the config schema when that lands ---
+  /** Servers to connect to (several for a cluster); credentials in a URL are never logged. */
+  natsServers: string[];
+  natsToken: string | undefined;
+  natsStream: string;
+  natsSubject: string;
+  natsReplicas: number;
+  natsDuplicateWindowS: number;
+  natsMaxAgeS: number;
+  /** Events waiting for their PubAck before ingest sockets are paused (backpressure). */
+  sinkQueueMax: number;
+  sinkQueueMaxBytes: number;
+  /** Seconds a stream's resume state lives without events (the KV bucket's TTL with SINK=nats). */
+  streamStateTtlS: number;
+  // --- end NATS ---
 }
 
 export class ConfigError extends Error {
@@ -112,6 +127,28 @@ function wsPath(env: Env, name: string, fallback: string): string {
   return value;
 }
 
+// --- NATS JetStream sink (issue #10) ---
+function natsServers(env: Env): string[] {
+  const servers = list({ NATS_URL: str(env, 'NATS_URL', 'nats://127.0.0.1:4222') }, 'NATS_URL');
+  for (const server of servers) {
+    if (!/^(nats|tls|wss?):\/\/\S+$/.test(server)) {
+      throw new ConfigError(
+        'NATS_URL',
+        'comma-separated URLs such as nats://127.0.0.1:4222',
+        server.replace(/\/\/[^@/]*@/, '//[redacted]@'),
+      );
+    }
+  }
+  return servers;
+}
+
+function natsName(env: Env, name: string, fallback: string, pattern: RegExp, accepts: string): string {
+  const value = str(env, name, fallback);
+  if (!pattern.test(value)) throw new ConfigError(name, accepts, value);
+  return value;
+}
+// --- end NATS ---
+
 /** Turns raw environment variables into a typed config, or throws a ConfigError naming the variable. */
 export function parseEnv(env: Env): AppConfig {
   const level = oneOf(env, 'LOG_LEVEL', Object.keys(LOG_LEVELS) as (keyof typeof LOG_LEVELS)[], 'INFO');
@@ -147,9 +184,44 @@ export function parseEnv(env: Env): AppConfig {
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: str(env, 'REDIS_PREFIX', 'cbsa:'),
     idBlockSize: int(env, 'ID_BLOCK_SIZE', 1000, 1, 1_000_000_000),
-    sink: oneOf(env, 'SINK', ['none', 'redis-stream'] as const, 'none'),
+    sink: oneOf(env, 'SINK', ['none', 'redis-stream', 'nats'] as const, 'none'),
     streamMaxlen: int(env, 'STREAM_MAXLEN', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
+    // --- NATS JetStream sink (issue #10) ---
+    natsServers: natsServers(env),
+    natsToken: env.NATS_TOKEN || undefined,
+    natsStream: natsName(
+      env,
+      'NATS_STREAM',
+      'CBSA',
+      /^[A-Za-z0-9_-]{1,200}$/,
+      'a stream name of letters, digits, _ and -',
+    ),
+    natsSubject: natsName(
+      env,
+      'NATS_SUBJECT',
+      'cbsa.events',
+      /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+      'a subject of dot-separated tokens without wildcards, e.g. cbsa.events',
+    ),
+    natsReplicas: int(env, 'NATS_REPLICAS', 1, 1, 5),
+    natsDuplicateWindowS: int(env, 'NATS_DUPLICATE_WINDOW_S', 120, 1, 7 * 24 * 3600),
+    natsMaxAgeS: int(env, 'NATS_MAX_AGE_S', 7 * 24 * 3600, 0, 100 * 365 * 24 * 3600),
+    sinkQueueMax: int(env, 'SINK_QUEUE_MAX', 10_000, 1, 10_000_000),
+    sinkQueueMaxBytes: int(env, 'SINK_QUEUE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 ** 3),
+    streamStateTtlS: int(env, 'STREAM_STATE_TTL_S', 7 * 24 * 3600, 1, 100 * 365 * 24 * 3600),
+    // --- end NATS ---
   };
+  if (
+    config.sink === 'nats' &&
+    config.natsMaxAgeS !== 0 &&
+    config.natsMaxAgeS < config.natsDuplicateWindowS
+  ) {
+    throw new ConfigError(
+      'NATS_DUPLICATE_WINDOW_S',
+      `at most NATS_MAX_AGE_S (${config.natsMaxAgeS}): JetStream refuses a duplicate window longer than the retention`,
+      String(config.natsDuplicateWindowS),
+    );
+  }
   if (config.redisUrl !== undefined && !/^rediss?:\/\/\S+$/.test(config.redisUrl)) {
     throw new ConfigError('REDIS_URL', 'a URL such as redis://127.0.0.1:6379/0', config.redisUrl);
   }

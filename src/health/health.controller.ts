@@ -6,7 +6,7 @@ import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { RedisService } from '../redis/redis.service.js';
-import { StreamSink } from '../sink/stream-sink.service.js';
+import { EventSink } from '../sink/event-sink.js';
 import { FlowMap, type FlowMapDocument } from '../stream/flow-map.js';
 import type { StreamStats } from '../stream/stream.service.js';
 
@@ -28,7 +28,7 @@ export class HealthController {
     private readonly flowMap: FlowMap,
     private readonly lifecycle: LifecycleService,
     private readonly redis: RedisService,
-    private readonly sink: StreamSink,
+    private readonly sink: EventSink,
     private readonly checks: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
@@ -77,7 +77,7 @@ export class HealthController {
       () => {
         const check = this.indicators.check('sink');
         if (!this.sink.enabled) return check.up('not configured');
-        return this.sink.healthy ? check.up() : check.down('stream appends failing');
+        return this.sink.healthy ? check.up() : check.down('durable log unavailable');
       },
     ]);
   }

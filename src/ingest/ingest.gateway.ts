@@ -1,5 +1,5 @@
 // WS /ws/behaviour: raw frames in, one reply out per frame, in order. Everything else happens in
-// StreamService (and, with SINK=redis-stream, in StreamSink, which writes the acks after the append).
+// StreamService (and, in sink mode, in the EventSink, which writes the acks once the log has answered).
 import { Inject } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import type { OnGatewayConnection } from '@nestjs/websockets';
@@ -10,7 +10,7 @@ import { PinoLogger } from 'nestjs-pino';
 import type { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { LATENCY_SAMPLE_EVERY, MetricsService } from '../metrics/metrics.service.js';
-import { StreamSink } from '../sink/stream-sink.service.js';
+import { EventSink } from '../sink/event-sink.js';
 import { UNAVAILABLE_ACK, ackFor } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
 import { pauseWhileBackedUp } from '../ws/backpressure.js';
@@ -27,7 +27,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
 
   constructor(
     private readonly stream: StreamService,
-    private readonly sink: StreamSink,
+    private readonly sink: EventSink,
     private readonly metrics: MetricsService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,

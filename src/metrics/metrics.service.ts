@@ -5,7 +5,7 @@ import { ModuleRef } from '@nestjs/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BusService } from '../cluster/bus.service.js';
 import { MonitorGateway } from '../monitor/monitor.gateway.js';
-import { StreamSink } from '../sink/stream-sink.service.js';
+import { EventSink } from '../sink/event-sink.js';
 import { StreamService } from '../stream/stream.service.js';
 
 /** With acks written as frames are read, one frame in this many is timed. */
@@ -71,12 +71,12 @@ export class MetricsService {
       registers,
       collect() {
         this.reset();
-        this.inc(get(StreamSink).errors);
+        this.inc(get(EventSink).errors);
       },
     });
     this.ackLatency = new Histogram({
       name: 'cbsa_ack_latency_seconds',
-      help: `Frame received to ack written. Every frame with SINK=redis-stream; else 1 in ${LATENCY_SAMPLE_EVERY}`,
+      help: `Frame received to ack written. Every frame in sink mode (SINK=redis-stream or nats); else 1 in ${LATENCY_SAMPLE_EVERY}`,
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });

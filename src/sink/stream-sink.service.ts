@@ -12,6 +12,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { type StreamEvent, UNAVAILABLE_ACK, ackFor } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
+import { EventSink } from './event-sink.js';
 
 const MAX_BATCH = 2000;
 
@@ -24,7 +25,7 @@ interface Pending {
 }
 
 @Injectable()
-export class StreamSink {
+export class StreamSink extends EventSink {
   readonly enabled: boolean;
   private queue: Pending[] = [];
   private busy = false;
@@ -39,6 +40,7 @@ export class StreamSink {
     private readonly metrics: MetricsService,
     private readonly logger: PinoLogger,
   ) {
+    super();
     logger.setContext(StreamSink.name);
     this.enabled = cfg.sink === 'redis-stream';
     this.key = redis.key('stream');

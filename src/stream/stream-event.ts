@@ -17,6 +17,14 @@ export interface StreamEvent {
   size: number;
   /** The frame text exactly as received; valid JSON when messageId is not null. */
   text: string;
+  /** Resumable connections (issue #7): the stream id and the frame's seq. */
+  stream?: string;
+  seq?: number;
+}
+
+/** The reply to a resent frame the log already holds. */
+export function duplicateAckFor(event: StreamEvent): string {
+  return '{"status":"duplicate","server_timestamp":' + event.timestamp + ',"seq":' + event.seq + '}';
 }
 
 /** The reply to the frame behind `event`, built as a string: JSON.stringify costs more per frame. */
