@@ -34,7 +34,13 @@ import { NatsStreamState } from './nats-stream-state.js';
 
 /** A PubAck later than this fails the publish ("Service unavailable"). */
 export const PUBLISH_TIMEOUT_MS = 5000;
-/** Readiness goes 503 while the oldest publish has waited longer than this. */
+/**
+ * Publishes awaiting their PubAck at once. More would only queue inside the client and the server
+ * and time out together under load; the rest wait here (bounded by SINK_QUEUE_MAX, with
+ * backpressure) and are published as acks come back.
+ */
+const MAX_IN_FLIGHT = 512;
+/** Readiness goes 503 while the oldest publish has waited longer than this for its PubAck. */
 const STALLED_MS = 2000;
 /** While NATS is down, how often the stream is asked whether it takes publishes again. */
 const PROBE_MS = 500;
@@ -45,6 +51,8 @@ interface Pending {
   reply: string | undefined;
   event: StreamEvent | undefined;
   receivedAt: number;
+  /** When its publish started; 0 while it waits for a slot. */
+  publishedAt: number;
   acked: boolean;
 }
 
@@ -67,6 +75,10 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
   private dups = 0;
   private readonly queue: Pending[] = [];
   private head = 0;
+  /** Events waiting for a publish slot, oldest first. */
+  private readonly waiting: Pending[] = [];
+  private waitingHead = 0;
+  private inFlight = 0;
   private pendingBytes = 0;
   private readonly paused = new Set<WebSocket>();
   private probing?: NodeJS.Timeout;
@@ -122,7 +134,9 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
     if (!this.enabled) return true;
     if (this.down || this.js === undefined) return false;
     const oldest = this.queue[this.head];
-    return oldest === undefined || performance.now() - oldest.receivedAt < STALLED_MS;
+    return (
+      oldest === undefined || oldest.publishedAt === 0 || performance.now() - oldest.publishedAt < STALLED_MS
+    );
   }
 
   /** Connects, checks or creates the stream and the state bucket; refuses to start when it cannot. */
@@ -181,6 +195,10 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
     if (!this.enabled) return;
     this.draining = true;
     clearTimeout(this.probing);
+    // Events still waiting for a slot are answered "Service unavailable" (never published), so
+    // the drain waits only for the publishes in flight.
+    this.next();
+    this.flush();
     if (this.head < this.queue.length) {
       await new Promise<void>((resolve) => {
         this.whenEmpty = resolve;
@@ -210,16 +228,17 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
       socket.send(reply);
       return;
     }
-    this.queue.push({ socket, reply, event: undefined, receivedAt, acked: false });
+    this.queue.push({ socket, reply, event: undefined, receivedAt, publishedAt: 0, acked: false });
   }
 
   append(socket: WebSocket, event: StreamEvent, receivedAt: number): void {
     if (this.draining) return;
     if (event.messageId === null) return this.reply(socket, ackFor(event), receivedAt);
-    const item: Pending = { socket, reply: undefined, event, receivedAt, acked: false };
+    const item: Pending = { socket, reply: undefined, event, receivedAt, publishedAt: 0, acked: false };
     this.queue.push(item);
     this.pendingBytes += event.size;
-    void this.publish(item, event);
+    if (this.inFlight < MAX_IN_FLIGHT) void this.publish(item, event);
+    else this.waiting.push(item);
     if (
       this.queue.length - this.head > this.cfg.sinkQueueMax ||
       this.pendingBytes > this.cfg.sinkQueueMaxBytes
@@ -243,6 +262,8 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
       h.set('seq', String(event.seq));
     }
     const started = performance.now();
+    item.publishedAt = started;
+    this.inFlight++;
     try {
       const ack = await this.js!.publish(this.cfg.natsSubject, event.text, {
         msgID: resumable ? `${event.stream}:${event.seq}` : `${INSTANCE_ID}:${event.messageId}`,
@@ -267,8 +288,32 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
       item.reply = UNAVAILABLE_ACK;
       this.fail(err as Error);
     }
+    this.inFlight--;
     this.pendingBytes -= event.size;
+    this.next();
     this.flush();
+  }
+
+  /** Starts the publishes waiting for a slot; during an outage or a shutdown they are refused instead. */
+  private next(): void {
+    const waiting = this.waiting;
+    const refuse = this.down || this.draining;
+    while (this.waitingHead < waiting.length && (refuse || this.inFlight < MAX_IN_FLIGHT)) {
+      const item = waiting[this.waitingHead++];
+      if (refuse) {
+        // Never published: certain not to be in the log.
+        item.reply = UNAVAILABLE_ACK;
+        this.pendingBytes -= item.event!.size;
+        this.stream.countUnavailable();
+      } else void this.publish(item, item.event!);
+    }
+    if (this.waitingHead === waiting.length) {
+      waiting.length = 0;
+      this.waitingHead = 0;
+    } else if (this.waitingHead > 4096 && this.waitingHead * 2 > waiting.length) {
+      waiting.splice(0, this.waitingHead);
+      this.waitingHead = 0;
+    }
   }
 
   private fail(err: Error): void {
@@ -347,6 +392,8 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
     if (this.down) return;
     this.down = true;
     this.logger.warn({ nats: this.servers, err: err?.message }, message);
+    this.next();
+    this.flush();
     clearTimeout(this.probing);
     this.probing = setTimeout(() => this.probe(), PROBE_MS);
     this.probing.unref();
