@@ -37,6 +37,16 @@ describe(parseEnv.name, () => {
       idBlockSize: 1000,
       sink: 'none',
       streamMaxlen: 1000000,
+      natsServers: ['nats://127.0.0.1:4222'],
+      natsToken: undefined,
+      natsStream: 'CBSA',
+      natsSubject: 'cbsa.events',
+      natsReplicas: 1,
+      natsDuplicateWindowS: 120,
+      natsMaxAgeS: 604800,
+      sinkQueueMax: 10000,
+      sinkQueueMaxBytes: 67108864,
+      streamStateTtlS: 604800,
     });
   });
 
@@ -64,6 +74,59 @@ describe(parseEnv.name, () => {
 
   it('refuses the redis-stream sink without Redis', () => {
     expect(() => parseEnv({ SINK: 'redis-stream' })).toThrow(/Invalid SINK="redis-stream"/);
+  });
+
+  it('reads the NATS sink settings', () => {
+    expect(
+      parseEnv({
+        SINK: 'nats',
+        NATS_URL: 'nats://a:4222, nats://u:p@b:4222',
+        NATS_TOKEN: 't',
+        NATS_STREAM: 'EV_1',
+        NATS_SUBJECT: 'ev.in',
+        NATS_REPLICAS: '3',
+        NATS_DUPLICATE_WINDOW_S: '300',
+        NATS_MAX_AGE_S: '86400',
+        SINK_QUEUE_MAX: '500',
+        SINK_QUEUE_MAX_BYTES: '2048',
+        STREAM_STATE_TTL_S: '60',
+      }),
+    ).toMatchObject({
+      sink: 'nats',
+      natsServers: ['nats://a:4222', 'nats://u:p@b:4222'],
+      natsToken: 't',
+      natsStream: 'EV_1',
+      natsSubject: 'ev.in',
+      natsReplicas: 3,
+      natsDuplicateWindowS: 300,
+      natsMaxAgeS: 86400,
+      sinkQueueMax: 500,
+      sinkQueueMaxBytes: 2048,
+      streamStateTtlS: 60,
+    });
+  });
+
+  it.each([
+    [{ NATS_URL: 'http://x:4222' }, /^Invalid NATS_URL="http:\/\/x:4222": expected comma-separated URLs/],
+    [{ NATS_URL: 'nats://u:secret@x:4222,bad' }, /^Invalid NATS_URL="bad"/],
+    [{ NATS_STREAM: 'a.b' }, /^Invalid NATS_STREAM="a.b": expected a stream name/],
+    [
+      { NATS_SUBJECT: 'cbsa.>' },
+      /^Invalid NATS_SUBJECT="cbsa.>": expected a subject of dot-separated tokens without wildcards/,
+    ],
+    [{ NATS_REPLICAS: '7' }, /^Invalid NATS_REPLICAS="7": expected an integer from 1 to 5$/],
+    [
+      { SINK: 'nats', NATS_MAX_AGE_S: '60' },
+      /^Invalid NATS_DUPLICATE_WINDOW_S="120": expected at most NATS_MAX_AGE_S \(60\)/,
+    ],
+  ])('rejects %j', (env, message) => {
+    expect(() => parseEnv(env)).toThrow(message);
+  });
+
+  it('never shows a password from NATS_URL in an error', () => {
+    expect(() => parseEnv({ NATS_URL: 'http://u:secret@x:4222' })).toThrow(
+      'Invalid NATS_URL="http://[redacted]@x:4222"',
+    );
   });
 
   it('reads the access and limit settings', () => {
