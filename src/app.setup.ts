@@ -8,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { appConfig } from './config/app.config.js';
 import { type AppConfig, parseEnv } from './config/env.js';
 import { LimitedExpressAdapter } from './http/limited-express.adapter.js';
+import { StreamSink } from './sink/stream-sink.service.js';
 import { RawWsAdapter } from './ws/raw-ws.adapter.js';
 
 /** Creates the app on Express with the configured HTTP header limits. */
@@ -26,7 +27,8 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
   const wsLogger = await app.resolve<PinoLogger>(PinoLogger);
   wsLogger.setContext(RawWsAdapter.name);
   const policy = app.get(UpgradePolicy);
-  app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger));
+  const sink = app.get(StreamSink);
+  app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger, (ws) => sink.whenSocketSettled(ws)));
   // A plain GET on a WebSocket path says whether an upgrade would be let in (426) or why not, so
   // the monitor page can tell a missing token (401) from a server that is down.
   for (const endpoint of ['websocketEndpoint', 'monitorEndpoint'] as const) {

@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
+import { STREAM_HEADER, requestedStream } from '../protocol/resume-frames.js';
 
 export type Endpoint = 'websocketEndpoint' | 'monitorEndpoint';
 
@@ -58,6 +59,7 @@ export class UpgradePolicy {
       return undefined;
     }
     if (this.ingestTokens.length > 0 && !tokenMatches(presentedToken(request), this.ingestTokens)) return 401;
+    if (requestedStream(request.url, request.headers[STREAM_HEADER]) === null) return 400;
     if (this.openIngest >= this.cfg.maxConnections) return 503;
     const ip = request.socket.remoteAddress ?? '';
     if (this.cfg.maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= this.cfg.maxConnectionsPerIp)

@@ -74,6 +74,8 @@ export class ClusterStatsService implements OnModuleInit, OnModuleDestroy {
         total_messages: 0,
         total_errors: 0,
         messages_per_second: 0,
+        total_duplicates: 0,
+        total_gaps: 0,
       };
       let instances = 1;
       const gone: string[] = [];

@@ -36,7 +36,13 @@ describe(parseEnv.name, () => {
       redisPrefix: 'cbsa:',
       idBlockSize: 1000,
       sink: 'none',
-      streamMaxlen: 1000000,
+      streamMaxlen: 0,
+      streamStateMax: 1000000,
+      streamStateTtlS: 604800,
+      sinkQueueMax: 20000,
+      sinkQueueMaxBytes: 67108864,
+      sinkReadyMaxAgeMs: 5000,
+      redisCommandTimeoutMs: 2000,
       natsServers: ['nats://127.0.0.1:4222'],
       natsToken: undefined,
       natsStream: 'CBSA',
@@ -44,9 +50,6 @@ describe(parseEnv.name, () => {
       natsReplicas: 1,
       natsDuplicateWindowS: 120,
       natsMaxAgeS: 604800,
-      sinkQueueMax: 10000,
-      sinkQueueMaxBytes: 67108864,
-      streamStateTtlS: 604800,
     });
   });
 

@@ -52,7 +52,21 @@ export interface AppConfig {
   redisPrefix: string;
   idBlockSize: number;
   sink: 'none' | 'redis-stream' | 'nats';
+  // --- Evidence integrity (issue 9): resumable streams and the sink ---
+  /** 0: no trimming (the default); otherwise trimmed towards this length, never past a consumer group. */
   streamMaxlen: number;
+  /** Streams whose last seq is kept in memory (without Redis), least recently used evicted. */
+  streamStateMax: number;
+  /** A stream's last seq is forgotten after this many seconds without events. */
+  streamStateTtlS: number;
+  /** Pending sink appends past which ingest sockets are paused (count, and bytes of frame text). */
+  sinkQueueMax: number;
+  sinkQueueMaxBytes: number;
+  /** Readiness is 503 while the oldest pending append is older than this. */
+  sinkReadyMaxAgeMs: number;
+  /** Every Redis command fails after this long without a reply. */
+  redisCommandTimeoutMs: number;
+  // --- end evidence integrity ---
   // --- NATS JetStream sink (issue #10); moves into the config schema when that lands ---
   /** Servers to connect to (several for a cluster); credentials in a URL are never logged. */
   natsServers: string[];
@@ -62,11 +76,6 @@ export interface AppConfig {
   natsReplicas: number;
   natsDuplicateWindowS: number;
   natsMaxAgeS: number;
-  /** Events waiting for their PubAck before ingest sockets are paused (backpressure). */
-  sinkQueueMax: number;
-  sinkQueueMaxBytes: number;
-  /** Seconds a stream's resume state lives without events (the KV bucket's TTL with SINK=nats). */
-  streamStateTtlS: number;
   // --- end NATS ---
 }
 
@@ -185,7 +194,15 @@ export function parseEnv(env: Env): AppConfig {
     redisPrefix: str(env, 'REDIS_PREFIX', 'cbsa:'),
     idBlockSize: int(env, 'ID_BLOCK_SIZE', 1000, 1, 1_000_000_000),
     sink: oneOf(env, 'SINK', ['none', 'redis-stream', 'nats'] as const, 'none'),
-    streamMaxlen: int(env, 'STREAM_MAXLEN', 1_000_000, 1, Number.MAX_SAFE_INTEGER),
+    // --- Evidence integrity (issue 9) ---
+    streamMaxlen: int(env, 'STREAM_MAXLEN', 0, 0, Number.MAX_SAFE_INTEGER),
+    streamStateMax: int(env, 'STREAM_STATE_MAX', 1_000_000, 1, 100_000_000),
+    streamStateTtlS: int(env, 'STREAM_STATE_TTL_S', 7 * 24 * 3600, 1, 10 * 365 * 24 * 3600),
+    sinkQueueMax: int(env, 'SINK_QUEUE_MAX', 20_000, 1, 10_000_000),
+    sinkQueueMaxBytes: int(env, 'SINK_QUEUE_MAX_BYTES', 64 * 1024 * 1024, 1024, 1024 ** 3),
+    sinkReadyMaxAgeMs: int(env, 'SINK_READY_MAX_AGE_MS', 5000, 10, 3_600_000),
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 10, 600_000),
+    // --- end evidence integrity ---
     // --- NATS JetStream sink (issue #10) ---
     natsServers: natsServers(env),
     natsToken: env.NATS_TOKEN || undefined,
@@ -206,9 +223,6 @@ export function parseEnv(env: Env): AppConfig {
     natsReplicas: int(env, 'NATS_REPLICAS', 1, 1, 5),
     natsDuplicateWindowS: int(env, 'NATS_DUPLICATE_WINDOW_S', 120, 1, 7 * 24 * 3600),
     natsMaxAgeS: int(env, 'NATS_MAX_AGE_S', 7 * 24 * 3600, 0, 100 * 365 * 24 * 3600),
-    sinkQueueMax: int(env, 'SINK_QUEUE_MAX', 10_000, 1, 10_000_000),
-    sinkQueueMaxBytes: int(env, 'SINK_QUEUE_MAX_BYTES', 64 * 1024 * 1024, 1024, 64 * 1024 ** 3),
-    streamStateTtlS: int(env, 'STREAM_STATE_TTL_S', 7 * 24 * 3600, 1, 100 * 365 * 24 * 3600),
     // --- end NATS ---
   };
   if (

@@ -6,7 +6,7 @@ import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { RedisService } from '../redis/redis.service.js';
-import { EventSink } from '../sink/event-sink.js';
+import { StreamSink } from '../sink/stream-sink.service.js';
 import { FlowMap, type FlowMapDocument } from '../stream/flow-map.js';
 import type { StreamStats } from '../stream/stream.service.js';
 
@@ -28,7 +28,7 @@ export class HealthController {
     private readonly flowMap: FlowMap,
     private readonly lifecycle: LifecycleService,
     private readonly redis: RedisService,
-    private readonly sink: EventSink,
+    private readonly sink: StreamSink,
     private readonly checks: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
@@ -40,13 +40,22 @@ export class HealthController {
     const stopping = this.lifecycle.shuttingDown;
     if (stopping) res.statusCode = 503;
     const { totals, instances, instance } = this.cluster.view();
-    const { active_connections, active_monitors, total_messages, total_errors } = totals;
+    const {
+      active_connections,
+      active_monitors,
+      total_messages,
+      total_errors,
+      total_duplicates,
+      total_gaps,
+    } = totals;
     return {
       status: stopping ? 'shutting_down' : 'ok',
       active_connections,
       active_monitors,
       total_messages,
       total_errors,
+      total_duplicates,
+      total_gaps,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
       version: this.cfg.version,
       ...(instance && { instances, instance }),
@@ -60,7 +69,10 @@ export class HealthController {
     return this.checks.check([() => this.indicators.check('process').up({ pid: process.pid })]);
   }
 
-  /** Readiness: 503 during shutdown, until Redis is connected (when configured), and while the sink fails. */
+  /**
+   * Readiness: 503 during shutdown, until Redis is connected (when configured), and while the sink is
+   * stalled (oldest pending append older than SINK_READY_MAX_AGE_MS) or just failed.
+   */
   @Get('health/ready')
   @HealthCheck()
   ready() {
@@ -77,7 +89,7 @@ export class HealthController {
       () => {
         const check = this.indicators.check('sink');
         if (!this.sink.enabled) return check.up('not configured');
-        return this.sink.healthy ? check.up() : check.down('durable log unavailable');
+        return this.sink.healthy ? check.up() : check.down('stream appends stalled or failing');
       },
     ]);
   }

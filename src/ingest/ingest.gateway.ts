@@ -1,6 +1,8 @@
 // WS /ws/behaviour: raw frames in, one reply out per frame, in order. Everything else happens in
-// StreamService (and, in sink mode, in the EventSink, which writes the acks once the log has answered).
-import { Inject } from '@nestjs/common';
+// StreamService (and, with a sink or Redis, in StreamSink, which writes the acks after the append).
+// A connection opened with a stream id (?stream= or X-CBSA-Stream) is resumable: the server first
+// sends {"type":"resume",...}, then checks every frame's seq (see README "Delivery guarantees").
+import { Inject, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import type { OnGatewayConnection } from '@nestjs/websockets';
 import { WebSocketGateway } from '@nestjs/websockets';
@@ -10,9 +12,23 @@ import { PinoLogger } from 'nestjs-pino';
 import type { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { LATENCY_SAMPLE_EVERY, MetricsService } from '../metrics/metrics.service.js';
-import { EventSink } from '../sink/event-sink.js';
-import { UNAVAILABLE_ACK, ackFor } from '../stream/stream-event.js';
-import { StreamService } from '../stream/stream.service.js';
+import {
+  CLOSE_STREAM_RESUMED,
+  CLOSE_TRY_AGAIN_LATER,
+  INVALID_SEQ_ACK,
+  STREAM_HEADER,
+  STREAM_RESUMED_REASON,
+  duplicateReply,
+  receivedWithSeq,
+  requestedStream,
+  resumeFrame,
+  seqOf,
+} from '../protocol/resume-frames.js';
+import { type Conn, blockedReply, newConn, refuse } from '../sink/connection.js';
+import { StreamSink } from '../sink/stream-sink.service.js';
+import { MALFORMED_ACK, UNAVAILABLE_ACK, ackFor } from '../stream/stream-event.js';
+import { MemoryStreamState } from '../stream/stream-state.js';
+import { MALFORMED, StreamService } from '../stream/stream.service.js';
 import { pauseWhileBackedUp } from '../ws/backpressure.js';
 import { newClientId } from '../ws/client-id.js';
 import type { GatewayOptions } from '../ws/raw-ws.adapter.js';
@@ -20,14 +36,28 @@ import { RateLimiter } from './rate-limiter.js';
 
 export const RATE_LIMITED = '{"status":"error","message":"Rate limit exceeded"}';
 export const CLOSE_POLICY_VIOLATION = 1008;
+const SWEEP_MS = 60_000;
+
+/** The seq of a refused frame, when it has one: later seqs are refused until it comes again. */
+function refusedSeqOf(data: Buffer): number {
+  try {
+    return seqOf(JSON.parse(data.toString())) ?? 0;
+  } catch {
+    return 0;
+  }
+}
 
 @WebSocketGateway<GatewayOptions>({ path: '/ws/behaviour', endpoint: 'websocketEndpoint' })
-export class IngestGateway implements OnGatewayConnection<WebSocket> {
+export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleInit, OnModuleDestroy {
   private sampled = 0;
+  /** The live connection of each stream on this instance: a newer one closes the older (4001). */
+  private readonly owners = new Map<string, Conn>();
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     private readonly stream: StreamService,
-    private readonly sink: EventSink,
+    private readonly sink: StreamSink,
+    private readonly state: MemoryStreamState,
     private readonly metrics: MetricsService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
@@ -35,30 +65,30 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
     logger.setContext(IngestGateway.name);
   }
 
+  onModuleInit(): void {
+    this.sweeper = setInterval(() => this.state.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweeper);
+  }
+
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     const clientId = newClientId();
-    const { rateLimitPerConnection, rateLimitBurst, rateLimitCloseAfterMs, clientMaxBufferBytes } = this.cfg;
+    const { rateLimitPerConnection, rateLimitBurst, rateLimitCloseAfterMs } = this.cfg;
     const limiter =
       rateLimitPerConnection > 0
         ? new RateLimiter(rateLimitPerConnection, rateLimitBurst, rateLimitCloseAfterMs, Date.now())
         : undefined;
+    // Checked by the UpgradePolicy already: a string or undefined here.
+    const streamId = requestedStream(request.url, request.headers[STREAM_HEADER]) ?? undefined;
+    const conn = newConn(socket, clientId, streamId);
+    this.sink.track(conn);
     this.stream.connectionOpened();
-    // The hot path: bound directly on the socket, not through Nest's envelope routing or RxJS.
-    // ws hands every frame over as a Buffer (fragments joined, text already checked as UTF-8);
-    // binary frames are read as UTF-8 text too.
-    const onFrame = this.sink.enabled
-      ? (data: Buffer) => this.toSink(socket, clientId, data, limiter)
-      : (data: Buffer) => {
-          if (limiter !== undefined && !this.admit(socket, limiter, (reply) => socket.send(reply))) return;
-          const timed = ++this.sampled % LATENCY_SAMPLE_EVERY === 0 ? performance.now() : 0;
-          const event = this.stream.process(data.toString(), data.length, clientId);
-          socket.send(event === undefined ? UNAVAILABLE_ACK : ackFor(event));
-          if (timed !== 0) this.metrics.ackLatency.observe((performance.now() - timed) / 1000);
-          if (socket.bufferedAmount > clientMaxBufferBytes) pauseWhileBackedUp(socket, clientMaxBufferBytes);
-        };
-    socket.on('message', onFrame);
     socket.once('close', (code: number) => {
       this.stream.connectionClosed();
+      if (streamId !== undefined && this.owners.get(streamId) === conn) this.owners.delete(streamId);
       this.logger.info({ client_id: clientId, code }, 'Client %s disconnected (%d)', clientId, code);
     });
     this.logger.info(
@@ -66,36 +96,183 @@ export class IngestGateway implements OnGatewayConnection<WebSocket> {
         client_id: clientId,
         remote_address: request.socket.remoteAddress,
         user_agent: request.headers['user-agent'],
+        stream: streamId,
       },
       'Client %s connected',
       clientId,
     );
+    if (streamId === undefined) {
+      socket.on(
+        'message',
+        this.sink.enabled ? this.sinkFrames(conn, limiter) : this.seedFrames(conn, limiter),
+      );
+      return;
+    }
+    const older = this.owners.get(streamId);
+    if (older !== undefined) this.sink.closeWhenSettled(older, CLOSE_STREAM_RESUMED, STREAM_RESUMED_REASON);
+    this.owners.set(streamId, conn);
+    if (!this.sink.queued) {
+      socket.send(resumeFrame(streamId, this.state.lastSeq(streamId)));
+      socket.on('message', this.memoryFrames(conn, streamId, limiter));
+      return;
+    }
+    // The stream's state is in Redis: hold frames until the resume frame, which must come first.
+    const early: Buffer[] = [];
+    let onFrame: ((data: Buffer) => void) | undefined;
+    socket.on('message', (data: Buffer) => (onFrame === undefined ? early.push(data) : onFrame(data)));
+    socket.pause();
+    this.sink.lastSeq(streamId).then(
+      (last) => {
+        socket.send(resumeFrame(streamId, last));
+        onFrame = this.queuedFrames(conn, streamId, limiter);
+        early.forEach(onFrame);
+        socket.resume();
+      },
+      () => {
+        conn.closing = true;
+        socket.close(CLOSE_TRY_AGAIN_LATER, 'Try Again Later');
+      },
+    );
   }
 
-  /** Sink mode: the ack waits for the stream append; errors queue behind earlier acks. */
-  private toSink(socket: WebSocket, clientId: string, data: Buffer, limiter: RateLimiter | undefined): void {
-    const receivedAt = performance.now();
-    const reply = (text: string) => this.sink.reply(socket, text, receivedAt);
-    if (limiter !== undefined && !this.admit(socket, limiter, reply)) return;
-    if (!this.sink.accepting) {
-      this.stream.countUnavailable();
-      return reply(UNAVAILABLE_ACK);
-    }
-    const event = this.stream.process(data.toString(), data.length, clientId);
-    if (event === undefined) return reply(UNAVAILABLE_ACK);
-    this.sink.append(socket, event, receivedAt);
-    if (socket.bufferedAmount > this.cfg.clientMaxBufferBytes) {
-      pauseWhileBackedUp(socket, this.cfg.clientMaxBufferBytes);
+  /** The seed contract, no stream id and no sink: ack as frames are read. The hot path. */
+  private seedFrames(conn: Conn, limiter: RateLimiter | undefined): (data: Buffer) => void {
+    const { socket, clientId } = conn;
+    const limit = this.cfg.clientMaxBufferBytes;
+    // Bound directly on the socket, not through Nest's envelope routing or RxJS. ws hands every
+    // frame over as a Buffer (fragments joined, text already checked as UTF-8); binary frames are
+    // read as UTF-8 text too.
+    return (data: Buffer) => {
+      if (limiter !== undefined && !this.admit(conn, limiter, data, (reply) => socket.send(reply))) return;
+      const timed = ++this.sampled % LATENCY_SAMPLE_EVERY === 0 ? performance.now() : 0;
+      const event = this.stream.process(data.toString(), data.length, clientId);
+      socket.send(event === undefined ? UNAVAILABLE_ACK : ackFor(event));
+      if (timed !== 0) this.metrics.ackLatency.observe((performance.now() - timed) / 1000);
+      if (socket.bufferedAmount > limit) pauseWhileBackedUp(socket, limit);
+    };
+  }
+
+  /** Sink mode without a stream id: the ack waits for the append; errors queue behind earlier acks. */
+  private sinkFrames(conn: Conn, limiter: RateLimiter | undefined): (data: Buffer) => void {
+    return (data: Buffer) => {
+      if (this.stopped(conn)) return;
+      const receivedAt = performance.now();
+      if (
+        limiter !== undefined &&
+        !this.admit(conn, limiter, data, (r) => this.sink.reply(conn, r, receivedAt))
+      )
+        return;
+      const text = data.toString();
+      const value = this.stream.parse(text, data.length, conn.clientId);
+      if (value === MALFORMED) return this.sink.reply(conn, MALFORMED_ACK, receivedAt);
+      this.sink.append(conn, this.stream.unnumbered(text, data.length, conn.clientId, value), receivedAt);
+      this.backpressure(conn);
+    };
+  }
+
+  /** A resumable stream whose state is in memory (no Redis): decided as frames are read. */
+  private memoryFrames(
+    conn: Conn,
+    streamId: string,
+    limiter: RateLimiter | undefined,
+  ): (data: Buffer) => void {
+    const { socket, clientId } = conn;
+    return (data: Buffer) => {
+      if (conn.closing) return;
+      if (limiter !== undefined && !this.admit(conn, limiter, data, (reply) => socket.send(reply))) return;
+      const text = data.toString();
+      const value = this.stream.parse(text, data.length, clientId);
+      if (value === MALFORMED) return socket.send(MALFORMED_ACK);
+      const seq = seqOf(value);
+      if (seq === undefined) {
+        this.stream.countInvalidSeq();
+        return socket.send(INVALID_SEQ_ACK);
+      }
+      const blocked = blockedReply(conn, seq);
+      if (blocked !== undefined) {
+        this.stream.countRateLimited();
+        return socket.send(blocked);
+      }
+      const event = this.stream.pending(text, data.length, clientId, value, streamId, seq);
+      const last = this.state.lastSeq(streamId);
+      if (seq <= last) {
+        this.stream.duplicated(event);
+        socket.send(duplicateReply(event.timestamp, seq));
+      } else {
+        const id = this.stream.nextId()!;
+        event.messageId = id;
+        event.gap = seq - last - 1;
+        this.state.accept(streamId, seq);
+        this.stream.accepted(event);
+        socket.send(receivedWithSeq(event.timestamp, id, seq));
+      }
+      if (socket.bufferedAmount > this.cfg.clientMaxBufferBytes)
+        pauseWhileBackedUp(socket, this.cfg.clientMaxBufferBytes);
+    };
+  }
+
+  /** A resumable stream whose state is in Redis: the seq is checked (and, in sink mode, stored) there. */
+  private queuedFrames(
+    conn: Conn,
+    streamId: string,
+    limiter: RateLimiter | undefined,
+  ): (data: Buffer) => void {
+    return (data: Buffer) => {
+      if (this.stopped(conn)) return;
+      const receivedAt = performance.now();
+      if (
+        limiter !== undefined &&
+        !this.admit(conn, limiter, data, (r, seq) => this.sink.reply(conn, r, receivedAt, seq))
+      )
+        return;
+      const text = data.toString();
+      const value = this.stream.parse(text, data.length, conn.clientId);
+      if (value === MALFORMED) return this.sink.reply(conn, MALFORMED_ACK, receivedAt);
+      const seq = seqOf(value);
+      if (seq === undefined) {
+        this.stream.countInvalidSeq();
+        return this.sink.reply(conn, INVALID_SEQ_ACK, receivedAt);
+      }
+      this.sink.append(
+        conn,
+        this.stream.pending(text, data.length, conn.clientId, value, streamId, seq),
+        receivedAt,
+      );
+      this.backpressure(conn);
+    };
+  }
+
+  /** Closing, or draining for shutdown: the frame gets no reply and is not stored. */
+  private stopped(conn: Conn): boolean {
+    if (conn.closing) return true;
+    if (!this.sink.draining) return false;
+    conn.socket.pause();
+    return true;
+  }
+
+  private backpressure(conn: Conn): void {
+    if (conn.socket.bufferedAmount > this.cfg.clientMaxBufferBytes) {
+      pauseWhileBackedUp(conn.socket, this.cfg.clientMaxBufferBytes);
     }
   }
 
-  /** The rate limit: false when the frame is refused (and, past the grace period, the socket closed). */
-  private admit(socket: WebSocket, limiter: RateLimiter, reply: (text: string) => void): boolean {
+  /**
+   * The rate limit: false when the frame is refused (and, past the grace period, the socket closed
+   * once its pending replies are written). On a resumable connection the refused seq blocks later ones.
+   */
+  private admit(
+    conn: Conn,
+    limiter: RateLimiter,
+    data: Buffer,
+    reply: (text: string, refusedSeq: number) => void,
+  ): boolean {
     const verdict = limiter.take(Date.now());
     if (verdict === 'allow') return true;
     this.stream.countRateLimited();
-    reply(RATE_LIMITED);
-    if (verdict === 'close') socket.close(CLOSE_POLICY_VIOLATION, 'Rate limit exceeded');
+    const seq = conn.stream === undefined ? 0 : refusedSeqOf(data);
+    if (seq > 0 && !this.sink.queued) refuse(conn, seq, RATE_LIMITED);
+    reply(RATE_LIMITED, seq);
+    if (verdict === 'close') this.sink.closeWhenSettled(conn, CLOSE_POLICY_VIOLATION, 'Rate limit exceeded');
     return false;
   }
 }

@@ -1,9 +1,11 @@
-// SIGTERM / SIGINT: stop taking upgrades, report shutting_down, ack what was received, close every
-// socket with 1001, and finish within SHUTDOWN_TIMEOUT_MS whatever happens.
+// SIGTERM / SIGINT, in this order: stop taking upgrades (and report shutting_down), drain the sink
+// (frames arriving from now on get no reply and are not stored), write the pending acks, close
+// every socket with 1001, then disconnect Redis; within SHUTDOWN_TIMEOUT_MS whatever happens.
 import type { INestApplication } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { appConfig } from '../config/app.config.js';
 import type { AppConfig } from '../config/env.js';
+import { StreamSink } from '../sink/stream-sink.service.js';
 import { StreamService } from '../stream/stream.service.js';
 import { LifecycleService } from './lifecycle.service.js';
 
@@ -17,7 +19,12 @@ export async function gracefulShutdown(app: INestApplication, reason: string): P
   const timedOut = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(true), cfg.shutdownTimeoutMs - 100);
   });
-  const finished = await Promise.race([app.close().then(() => false), timedOut]);
+  // app.close() then closes the sockets (1001, after their pending acks) and, last, Redis.
+  const closed = app
+    .get(StreamSink)
+    .drain(cfg.shutdownTimeoutMs / 2)
+    .then(() => app.close());
+  const finished = await Promise.race([closed.then(() => false), timedOut]);
   clearTimeout(timer);
   const { total_messages, total_errors } = app.get(StreamService).stats();
   if (finished)

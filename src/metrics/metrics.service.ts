@@ -5,7 +5,8 @@ import { ModuleRef } from '@nestjs/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BusService } from '../cluster/bus.service.js';
 import { MonitorGateway } from '../monitor/monitor.gateway.js';
-import { EventSink } from '../sink/event-sink.js';
+import { StreamRetention } from '../sink/stream-retention.service.js';
+import { StreamSink } from '../sink/stream-sink.service.js';
 import { StreamService } from '../stream/stream.service.js';
 
 /** With acks written as frames are read, one frame in this many is timed. */
@@ -71,12 +72,66 @@ export class MetricsService {
       registers,
       collect() {
         this.reset();
-        this.inc(get(EventSink).errors);
+        this.inc(get(StreamSink).errors);
+      },
+    });
+    new Counter({
+      name: 'cbsa_stream_gaps_total',
+      help: 'Events resumable clients skipped (sum of seq gaps reported)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(get(StreamService).stats().total_gaps);
+      },
+    });
+    new Counter({
+      name: 'cbsa_stream_duplicates_total',
+      help: 'Frames of resumable streams answered "duplicate" (already accepted; not stored again)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(get(StreamService).stats().total_duplicates);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_sink_queue_depth',
+      help: 'Frames waiting for their append (SINK=redis-stream)',
+      registers,
+      collect() {
+        this.set(get(StreamSink).depth);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_stream_length',
+      help: 'Entries in the Redis Stream (SINK=redis-stream; read every 2 s)',
+      registers,
+      collect() {
+        this.set(get(StreamRetention).length);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_stream_consumer_lag',
+      help: 'Entries not yet delivered to each consumer group (XINFO GROUPS lag)',
+      labelNames: ['group'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of get(StreamRetention).groups) this.set({ group: g.name }, g.lag);
+      },
+    });
+    new Gauge({
+      name: 'cbsa_stream_consumer_pending',
+      help: 'Entries delivered to each consumer group and not yet acknowledged (XPENDING)',
+      labelNames: ['group'],
+      registers,
+      collect() {
+        this.reset();
+        for (const g of get(StreamRetention).groups) this.set({ group: g.name }, g.pending);
       },
     });
     this.ackLatency = new Histogram({
       name: 'cbsa_ack_latency_seconds',
-      help: `Frame received to ack written. Every frame in sink mode (SINK=redis-stream or nats); else 1 in ${LATENCY_SAMPLE_EVERY}`,
+      help: `Frame received to ack written. Every frame with SINK=redis-stream; else 1 in ${LATENCY_SAMPLE_EVERY}`,
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });

@@ -1,7 +1,7 @@
 // The Redis connections (ioredis) when REDIS_URL is set; absent otherwise, and the service runs
 // in one process exactly as without Redis. Commands fail fast while Redis is unreachable (no
 // offline queue), so nothing piles up in memory during an outage.
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { Redis, type RedisOptions } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
@@ -9,13 +9,20 @@ import { Subject } from 'rxjs';
 import { appConfig } from '../config/app.config.js';
 
 @Injectable()
-export class RedisService implements OnModuleDestroy {
-  /** Commands (publish, heartbeats, id leases, stream appends). */
+export class RedisService implements OnApplicationShutdown {
+  /** Commands (publish, heartbeats, id leases): never behind sink traffic. */
   readonly client: Redis | undefined;
+  /**
+   * The sink's own connection (stream appends, seq state). In-flight commands are never resent after a
+   * reconnect (a resent append would be stored twice), and every command times out.
+   */
+  readonly sink: Redis | undefined;
   /** Subscriptions need a connection of their own. */
   readonly subscriber: Redis | undefined;
   /** Emits each time the command connection becomes ready (first connect and every recovery). */
   readonly ready$ = new Subject<void>();
+  /** Emits each time the sink connection becomes ready. */
+  readonly sinkReady$ = new Subject<void>();
   private warned = false;
 
   constructor(
@@ -28,12 +35,22 @@ export class RedisService implements OnModuleDestroy {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
+      commandTimeout: cfg.redisCommandTimeoutMs,
+      autoResendUnfulfilledCommands: false,
       retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     };
     this.client = new Redis(cfg.redisUrl, options);
-    this.subscriber = new Redis(cfg.redisUrl, { ...options, enableOfflineQueue: true });
+    this.sink = new Redis(cfg.redisUrl, { ...options, maxRetriesPerRequest: 0 });
+    // Subscriptions are re-established after a reconnect; they carry no timeout (they wait by design).
+    this.subscriber = new Redis(cfg.redisUrl, {
+      ...options,
+      enableOfflineQueue: true,
+      commandTimeout: undefined,
+      autoResendUnfulfilledCommands: true,
+    });
     this.client.on('ready', () => this.up());
-    for (const connection of [this.client, this.subscriber]) {
+    this.sink.on('ready', () => this.sinkReady$.next());
+    for (const connection of [this.client, this.subscriber, this.sink]) {
       connection.on('error', (err: Error) => this.down(err));
       connection.on('close', () => this.down());
     }
@@ -51,10 +68,18 @@ export class RedisService implements OnModuleDestroy {
     return this.cfg.redisPrefix + name;
   }
 
-  onModuleDestroy(): void {
+  /** Whether the sink connection is up. */
+  get sinkReady(): boolean {
+    return this.sink?.status === 'ready';
+  }
+
+  /** Last in the shutdown: after the sink has drained and the sockets are closed. */
+  onApplicationShutdown(): void {
     this.ready$.complete();
+    this.sinkReady$.complete();
     this.client?.disconnect();
     this.subscriber?.disconnect();
+    this.sink?.disconnect();
   }
 
   private up(): void {

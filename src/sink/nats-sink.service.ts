@@ -1,14 +1,10 @@
-// SINK=nats: the durable handoff to a NATS JetStream stream. Every received event is published with
-// its data exactly as sent, its metadata in headers and a Nats-Msg-Id that JetStream deduplicates
-// on; the frame's ack is written only after the PubAck. Publishes are pipelined (many in flight),
-// and replies leave in frame order through one FIFO, as with the Redis sink.
-import {
-  Inject,
-  Injectable,
-  type OnApplicationShutdown,
-  type OnModuleDestroy,
-  type OnModuleInit,
-} from '@nestjs/common';
+// SINK=nats: the DurableSink on a NATS JetStream stream. Every received event is published with its
+// data exactly as sent, its metadata in headers and a Nats-Msg-Id that JetStream deduplicates on
+// (<stream>:<seq>, or <instance>:<message_id> without a stream id). A batch's publishes are
+// pipelined (up to MAX_IN_FLIGHT awaiting their PubAck at once). A resumable stream's last seq lives
+// in the KV bucket <NATS_STREAM>_streams, written after the PubAck and before the ack, so it is
+// never ahead of the log. The ack queue (StreamSink) decides when frames are acked.
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import {
   type JetStreamClient,
@@ -22,13 +18,10 @@ import { type NatsConnection, connect, headers } from '@nats-io/transport-node';
 import { PinoLogger } from 'nestjs-pino';
 import { performance } from 'node:perf_hooks';
 import { Counter, Histogram } from 'prom-client';
-import { WebSocket } from 'ws';
 import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { type StreamEvent, UNAVAILABLE_ACK, ackFor, duplicateAckFor } from '../stream/stream-event.js';
-import { StreamService } from '../stream/stream.service.js';
-import { EventSink } from './event-sink.js';
+import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 import { desiredStream, incompatibilities } from './nats-stream-config.js';
 import { NatsStreamState } from './nats-stream-state.js';
 
@@ -36,53 +29,34 @@ import { NatsStreamState } from './nats-stream-state.js';
 export const PUBLISH_TIMEOUT_MS = 5000;
 /**
  * Publishes awaiting their PubAck at once. More would only queue inside the client and the server
- * and time out together under load; the rest wait here (bounded by SINK_QUEUE_MAX, with
- * backpressure) and are published as acks come back.
+ * and time out together under load; the rest of a batch waits for a slot.
  */
 const MAX_IN_FLIGHT = 512;
-/** Readiness goes 503 while the oldest publish has waited longer than this for its PubAck. */
-const STALLED_MS = 2000;
 /** While NATS is down, how often the stream is asked whether it takes publishes again. */
 const PROBE_MS = 500;
-
-interface Pending {
-  socket: WebSocket;
-  /** Set once the reply is decided: at once for errors, at the PubAck (or failure) for events. */
-  reply: string | undefined;
-  event: StreamEvent | undefined;
-  receivedAt: number;
-  /** When its publish started; 0 while it waits for a slot. */
-  publishedAt: number;
-  acked: boolean;
-}
 
 /** Drops user and password from server URLs before they are logged or shown. */
 export function redactServers(servers: string[]): string {
   return servers.map((s) => s.replace(/\/\/[^@/]*@/, '//[redacted]@')).join(',');
 }
 
+type Published = 'stored' | 'duplicate' | 'failed';
+
 @Injectable()
-export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy, OnApplicationShutdown {
+export class NatsSink extends DurableSink implements OnModuleInit, OnApplicationShutdown {
   readonly enabled: boolean;
   private nc?: NatsConnection;
   private js?: JetStreamClient;
   private jsm?: JetStreamManager;
   private state?: NatsStreamState;
+  /** Last seq per resumable stream as recorded in KV by this process (or read from it), LRU-bounded. */
+  private readonly known = new Map<string, number>();
   /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
   private down = false;
-  private draining = false;
-  private failures = 0;
-  private dups = 0;
-  private readonly queue: Pending[] = [];
-  private head = 0;
-  /** Events waiting for a publish slot, oldest first. */
-  private readonly waiting: Pending[] = [];
-  private waitingHead = 0;
   private inFlight = 0;
-  private pendingBytes = 0;
-  private readonly paused = new Set<WebSocket>();
+  private readonly slots: (() => void)[] = [];
+  private dups = 0;
   private probing?: NodeJS.Timeout;
-  private whenEmpty?: () => void;
   private readonly publishLatency?: Histogram;
   private readonly publishErrors?: Counter;
   private readonly duplicates?: Counter;
@@ -90,8 +64,7 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
 
   constructor(
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
-    private readonly stream: StreamService,
-    private readonly metrics: MetricsService,
+    metrics: MetricsService,
     private readonly logger: PinoLogger,
   ) {
     super();
@@ -118,25 +91,12 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
     });
   }
 
-  get errors(): number {
-    return this.failures;
+  get ready(): boolean {
+    return this.js !== undefined && !this.down;
   }
 
   get duplicateCount(): number {
     return this.dups;
-  }
-
-  get accepting(): boolean {
-    return !this.down && !this.draining;
-  }
-
-  get healthy(): boolean {
-    if (!this.enabled) return true;
-    if (this.down || this.js === undefined) return false;
-    const oldest = this.queue[this.head];
-    return (
-      oldest === undefined || oldest.publishedAt === 0 || performance.now() - oldest.publishedAt < STALLED_MS
-    );
   }
 
   /** Connects, checks or creates the stream and the state bucket; refuses to start when it cannot. */
@@ -190,25 +150,9 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
     );
   }
 
-  /** Shutdown, first step: take no new frames and wait until every publish has its reply written. */
-  async onModuleDestroy(): Promise<void> {
-    if (!this.enabled) return;
-    this.draining = true;
-    clearTimeout(this.probing);
-    // Events still waiting for a slot are answered "Service unavailable" (never published), so
-    // the drain waits only for the publishes in flight.
-    this.next();
-    this.flush();
-    if (this.head < this.queue.length) {
-      await new Promise<void>((resolve) => {
-        this.whenEmpty = resolve;
-        setTimeout(resolve, PUBLISH_TIMEOUT_MS + 500).unref();
-      });
-    }
-  }
-
-  /** Shutdown, last step (after the sockets are closed with 1001): flush and close the connection. */
+  /** Shutdown, last step (the ack queue is drained and the sockets closed with 1001 by now). */
   async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.probing);
     if (this.nc === undefined || this.nc.isClosed()) return;
     try {
       await this.nc.drain();
@@ -217,136 +161,119 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
     }
   }
 
-  /** The last seq of a resumable stream the log holds, from the KV bucket (0 when unknown). */
-  lastSeq(stream: string): Promise<number> {
-    return this.state!.lastSeq(stream);
+  /** The stream's last seq from the KV bucket (0 when unknown); rejects when NATS cannot answer. */
+  async lastSeq(stream: string): Promise<number> {
+    const seq = await this.state!.lastSeq(stream);
+    this.remember(stream, seq);
+    return seq;
   }
 
-  reply(socket: WebSocket, reply: string, receivedAt: number): void {
-    if (this.draining) return;
-    if (this.head === this.queue.length) {
-      socket.send(reply);
-      return;
+  async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
+    const outcomes: AppendOutcome[] = entries.map(() => FAILED);
+    const results: Promise<Published>[] = [];
+    const indexes: number[] = [];
+    /** Per stream in this batch: the last seq taken so far, or -1 once its state could not be read. */
+    const last = new Map<string, number>();
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry.stream === '') {
+        outcomes[i] = 0;
+      } else {
+        let prev = last.get(entry.stream);
+        if (prev === undefined) {
+          prev = this.known.get(entry.stream);
+          if (prev === undefined) prev = await this.lastSeq(entry.stream).catch(() => -1);
+        }
+        if (prev < 0) {
+          last.set(entry.stream, -1);
+          continue;
+        }
+        if (entry.seq <= prev) {
+          outcomes[i] = DUPLICATE;
+          last.set(entry.stream, prev);
+          continue;
+        }
+        outcomes[i] = prev;
+        last.set(entry.stream, entry.seq);
+      }
+      if (!store) continue;
+      indexes.push(i);
+      results.push(this.publish(entry));
     }
-    this.queue.push({ socket, reply, event: undefined, receivedAt, publishedAt: 0, acked: false });
+    const published = await Promise.all(results);
+    indexes.forEach((index, n) => {
+      if (published[n] === 'failed') outcomes[index] = FAILED;
+      else if (published[n] === 'duplicate' && entries[index].stream !== '') outcomes[index] = DUPLICATE;
+    });
+    await this.record(entries, outcomes);
+    return outcomes;
   }
 
-  append(socket: WebSocket, event: StreamEvent, receivedAt: number): void {
-    if (this.draining) return;
-    if (event.messageId === null) return this.reply(socket, ackFor(event), receivedAt);
-    const item: Pending = { socket, reply: undefined, event, receivedAt, publishedAt: 0, acked: false };
-    this.queue.push(item);
-    this.pendingBytes += event.size;
-    if (this.inFlight < MAX_IN_FLIGHT) void this.publish(item, event);
-    else this.waiting.push(item);
-    if (
-      this.queue.length - this.head > this.cfg.sinkQueueMax ||
-      this.pendingBytes > this.cfg.sinkQueueMaxBytes
-    ) {
-      // Backpressure: stop reading this socket until the queue has drained to half; TCP pushes back.
-      socket.pause();
-      this.paused.add(socket);
-    }
+  /**
+   * In frame order per stream: nothing after a FAILED entry counts (it is FAILED too, and JetStream
+   * dedupes it on resend), then the highest seq held is written to KV before any of it is acked.
+   */
+  private async record(entries: readonly SinkEntry[], outcomes: AppendOutcome[]): Promise<void> {
+    const highest = new Map<string, number>();
+    const failed = new Set<string>();
+    entries.forEach((entry, i) => {
+      if (entry.stream === '') return;
+      if (failed.has(entry.stream) || outcomes[i] === FAILED) {
+        failed.add(entry.stream);
+        outcomes[i] = FAILED;
+        return;
+      }
+      highest.set(entry.stream, Math.max(highest.get(entry.stream) ?? 0, entry.seq));
+    });
+    const writes = [...highest].map(async ([stream, seq]) => {
+      if (seq <= (this.known.get(stream) ?? 0)) return;
+      if (await this.state!.record(stream, seq)) return this.remember(stream, seq);
+      entries.forEach((entry, i) => {
+        if (entry.stream === stream && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
+      });
+    });
+    await Promise.all(writes);
   }
 
-  /** One publish; never rejects. Sets the item's reply and writes every reply now due. */
-  private async publish(item: Pending, event: StreamEvent): Promise<void> {
+  private remember(stream: string, seq: number): void {
+    this.known.delete(stream);
+    this.known.set(stream, seq);
+    if (this.known.size > this.cfg.streamStateMax) this.known.delete(this.known.keys().next().value!);
+  }
+
+  /** One publish, once a slot is free; never rejects. */
+  private async publish(entry: SinkEntry): Promise<Published> {
+    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.slots.push(resolve));
+    if (this.down) return 'failed';
+    this.inFlight++;
     const h = headers();
-    h.set('message_id', String(event.messageId));
-    h.set('client_id', event.clientId);
-    h.set('server_timestamp', event.timestamp);
-    h.set('category', event.route.category ?? '');
-    const resumable = event.stream !== undefined && event.seq !== undefined;
-    if (resumable) {
-      h.set('stream', event.stream!);
-      h.set('seq', String(event.seq));
+    h.set('message_id', String(entry.messageId));
+    h.set('client_id', entry.clientId);
+    h.set('server_timestamp', entry.timestamp);
+    h.set('category', entry.category);
+    if (entry.stream !== '') {
+      h.set('stream', entry.stream);
+      h.set('seq', String(entry.seq));
     }
     const started = performance.now();
-    item.publishedAt = started;
-    this.inFlight++;
     try {
-      const ack = await this.js!.publish(this.cfg.natsSubject, event.text, {
-        msgID: resumable ? `${event.stream}:${event.seq}` : `${INSTANCE_ID}:${event.messageId}`,
+      const ack = await this.js!.publish(this.cfg.natsSubject, entry.data, {
+        msgID: entry.stream !== '' ? `${entry.stream}:${entry.seq}` : `${INSTANCE_ID}:${entry.messageId}`,
         headers: h,
         timeout: PUBLISH_TIMEOUT_MS,
       });
       this.publishLatency!.observe((performance.now() - started) / 1000);
-      if (ack.duplicate) {
-        this.dups++;
-        this.duplicates!.inc();
-      }
-      // The resume state is recorded before the ack, so an acked seq is never resent as new.
-      const recorded = resumable ? await this.state!.record(event.stream!, event.seq!) : true;
-      if (recorded) {
-        item.reply = ack.duplicate && resumable ? duplicateAckFor(event) : ackFor(event);
-        item.acked = true;
-      } else {
-        item.reply = UNAVAILABLE_ACK;
-        this.fail(new Error('resume state write failed'));
-      }
+      if (!ack.duplicate) return 'stored';
+      this.dups++;
+      this.duplicates!.inc();
+      return 'duplicate';
     } catch (err) {
-      item.reply = UNAVAILABLE_ACK;
-      this.fail(err as Error);
-    }
-    this.inFlight--;
-    this.pendingBytes -= event.size;
-    this.next();
-    this.flush();
-  }
-
-  /** Starts the publishes waiting for a slot; during an outage or a shutdown they are refused instead. */
-  private next(): void {
-    const waiting = this.waiting;
-    const refuse = this.down || this.draining;
-    while (this.waitingHead < waiting.length && (refuse || this.inFlight < MAX_IN_FLIGHT)) {
-      const item = waiting[this.waitingHead++];
-      if (refuse) {
-        // Never published: certain not to be in the log.
-        item.reply = UNAVAILABLE_ACK;
-        this.pendingBytes -= item.event!.size;
-        this.stream.countUnavailable();
-      } else void this.publish(item, item.event!);
-    }
-    if (this.waitingHead === waiting.length) {
-      waiting.length = 0;
-      this.waitingHead = 0;
-    } else if (this.waitingHead > 4096 && this.waitingHead * 2 > waiting.length) {
-      waiting.splice(0, this.waitingHead);
-      this.waitingHead = 0;
-    }
-  }
-
-  private fail(err: Error): void {
-    this.failures++;
-    this.publishErrors!.inc();
-    this.stream.countUnavailable();
-    this.outage(`NATS publish failed; answering "Service unavailable"`, err);
-  }
-
-  /** Writes the replies at the head of the queue that are decided, in frame order. */
-  private flush(): void {
-    const queue = this.queue;
-    while (this.head < queue.length && queue[this.head].reply !== undefined) {
-      const item = queue[this.head++];
-      item.socket.send(item.reply!);
-      if (item.acked) this.metrics.ackLatency.observe((performance.now() - item.receivedAt) / 1000);
-    }
-    if (this.head === queue.length) {
-      queue.length = 0;
-      this.head = 0;
-      this.whenEmpty?.();
-    } else if (this.head > 4096 && this.head * 2 > queue.length) {
-      queue.splice(0, this.head);
-      this.head = 0;
-    }
-    const waiting = queue.length - this.head;
-    if (
-      this.paused.size > 0 &&
-      waiting <= this.cfg.sinkQueueMax / 2 &&
-      this.pendingBytes <= this.cfg.sinkQueueMaxBytes / 2
-    ) {
-      for (const socket of this.paused) if (socket.readyState === WebSocket.OPEN) socket.resume();
-      this.paused.clear();
+      this.publishErrors!.inc();
+      this.outage('NATS publish failed; answering "Service unavailable"', err as Error);
+      return 'failed';
+    } finally {
+      this.inFlight--;
+      this.slots.shift()?.();
     }
   }
 
@@ -392,8 +319,6 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
     if (this.down) return;
     this.down = true;
     this.logger.warn({ nats: this.servers, err: err?.message }, message);
-    this.next();
-    this.flush();
     clearTimeout(this.probing);
     this.probing = setTimeout(() => this.probe(), PROBE_MS);
     this.probing.unref();
@@ -402,7 +327,7 @@ export class NatsSink extends EventSink implements OnModuleInit, OnModuleDestroy
   /** Asks the stream whether it has a leader; ends the outage when it does, else asks again later. */
   private probe(): void {
     clearTimeout(this.probing);
-    if (!this.down || this.draining || this.nc === undefined || this.nc.isClosed()) return;
+    if (!this.down || this.nc === undefined || this.nc.isClosed()) return;
     const again = () => {
       this.probing = setTimeout(() => this.probe(), PROBE_MS);
       this.probing.unref();

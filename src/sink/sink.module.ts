@@ -1,24 +1,42 @@
 import { Module } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
+import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
-import { EventSink } from './event-sink.js';
+import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
 import { NatsSink } from './nats-sink.service.js';
+import { RedisStreamSink } from './redis-stream-sink.js';
+import { StreamRetention } from './stream-retention.service.js';
 import { StreamSink } from './stream-sink.service.js';
 
-/** Provides the EventSink that SINK names; the other engine stays idle. */
+/** Without Redis nothing is queued (seq state is in memory); this engine is never asked. */
+class NoSink extends DurableSink {
+  get ready(): boolean {
+    return false;
+  }
+  append(entries: readonly SinkEntry[]): Promise<AppendOutcome[]> {
+    return Promise.resolve(entries.map(() => FAILED));
+  }
+  lastSeq(): Promise<number> {
+    return Promise.reject(new Error('no durable sink'));
+  }
+}
+
 @Module({
   imports: [StreamModule],
   providers: [
-    StreamSink,
     NatsSink,
     {
-      provide: EventSink,
-      inject: [appConfig.KEY, StreamSink, NatsSink],
-      useFactory: (cfg: ConfigType<typeof appConfig>, redis: StreamSink, nats: NatsSink): EventSink =>
-        cfg.sink === 'nats' ? nats : redis,
+      provide: DurableSink,
+      inject: [appConfig.KEY, RedisService, NatsSink],
+      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService, nats: NatsSink): DurableSink => {
+        if (cfg.sink === 'nats') return nats;
+        return redis.enabled ? new RedisStreamSink(redis, cfg.streamStateTtlS) : new NoSink();
+      },
     },
+    StreamSink,
+    StreamRetention,
   ],
-  exports: [EventSink],
+  exports: [StreamSink, StreamRetention],
 })
 export class SinkModule {}

@@ -1,6 +1,6 @@
 import { Subject } from 'rxjs';
 import type { RedisService } from '../redis/redis.service.js';
-import { LeasedIdSource } from './id-source.js';
+import { LeasedIdSource, timeFloor } from './id-source.js';
 
 /** An in-memory stand-in for the few Redis commands the leases use, with a switch for outages. */
 function fakeRedis() {
@@ -11,9 +11,11 @@ function fakeRedis() {
     incrby: (key: string, by: number) =>
       Promise.resolve(store.set(key, (store.get(key) ?? 0) + by).get(key)!),
     incr: (key: string) => Promise.resolve(store.set(key, (store.get(key) ?? 0) + 1).get(key)!),
-    eval: (_script: string, _keys: number, key: string, value: string) => {
-      store.set(key, Math.max(store.get(key) ?? 0, Number(value)));
-      return Promise.resolve(1);
+    // The LEASE script without the Redis clock: raise to ARGV[2] (here: the instance's highest id
+    // only, as timeFloor is mocked to 0), then INCRBY ARGV[1].
+    eval: (_script: string, _keys: number, key: string, size: string, minimum: string) => {
+      store.set(key, Math.max(store.get(key) ?? 0, Number(minimum)) + Number(size));
+      return Promise.resolve(store.get(key)!);
     },
   };
   const redis = {
@@ -24,9 +26,10 @@ function fakeRedis() {
     },
     key: (name: string) => `t:${name}`,
   } as unknown as RedisService;
-  return { redis, state, ready$ };
+  return { redis, state, ready$, store };
 }
 
+const noFloor = () => 0;
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 async function take(source: LeasedIdSource, count: number): Promise<(number | undefined)[]> {
@@ -41,7 +44,7 @@ async function take(source: LeasedIdSource, count: number): Promise<(number | un
 describe(LeasedIdSource.name, () => {
   it('gives no id before its first lease, then ids from leased blocks', async () => {
     const { redis } = fakeRedis();
-    const source = new LeasedIdSource(redis, 10);
+    const source = new LeasedIdSource(redis, 10, noFloor);
     expect(source.next()).toBeUndefined();
     await settle();
     expect(await take(source, 12)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
@@ -50,9 +53,9 @@ describe(LeasedIdSource.name, () => {
   it('keeps ids unique across instances sharing the counter', async () => {
     const { redis } = fakeRedis();
     const sources = [
-      new LeasedIdSource(redis, 5),
-      new LeasedIdSource(redis, 5),
-      new LeasedIdSource(redis, 5),
+      new LeasedIdSource(redis, 5, noFloor),
+      new LeasedIdSource(redis, 5, noFloor),
+      new LeasedIdSource(redis, 5, noFloor),
     ];
     sources.forEach((s) => s.lease());
     await settle();
@@ -68,8 +71,8 @@ describe(LeasedIdSource.name, () => {
 
   it('keeps handing out unique, increasing ids through an outage, and above them afterwards', async () => {
     const { redis, state, ready$ } = fakeRedis();
-    const a = new LeasedIdSource(redis, 4);
-    const b = new LeasedIdSource(redis, 4);
+    const a = new LeasedIdSource(redis, 4, noFloor);
+    const b = new LeasedIdSource(redis, 4, noFloor);
     a.lease();
     b.lease();
     await settle();
@@ -87,5 +90,28 @@ describe(LeasedIdSource.name, () => {
     await settle();
     const after = (await take(a, 5)) as number[];
     expect(Math.min(...after)).toBeGreaterThan(Math.max(...duringA, ...duringB));
+  });
+
+  it('raises a counter found below its highest id (Redis restarted empty), so no id repeats', async () => {
+    const { redis, store } = fakeRedis();
+    const source = new LeasedIdSource(redis, 10, noFloor);
+    source.lease();
+    await settle();
+    const before = (await take(source, 25)) as number[];
+    store.clear();
+    const after = (await take(source, 40)) as number[];
+    expect(after.every((id) => id !== undefined)).toBe(true);
+    expect(new Set([...before, ...after]).size).toBe(65);
+    const all = [...before, ...after];
+    for (let i = 1; i < all.length; i++) expect(all[i]).toBeGreaterThan(all[i - 1]);
+  });
+
+  it('starts a fresh counter at the time floor', async () => {
+    const { redis } = fakeRedis();
+    const source = new LeasedIdSource(redis, 10, () => timeFloor(Date.UTC(2026, 10, 28)));
+    source.lease();
+    await settle();
+    expect(source.next()).toBe(timeFloor(Date.UTC(2026, 10, 28)) + 1);
+    expect(timeFloor(Date.UTC(2026, 10, 28))).toBe(331 * 86_400_000 * 1000);
   });
 });

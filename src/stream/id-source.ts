@@ -5,6 +5,9 @@ import type { RedisService } from '../redis/redis.service.js';
 export abstract class IdSource {
   /** The next id, or undefined when none can be handed out safely yet. */
   abstract next(): number | undefined;
+
+  /** Resolves true once next() can give an id, or false after `timeoutMs`. */
+  abstract whenReady(timeoutMs: number): Promise<boolean>;
 }
 
 export class LocalIdSource extends IdSource {
@@ -13,10 +16,27 @@ export class LocalIdSource extends IdSource {
   next(): number {
     return ++this.last;
   }
+
+  whenReady(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
 }
 
-/** Ids handed out while Redis is unreachable live above 2^44 boundaries, one range per slot. */
-const EPOCH = 2 ** 44;
+/**
+ * The time-derived floor of the shared counter: every lease raises the counter to at least
+ * (ms since 2026-01-01 UTC) x 1000, read from the Redis server's clock and this instance's. So a
+ * counter that restarts empty resumes above every id handed out before, as long as the cluster
+ * never averaged more than 1,000 ids per ms (1 M/s) since 2026 (ids stay below 2^53 until ~2311).
+ */
+export const FLOOR_T0_MS = Date.UTC(2026, 0, 1);
+export const FLOOR_IDS_PER_MS = 1000;
+
+export function timeFloor(nowMs = Date.now()): number {
+  return Math.max(0, nowMs - FLOOR_T0_MS) * FLOOR_IDS_PER_MS;
+}
+
+/** Ids handed out while Redis is unreachable live above 2^40 boundaries, one range per slot. */
+const EPOCH = 2 ** 40;
 const SLOTS = 2048;
 const SLOT_RANGE = EPOCH / SLOTS;
 /** A block used up faster than this makes the next lease twice as large (up to 64 x ID_BLOCK_SIZE). */
@@ -31,7 +51,7 @@ const MAX_GROWTH = 64;
  *
  * Before the first lease there is no safe id, so none is given (the frame is refused). While Redis
  * is unreachable and the leased ids run out, ids come from this instance's own slot above the next
- * 2^44 boundary: unique (each instance has its slot) and above every leased id; when Redis returns,
+ * 2^40 boundary: unique (each instance has its slot) and above every leased id; when Redis returns,
  * the counter is raised past that boundary before the next lease, so ids keep increasing.
  */
 export class LeasedIdSource extends IdSource {
@@ -46,14 +66,35 @@ export class LeasedIdSource extends IdSource {
   private outageTop: number | undefined;
   private size: number;
   private blockStartedAt = 0;
+  /** The highest id this instance ever held: a counter found below it (Redis restarted empty) is raised. */
+  private highest = 0;
+  private waiters: (() => void)[] = [];
 
   constructor(
     private readonly redis: RedisService,
     private readonly blockSize: number,
+    /** The instance clock's floor (replaceable in unit tests, whose fake Redis has no clock). */
+    private readonly floor: () => number = timeFloor,
   ) {
     super();
     this.size = blockSize;
     redis.ready$.subscribe(() => this.lease());
+  }
+
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.nextId <= this.end || this.reserve.length > 0) return Promise.resolve(true);
+    this.lease();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(done);
+    });
   }
 
   next(): number | undefined {
@@ -78,6 +119,7 @@ export class LeasedIdSource extends IdSource {
       this.nextId = base + this.slot * SLOT_RANGE;
       this.end = this.nextId + SLOT_RANGE - 1;
       this.outageTop = base + EPOCH;
+      this.highest = Math.max(this.highest, this.outageTop);
       return true;
     }
     return false;
@@ -100,16 +142,17 @@ export class LeasedIdSource extends IdSource {
     const key = this.redis.key('message_id');
     const size = this.size;
     const raiseTo = this.outageTop;
-    const raised = raiseTo === undefined ? Promise.resolve() : client.eval(RAISE_TO, 1, key, String(raiseTo));
+    const minimum = Math.max(this.highest, this.floor());
     const slot =
       this.slot === undefined
         ? client.incr(this.redis.key('slot')).then((n) => (this.slot = n % SLOTS))
         : Promise.resolve(this.slot);
     let leased = false;
-    Promise.all([raised, slot])
-      .then(() => client.incrby(key, size))
+    slot
+      .then(() => client.eval(LEASE, 1, key, String(size), String(minimum)) as Promise<number>)
       .then((end) => {
         leased = true;
+        this.highest = Math.max(this.highest, end);
         const block = { start: end - size + 1, end };
         if (raiseTo !== undefined && this.outageTop === raiseTo) {
           // Back from an outage: this block is above every id handed out so far (older reserved
@@ -123,6 +166,9 @@ export class LeasedIdSource extends IdSource {
           this.reserve.push(block);
           this.reserved += size;
         }
+        const waiters = this.waiters;
+        this.waiters = [];
+        waiters.forEach((w) => w());
       })
       .catch(() => undefined)
       .finally(() => {
@@ -133,7 +179,22 @@ export class LeasedIdSource extends IdSource {
   }
 }
 
-/** Raises the counter to at least ARGV[1]. */
-const RAISE_TO = `local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-if v < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-return 1`;
+/**
+ * A missing counter (Redis new, or restarted empty) starts a minute's worth of floor higher, above any
+ * block other instances leased from the lost counter just before and still hold in reserve.
+ */
+const EMPTY_MARGIN = 60_000 * FLOOR_IDS_PER_MS;
+
+/**
+ * Leases ARGV[1] ids: raises the counter to at least ARGV[2] (the instance's highest id and its clock's
+ * floor) and to the floor from the Redis server's clock, then INCRBY. Returns the block's last id.
+ */
+export const LEASE = `local t = redis.call('TIME')
+local floor = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ${FLOOR_T0_MS}) * ${FLOOR_IDS_PER_MS}
+local want = tonumber(ARGV[2])
+if floor > want then want = floor end
+local raw = redis.call('GET', KEYS[1])
+if not raw then want = want + ${EMPTY_MARGIN} end
+local cur = tonumber(raw or '0')
+if want > cur then redis.call('SET', KEYS[1], string.format('%d', want)) end
+return redis.call('INCRBY', KEYS[1], ARGV[1])`;

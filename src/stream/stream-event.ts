@@ -17,14 +17,13 @@ export interface StreamEvent {
   size: number;
   /** The frame text exactly as received; valid JSON when messageId is not null. */
   text: string;
-  /** Resumable connections (issue #7): the stream id and the frame's seq. */
+  /** Resumable connections only (undefined otherwise): the stream id and the frame's seq. */
   stream?: string;
   seq?: number;
-}
-
-/** The reply to a resent frame the log already holds. */
-export function duplicateAckFor(event: StreamEvent): string {
-  return '{"status":"duplicate","server_timestamp":' + event.timestamp + ',"seq":' + event.seq + '}';
+  /** Events the client skipped before this one (seq - last - 1), when positive. */
+  gap?: number;
+  /** A resent frame at or below the stream's last seq: not stored, no message id. */
+  duplicate?: boolean;
 }
 
 /** The reply to the frame behind `event`, built as a string: JSON.stringify costs more per frame. */
@@ -45,7 +44,7 @@ export function serializeEvent(event: StreamEvent): string {
     ',"client_id":"' +
     event.clientId +
     '","status":"' +
-    (event.messageId === null ? 'error' : 'received') +
+    (event.messageId !== null ? 'received' : event.duplicate === true ? 'duplicate' : 'error') +
     '","server_timestamp":' +
     event.timestamp +
     ',"path":' +
@@ -53,8 +52,11 @@ export function serializeEvent(event: StreamEvent): string {
     ',"category":' +
     (event.route.category === null ? 'null' : '"' + event.route.category + '"') +
     ',"size":' +
-    event.size;
-  if (event.messageId === null) {
+    event.size +
+    (event.stream === undefined
+      ? ''
+      : ',"stream":"' + event.stream + '","seq":' + event.seq + (event.gap ? ',"gap":' + event.gap : ''));
+  if (event.messageId === null && event.duplicate !== true) {
     return (
       head +
       ',"error":"' +

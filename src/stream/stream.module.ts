@@ -4,6 +4,7 @@ import { appConfig } from '../config/app.config.js';
 import { RedisService } from '../redis/redis.service.js';
 import { FlowMap } from './flow-map.js';
 import { IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
+import { MemoryStreamState } from './stream-state.js';
 import { StreamService } from './stream.service.js';
 
 @Module({
@@ -20,7 +21,13 @@ import { StreamService } from './stream.service.js';
         redis.enabled ? new LeasedIdSource(redis, cfg.idBlockSize) : new LocalIdSource(),
     },
     StreamService,
+    {
+      provide: MemoryStreamState,
+      inject: [appConfig.KEY],
+      useFactory: (cfg: ConfigType<typeof appConfig>) =>
+        new MemoryStreamState(cfg.streamStateMax, cfg.streamStateTtlS * 1000),
+    },
   ],
-  exports: [FlowMap, StreamService],
+  exports: [FlowMap, StreamService, MemoryStreamState],
 })
 export class StreamModule {}

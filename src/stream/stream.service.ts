@@ -1,12 +1,13 @@
 // Owns what every frame passes through: message ids, counters, classification onto the flow map,
 // and the Subject that fans events out to monitors.
-import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { Subject } from 'rxjs';
 import { FlowMap } from './flow-map.js';
 import { IdSource } from './id-source.js';
 import type { StreamEvent } from './stream-event.js';
 const SUMMARY_EVERY_TICKS = 10;
+const FIRST_LEASE_WAIT_MS = 5000;
 
 export interface StreamStats {
   active_connections: number;
@@ -14,7 +15,13 @@ export interface StreamStats {
   total_messages: number;
   total_errors: number;
   messages_per_second: number;
+  /** Resumable streams: frames answered "duplicate", and events reported missing (sum of gaps). */
+  total_duplicates: number;
+  total_gaps: number;
 }
+
+/** What parse() returns for a frame that is not JSON (already counted, emitted and to be answered). */
+export const MALFORMED = Symbol('malformed');
 
 function idField(obj: unknown, key: string): string | number | undefined {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj) || !Object.hasOwn(obj, key)) {
@@ -25,7 +32,7 @@ function idField(obj: unknown, key: string): string | number | undefined {
 }
 
 @Injectable()
-export class StreamService implements OnModuleInit, OnModuleDestroy {
+export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnModuleDestroy {
   readonly events$ = new Subject<StreamEvent>();
 
   private totalMessages = 0;
@@ -35,6 +42,9 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   private activeConnections = 0;
   private activeMonitors = 0;
   private messagesPerSecond = 0;
+  private totalDuplicates = 0;
+  private totalGaps = 0;
+  private invalidSeq = 0;
 
   private lastMs = 0;
   private lastTimestamp = '0.000';
@@ -61,6 +71,11 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
     this.ticker.unref();
   }
 
+  /** With Redis: the first id block is leased before the port opens, so a burst is never refused. */
+  async onApplicationBootstrap(): Promise<void> {
+    await this.ids.whenReady(FIRST_LEASE_WAIT_MS);
+  }
+
   onModuleDestroy(): void {
     clearInterval(this.ticker);
     this.events$.complete();
@@ -72,25 +87,9 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
    * Nothing here serialises client data, and nothing is logged unless debug is on.
    */
   process(text: string, size: number, clientId: string): StreamEvent | undefined {
+    const value = this.parse(text, size, clientId);
+    if (value === MALFORMED) return this.malformedEvent;
     const timestamp = this.timestamp();
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      this.totalErrors++;
-      const malformed: StreamEvent = {
-        messageId: null,
-        clientId,
-        timestamp,
-        route: this.flowMap.errorRoute,
-        size,
-        text,
-      };
-      if (this.fanOut) this.events$.next(malformed);
-      if (this.debug)
-        this.logger.debug({ client_id: clientId, size }, 'Malformed frame from client %s', clientId);
-      return malformed;
-    }
     const messageId = this.ids.next();
     if (messageId === undefined) {
       this.unavailable++;
@@ -108,6 +107,98 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
     if (this.fanOut) this.events$.next(event);
     if (this.debug) this.logReceived(messageId, clientId, value);
     return event;
+  }
+
+  /** The event of the last malformed frame parse() saw (its ack is MALFORMED_ACK). */
+  private malformedEvent: StreamEvent | undefined;
+
+  /** Parses once; a malformed frame is counted and emitted here, and MALFORMED returned. */
+  parse(text: string, size: number, clientId: string): unknown {
+    try {
+      return JSON.parse(text);
+    } catch {
+      this.totalErrors++;
+      const malformed: StreamEvent = {
+        messageId: null,
+        clientId,
+        timestamp: this.timestamp(),
+        route: this.flowMap.errorRoute,
+        size,
+        text,
+      };
+      this.malformedEvent = malformed;
+      if (this.fanOut) this.events$.next(malformed);
+      if (this.debug)
+        this.logger.debug({ client_id: clientId, size }, 'Malformed frame from client %s', clientId);
+      return MALFORMED;
+    }
+  }
+
+  /**
+   * A frame of a resumable stream, not yet decided: classified, stamped, no id. It becomes received
+   * (accept) or duplicate (duplicate) once its seq is checked, in sink mode after the append.
+   */
+  pending(
+    text: string,
+    size: number,
+    clientId: string,
+    value: unknown,
+    stream: string,
+    seq: number,
+  ): StreamEvent {
+    return {
+      messageId: null,
+      clientId,
+      timestamp: this.timestamp(),
+      route: this.flowMap.classify(value),
+      size,
+      text,
+      stream,
+      seq,
+      gap: 0,
+      duplicate: false,
+    };
+  }
+
+  /** A frame without a stream id, held for the sink: classified, stamped, id assigned at append time. */
+  unnumbered(text: string, size: number, clientId: string, value: unknown): StreamEvent {
+    return {
+      messageId: null,
+      clientId,
+      timestamp: this.timestamp(),
+      route: this.flowMap.classify(value),
+      size,
+      text,
+    };
+  }
+
+  /** The next message id, or undefined when none can be handed out yet. */
+  nextId(): number | undefined {
+    return this.ids.next();
+  }
+
+  /** Resolves once an id can be handed out (or after `timeoutMs`, with false). */
+  idsReady(timeoutMs: number): Promise<boolean> {
+    return this.ids.whenReady(timeoutMs);
+  }
+
+  /** Counts and fans out an event that was accepted (stored, in sink mode): it has its message id. */
+  accepted(event: StreamEvent): void {
+    this.totalMessages++;
+    if (event.gap) this.totalGaps += event.gap;
+    if (this.fanOut) this.events$.next(event);
+  }
+
+  /** Counts and fans out a frame answered "duplicate". */
+  duplicated(event: StreamEvent): void {
+    this.totalDuplicates++;
+    event.duplicate = true;
+    if (this.fanOut) this.events$.next(event);
+  }
+
+  /** A frame on a resumable connection without a valid seq ("Invalid seq"). */
+  countInvalidSeq(): void {
+    this.invalidSeq++;
   }
 
   /**
@@ -130,12 +221,17 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Frames by outcome, for /metrics. */
-  frameCounts(): Record<'received' | 'malformed' | 'rate_limited' | 'unavailable', number> {
+  frameCounts(): Record<
+    'received' | 'malformed' | 'rate_limited' | 'unavailable' | 'duplicate' | 'invalid_seq',
+    number
+  > {
     return {
       received: this.totalMessages,
       malformed: this.totalErrors,
       rate_limited: this.rateLimited,
       unavailable: this.unavailable,
+      duplicate: this.totalDuplicates,
+      invalid_seq: this.invalidSeq,
     };
   }
 
@@ -162,11 +258,13 @@ export class StreamService implements OnModuleInit, OnModuleDestroy {
       total_messages: this.totalMessages,
       total_errors: this.totalErrors,
       messages_per_second: this.messagesPerSecond,
+      total_duplicates: this.totalDuplicates,
+      total_gaps: this.totalGaps,
     };
   }
 
   /** Seconds since the epoch with ms precision, formatted once per millisecond rather than per frame. */
-  private timestamp(): string {
+  timestamp(): string {
     const ms = Date.now();
     if (ms !== this.lastMs) {
       this.lastMs = ms;

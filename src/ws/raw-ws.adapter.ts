@@ -56,6 +56,8 @@ export class RawWsAdapter extends WsAdapter {
     private readonly cfg: AppConfig,
     private readonly policy: UpgradePolicy,
     private readonly log: PinoLogger,
+    /** Resolves once a socket's pending replies (acks waiting for the sink) are written. */
+    private readonly settled: (ws: WebSocket) => Promise<void> = () => Promise.resolve(),
   ) {
     super(app);
   }
@@ -137,8 +139,11 @@ export class RawWsAdapter extends WsAdapter {
         new Promise<void>((resolve) => {
           if (ws.readyState === WebSocket.CLOSED) return resolve();
           ws.once('close', () => resolve());
-          ws.close(CLOSE_GOING_AWAY, 'Server shutting down');
-          setTimeout(() => ws.terminate(), grace).unref();
+          // Pending acks first: ws drops sends on a closing socket. The sink has drained by now.
+          void this.settled(ws).then(() => {
+            ws.close(CLOSE_GOING_AWAY, 'Server shutting down');
+            setTimeout(() => ws.terminate(), grace).unref();
+          });
         }),
     );
     await Promise.all(closed);
@@ -162,7 +167,8 @@ export class RawWsAdapter extends WsAdapter {
   private heartbeat(server: WebSocketServer): void {
     for (const ws of server.clients) {
       if (this.awaitingPong.has(ws)) {
-        ws.terminate();
+        // Acks already decided are written first (the peer may yet read them).
+        void this.settled(ws).then(() => ws.terminate());
         continue;
       }
       this.awaitingPong.add(ws);

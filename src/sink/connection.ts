@@ -1,0 +1,53 @@
+// Per ingest connection state shared by the gateway and the sink queue.
+import type { WebSocket } from 'ws';
+
+export interface Conn {
+  socket: WebSocket;
+  clientId: string;
+  /** The stream id (resumable connections only). */
+  stream: string | undefined;
+  /**
+   * After a frame of this stream was refused (rate limit, Service unavailable): its seq. Later frames
+   * with a higher seq are refused the same way until the client resends this seq or a lower one, so
+   * no later seq can overtake a refused one into the log. 0: nothing refused.
+   */
+  refusedSeq: number;
+  refusedReply: string;
+  /** Replies waiting in the sink queue. */
+  pending: number;
+  /** Called once `pending` drops to 0 (a close waiting for the pending acks). */
+  onSettled: (() => void) | undefined;
+  /** The server is closing it: later frames get no reply and are not stored. */
+  closing: boolean;
+}
+
+export function newConn(socket: WebSocket, clientId: string, stream: string | undefined): Conn {
+  return {
+    socket,
+    clientId,
+    stream,
+    refusedSeq: 0,
+    refusedReply: '',
+    pending: 0,
+    onSettled: undefined,
+    closing: false,
+  };
+}
+
+/**
+ * Refusal bookkeeping (see Conn.refusedSeq). Returns the refusal to send for a frame of `seq`, or
+ * undefined when the frame may proceed (a resend at or below the refused seq lifts the block).
+ */
+export function blockedReply(conn: Conn, seq: number): string | undefined {
+  if (conn.refusedSeq === 0) return undefined;
+  if (seq > conn.refusedSeq) return conn.refusedReply;
+  conn.refusedSeq = 0;
+  return undefined;
+}
+
+export function refuse(conn: Conn, seq: number, reply: string): void {
+  if (conn.refusedSeq === 0 || seq < conn.refusedSeq) {
+    conn.refusedSeq = seq;
+    conn.refusedReply = reply;
+  }
+}

@@ -1,0 +1,41 @@
+// The engine-neutral seam between the ack queue (SinkQueue) and a durable log. One implementation
+// per engine: redis-stream-sink.ts here, nats-sink.ts for NATS JetStream. The queue decides when a
+// frame is acked; the engine decides what is stored, atomically with the per-stream seq check.
+
+/** One received event to append. `stream` is '' and `seq` 0 for a connection without a stream id. */
+export interface SinkEntry {
+  stream: string;
+  seq: number;
+  messageId: number;
+  clientId: string;
+  /** Seconds since the epoch, ms precision, as JSON number text. */
+  timestamp: string;
+  category: string;
+  /** The client's JSON exactly as sent. */
+  data: string;
+}
+
+/**
+ * Per entry: a number >= 0 means stored, and is the stream's last seq before this entry (so the gap
+ * is seq - prev - 1 when positive; always 0 for entries without a stream); DUPLICATE means the seq
+ * was at or below the stream's last seq, nothing was stored; FAILED means not stored, or stored and
+ * certain to be answered DUPLICATE on resend (the engine dedupes by seq).
+ */
+export type AppendOutcome = number;
+export const DUPLICATE = -1;
+export const FAILED = -2;
+
+export abstract class DurableSink {
+  /** Whether appends can be attempted now (the engine is connected). */
+  abstract get ready(): boolean;
+
+  /**
+   * Appends a batch, in order. Never rejects: a failure is FAILED for the entries it touched. Within a
+   * stream, an entry after a FAILED one must be FAILED too (no entry may overtake a refused one).
+   * When `store` is false only the seq state is checked and recorded (no log: Redis bus mode).
+   */
+  abstract append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]>;
+
+  /** The stream's last accepted (in sink mode: durably appended) seq; 0 when unknown. Rejects when unreachable. */
+  abstract lastSeq(stream: string): Promise<number>;
+}

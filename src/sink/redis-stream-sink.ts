@@ -1,0 +1,116 @@
+// The DurableSink on Redis Streams. One Lua script per batch (ioredis defineCommand: EVALSHA, and
+// EVAL again after a Redis restart lost the script cache) checks each entry's seq against its
+// stream's state, XADDs it and records the seq, atomically: an entry is stored at most once per
+// (stream, seq), however often it is resent, and a batch timed out or cut off by a reconnect is
+// never resent by ioredis (autoResendUnfulfilledCommands is off on the sink connection).
+import type { Redis } from 'ioredis';
+import type { RedisService } from '../redis/redis.service.js';
+import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+
+/**
+ * KEYS[1]: the stream. ARGV: store ('1' append, '0' seq state only), state TTL (s), state key prefix,
+ * then 7 per entry: stream id, seq, message_id, client_id, server_timestamp, category, data.
+ * Per entry it returns the stream's previous last seq (stored), -1 (duplicate) or -2 (failed; every
+ * later entry of that stream in the batch fails too, so none overtakes it). Seqs are compared as
+ * numbers (exact below 2^53) but written back as the strings received (tostring would round them).
+ */
+const APPEND_LUA = `
+local store = ARGV[1] == '1'
+local ttl = ARGV[2]
+local prefix = ARGV[3]
+local out = {}
+local last = {}
+local failed = {}
+local n = 0
+local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
+for i = 4, #ARGV, 7 do
+  n = n + 1
+  local stream = ARGV[i]
+  if stream == '' then
+    out[n] = 0
+    if store then
+      local r = redis.pcall('XADD', KEYS[1], '*', 'message_id', ARGV[i + 2], 'client_id', ARGV[i + 3],
+        'server_timestamp', ARGV[i + 4], 'category', ARGV[i + 5], 'stream', '', 'seq', '', 'data', ARGV[i + 6])
+      if failedReply(r) then out[n] = -2 end
+    end
+  elseif failed[stream] then
+    out[n] = -2
+  else
+    local prev = last[stream]
+    if prev == nil then
+      local raw = redis.pcall('GET', prefix .. stream)
+      if failedReply(raw) then prev = -1 else prev = tonumber(raw or '0') end
+    end
+    local seq = tonumber(ARGV[i + 1])
+    if prev < 0 then
+      out[n] = -2
+      failed[stream] = true
+    elseif seq <= prev then
+      out[n] = -1
+      last[stream] = prev
+    else
+      local id = nil
+      local ok = true
+      if store then
+        id = redis.pcall('XADD', KEYS[1], '*', 'message_id', ARGV[i + 2], 'client_id', ARGV[i + 3],
+          'server_timestamp', ARGV[i + 4], 'category', ARGV[i + 5], 'stream', stream, 'seq', ARGV[i + 1],
+          'data', ARGV[i + 6])
+        ok = not failedReply(id)
+      end
+      if ok and failedReply(redis.pcall('SET', prefix .. stream, ARGV[i + 1], 'EX', ttl)) then
+        if id ~= nil then redis.pcall('XDEL', KEYS[1], id) end
+        ok = false
+      end
+      if ok then
+        out[n] = prev
+        last[stream] = seq
+      else
+        out[n] = -2
+        failed[stream] = true
+      end
+    end
+  end
+end
+return out
+`;
+
+type AppendCommand = (key: string, ...args: (string | number)[]) => Promise<number[]>;
+
+export class RedisStreamSink extends DurableSink {
+  private readonly client: Redis;
+  private readonly key: string;
+  private readonly statePrefix: string;
+
+  constructor(
+    redis: RedisService,
+    private readonly ttlS: number,
+  ) {
+    super();
+    this.client = redis.sink!;
+    this.client.defineCommand('cbsaAppend', { numberOfKeys: 1, lua: APPEND_LUA });
+    this.key = redis.key('stream');
+    this.statePrefix = redis.key('seq:');
+  }
+
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
+    const args: (string | number)[] = [store ? '1' : '0', this.ttlS, this.statePrefix];
+    for (const e of entries) {
+      args.push(e.stream, e.seq, e.messageId, e.clientId, e.timestamp, e.category, e.data);
+    }
+    try {
+      const command = (this.client as unknown as { cbsaAppend: AppendCommand }).cbsaAppend;
+      return await command.call(this.client, this.key, ...args);
+    } catch {
+      return entries.map(() => FAILED);
+    }
+  }
+
+  async lastSeq(stream: string): Promise<number> {
+    const raw = await this.client.get(this.statePrefix + stream);
+    return raw === null ? 0 : Number(raw);
+  }
+}
