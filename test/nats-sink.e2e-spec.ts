@@ -2,12 +2,13 @@
 // back (headers, data as sent, Nats-Msg-Id, no duplicates), stream setup and refusals, outages,
 // kill -9 and SIGTERM under load, metrics, and the example consumer. Services run from the
 // production build, as in production.
-import { jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { nanos, connect } from '@nats-io/transport-node';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
+import { ResumableClient } from './support/resumable-client.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
 
@@ -20,6 +21,7 @@ interface Ack {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const UNAVAILABLE = { status: 'error', message: 'Service unavailable' };
+const NUM = expect.any(Number) as unknown;
 
 async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeout = 10_000): Promise<T> {
   const deadline = Date.now() + timeout;
@@ -318,7 +320,11 @@ describeWithNats('SINK=nats (e2e)', () => {
         });
         acked.push(after.message_id!);
         const warnings = instance.service.lines().filter((l) => l.level === 40);
-        expect(warnings.map((l) => l.msg)).toEqual(['NATS connection lost; retrying']);
+        // One warning per outage from each side: the connection, and the ack queue's refusals.
+        expect(warnings.map((l) => l.msg)).toEqual([
+          'NATS connection lost; retrying',
+          'Stream append failed; answering "Service unavailable"',
+        ]);
         const log = await readLog(own.url);
         expect(log.map((e) => Number(e.headers.message_id))).toEqual(acked);
         client.close();
@@ -388,6 +394,92 @@ describeWithNats('SINK=nats (e2e)', () => {
       await own.dispose();
     }
   }, 90_000);
+
+  it('resumable streams: Nats-Msg-Id <stream>:<seq>; a resend JetStream holds is "duplicate"; last_seq from KV across restarts', async () => {
+    const env = { NATS_URL: nats.url, NATS_STREAM: 'RESUME', NATS_SUBJECT: 'resume.events' };
+    const first = await Instance.start(env);
+    // seq 3 of "phone-1:s1" is already in the log (an earlier publish whose ack was lost) but not in KV.
+    const nc = await connect({ servers: nats.url });
+    await jetstream(nc).publish('resume.events', '{"seq":3,"early":true}', { msgID: 'phone-1:s1:3' });
+    await nc.close();
+    try {
+      const client = await TestClient.open(`${first.ws()}?stream=phone-1:s1`);
+      expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s1', last_seq: 0 });
+      const replies = [];
+      for (const seq of [1, 2, 3]) {
+        client.send(`{"seq":${seq},"event_type":"tap"}`);
+        replies.push(await client.nextJson());
+      }
+      expect(replies).toEqual([
+        { status: 'received', server_timestamp: NUM, message_id: NUM, seq: 1 },
+        { status: 'received', server_timestamp: NUM, message_id: NUM, seq: 2 },
+        { status: 'duplicate', server_timestamp: NUM, seq: 3 },
+      ]);
+      client.close();
+      expect(await first.metrics()).toMatch(/^cbsa_nats_duplicates_total 1$/m);
+    } finally {
+      await first.stop();
+    }
+    const second = await Instance.start(env);
+    try {
+      const client = await TestClient.open(`${second.ws()}?stream=phone-1:s1`);
+      expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s1', last_seq: 3 });
+      client.send('{"seq":2,"event_type":"tap"}');
+      expect(await client.nextJson()).toEqual({
+        status: 'duplicate',
+        server_timestamp: expect.any(Number),
+        seq: 2,
+      });
+      client.send('{"seq":4,"event_type":"tap"}');
+      expect(await client.nextJson()).toMatchObject({ status: 'received', seq: 4 });
+      client.close();
+    } finally {
+      await second.stop();
+    }
+    const log = await readLog(nats.url, 'RESUME');
+    expect(log.map((e) => [e.headers['Nats-Msg-Id'], e.headers.stream, e.headers.seq, e.data])).toEqual([
+      ['phone-1:s1:3', undefined, undefined, '{"seq":3,"early":true}'],
+      ['phone-1:s1:1', 'phone-1:s1', '1', '{"seq":1,"event_type":"tap"}'],
+      ['phone-1:s1:2', 'phone-1:s1', '2', '{"seq":2,"event_type":"tap"}'],
+      ['phone-1:s1:4', 'phone-1:s1', '4', '{"seq":4,"event_type":"tap"}'],
+    ]);
+  }, 60_000);
+
+  it('kill -9 mid-load, restart, resume: every acked (stream, seq) in the log exactly once', async () => {
+    const own = await NatsServer.start();
+    const env = { NATS_URL: own.url };
+    let instance = await Instance.start(env);
+    const clients = Array.from(
+      { length: 8 },
+      (_, i) => new ResumableClient(() => instance.ws(), `dev-${i}`, 400, 16),
+    );
+    try {
+      const runs = clients.map((c) => c.run(60_000));
+      await until(
+        () => Promise.resolve(clients.reduce((n, c) => n + c.acked.size, 0)),
+        (n) => n > 400,
+        30_000,
+      );
+      instance.service.proc.kill('SIGKILL');
+      await instance.service.exited;
+      instance = await Instance.start(env);
+      await Promise.all(runs);
+      const log = await readLog(own.url);
+      const keys = log.map((e) => `${e.headers.stream}:${e.headers.seq}`);
+      expect(keys.length - new Set(keys).size).toBe(0);
+      const inLog = new Set(keys);
+      const missing = clients.flatMap((c) =>
+        [...c.acked.keys()].filter((seq) => !inLog.has(`${c.stream}:${seq}`)),
+      );
+      expect(missing).toEqual([]);
+      expect(log.length).toBe(8 * 400);
+      expect(clients.map((c) => c.outOfOrder)).toEqual(clients.map(() => 0));
+    } finally {
+      clients.forEach((c) => c.stop());
+      await instance.stop();
+      await own.dispose();
+    }
+  }, 120_000);
 
   it('hands acked events to the example consumer: a durable pull consumer with explicit acks', async () => {
     const instance = await Instance.start({

@@ -4,10 +4,12 @@ import { appConfig } from '../config/app.config.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
 import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
+// StreamSink first: it and MetricsService import each other, and NatsSink imports MetricsService, so
+// loading NatsSink first would evaluate StreamSink's decorators before MetricsService exists.
+import { StreamSink } from './stream-sink.service.js';
 import { NatsSink } from './nats-sink.service.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
-import { StreamSink } from './stream-sink.service.js';
 
 /** Without Redis nothing is queued (seq state is in memory); this engine is never asked. */
 class NoSink extends DurableSink {
