@@ -43,7 +43,9 @@ class Instance {
 
   static async start(env: Record<string, string>): Promise<Instance> {
     const service = new Service({ SINK: 'nats', ...env });
-    return new Instance(service, await service.port());
+    // Generous: on a loaded CI machine a production boot can take a while.
+    const line = await service.waitForLine((l) => / listening on /.test(l.msg), 60_000);
+    return new Instance(service, Number(/:(\d+) /.exec(line.msg)![1]));
   }
 
   ws(path = '/ws/behaviour'): string {
