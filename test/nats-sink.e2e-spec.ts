@@ -173,7 +173,7 @@ describeWithNats('SINK=nats (e2e)', () => {
     } finally {
       await instance.stop();
     }
-  }, 30_000);
+  }, 90_000);
 
   it('creates the stream with file storage and the configured limits, and reuses it on restart', async () => {
     const env = {
@@ -215,7 +215,7 @@ describeWithNats('SINK=nats (e2e)', () => {
     } finally {
       await nc.close();
     }
-  }, 30_000);
+  }, 90_000);
 
   it('refuses to start when the stream exists with incompatible settings, saying what differs', async () => {
     const nc = await connect({ servers: nats.url });
@@ -241,7 +241,7 @@ describeWithNats('SINK=nats (e2e)', () => {
         'its max age is 0 s (NATS_MAX_AGE_S=604800). ' +
         'Change the NATS_* settings to match, or update or remove the stream (nats stream edit/rm).',
     );
-  }, 30_000);
+  }, 90_000);
 
   it('refuses to start without JetStream, or when NATS is unreachable, and never logs credentials', async () => {
     const plain = await NatsServer.start({ jetstream: false });
@@ -263,7 +263,7 @@ describeWithNats('SINK=nats (e2e)', () => {
       new RegExp(`^CBSA failed to start: NATS unreachable at nats://\\[redacted\\]@127.0.0.1:${port}: `),
     );
     expect(unreachable.stderr).not.toContain('s3cret');
-  }, 60_000);
+  }, 120_000);
 
   it('connects with NATS_TOKEN to a server that requires it', async () => {
     const guarded = await NatsServer.start({ token: 'tok-123' });
@@ -281,7 +281,7 @@ describeWithNats('SINK=nats (e2e)', () => {
     } finally {
       await guarded.dispose();
     }
-  }, 60_000);
+  }, 120_000);
 
   it.each(['SIGKILL', 'SIGTERM'] as const)(
     'nats-server stopped (%s): "Service unavailable" and ready 503, one warning; back: acks resume, nothing acked is missing',
@@ -367,7 +367,12 @@ describeWithNats('SINK=nats (e2e)', () => {
 
   it('SIGTERM under load: a reply for every frame taken, close 1001, exit 0; the log holds exactly the acked events', async () => {
     const own = await NatsServer.start();
-    const instance = await Instance.start({ NATS_URL: own.url });
+    // The queue must drain within the shutdown timeout even on a loaded machine.
+    const instance = await Instance.start({
+      NATS_URL: own.url,
+      SINK_QUEUE_MAX: '2000',
+      SHUTDOWN_TIMEOUT_MS: '30000',
+    });
     const clients = await Promise.all(Array.from({ length: 5 }, () => TestClient.open(instance.ws())));
     const run = load(instance, clients, 50_000);
     try {
@@ -377,7 +382,7 @@ describeWithNats('SINK=nats (e2e)', () => {
         30_000,
       );
       instance.service.proc.kill('SIGTERM');
-      const closes = await Promise.all(clients.map((c) => c.waitClosed(15_000)));
+      const closes = await Promise.all(clients.map((c) => c.waitClosed(40_000)));
       expect(closes.map((c) => c.code)).toEqual(clients.map(() => 1001));
       expect(await instance.service.exited).toBe(0);
       await run.stop();
@@ -445,7 +450,7 @@ describeWithNats('SINK=nats (e2e)', () => {
       ['phone-1:s1:2', 'phone-1:s1', '2', '{"seq":2,"event_type":"tap"}'],
       ['phone-1:s1:4', 'phone-1:s1', '4', '{"seq":4,"event_type":"tap"}'],
     ]);
-  }, 60_000);
+  }, 120_000);
 
   it('kill -9 mid-load, restart, resume: every acked (stream, seq) in the log exactly once', async () => {
     const own = await NatsServer.start();
@@ -528,5 +533,5 @@ describeWithNats('SINK=nats (e2e)', () => {
       client.close();
       await instance.stop();
     }
-  }, 30_000);
+  }, 90_000);
 });
