@@ -1,11 +1,16 @@
 // Jest runs the TypeScript sources as ES modules (Nest 12 packages are ESM): `npm test` sets
 // NODE_OPTIONS=--experimental-vm-modules (and --expose-gc for the memory checks).
-// Two projects: `unit` (specs beside the code in src/ and chaos/) and `e2e` (test/, against the real app and
-// the production build); `npm run test:unit` and `npm run test:e2e` pick one, `npm test` runs both.
+// Two projects: `unit` (specs beside the code in src/ and chaos/, and the SDK's client/test/) and `e2e`
+// (test/, against the real app and the production build); `npm run test:unit` and `npm run test:e2e` pick one, `npm test` runs both.
 const shared = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    // The SDK's README example imports the package by name, and React Native's AsyncStorage.
+    '^@cbsa/client$': '<rootDir>/client/src/index.ts',
+    '^@react-native-async-storage/async-storage$': '<rootDir>/client/test/async-storage-fake.ts',
+  },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
 };
@@ -13,7 +18,15 @@ const shared = {
 export default {
   testTimeout: 30_000,
   projects: [
-    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/chaos/**/*.spec.ts'] },
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: [
+        '<rootDir>/src/**/*.spec.ts',
+        '<rootDir>/chaos/**/*.spec.ts',
+        '<rootDir>/client/test/**/*.spec.ts',
+      ],
+    },
     { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
 };

@@ -418,11 +418,12 @@ describe('parseEnv: sinks and frames', () => {
     );
   });
 
-  it('refuses SINK=nats while this build has no NATS sink', () => {
-    expect(() => parseEnv({ SINK: 'NATS' })).toThrow(
-      new ConfigError([
-        'Invalid SINK="NATS": expected none or redis-stream: the nats sink is not part of this build yet',
-      ]),
-    );
+  it('takes SINK=nats (any case) with its NATS settings', () => {
+    const cfg = parseEnv({ SINK: 'NATS', NATS_URL: 'nats://a:4222,nats://b:4222', NATS_STREAM: 'EV' });
+    expect([cfg.sink, cfg.natsServers, cfg.natsStream]).toEqual([
+      'nats',
+      ['nats://a:4222', 'nats://b:4222'],
+      'EV',
+    ]);
   });
 });

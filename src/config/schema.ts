@@ -540,13 +540,6 @@ export const RULES: readonly Rule<AppConfig>[] = [
     broken: (c) => c.sink === 'nats' && c.natsServers.length === 0,
   },
   {
-    // Until the NATS sink (issue 10) lands, SINK=nats would ack without storing anything.
-    variable: 'SINK',
-    uses: ['SINK'],
-    expected: 'none or redis-stream: the nats sink is not part of this build yet',
-    broken: (c) => c.sink === 'nats',
-  },
-  {
     variable: 'RATE_LIMIT_BURST',
     uses: ['RATE_LIMIT_BURST', 'RATE_LIMIT_PER_CONNECTION'],
     expected: 'an integer of at least 1 when RATE_LIMIT_PER_CONNECTION is set',

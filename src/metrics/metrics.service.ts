@@ -49,6 +49,11 @@ export class MetricsService {
     });
   }
 
+  /** A histogram its owner observes into (e.g. a latency per publish); seconds, on this registry. */
+  histogram(name: string, help: string, buckets: number[]): Histogram {
+    return new Histogram({ name, help, buckets, registers: [this.registry] });
+  }
+
   /** A gauge read from its owner at scrape time: one number, or one per value of `label`. */
   gauge(name: string, help: string, read: () => number): void;
   gauge(name: string, help: string, read: () => Record<string, number>, label: string): void;

@@ -4,6 +4,7 @@ import { appConfig } from '../config/app.config.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
 import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
+import { NatsSink } from './nats-sink.service.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
 import { StreamSink } from './stream-sink.service.js';
@@ -24,11 +25,14 @@ class NoSink extends DurableSink {
 @Module({
   imports: [StreamModule],
   providers: [
+    NatsSink,
     {
       provide: DurableSink,
-      inject: [appConfig.KEY, RedisService],
-      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService): DurableSink =>
-        redis.enabled ? new RedisStreamSink(redis, cfg.streamStateTtlS) : new NoSink(),
+      inject: [appConfig.KEY, RedisService, NatsSink],
+      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService, nats: NatsSink): DurableSink => {
+        if (cfg.sink === 'nats') return nats;
+        return redis.enabled ? new RedisStreamSink(redis, cfg.streamStateTtlS) : new NoSink();
+      },
     },
     StreamSink,
     StreamRetention,

@@ -1,0 +1,342 @@
+// SINK=nats: the DurableSink on a NATS JetStream stream. Every received event is published with its
+// data exactly as sent, its metadata in headers and a Nats-Msg-Id that JetStream deduplicates on
+// (<stream>:<seq>, or <instance>:<message_id> without a stream id). A batch's publishes are
+// pipelined (up to MAX_IN_FLIGHT awaiting their PubAck at once). A resumable stream's last seq lives
+// in the KV bucket <NATS_STREAM>_streams, written after the PubAck and before the ack, so it is
+// never ahead of the log. The ack queue (StreamSink) decides when frames are acked.
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { ConfigType } from '@nestjs/config';
+import {
+  type JetStreamClient,
+  type JetStreamManager,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { type NatsConnection, connect, headers } from '@nats-io/transport-node';
+import { PinoLogger } from 'nestjs-pino';
+import { performance } from 'node:perf_hooks';
+import type { Histogram } from 'prom-client';
+import { INSTANCE_ID } from '../cluster/instance-id.js';
+import { appConfig } from '../config/app.config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import { desiredStream, incompatibilities } from './nats-stream-config.js';
+import { NatsStreamState } from './nats-stream-state.js';
+
+/** A PubAck later than this fails the publish ("Service unavailable"). */
+export const PUBLISH_TIMEOUT_MS = 5000;
+/**
+ * Publishes awaiting their PubAck at once. More would only queue inside the client and the server
+ * and time out together under load; the rest of a batch waits for a slot.
+ */
+const MAX_IN_FLIGHT = 512;
+/** While NATS is down, how often the stream is asked whether it takes publishes again. */
+const PROBE_MS = 500;
+
+/** Drops user and password from server URLs before they are logged or shown. */
+export function redactServers(servers: string[]): string {
+  return servers.map((s) => s.replace(/\/\/[^@/]*@/, '//[redacted]@')).join(',');
+}
+
+type Published = 'stored' | 'duplicate' | 'failed';
+
+@Injectable()
+export class NatsSink extends DurableSink implements OnModuleInit, OnApplicationShutdown {
+  readonly enabled: boolean;
+  private nc?: NatsConnection;
+  private js?: JetStreamClient;
+  private jsm?: JetStreamManager;
+  private state?: NatsStreamState;
+  /** Last seq per resumable stream as recorded in KV by this process (or read from it), LRU-bounded. */
+  private readonly known = new Map<string, number>();
+  /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
+  private down = false;
+  private inFlight = 0;
+  private readonly slots: (() => void)[] = [];
+  private dups = 0;
+  private errors = 0;
+  private probing?: NodeJS.Timeout;
+  private readonly publishLatency?: Histogram;
+  private readonly servers: string;
+
+  constructor(
+    @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
+    metrics: MetricsService,
+    private readonly logger: PinoLogger,
+  ) {
+    super();
+    logger.setContext(NatsSink.name);
+    this.enabled = cfg.sink === 'nats';
+    this.servers = redactServers(cfg.natsServers);
+    if (!this.enabled) return;
+    this.publishLatency = metrics.histogram(
+      'cbsa_nats_publish_latency_seconds',
+      'JetStream publish to PubAck',
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    );
+    metrics.counter(
+      'cbsa_nats_publish_errors_total',
+      'JetStream publishes that failed or timed out (answered "Service unavailable")',
+      () => this.errors,
+    );
+    metrics.counter(
+      'cbsa_nats_duplicates_total',
+      'PubAcks with duplicate: true (JetStream already held the Nats-Msg-Id)',
+      () => this.dups,
+    );
+  }
+
+  get ready(): boolean {
+    return this.js !== undefined && !this.down;
+  }
+
+  get duplicateCount(): number {
+    return this.dups;
+  }
+
+  /** Connects, checks or creates the stream and the state bucket; refuses to start when it cannot. */
+  async onModuleInit(): Promise<void> {
+    if (!this.enabled) return;
+    const cfg = this.cfg;
+    try {
+      this.nc = await connect({
+        servers: cfg.natsServers,
+        token: cfg.natsToken,
+        name: `cbsa ${INSTANCE_ID}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        reconnectJitter: 250,
+        pingInterval: 5000,
+        maxPingOut: 2,
+        timeout: 5000,
+      });
+    } catch (err) {
+      throw new Error(`NATS unreachable at ${this.servers}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      this.jsm = await jetstreamManager(this.nc, { timeout: 5000 });
+    } catch (err) {
+      await this.nc.close();
+      throw new Error(
+        `NATS at ${this.servers} has no JetStream (start nats-server with -js, or enable it for this account): ` +
+          (err as Error).message,
+        { cause: err },
+      );
+    }
+    try {
+      await this.ensureStream(this.jsm);
+      const kv = await new Kvm(this.nc).create(`${cfg.natsStream}_streams`, {
+        ttl: cfg.streamStateTtlS * 1000,
+        replicas: cfg.natsReplicas,
+        history: 1,
+        storage: StorageType.File,
+      });
+      this.state = new NatsStreamState(kv);
+    } catch (err) {
+      await this.nc.close();
+      throw err;
+    }
+    this.js = jetstream(this.nc, { timeout: PUBLISH_TIMEOUT_MS });
+    void this.watch(this.nc);
+    this.logger.info(
+      { nats: this.servers, stream: cfg.natsStream, subject: cfg.natsSubject, replicas: cfg.natsReplicas },
+      'NATS connected; publishing to stream %s',
+      cfg.natsStream,
+    );
+  }
+
+  /** Shutdown, last step (the ack queue is drained and the sockets closed with 1001 by now). */
+  async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.probing);
+    if (this.nc === undefined || this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close();
+    }
+  }
+
+  /** The stream's last seq from the KV bucket (0 when unknown); rejects when NATS cannot answer. */
+  async lastSeq(stream: string): Promise<number> {
+    const seq = await this.state!.lastSeq(stream);
+    this.remember(stream, seq);
+    return seq;
+  }
+
+  async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
+    const outcomes: AppendOutcome[] = entries.map(() => FAILED);
+    const results: Promise<Published>[] = [];
+    const indexes: number[] = [];
+    /** Per stream in this batch: the last seq taken so far, or -1 once its state could not be read. */
+    const last = new Map<string, number>();
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      if (entry.stream === '') {
+        outcomes[i] = 0;
+      } else {
+        let prev = last.get(entry.stream);
+        if (prev === undefined) {
+          prev = this.known.get(entry.stream);
+          if (prev === undefined) prev = await this.lastSeq(entry.stream).catch(() => -1);
+        }
+        if (prev < 0) {
+          last.set(entry.stream, -1);
+          continue;
+        }
+        if (entry.seq <= prev) {
+          outcomes[i] = DUPLICATE;
+          last.set(entry.stream, prev);
+          continue;
+        }
+        outcomes[i] = prev;
+        last.set(entry.stream, entry.seq);
+      }
+      if (!store) continue;
+      indexes.push(i);
+      results.push(this.publish(entry));
+    }
+    const published = await Promise.all(results);
+    indexes.forEach((index, n) => {
+      if (published[n] === 'failed') outcomes[index] = FAILED;
+      else if (published[n] === 'duplicate' && entries[index].stream !== '') outcomes[index] = DUPLICATE;
+    });
+    await this.record(entries, outcomes);
+    return outcomes;
+  }
+
+  /**
+   * In frame order per stream: nothing after a FAILED entry counts (it is FAILED too, and JetStream
+   * dedupes it on resend), then the highest seq held is written to KV before any of it is acked.
+   */
+  private async record(entries: readonly SinkEntry[], outcomes: AppendOutcome[]): Promise<void> {
+    const highest = new Map<string, number>();
+    const failed = new Set<string>();
+    entries.forEach((entry, i) => {
+      if (entry.stream === '') return;
+      if (failed.has(entry.stream) || outcomes[i] === FAILED) {
+        failed.add(entry.stream);
+        outcomes[i] = FAILED;
+        return;
+      }
+      highest.set(entry.stream, Math.max(highest.get(entry.stream) ?? 0, entry.seq));
+    });
+    const writes = [...highest].map(async ([stream, seq]) => {
+      if (seq <= (this.known.get(stream) ?? 0)) return;
+      if (await this.state!.record(stream, seq)) return this.remember(stream, seq);
+      entries.forEach((entry, i) => {
+        if (entry.stream === stream && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
+      });
+    });
+    await Promise.all(writes);
+  }
+
+  private remember(stream: string, seq: number): void {
+    this.known.delete(stream);
+    this.known.set(stream, seq);
+    if (this.known.size > this.cfg.streamStateMax) this.known.delete(this.known.keys().next().value!);
+  }
+
+  /** One publish, once a slot is free; never rejects. */
+  private async publish(entry: SinkEntry): Promise<Published> {
+    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => this.slots.push(resolve));
+    if (this.down) return 'failed';
+    this.inFlight++;
+    const h = headers();
+    h.set('message_id', String(entry.messageId));
+    h.set('client_id', entry.clientId);
+    h.set('server_timestamp', entry.timestamp);
+    h.set('category', entry.category);
+    if (entry.stream !== '') {
+      h.set('stream', entry.stream);
+      h.set('seq', String(entry.seq));
+    }
+    const started = performance.now();
+    try {
+      const ack = await this.js!.publish(this.cfg.natsSubject, entry.data, {
+        msgID: entry.stream !== '' ? `${entry.stream}:${entry.seq}` : `${INSTANCE_ID}:${entry.messageId}`,
+        headers: h,
+        timeout: PUBLISH_TIMEOUT_MS,
+      });
+      this.publishLatency!.observe((performance.now() - started) / 1000);
+      if (!ack.duplicate) return 'stored';
+      this.dups++;
+      return 'duplicate';
+    } catch (err) {
+      this.errors++;
+      this.outage('NATS publish failed; answering "Service unavailable"', err as Error);
+      return 'failed';
+    } finally {
+      this.inFlight--;
+      this.slots.shift()?.();
+    }
+  }
+
+  private async ensureStream(jsm: JetStreamManager): Promise<void> {
+    const cfg = this.cfg;
+    const wanted = desiredStream(cfg);
+    let existing;
+    try {
+      existing = await jsm.streams.info(cfg.natsStream);
+    } catch (err) {
+      if (!/stream not found/i.test((err as Error).message)) throw err;
+    }
+    if (existing === undefined) {
+      try {
+        await jsm.streams.add(wanted);
+      } catch (err) {
+        throw new Error(`NATS stream "${cfg.natsStream}" could not be created: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      this.logger.info({ stream: cfg.natsStream, subject: cfg.natsSubject }, 'NATS stream created');
+      return;
+    }
+    const problems = incompatibilities(existing.config, cfg);
+    if (problems.length > 0) {
+      throw new Error(
+        `NATS stream "${cfg.natsStream}" exists with settings this service cannot use: ${problems.join('; ')}. ` +
+          'Change the NATS_* settings to match, or update or remove the stream (nats stream edit/rm).',
+      );
+    }
+  }
+
+  /** Follows the connection: an outage starts at a disconnect and ends when the stream answers again. */
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') this.outage('NATS connection lost; retrying');
+      else if (status.type === 'reconnect') this.probe();
+    }
+  }
+
+  /** Starts an outage (one warning for the whole of it) and the probe that ends it. */
+  private outage(message: string, err?: Error): void {
+    if (this.down) return;
+    this.down = true;
+    this.logger.warn({ nats: this.servers, err: err?.message }, message);
+    clearTimeout(this.probing);
+    this.probing = setTimeout(() => this.probe(), PROBE_MS);
+    this.probing.unref();
+  }
+
+  /** Asks the stream whether it has a leader; ends the outage when it does, else asks again later. */
+  private probe(): void {
+    clearTimeout(this.probing);
+    if (!this.down || this.nc === undefined || this.nc.isClosed()) return;
+    const again = () => {
+      this.probing = setTimeout(() => this.probe(), PROBE_MS);
+      this.probing.unref();
+    };
+    if (this.nc.isDraining()) return;
+    this.jsm!.streams.info(this.cfg.natsStream).then(
+      (info) => {
+        if (info.cluster !== undefined && info.cluster.leader === undefined) return again();
+        if (!this.down) return;
+        this.down = false;
+        this.logger.info({ nats: this.servers }, 'NATS stream available again');
+      },
+      () => again(),
+    );
+  }
+}

@@ -1,0 +1,67 @@
+// The JetStream stream the NATS sink writes to: the settings it creates it with, and the check that
+// an existing stream can keep the sink's promises (file storage, our subject, limits retention, the
+// configured replicas, duplicate window and retention age).
+import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { AppConfig } from '../config/schema.js';
+
+type NatsSettings = Pick<
+  AppConfig,
+  'natsStream' | 'natsSubject' | 'natsReplicas' | 'natsDuplicateWindowS' | 'natsMaxAgeS'
+>;
+
+/** What the sink creates when the stream is missing. */
+export function desiredStream(cfg: NatsSettings): Partial<StreamConfig> & { name: string } {
+  return {
+    name: cfg.natsStream,
+    subjects: [cfg.natsSubject],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    num_replicas: cfg.natsReplicas,
+    duplicate_window: nanos(cfg.natsDuplicateWindowS * 1000),
+    max_age: nanos(cfg.natsMaxAgeS * 1000),
+  };
+}
+
+/** Whether NATS subject `pattern` (with `*` and `>` wildcards) matches the literal `subject`. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const want = pattern.split('.');
+  const have = subject.split('.');
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '>') return have.length > i;
+    if (i >= have.length || (want[i] !== '*' && want[i] !== have[i])) return false;
+  }
+  return want.length === have.length;
+}
+
+/** The reasons an existing stream cannot be used as configured; empty when it can. */
+export function incompatibilities(existing: StreamConfig, cfg: NatsSettings): string[] {
+  const problems: string[] = [];
+  const seconds = (ns: number | undefined) => Math.round((ns ?? 0) / 1e9);
+  if (!(existing.subjects ?? []).some((pattern) => subjectMatches(pattern, cfg.natsSubject))) {
+    problems.push(
+      `its subjects ${JSON.stringify(existing.subjects ?? [])} do not include NATS_SUBJECT="${cfg.natsSubject}"`,
+    );
+  }
+  if (existing.storage !== StorageType.File) {
+    problems.push(`its storage is "${existing.storage}" (needs "file": memory storage is lost on restart)`);
+  }
+  if (existing.retention !== RetentionPolicy.Limits) {
+    problems.push(
+      `its retention is "${existing.retention}" (needs "limits": events must stay until NATS_MAX_AGE_S, whatever consumers do)`,
+    );
+  }
+  if (existing.num_replicas !== cfg.natsReplicas) {
+    problems.push(`it has ${existing.num_replicas} replica(s) (NATS_REPLICAS=${cfg.natsReplicas})`);
+  }
+  if (seconds(existing.duplicate_window) !== cfg.natsDuplicateWindowS) {
+    problems.push(
+      `its duplicate window is ${seconds(existing.duplicate_window)} s (NATS_DUPLICATE_WINDOW_S=${cfg.natsDuplicateWindowS})`,
+    );
+  }
+  if (seconds(existing.max_age) !== cfg.natsMaxAgeS) {
+    problems.push(`its max age is ${seconds(existing.max_age)} s (NATS_MAX_AGE_S=${cfg.natsMaxAgeS})`);
+  }
+  return problems;
+}

@@ -1,0 +1,137 @@
+// The built @cbsa/client in Chromium (playwright-core), on the browser's own WebSocket and
+// IndexedDB, against the production build with SINK=redis-stream: 1,000 events exactly once across
+// a server-side disconnect (kill -9 and restart), then a queue kept in IndexedDB across a page reload.
+import { readFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import type * as Sdk from '../client/src/index.js';
+import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
+import { RedisServer, freePort } from './support/redis.js';
+import { CLIENT_DIST, range, readLog } from './support/sdk.js';
+import { Service } from './support/service.js';
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>SDK test</title>
+<script type="module">import * as sdk from './dist/index.js'; window.sdk = sdk;</script>`;
+
+interface PageGlobals {
+  sdk?: typeof Sdk;
+  client: Sdk.CbsaClient;
+  drops: Sdk.Drop[];
+}
+
+describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
+  let browser: Browser;
+  let redis: RedisServer;
+  let service: Service;
+  let port: number;
+  let pages: Server;
+  let pageOrigin: string;
+
+  const startService = async () => {
+    service = new Service({ PORT: String(port), SINK: 'redis-stream', REDIS_URL: redis.url });
+    await service.waitForLine((l) => / listening on /.test(l.msg), 60_000); // slow on a busy machine
+  };
+
+  /** The test page on its own origin (a static server on another port), loading client/dist. */
+  async function openPage(): Promise<{ page: Page; errors: string[] }> {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${pageOrigin}/index.html`);
+    await page.waitForFunction(() => (window as unknown as PageGlobals).sdk !== undefined);
+    return { page, errors };
+  }
+
+  beforeAll(async () => {
+    [browser, redis, port] = await Promise.all([launchChromium(), RedisServer.start(), freePort()]);
+    pages = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (path === '/index.html') return res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+      const name = /^\/dist\/([\w.-]+\.js)$/.exec(path)?.[1];
+      if (!name) return res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(readFileSync(join(CLIENT_DIST, name)));
+    });
+    await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+    pageOrigin = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
+    await startService();
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    pages?.close();
+    if (service && service.proc.exitCode === null && service.proc.signalCode === null) await service.stop();
+    await redis?.stop();
+  });
+
+  it('delivers 1,000 events exactly once across a server-side disconnect, and keeps its queue in IndexedDB', async () => {
+    const { page, errors } = await openPage();
+    const url = `ws://127.0.0.1:${port}/ws/behaviour`;
+    const stream = await page.evaluate(async (url) => {
+      const w = window as unknown as PageGlobals;
+      w.drops = [];
+      w.client = new w.sdk!.CbsaClient({
+        url,
+        storage: new w.sdk!.IndexedDBStorage('cbsa-e2e'),
+        minDelay: 50,
+        maxDelay: 500,
+        onDrop: (d) => w.drops.push(d),
+      });
+      await w.client.ready;
+      for (let n = 1; n <= 1000; n++) {
+        w.client.send({ event_type: 'tap', n });
+        if (n % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return w.client.streamId;
+    }, url);
+    // Pull the plug once part of the stream is acked, then bring the service back.
+    await page.waitForFunction(() => (window as unknown as PageGlobals).client.stats.acked >= 200);
+    service.proc.kill('SIGKILL');
+    await service.exited;
+    await startService();
+    const result = await page.evaluate(async () => {
+      const w = window as unknown as PageGlobals;
+      const flushed = await w.client.flush(60_000);
+      return { flushed, stats: w.client.stats, drops: w.drops };
+    });
+    expect(result.flushed).toBe(true);
+    expect(result.drops).toEqual([]);
+    expect(result.stats).toMatchObject({ queued: 0, inflight: 0, acked: 1000, dropped: 0, lastSeq: 1000 });
+    expect(result.stats.reconnects).toBeGreaterThanOrEqual(1);
+    let entries = (await readLog(redis.url)).get(stream)!;
+    expect(entries.map((e) => e.seq)).toEqual(range(1, 1000));
+    expect(entries.map((e) => (JSON.parse(e.data) as { n: number }).n)).toEqual(range(1, 1000));
+
+    // Offline: 10 more events wait in IndexedDB; the page is reloaded (an app restart) before they go.
+    await service.stop();
+    await page.evaluate(async () => {
+      const w = window as unknown as PageGlobals;
+      for (let n = 1001; n <= 1010; n++) w.client.send({ event_type: 'tap', n });
+      await w.client.close(100);
+    });
+    await page.reload();
+    await page.waitForFunction(() => (window as unknown as PageGlobals).sdk !== undefined);
+    await startService();
+    const after = await page.evaluate(async (url) => {
+      const w = window as unknown as PageGlobals;
+      w.client = new w.sdk!.CbsaClient({
+        url,
+        storage: new w.sdk!.IndexedDBStorage('cbsa-e2e'),
+        minDelay: 50,
+      });
+      await w.client.ready;
+      const queued = w.client.stats.queued;
+      const seq = w.client.send({ event_type: 'tap', n: 1011 });
+      const flushed = await w.client.flush(30_000);
+      await w.client.close();
+      return { stream: w.client.streamId, queued, seq, flushed };
+    }, url);
+    expect(after).toEqual({ stream, queued: 10, seq: 1011, flushed: true });
+    entries = (await readLog(redis.url)).get(stream)!;
+    expect(entries.map((e) => e.seq)).toEqual(range(1, 1011));
+    expect(entries.map((e) => (JSON.parse(e.data) as { n: number }).n)).toEqual(range(1, 1011));
+    // Chromium logs each refused connection while the service is down; no exception may escape the SDK.
+    expect(errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
+    await page.close();
+  }, 180_000);
+});

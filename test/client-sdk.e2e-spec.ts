@@ -1,0 +1,215 @@
+// @cbsa/client (the built package) against the production build of the service with
+// SINK=redis-stream and a private redis-server: exactly once through severed connections and a
+// kill -9, then the other paths (rate limit, 401, 1009, overflow, close). The log is read back from
+// Redis and compared with what was sent; the frames the service sends are checked against the
+// AsyncAPI document.
+import WebSocket from 'ws';
+import type * as Sdk from '../client/src/index.js';
+import { type Contract, loadContract } from './support/contract.js';
+import { readHealth, waitForHealth } from './support/health.js';
+import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
+import { importSdk, range, readLog } from './support/sdk.js';
+import { Service } from './support/service.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+
+const FAST = { minDelay: 20, maxDelay: 400, ackTimeout: 3_000 };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A WebSocket constructor that records every frame the service sends, for the contract check. */
+function recordingWebSocket(frames: string[]) {
+  return class extends WebSocket {
+    constructor(url: string) {
+      super(url);
+      this.on('message', (data: Buffer) => frames.push(data.toString()));
+    }
+  };
+}
+
+describeWithRedis('@cbsa/client against the service (e2e)', () => {
+  let sdk: typeof Sdk;
+  let contract: Contract;
+  let redis: RedisServer;
+  const services: Service[] = [];
+  const clients: Sdk.CbsaClient[] = [];
+
+  async function startService(env: Record<string, string>): Promise<{ service: Service; port: number }> {
+    const service = new Service({ SINK: 'redis-stream', REDIS_URL: redis.url, ...env });
+    services.push(service);
+    await service.waitForLine((l) => / listening on /.test(l.msg), 60_000); // slow on a busy machine
+    return { service, port: await service.port() };
+  }
+
+  beforeAll(async () => {
+    [sdk, contract, redis] = await Promise.all([importSdk(), loadContract(), RedisServer.start()]);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) await c.close(0);
+    for (const s of services) if (s.proc.exitCode === null && s.proc.signalCode === null) await s.stop();
+    await redis.stop();
+  });
+
+  it('delivers every event exactly once, in seq order, through severed connections and kill -9', async () => {
+    const port = await freePort();
+    let { service } = await startService({ PORT: String(port) });
+    const proxy = await TcpProxy.start(port);
+    const frames: string[] = [];
+    const PER_CLIENT = 400;
+    const acked = new Map<string, number>();
+    const made = Array.from({ length: 3 }, (_, i) => {
+      const client = new sdk.CbsaClient({
+        url: `ws://127.0.0.1:${proxy.port}/ws/behaviour`,
+        stream: `install-${i}:session-e2e`,
+        WebSocket: recordingWebSocket(frames),
+        window: 16,
+        ...FAST,
+        onAck: () => acked.set(client.streamId, (acked.get(client.streamId) ?? 0) + 1),
+      });
+      clients.push(client);
+      return client;
+    });
+    try {
+      proxy.cutChance = 0.02;
+      for (let n = 1; n <= PER_CLIENT; n++) {
+        for (const c of made) expect(c.send({ event_type: 'tap', n, pad: 'x'.repeat(n % 50) })).toBe(n);
+        if (n % 20 === 0) await sleep(15);
+        if (n === PER_CLIENT / 2) {
+          service.proc.kill('SIGKILL');
+          await service.exited;
+          await sleep(300); // clients retry against a dead port meanwhile
+          ({ service } = await startService({ PORT: String(port) }));
+        }
+      }
+      await sleep(500);
+      proxy.cutChance = 0;
+      const flushed = await Promise.all(made.map((c) => c.flush(60_000)));
+      if (flushed.includes(false))
+        console.log(
+          made.map((c) => c.stats),
+          service.stdout.slice(-1500),
+        );
+      expect(flushed).toEqual([true, true, true]);
+      expect(proxy.cuts).toBeGreaterThan(0);
+
+      const log = await readLog(redis.url);
+      for (const c of made) {
+        const entries = log.get(c.streamId) ?? [];
+        // Exactly once and in order: the log holds seq 1..N once each, in seq order.
+        expect(entries.map((e) => e.seq)).toEqual(range(1, PER_CLIENT));
+        expect(entries.map((e) => (JSON.parse(e.data) as { n: number }).n)).toEqual(range(1, PER_CLIENT));
+        expect(JSON.parse(entries[7].data)).toEqual({ seq: 8, event_type: 'tap', n: 8, pad: 'xxxxxxxx' });
+        expect(c.stats).toMatchObject({
+          queued: 0,
+          inflight: 0,
+          acked: PER_CLIENT,
+          dropped: 0,
+          lastSeq: PER_CLIENT,
+        });
+        expect(c.stats.reconnects).toBeGreaterThan(0);
+        expect(acked.get(c.streamId)).toBe(PER_CLIENT);
+      }
+      // Message ids are unique across the restart.
+      const ids = [...log.values()].flat().map((e) => e.messageId);
+      expect(new Set(ids).size).toBe(ids.length);
+      // Every frame the service sent matches the AsyncAPI document.
+      const kinds = new Set<string>();
+      for (const frame of new Set(frames)) {
+        const parsed = JSON.parse(frame) as { type?: string; status?: string };
+        const kind = parsed.type ?? parsed.status!;
+        kinds.add(kind);
+        contract.check('ingest', kind, frame);
+      }
+      expect(kinds).toContain('resume');
+      expect(kinds).toContain('received');
+    } finally {
+      await proxy.close();
+    }
+  }, 180_000);
+
+  describe('the other paths', () => {
+    let port: number;
+    const TOKEN = 'sdk-e2e-token-0001'; // at least 16 characters (INGEST_TOKENS)
+    const url = () => `ws://127.0.0.1:${port}/ws/behaviour`;
+    const make = (options: Partial<Sdk.CbsaClientOptions>) => {
+      const client = new sdk.CbsaClient({ url: url(), token: TOKEN, WebSocket, ...FAST, ...options });
+      clients.push(client);
+      return client;
+    };
+
+    beforeAll(async () => {
+      ({ port } = await startService({
+        INGEST_TOKENS: TOKEN,
+        RATE_LIMIT_PER_CONNECTION: '200',
+        RATE_LIMIT_BURST: '20',
+        MAX_MESSAGE_BYTES: '4096',
+      }));
+    }, 90_000);
+
+    it('rate limit: slows down and still delivers every event exactly once', async () => {
+      const c = make({ stream: 'rate-limited', window: 32 });
+      for (let n = 1; n <= 300; n++) c.send({ n });
+      await expect(c.flush(60_000)).resolves.toBe(true);
+      const entries = (await readLog(redis.url)).get('rate-limited')!;
+      expect(entries.map((e) => e.seq)).toEqual(range(1, 300));
+      expect(c.stats).toMatchObject({ acked: 300, dropped: 0, status: 'connected' });
+    }, 90_000);
+
+    it('HTTP 401: stops with status "unauthorized", then delivers after reconnect(token)', async () => {
+      const statuses: string[] = [];
+      const c = make({ stream: 'bad-token', token: 'wrong', onStatus: (s) => statuses.push(s) });
+      c.send({ n: 1 });
+      await expect(c.flush(3_000)).resolves.toBe(false);
+      expect(c.stats.status).toBe('unauthorized');
+      expect(statuses).toEqual(['connecting', 'unauthorized']);
+      c.reconnect(TOKEN);
+      await expect(c.flush(10_000)).resolves.toBe(true);
+      expect((await readLog(redis.url)).get('bad-token')!.map((e) => e.seq)).toEqual([1]);
+    });
+
+    it('close 1009: drops the event that is too large (onDrop too_large) and delivers the rest', async () => {
+      const drops: Sdk.Drop[] = [];
+      const c = make({ stream: 'too-large', onDrop: (d) => drops.push(d) });
+      for (let n = 1; n <= 10; n++) c.send(n === 4 ? { n, pad: 'x'.repeat(5000) } : { n });
+      await expect(c.flush(20_000)).resolves.toBe(true);
+      expect(drops).toEqual([{ seq: 4, reason: 'too_large', event: `{"n":4,"pad":"${'x'.repeat(5000)}"}` }]);
+      const entries = (await readLog(redis.url)).get('too-large')!;
+      expect(entries.map((e) => e.seq)).toEqual([1, 2, 3, 5, 6, 7, 8, 9, 10]);
+    });
+
+    it('queue overflow: the oldest waiting events are dropped and reported; the service sees the gap', async () => {
+      const proxy = await TcpProxy.start(port);
+      try {
+        proxy.down = true;
+        const drops: Sdk.Drop[] = [];
+        const c = make({
+          stream: 'overflow',
+          url: `ws://127.0.0.1:${proxy.port}/ws/behaviour`,
+          maxQueue: 50,
+          onDrop: (d) => drops.push(d),
+        });
+        for (let n = 1; n <= 80; n++) c.send({ n });
+        expect(drops.map((d) => [d.seq, d.reason])).toEqual(range(1, 30).map((s) => [s, 'overflow']));
+        expect(c.stats).toMatchObject({ queued: 50, dropped: 30, lastSeq: 80 });
+        proxy.down = false;
+        await expect(c.flush(10_000)).resolves.toBe(true);
+        expect((await readLog(redis.url)).get('overflow')!.map((e) => e.seq)).toEqual(range(31, 80));
+        expect(c.stats).toMatchObject({ queued: 0, acked: 50, dropped: 30 });
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('close(): flushes what was queued, then closes its socket', async () => {
+      const base = `http://127.0.0.1:${port}`;
+      const before = (await readHealth(base)).active_connections;
+      const c = make({ stream: 'closing' });
+      c.send({ n: 0 });
+      await waitForHealth(base, (h) => h.active_connections === before + 1);
+      for (let n = 1; n < 100; n++) c.send({ n });
+      await c.close(20_000);
+      expect(c.stats).toMatchObject({ status: 'closed', queued: 0, inflight: 0, acked: 100 });
+      expect((await readLog(redis.url)).get('closing')!.map((e) => e.seq)).toEqual(range(1, 100));
+      await waitForHealth(base, (h) => h.active_connections === before);
+    });
+  });
+});
