@@ -213,6 +213,18 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         () => cluster.ready(),
         (r) => r.status === 200,
       );
+      // Every worker listening (each logs its own line), so node:cluster can hand connections to all.
+      await until(
+        () =>
+          new Set(
+            cluster.service
+              .lines()
+              .filter((l) => / listening on /.test(l.msg))
+              .map((l) => l.pid),
+          ).size,
+        (n) => n >= 4,
+        60_000,
+      );
       const perClient = await Promise.all(
         Array.from({ length: 40 }, async (_, c) => {
           const client = await TestClient.open(cluster.ws('/ws/behaviour'));
