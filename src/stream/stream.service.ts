@@ -174,19 +174,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     stream: string,
     seq: number,
   ): StreamEvent {
-    return {
-      messageId: null,
-      clientId,
-      timestamp: this.timestamp(),
-      route: this.flowMap.classify(value),
-      size,
-      text,
-      value,
-      stream,
-      seq,
-      gap: 0,
-      duplicate: false,
-    };
+    return { ...this.unnumbered(text, size, clientId, value), stream, seq, gap: 0, duplicate: false };
   }
 
   /** A frame without a stream id, held for the sink: classified, stamped, id assigned at append time. */
