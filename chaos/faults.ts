@@ -177,8 +177,7 @@ export const FAULTS: Fault[] = [
     env: { WORKERS: '2' },
     extraClients: [{ connections: 2, secondOn: 'same', ratePerSec: 0 }],
     async inject({ instances }) {
-      const [worker] = await instances[0].workerPids();
-      process.kill(worker, 'SIGKILL');
+      process.kill(await instances[0].busiestWorker(), 'SIGKILL');
       await sleep(1500);
       await instances[0].waitReady();
     },

@@ -117,6 +117,37 @@ export class Instance {
     return children.split(/\s+/).filter(Boolean).map(Number);
   }
 
+  /**
+   * With WORKERS > 1: the worker that holds the most client connections on this port, from /proc
+   * (the established sockets of the port, matched by inode to each worker's open files). A worker
+   * chosen blindly may hold none when the clients connected before the second worker listened.
+   */
+  async busiestWorker(): Promise<number> {
+    const { readFile, readdir, readlink } = await import('node:fs/promises');
+    const established = new Set<string>();
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      const text = await readFile(table, 'utf8').catch(() => '');
+      for (const line of text.split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols.length < 10) continue;
+        const localPort = parseInt(cols[1].split(':').pop()!, 16);
+        if (localPort === this.port && cols[3] === '01') established.add(cols[9]);
+      }
+    }
+    let best = { pid: 0, count: -1 };
+    for (const pid of await this.workerPids()) {
+      let count = 0;
+      for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+        const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+        const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+        if (inode !== undefined && established.has(inode)) count++;
+      }
+      if (count > best.count) best = { pid, count };
+    }
+    if (best.pid === 0) throw new Error(`${this.name} has no workers`);
+    return best.pid;
+  }
+
   async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
     try {
       await this.kill(signal, 20_000);
