@@ -85,6 +85,34 @@ describe('monitor selection', () => {
     expect(sent.every((s) => s.texts.length === 5)).toBe(true);
   });
 
+  it('keeps a quarter of every second for errors: ordinary events first in the window never crowd them out', () => {
+    const sampler = new Sampler(20, 50, () => 0.5);
+    const flood = (t: number) => Array.from({ length: 100 }, (_, i) => event(t * 100 + i));
+    const picked: Candidate[] = [];
+    // Ordinary floods, one event per flush (the share of 20/s at 50 ms), stop at 15 of the 20...
+    for (let t = 0; t <= 750; t += 50) picked.push(...sampler.pick(flood(t), t));
+    expect(picked).toHaveLength(15);
+    // ...so the errors in the rest of that second all get through, one per flush or all at once,
+    for (const [t, errors] of [
+      [800, 1],
+      [850, 1],
+      [900, 3],
+    ]) {
+      const chosen = sampler.pick(
+        [...flood(t), ...Array.from({ length: errors }, (_, i) => event(i, { error: true }))],
+        t,
+      );
+      expect(chosen).toHaveLength(errors);
+      expect(chosen.every((c) => c.error)).toBe(true);
+      picked.push(...chosen);
+    }
+    // ...and the window never holds more than N.
+    expect(picked).toHaveLength(20);
+    expect(sampler.pick([event(1, { error: true })], 950)).toEqual([]);
+    // A second later the window has moved on.
+    expect(sampler.pick([event(2, { error: true })], 1800)).toHaveLength(1);
+  });
+
   it('splits a comma-joined batch at top-level commas only, strings and nesting included', () => {
     const parts = ['{"a":"x,}\\",{","b":[1,{"c":2}]}', '{"d":[[[]]]}', '{"e":","}'];
     expect(splitEvents(parts.join(','))).toEqual(parts);

@@ -44,45 +44,59 @@ export function matches(c: Candidate, terms: readonly FilterTerm[]): boolean {
 }
 
 /**
- * At most `perSecond` events in any one-second window, spread over the flushes of that second:
- * each flush may take its share (perSecond × flush interval), never more than what the last
- * second leaves. Within a flush, errors come first up to PRIORITY_SHARE of the quota, and the rest
- * is a uniform random sample (reservoir) of the remaining events, sent in arrival order.
+ * At most `perSecond` events in any one-second window. Errors (the problems a watcher must never
+ * miss) are always sent while the window has room, whatever the flush; ordinary events are spread
+ * over the flushes (each takes its share, perSecond × flush interval, less the errors it carries) and
+ * never use the last PRIORITY_SHARE of a window, so at least that share of every second stays free
+ * for errors. Within a flush the ordinary events are a uniform random sample (reservoir), and
+ * everything is sent in arrival order.
  */
 export class Sampler {
-  private readonly sent: { at: number; count: number }[] = [];
+  private readonly sent: { at: number; errors: number; ordinary: number }[] = [];
+  private readonly reserved: number;
+  private readonly share: number;
 
   constructor(
     readonly perSecond: number,
-    private readonly flushMs: number,
+    flushMs: number,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.reserved = Math.ceil(perSecond * PRIORITY_SHARE);
+    this.share = Math.max(1, Math.ceil((perSecond * flushMs) / 1000));
+  }
 
   pick(candidates: readonly Candidate[], now: number): Candidate[] {
     while (this.sent.length > 0 && now - this.sent[0].at >= 1000) this.sent.shift();
-    const used = this.sent.reduce((n, s) => n + s.count, 0);
-    const share = Math.max(1, Math.ceil((this.perSecond * this.flushMs) / 1000));
-    const quota = Math.min(this.perSecond - used, share, candidates.length);
-    if (quota <= 0) return [];
-    let chosen: number[];
-    if (quota >= candidates.length) {
-      chosen = candidates.map((_, i) => i);
-    } else {
-      const reserved = Math.ceil(quota * PRIORITY_SHARE);
-      chosen = [];
-      const rest: number[] = [];
-      candidates.forEach((c, i) => (c.error && chosen.length < reserved ? chosen : rest).push(i));
-      // Reservoir sampling (algorithm R) of the remaining quota over the other events.
-      const room = quota - chosen.length;
-      const reservoir = rest.slice(0, room);
-      for (let k = room; k < rest.length; k++) {
+    let errorsUsed = 0;
+    let ordinaryUsed = 0;
+    for (const s of this.sent) {
+      errorsUsed += s.errors;
+      ordinaryUsed += s.ordinary;
+    }
+    const chosen: number[] = [];
+    const rest: number[] = [];
+    let room = this.perSecond - errorsUsed - ordinaryUsed;
+    candidates.forEach((c, i) => (c.error && chosen.length < room ? chosen : rest).push(i));
+    const errors = chosen.length;
+    room -= errors;
+    const quota = Math.max(
+      0,
+      Math.min(this.share - errors, this.perSecond - this.reserved - ordinaryUsed, room, rest.length),
+    );
+    if (quota >= rest.length) {
+      chosen.push(...rest);
+    } else if (quota > 0) {
+      // Reservoir sampling (algorithm R) of the quota over the ordinary events.
+      const reservoir = rest.slice(0, quota);
+      for (let k = quota; k < rest.length; k++) {
         const j = Math.floor(this.random() * (k + 1));
-        if (j < room) reservoir[j] = rest[k];
+        if (j < quota) reservoir[j] = rest[k];
       }
       chosen.push(...reservoir);
-      chosen.sort((a, b) => a - b);
     }
-    this.sent.push({ at: now, count: chosen.length });
+    if (chosen.length === 0) return [];
+    chosen.sort((a, b) => a - b);
+    this.sent.push({ at: now, errors, ordinary: chosen.length - errors });
     return chosen.map((i) => candidates[i]);
   }
 }
