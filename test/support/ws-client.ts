@@ -38,6 +38,11 @@ export class TestClient {
     this.socket.send(data, options);
   }
 
+  /** Frames received and not read yet by next(), oldest first. */
+  get unread(): readonly string[] {
+    return this.queue;
+  }
+
   /** The next frame as text; rejects after `timeout` ms. */
   next(timeout = TIMEOUT_MS): Promise<string> {
     const queued = this.queue.shift();
