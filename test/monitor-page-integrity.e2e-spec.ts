@@ -83,9 +83,9 @@ async function waitForRow(page: Page, stream: string, want: Omit<Shown, 'text'>)
   let shown: Shown | undefined;
   while (Date.now() < deadline) {
     shown = await streamRow(page, stream);
-    if (shown !== undefined) {
-      const { text: _text, ...values } = shown;
-      if (JSON.stringify(values) === JSON.stringify(want)) return shown;
+    const row = shown;
+    if (row !== undefined && (Object.keys(want) as (keyof typeof want)[]).every((k) => row[k] === want[k])) {
+      return row;
     }
     await page.waitForTimeout(100);
   }
