@@ -121,6 +121,35 @@ describe('AsyncAPI contract (docs/asyncapi.yaml)', () => {
       ['received', 3, 1],
       ['duplicate', 2, undefined],
     ]);
+
+    // A reconnect resumes the stream: its first event carries "resumed": true, and stats count it.
+    client.socket.close();
+    await client.closed;
+    const again = await open('/ws/behaviour?stream=contract-1');
+    expect(JSON.parse(await again.next())).toEqual({ type: 'resume', stream: 'contract-1', last_seq: 3 });
+    again.send('{"seq":4}');
+    again.send('{"seq":5}');
+    await again.next();
+    await again.next();
+    const after: Record<string, unknown>[] = [];
+    let resumes: unknown;
+    const until = Date.now() + 5_000;
+    while ((after.length < 2 || resumes === undefined) && Date.now() < until) {
+      const frame = await monitor.next();
+      const parsed = JSON.parse(frame) as {
+        type: string;
+        events?: Record<string, unknown>[];
+        resumes?: number;
+      };
+      expect(contract.matches('monitor', frame)).toEqual([parsed.type]);
+      after.push(...(parsed.events ?? []));
+      if (parsed.type === 'stats' && after.length >= 2) resumes = parsed.resumes;
+    }
+    expect(after.map((e) => [e.seq, e.resumed])).toEqual([
+      [4, true],
+      [5, undefined],
+    ]);
+    expect(resumes).toBe(1);
   });
 
   it('monitor hello, events (received and malformed) and stats match their schemas', async () => {

@@ -27,6 +27,7 @@ describe('HTTP endpoints (e2e)', () => {
       total_errors: 0,
       total_duplicates: 0,
       total_gaps: 0,
+      resumes: 0,
       uptime_seconds: expect.any(Number) as unknown,
       version: running.config.version,
     });

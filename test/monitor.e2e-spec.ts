@@ -119,6 +119,7 @@ describe('Monitor /ws/monitor (e2e)', () => {
         messages_per_second: expect.any(Number) as unknown,
         total_duplicates: 0,
         total_gaps: 0,
+        resumes: 0,
         dropped: 0,
         nodes: expect.objectContaining({ client: expect.any(Number) as unknown }) as unknown,
       });

@@ -15,6 +15,7 @@ export function summarize(event) {
   const data = event.data;
   const obj = data !== null && typeof data === 'object' && !Array.isArray(data) ? data : null;
   const error = event.status === 'error';
+  const duplicate = event.status === 'duplicate';
   return {
     event,
     id: typeof event.message_id === 'number' ? event.message_id : null,
@@ -24,9 +25,15 @@ export function summarize(event) {
     kind: idText(obj, 'event_type') || idText(obj, 'type'),
     category: typeof event.category === 'string' ? event.category : '',
     error,
-    status: error ? 'error' : 'received',
+    duplicate,
+    status: error ? 'error' : duplicate ? 'duplicate' : 'received',
     time: typeof event.server_timestamp === 'number' ? event.server_timestamp : Date.now() / 1000,
     path: Array.isArray(event.path) ? event.path : [],
+    // Resumable connections only (see the README's Delivery guarantees): '' / null / 0 otherwise.
+    stream: typeof event.stream === 'string' ? event.stream : '',
+    seq: Number.isSafeInteger(event.seq) && event.seq > 0 ? event.seq : null,
+    gap: Number.isSafeInteger(event.gap) && event.gap > 0 ? event.gap : 0,
+    resumed: event.resumed === true,
   };
 }
 
@@ -46,6 +53,7 @@ const FIELDS = new Map([
   ['kind', 'kind'],
   ['id', 'id'],
   ['message_id', 'id'],
+  ['stream', 'stream'],
 ]);
 
 function fieldText(s, field) {
@@ -53,7 +61,7 @@ function fieldText(s, field) {
   return s[field];
 }
 
-const ANY_FIELDS = ['client', 'user', 'session', 'category', 'kind', 'status'];
+const ANY_FIELDS = ['client', 'user', 'session', 'category', 'kind', 'status', 'stream'];
 
 function matchesAny(s, needle) {
   for (const field of ANY_FIELDS) if (s[field].toLowerCase().includes(needle)) return true;

@@ -176,7 +176,15 @@ export class Feed {
     badge.className = `badge badge-${s.status}`;
     badge.textContent = s.status;
     if (s.error && typeof s.event.error === 'string') badge.title = s.event.error;
+    if (s.duplicate) badge.title = `seq ${s.seq} of ${s.stream} was already stored: not stored again`;
     status.append(badge);
+    if (s.gap > 0) {
+      const gap = document.createElement('span');
+      gap.className = 'badge badge-gap';
+      gap.textContent = `gap ${formatCount(s.gap)}`;
+      gap.title = `${s.stream} skipped ${s.gap} event${s.gap === 1 ? '' : 's'} before seq ${s.seq}`;
+      status.append(gap);
+    }
     this.rowEvents.set(tr, s);
     return tr;
   }
@@ -232,7 +240,11 @@ export class Details {
     this.returnFocus?.classList.remove('is-open');
     this.returnFocus = from ?? null;
     this.returnFocus?.classList.add('is-open');
-    this.title.textContent = s.id === null ? 'Malformed frame' : `Event #${s.id}`;
+    this.title.textContent = s.duplicate
+      ? `Duplicate of seq ${s.seq}`
+      : s.id === null
+        ? 'Malformed frame'
+        : `Event #${s.id}`;
     const fields = [
       ['Time', formatTime(s.time)],
       ['Status', s.status],
@@ -243,6 +255,11 @@ export class Details {
       ['Type', s.kind || '—'],
       ['Size', typeof s.event.size === 'number' ? `${formatCount(s.event.size)} bytes` : '—'],
     ];
+    if (s.stream) {
+      fields.push(['Stream', s.stream], ['Seq', s.seq === null ? '—' : String(s.seq)]);
+      if (s.gap > 0) fields.push(['Gap', `${formatCount(s.gap)} skipped before it`]);
+      if (s.resumed) fields.push(['Resumed', 'first event after a reconnect']);
+    }
     this.meta.replaceChildren(
       ...fields.flatMap(([k, v]) => {
         const dt = document.createElement('dt');

@@ -23,6 +23,10 @@ const LABEL_CHARS = 14;
 export const ERROR_NODE = 'error';
 export const ERROR_COLOR = '#ef4444';
 export const NEUTRAL_COLOR = '#94a3b8';
+/** Frames answered "duplicate": not a node of the map, shown as a mark, amber dots and trail chips. */
+export const DUPLICATE = 'duplicate';
+export const DUPLICATE_COLOR = '#f59e0b';
+const MARK_H = 15;
 const PALETTE = ['#3b82f6', '#a855f7', '#f59e0b', '#10b981', '#ec4899', '#06b6d4', '#84cc16', '#f97316'];
 
 const svg = (tag, attrs = {}) => {
@@ -137,7 +141,7 @@ export class FlowGraph {
     this.ctx = canvas.getContext('2d');
     this.dots = [];
     this.view = { scale: 1, x: 0, y: 0, dpr: 1 };
-    this.dotColors = { ok: '#22d3ee', err: ERROR_COLOR, ring: '#0d1426' };
+    this.dotColors = { ok: '#22d3ee', err: ERROR_COLOR, dup: DUPLICATE_COLOR, ring: '#0d1426' };
     this.readColors();
     matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.readColors());
     this.onActivate = onActivate;
@@ -149,6 +153,10 @@ export class FlowGraph {
     this.lastCounts = 0;
     this.totals = null;
     this.sincePageOpened = false;
+    /** Duplicates and gap events (sum of gaps): the server's totals, and what this page has seen. */
+    this.integrityTotals = null;
+    this.integritySeen = { duplicates: 0, gaps: 0 };
+    this.paintedMarks = '';
     this.lastEdges = 0;
     this.svg.addEventListener('click', (e) => this.activate(e));
     // An edge's rate goes into its tooltip only when pointed at, not on every repaint.
@@ -207,7 +215,7 @@ export class FlowGraph {
   }
 
   colorOf(id) {
-    return this.colors.get(id) ?? NEUTRAL_COLOR;
+    return this.colors.get(id) ?? (id === DUPLICATE ? DUPLICATE_COLOR : NEUTRAL_COLOR);
   }
 
   labelOf(id) {
@@ -291,6 +299,82 @@ export class FlowGraph {
       nodeLayer.append(g);
       return { g, halo, count };
     });
+    this.buildMarks(nodeLayer);
+  }
+
+  /**
+   * Duplicates and gaps have no node of their own: the map is the server's. They show as two marks
+   * on the top edge of the node where events are answered (the first sink that is not the error
+   * node), hidden while zero, following the same toggle as the node counts.
+   */
+  buildMarks(layer) {
+    const { nodes } = this.map;
+    let at = nodes.findIndex((node) => node.kind === 'sink' && node.id !== ERROR_NODE);
+    if (at === -1) at = nodes.length - 1;
+    this.markAt = at;
+    const group = svg('g', { class: 'node-marks' });
+    const make = (kind, label) => {
+      const g = svg('g', { class: `mark mark-${kind}` });
+      g.dataset.testid = `flow-mark-${kind}`;
+      g.dataset.count = '0';
+      const title = svg('title');
+      title.textContent = label;
+      const box = svg('rect', { class: 'mark-box', height: MARK_H, rx: MARK_H / 2 });
+      const text = svg('text', { class: 'mark-text', y: MARK_H / 2 + 3.5 });
+      g.append(title, box, text);
+      g.style.display = 'none';
+      group.append(g);
+      return { g, box, text };
+    };
+    this.marks = {
+      duplicates: make(
+        'duplicates',
+        'Frames of resumable streams answered "duplicate" (already stored; not counted on the nodes)',
+      ),
+      gaps: make('gaps', 'Events resumable clients skipped (sum of the gaps the server reported)'),
+    };
+    layer.append(group);
+    this.paintedMarks = '';
+  }
+
+  /** Counts one duplicate or gap this page has seen (duplicates are not recorded on the path). */
+  recordIntegrity(duplicate, gap) {
+    if (duplicate) this.integritySeen.duplicates++;
+    if (gap > 0) this.integritySeen.gaps += gap;
+  }
+
+  /** The server's cumulative total_duplicates and total_gaps (stats frames). */
+  setIntegrityTotals(duplicates, gaps) {
+    if (typeof duplicates !== 'number' || typeof gaps !== 'number') return;
+    this.integrityTotals = { duplicates, gaps };
+  }
+
+  paintMarks() {
+    if (!this.marks || !this.pos) return;
+    const shown =
+      this.integrityTotals !== null && !this.sincePageOpened ? this.integrityTotals : this.integritySeen;
+    const key = `${shown.duplicates}/${shown.gaps}/${this.pos[this.markAt].x}/${this.pos[this.markAt].y}`;
+    if (key === this.paintedMarks) return;
+    this.paintedMarks = key;
+    const { x, y } = this.pos[this.markAt];
+    let right = x + NODE_W;
+    for (const [kind, label] of [
+      ['gaps', `gap ${this.formatCount(shown.gaps)}`],
+      ['duplicates', `dup ${this.formatCount(shown.duplicates)}`],
+    ]) {
+      const mark = this.marks[kind];
+      const count = shown[kind];
+      mark.g.dataset.count = String(count);
+      mark.g.style.display = count > 0 ? '' : 'none';
+      if (count === 0) continue;
+      mark.text.textContent = label;
+      const width = 12 + label.length * 6;
+      right -= width;
+      mark.g.setAttribute('transform', `translate(${right} ${y - MARK_H / 2 - 1})`);
+      mark.box.setAttribute('width', String(width));
+      mark.text.setAttribute('x', String(width / 2));
+      right -= 4;
+    }
   }
 
   readColors() {
@@ -299,6 +383,7 @@ export class FlowGraph {
     this.dotColors = {
       ok: read('--accent', '#22d3ee'),
       err: read('--err', ERROR_COLOR),
+      dup: DUPLICATE_COLOR,
       ring: read('--panel', '#0d1426'),
     };
   }
@@ -419,6 +504,7 @@ export class FlowGraph {
   showSincePageOpened(on) {
     this.sincePageOpened = on;
     if (this.painted) this.painted.fill(-1);
+    this.paintedMarks = '';
   }
 
   /** What a node's counter shows: the server's total unless the toggle says "since page opened". */
@@ -426,8 +512,8 @@ export class FlowGraph {
     return this.totals !== null && !this.sincePageOpened ? this.totals[i] : this.counts[i];
   }
 
-  /** Starts a dot along `path`; false when MAX_DOTS are already in flight. */
-  spawn(path, error) {
+  /** Starts a dot along `path` (amber for a duplicate); false when MAX_DOTS are already in flight. */
+  spawn(path, error, duplicate = false) {
     if (!this.map || this.dots.length >= MAX_DOTS || path.length < 2) return false;
     const n = this.map.nodes.length;
     const segs = [];
@@ -458,7 +544,7 @@ export class FlowGraph {
       prev = i;
     }
     if (segs.length === 0) return false;
-    this.dots.push({ segs, stops, seg: 0, dist: 0, error, color: null });
+    this.dots.push({ segs, stops, seg: 0, dist: 0, error, duplicate, color: null });
     return true;
   }
 
@@ -482,6 +568,7 @@ export class FlowGraph {
         el.textContent = this.formatCount(count);
         el.dataset.count = String(count);
       }
+      this.paintMarks();
     }
     if (now - this.lastEdges >= PAINT_EDGES_MS) {
       const seconds = this.lastEdges ? (now - this.lastEdges) / 1000 : PAINT_EDGES_MS / 1000;
@@ -514,7 +601,7 @@ export class FlowGraph {
       pointAt(dot.segs[dot.seg], dot.dist, this.point);
       ctx.beginPath();
       ctx.arc(this.point.x, this.point.y, DOT_RADIUS, 0, Math.PI * 2);
-      ctx.fillStyle = dot.error ? dotColors.err : (dot.color ?? dotColors.ok);
+      ctx.fillStyle = dot.error ? dotColors.err : dot.duplicate ? dotColors.dup : (dot.color ?? dotColors.ok);
       ctx.fill();
       ctx.stroke();
       this.dots[kept++] = dot;

@@ -177,7 +177,9 @@ function onEvent(event, nowMs, replay) {
     feed.add(s, filter === null || filter(s));
     return;
   }
-  graph.record(s.path, s.error);
+  // A duplicate was not stored: the server counts it on no node, only in total_duplicates.
+  if (!s.duplicate) graph.record(s.path, s.error);
+  if (s.duplicate || s.gap > 0) graph.recordIntegrity(s.duplicate, s.gap);
   sessions.record(s, nowMs);
   const matches = filter === null || filter(s);
   feed.add(s, matches);
@@ -211,6 +213,7 @@ function handleFrame(frame) {
     statsDirty = true;
     chart.push(frame);
     if (frame.nodes) graph.setTotals((nodeTotals = frame.nodes));
+    graph.setIntegrityTotals(frame.total_duplicates, frame.total_gaps);
     if (Array.isArray(frame.instances)) {
       instances.update(frame.instances, Date.now());
       instancesDirty = true;
@@ -288,8 +291,13 @@ function paintStats() {
   setStat('stat-rate', stats.messages_per_second, formatRate);
   setStat('stat-errors', stats.total_errors);
   setStat('stat-dropped', stats.dropped);
+  setStat('stat-gaps', stats.total_gaps);
+  setStat('stat-duplicates', stats.total_duplicates);
+  setStat('stat-resumes', stats.resumes);
   $('stat-errors').parentElement.classList.toggle('alert', stats.total_errors > 0);
   $('stat-dropped').parentElement.classList.toggle('alert', stats.dropped > 0);
+  $('stat-gaps').parentElement.classList.toggle('alert', stats.total_gaps > 0);
+  $('stat-duplicates').parentElement.classList.toggle('alert', stats.total_duplicates > 0);
 }
 
 function paintSkipped() {
@@ -391,7 +399,7 @@ function frame(now) {
   while (dotBudget >= 1 && dotQueue.length > 0) {
     const s = dotQueue.shift();
     dotBudget--;
-    if (graph.spawn(s.path, s.error)) animatedCount++;
+    if (graph.spawn(s.path, s.error, s.duplicate)) animatedCount++;
   }
   graph.frame(now, dt);
   feed.flush(now);

@@ -1,7 +1,9 @@
-// The sessions panel: one row per recently active session (session_id, else user_id, else the
-// connection's client_id) with its count, last seen and last few categories as a small path.
+// The sessions panel: one row per recently active resumable stream, else session (session_id, else
+// user_id, else the connection's client_id), with its count, last seen and last few categories as a
+// small path. A stream's row adds its integrity: last seq, gaps, duplicates and resumes.
 import { filterTerm, formatAgo, formatCount } from './events.js';
 import { chip } from './feed.js';
+import { integrityText, newIntegrity, noteIntegrity } from './integrity.js';
 
 /** Tracked sessions are capped: the least recently seen is forgotten first. */
 const MAX_TRACKED = 400;
@@ -33,8 +35,13 @@ export class Sessions {
   }
 
   record(s, nowMs) {
-    let kind = 'session';
-    let id = s.session;
+    // A resumable stream is the session as the protocol knows it (typically install:session).
+    let kind = 'stream';
+    let id = s.stream;
+    if (!id) {
+      kind = 'session';
+      id = s.session;
+    }
     if (!id) {
       kind = s.user ? 'user' : 'client';
       id = s.user || s.client;
@@ -43,11 +50,21 @@ export class Sessions {
     const key = kind + ':' + id;
     let entry = this.map.get(key);
     if (entry) this.map.delete(key);
-    else entry = { kind, id, user: s.user, count: 0, last: 0, trail: [] };
+    else
+      entry = {
+        kind,
+        id,
+        user: s.user,
+        count: 0,
+        last: 0,
+        trail: [],
+        integrity: kind === 'stream' ? newIntegrity() : null,
+      };
     entry.count++;
     entry.last = nowMs;
     if (s.user) entry.user = s.user;
-    entry.trail.push(s.error ? 'error' : s.category || '?');
+    if (entry.integrity) noteIntegrity(entry.integrity, s);
+    entry.trail.push(s.error ? 'error' : s.duplicate ? 'duplicate' : s.category || '?');
     if (entry.trail.length > TRAIL) entry.trail.shift();
     this.map.set(key, entry);
     if (this.map.size > MAX_TRACKED) this.map.delete(this.map.keys().next().value);
@@ -89,13 +106,23 @@ export class Sessions {
     seen.className = 's-seen';
     const trail = document.createElement('span');
     trail.className = 'trail s-trail';
-    button.append(id, kind, count, seen, trail);
+    const integrity = document.createElement('span');
+    integrity.className = 's-integrity';
+    integrity.dataset.testid = 'stream-integrity';
+    button.append(id, kind, count, seen, trail, integrity);
     li.append(button);
-    return { li, button, id, kind, count, seen, trail, key: '', trailKey: '' };
+    return { li, button, id, kind, count, seen, trail, integrity, key: '', trailKey: '', integrityKey: '' };
   }
 
   fill(row, entry, nowMs) {
-    const field = entry.kind === 'session' ? 'session_id' : entry.kind === 'user' ? 'user_id' : 'client';
+    const field =
+      entry.kind === 'stream'
+        ? 'stream'
+        : entry.kind === 'session'
+          ? 'session_id'
+          : entry.kind === 'user'
+            ? 'user_id'
+            : 'client';
     const key = entry.kind + ':' + entry.id;
     if (row.key !== key) {
       row.key = key;
@@ -106,6 +133,7 @@ export class Sessions {
       row.button.dataset.sessionKey = key;
       row.button.title = `Show only ${field} ${entry.id} in the feed and the graph`;
     }
+    this.fillIntegrity(row, entry.integrity);
     row.count.textContent = formatCount(entry.count);
     row.seen.textContent = formatAgo(nowMs - entry.last);
     row.button.classList.toggle('idle', nowMs - entry.last >= ACTIVE_MS);
@@ -123,5 +151,30 @@ export class Sessions {
         }),
       );
     }
+  }
+
+  /** A stream's integrity line, and the mark on streams with gaps; empty for other rows. */
+  fillIntegrity(row, it) {
+    const key = it ? `${it.lastSeq}/${it.gaps}/${it.lastGap}/${it.duplicates}/${it.resumes}` : '';
+    if (row.integrityKey === key) return;
+    row.integrityKey = key;
+    row.integrity.hidden = it === null;
+    row.button.classList.toggle('has-gaps', it !== null && it.gaps > 0);
+    row.button.classList.toggle('has-duplicates', it !== null && it.duplicates > 0);
+    const data = row.integrity.dataset;
+    if (it === null) {
+      row.integrity.textContent = '';
+      for (const k of ['lastSeq', 'gaps', 'lastGap', 'duplicates', 'resumes']) delete data[k];
+      return;
+    }
+    row.integrity.textContent = integrityText(it);
+    row.integrity.title =
+      'This stream as this page has seen it: highest accepted seq, gaps the server reported ' +
+      '(how many, and the size of the last), frames answered duplicate, and reconnects that resumed it';
+    data.lastSeq = String(it.lastSeq);
+    data.gaps = String(it.gaps);
+    data.lastGap = String(it.lastGap);
+    data.duplicates = String(it.duplicates);
+    data.resumes = String(it.resumes);
   }
 }

@@ -127,6 +127,7 @@ export class ClusterStatsService implements OnModuleInit, OnModuleDestroy {
         messages_per_second: 0,
         total_duplicates: 0,
         total_gaps: 0,
+        resumes: 0,
       };
       let instances = 1;
       const members: InstanceSummary[] = [summary(INSTANCE_ID, own)];

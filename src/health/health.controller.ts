@@ -57,6 +57,7 @@ export class HealthController {
       total_errors,
       total_duplicates,
       total_gaps,
+      resumes,
     } = totals;
     return {
       status: stopping ? 'shutting_down' : 'ok',
@@ -66,6 +67,7 @@ export class HealthController {
       total_errors,
       total_duplicates,
       total_gaps,
+      resumes,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
       version: this.cfg.version,
       ...(instance && { instances, instance }),

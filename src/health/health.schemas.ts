@@ -10,6 +10,7 @@ const streamStats = {
   total_errors: count,
   total_duplicates: { ...count, description: 'Frames answered duplicate (resumable streams)' },
   total_gaps: { ...count, description: 'Events reported skipped by resumable streams' },
+  resumes: { ...count, description: 'Resumable connections that picked up a known stream (last_seq > 0)' },
 };
 
 export const HEALTH_REPORT: SchemaObject = {

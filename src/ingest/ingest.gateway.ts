@@ -116,8 +116,9 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     if (older !== undefined) this.sink.closeWhenSettled(older, CLOSE_STREAM_RESUMED, STREAM_RESUMED_REASON);
     this.owners.set(streamId, conn);
     if (!this.sink.queued) {
-      socket.send(resumeFrame(streamId, this.state.lastSeq(streamId)));
-      socket.on('message', this.memoryFrames(conn, streamId, limiter));
+      const last = this.state.lastSeq(streamId);
+      socket.send(resumeFrame(streamId, last));
+      socket.on('message', this.memoryFrames(conn, streamId, limiter, this.stream.resumed(last)));
       return;
     }
     // The stream's state is in Redis: hold frames until the resume frame, which must come first.
@@ -128,7 +129,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     this.sink.lastSeq(streamId).then(
       (last) => {
         socket.send(resumeFrame(streamId, last));
-        onFrame = this.queuedFrames(conn, streamId, limiter);
+        onFrame = this.queuedFrames(conn, streamId, limiter, this.stream.resumed(last));
         early.forEach(onFrame);
         socket.resume();
       },
@@ -177,13 +178,18 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     };
   }
 
-  /** A resumable stream whose state is in memory (no Redis): decided as frames are read. */
+  /**
+   * A resumable stream whose state is in memory (no Redis): decided as frames are read. `resumed`:
+   * the connection picked up a known stream; its first event carries the mark for monitors.
+   */
   private memoryFrames(
     conn: Conn,
     streamId: string,
     limiter: RateLimiter | undefined,
+    resumed: boolean,
   ): (data: Buffer) => void {
     const { socket, clientId } = conn;
+    let mark = resumed;
     return (data: Buffer) => {
       if (conn.closing) return;
       if (limiter !== undefined && !this.admit(conn, limiter, data, (reply) => socket.send(reply))) return;
@@ -200,7 +206,8 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
         this.stream.countRateLimited();
         return socket.send(blocked);
       }
-      const event = this.stream.pending(text, data.length, clientId, value, streamId, seq);
+      const event = this.stream.pending(text, data.length, clientId, value, streamId, seq, mark);
+      mark = false;
       const last = this.state.lastSeq(streamId);
       if (seq <= last) {
         this.stream.duplicated(event);
@@ -217,12 +224,17 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     };
   }
 
-  /** A resumable stream whose state is in Redis: the seq is checked (and, in sink mode, stored) there. */
+  /**
+   * A resumable stream whose state is in Redis: the seq is checked (and, in sink mode, stored) there.
+   * `resumed` as in memoryFrames.
+   */
   private queuedFrames(
     conn: Conn,
     streamId: string,
     limiter: RateLimiter | undefined,
+    resumed: boolean,
   ): (data: Buffer) => void {
+    let mark = resumed;
     return (data: Buffer) => {
       if (this.stopped(conn)) return;
       const receivedAt = performance.now();
@@ -241,9 +253,10 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
       }
       this.sink.append(
         conn,
-        this.stream.pending(text, data.length, conn.clientId, value, streamId, seq),
+        this.stream.pending(text, data.length, conn.clientId, value, streamId, seq, mark),
         receivedAt,
       );
+      mark = false;
       this.backpressure(conn);
     };
   }

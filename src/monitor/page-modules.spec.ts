@@ -24,9 +24,14 @@ describe('monitor page modules', () => {
       kind: 'tap',
       category: 'touch',
       error: false,
+      duplicate: false,
       status: 'received',
       time: 1.5,
       path: ['client', 'ack'],
+      stream: '',
+      seq: null,
+      gap: 0,
+      resumed: false,
     });
     expect(compileFilter('user_id:alice category:touch')!(s)).toBe(true);
     expect(compileFilter('user_id:bob')!(s)).toBe(false);

@@ -34,6 +34,11 @@ interface MonitorEventBase {
   seq?: number;
   /** Events the client skipped before this one, when positive (resumable connections). */
   gap?: number;
+  /**
+   * Only on the first event of a connection that resumed a stream the service knew (its resume
+   * frame had last_seq > 0): each such connection is one of the stats frame's `resumes`.
+   */
+  resumed?: true;
 }
 
 export interface ReceivedEvent extends MonitorEventBase {
@@ -84,6 +89,10 @@ export interface EventsFrame {
   events: MonitorEvent[];
 }
 
+/**
+ * StreamStats carries, besides the connection and message counts, the integrity counters of
+ * resumable streams: total_duplicates, total_gaps (events reported missing) and resumes.
+ */
 export interface StatsFrame extends StreamStats {
   type: 'stats';
   /** Events this monitor missed because its socket was over MONITOR_MAX_BUFFER_BYTES. */
@@ -133,7 +142,12 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity): string
     event.size +
     (event.stream === undefined
       ? ''
-      : ',"stream":"' + event.stream + '","seq":' + event.seq + (event.gap ? ',"gap":' + event.gap : ''));
+      : ',"stream":"' +
+        event.stream +
+        '","seq":' +
+        event.seq +
+        (event.gap ? ',"gap":' + event.gap : '') +
+        (event.resumed === true ? ',"resumed":true' : ''));
   if (event.messageId === null && event.duplicate !== true) {
     return (
       head +

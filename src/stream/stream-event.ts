@@ -20,6 +20,8 @@ export interface StreamEvent {
   gap?: number;
   /** A resent frame at or below the stream's last seq: not stored, no message id. */
   duplicate?: boolean;
+  /** The first frame decided on a connection that resumed a known stream (resume frame last_seq > 0). */
+  resumed?: boolean;
   /** The parsed frame (undefined when malformed): monitor filters read it, never parse again. */
   value: unknown;
 }

@@ -87,6 +87,22 @@ describe(StreamService.name, () => {
     });
   });
 
+  it("counts a resume only for a known stream, and marks that connection's first event", () => {
+    expect(stream.resumed(0)).toBe(false);
+    expect(stream.resumed(5)).toBe(true);
+    expect(stream.stats().resumes).toBe(1);
+    const first = stream.pending('{"seq":6}', 9, 'c1', { seq: 6 }, 's-1', 6, true);
+    first.messageId = 1;
+    stream.accepted(first);
+    const next = stream.pending('{"seq":6}', 9, 'c1', { seq: 6 }, 's-1', 6);
+    stream.duplicated(next);
+    expect(events.map((e) => JSON.parse(serializeEvent(e)) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ status: 'received', stream: 's-1', seq: 6, resumed: true }),
+      expect.not.objectContaining({ resumed: expect.anything() as unknown }),
+    ]);
+    expect(stream.stats()).toMatchObject({ resumes: 1, total_duplicates: 1, total_gaps: 0 });
+  });
+
   it('previews at most 200 characters of a malformed frame', () => {
     const frame = 'x'.repeat(500);
     ingest(frame, 500, 'c');

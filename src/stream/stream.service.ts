@@ -19,6 +19,8 @@ export interface StreamStats {
   /** Resumable streams: frames answered "duplicate", and events reported missing (sum of gaps). */
   total_duplicates: number;
   total_gaps: number;
+  /** Resumable connections that picked up a stream the service knew (resume frame with last_seq > 0). */
+  resumes: number;
 }
 
 /** What parse() returns for a frame that is not JSON (already counted, emitted and to be answered). */
@@ -50,6 +52,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private messagesPerSecond = 0;
   private totalDuplicates = 0;
   private totalGaps = 0;
+  private resumes = 0;
   private invalidSeq = 0;
 
   private lastMs = 0;
@@ -93,6 +96,11 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       'cbsa_stream_duplicates_total',
       'Frames of resumable streams answered "duplicate" (already accepted; not stored again)',
       () => this.totalDuplicates,
+    );
+    metrics.counter(
+      'cbsa_stream_resumes_total',
+      'Resumable connections that picked up a known stream (resume frame with last_seq > 0)',
+      () => this.resumes,
     );
   }
 
@@ -165,6 +173,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   /**
    * A frame of a resumable stream, not yet decided: classified, stamped, no id. It becomes received
    * (accept) or duplicate (duplicate) once its seq is checked, in sink mode after the append.
+   * `resumed` marks the first frame of a connection that resumed a known stream (see resumed()).
    */
   pending(
     text: string,
@@ -173,8 +182,16 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     value: unknown,
     stream: string,
     seq: number,
+    resumed = false,
   ): StreamEvent {
-    return { ...this.unnumbered(text, size, clientId, value), stream, seq, gap: 0, duplicate: false };
+    return {
+      ...this.unnumbered(text, size, clientId, value),
+      stream,
+      seq,
+      gap: 0,
+      duplicate: false,
+      resumed,
+    };
   }
 
   /** A frame without a stream id, held for the sink: classified, stamped, id assigned at append time. */
@@ -213,6 +230,17 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.totalDuplicates++;
     event.duplicate = true;
     if (this.subject.observed) this.subject.next(event);
+  }
+
+  /**
+   * A resumable connection got its resume frame. Only a stream the service already knew (last_seq
+   * above 0) counts as a resume; a first connection, or one to a forgotten stream, starts it afresh.
+   * Returns whether it counted, so the connection's first event can carry the mark for monitors.
+   */
+  resumed(lastSeq: number): boolean {
+    if (lastSeq <= 0) return false;
+    this.resumes++;
+    return true;
   }
 
   /** A frame on a resumable connection without a valid seq ("Invalid seq"). */
@@ -270,6 +298,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       messages_per_second: this.messagesPerSecond,
       total_duplicates: this.totalDuplicates,
       total_gaps: this.totalGaps,
+      resumes: this.resumes,
     };
   }
 
