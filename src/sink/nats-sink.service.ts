@@ -179,7 +179,11 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         let prev = last.get(entry.stream);
         if (prev === undefined) {
           prev = this.known.get(entry.stream);
-          if (prev === undefined) prev = await this.lastSeq(entry.stream).catch(() => -1);
+          if (prev === undefined)
+            prev = await this.lastSeq(entry.stream).catch((err: Error) => {
+              this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err);
+              return -1;
+            });
         }
         if (prev < 0) {
           last.set(entry.stream, -1);
@@ -225,6 +229,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const writes = [...highest].map(async ([stream, seq]) => {
       if (seq <= (this.known.get(stream) ?? 0)) return;
       if (await this.state!.record(stream, seq)) return this.remember(stream, seq);
+      this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
       entries.forEach((entry, i) => {
         if (entry.stream === stream && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
       });
