@@ -146,8 +146,13 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
           storage: StorageType.File,
         });
         const lease = natsIdLessor(counter);
+        // Not while down: a request sent then waits in the reconnect buffer for its timeout,
+        // and the ids it would bring are needed only once the stream takes publishes again.
         this.ids.attach((size, minimum) =>
-          this.guard(lease(size, minimum)).catch((err: Error) => {
+          (this.down
+            ? Promise.reject(new Error('NATS unavailable'))
+            : this.guard(lease(size, minimum))
+          ).catch((err: Error) => {
             this.outage('Leasing message ids from NATS failed; answering "Service unavailable"', err);
             throw err;
           }),
@@ -179,6 +184,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
 
   /** The stream's last seq from the KV bucket (0 when unknown); rejects when NATS cannot answer. */
   async lastSeq(stream: string): Promise<number> {
+    // During an outage at once (the connection is closed with 1013), not after a request timeout.
+    if (this.down) throw new Error('NATS unavailable');
     const seq = await this.state!.lastSeq(stream);
     this.remember(stream, seq);
     return seq;
