@@ -4,8 +4,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAULTS, FULL, QUICK } from './faults.js';
-import { BROKERS } from './brokers.js';
+import { FULL, QUICK } from './faults.js';
+import { BROKERS, faultsOf } from './brokers.js';
 import { runFault } from './scenario.js';
 import { details, table } from './table.js';
 import { type Row, failures } from './verdict.js';
@@ -22,15 +22,16 @@ for (const engine of engines) {
     process.exit(2);
   }
 }
-const faults = FAULTS.filter((fault) => only === undefined || fault.name.toLowerCase().includes(only));
+const faultsFor = (engine: string) =>
+  faultsOf(engine).filter((fault) => only === undefined || fault.name.toLowerCase().includes(only));
 const logDir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-'));
 
 console.log(
-  `chaos: ${faults.length} faults on ${engines.join(', ')}, ${quick ? 'quick' : 'full'} size; instance logs in ${logDir}`,
+  `chaos: ${engines.map((e) => `${faultsFor(e).length} faults on ${e}`).join(', ')}, ${quick ? 'quick' : 'full'} size; instance logs in ${logDir}`,
 );
 const rows: Row[] = [];
 for (const engine of engines) {
-  for (const fault of faults) {
+  for (const fault of faultsFor(engine)) {
     const started = Date.now();
     const row = await runFault(fault, { size: quick ? QUICK : FULL, broker: BROKERS[engine], logDir });
     rows.push(row);

@@ -382,7 +382,7 @@ export const SETTINGS = {
     min: 1,
     max: 1_000_000_000,
     description:
-      'Message ids leased per INCRBY (grows up to 64x for an instance that uses a block in under a second)',
+      'Message ids leased at once, from Redis (INCRBY) or, with SINK=nats and no REDIS_URL, from NATS KV (grows up to 64x for an instance that uses a block in under a second)',
   }),
 
   // --- durable sinks ---

@@ -21,7 +21,9 @@ import type { Histogram } from 'prom-client';
 import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { BlockIdSource, IdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import { natsIdLessor } from './nats-id-lessor.js';
 import { desiredStream, incompatibilities } from './nats-stream-config.js';
 import { NatsStreamState } from './nats-stream-state.js';
 
@@ -55,6 +57,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   private down = false;
   private inFlight = 0;
   private readonly slots: (() => void)[] = [];
+  /** Fails a request awaiting its reply (PubAck, KV): its connection is gone, so none comes. */
+  private readonly awaiting = new Set<(err: Error) => void>();
   private dups = 0;
   private errors = 0;
   private probing?: NodeJS.Timeout;
@@ -65,6 +69,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     metrics: MetricsService,
     private readonly logger: PinoLogger,
+    private readonly ids: IdSource,
   ) {
     super();
     logger.setContext(NatsSink.name);
@@ -133,7 +138,26 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         history: 1,
         storage: StorageType.File,
       });
-      this.state = new NatsStreamState(kv);
+      this.state = new NatsStreamState(kv, (request) => this.guard(request));
+      if (this.ids instanceof BlockIdSource) {
+        const counter = await new Kvm(this.nc).create(`${cfg.natsStream}_ids`, {
+          replicas: cfg.natsReplicas,
+          history: 1,
+          storage: StorageType.File,
+        });
+        const lease = natsIdLessor(counter);
+        // Not while down: a request sent then waits in the reconnect buffer for its timeout,
+        // and the ids it would bring are needed only once the stream takes publishes again.
+        this.ids.attach((size, minimum) =>
+          (this.down
+            ? Promise.reject(new Error('NATS unavailable'))
+            : this.guard(lease(size, minimum))
+          ).catch((err: Error) => {
+            this.outage('Leasing message ids from NATS failed; answering "Service unavailable"', err);
+            throw err;
+          }),
+        );
+      }
     } catch (err) {
       await this.nc.close();
       throw err;
@@ -160,6 +184,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
 
   /** The stream's last seq from the KV bucket (0 when unknown); rejects when NATS cannot answer. */
   async lastSeq(stream: string): Promise<number> {
+    // During an outage at once (the connection is closed with 1013), not after a request timeout.
+    if (this.down) throw new Error('NATS unavailable');
     const seq = await this.state!.lastSeq(stream);
     this.remember(stream, seq);
     return seq;
@@ -179,7 +205,11 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         let prev = last.get(entry.stream);
         if (prev === undefined) {
           prev = this.known.get(entry.stream);
-          if (prev === undefined) prev = await this.lastSeq(entry.stream).catch(() => -1);
+          if (prev === undefined)
+            prev = await this.lastSeq(entry.stream).catch((err: Error) => {
+              this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err);
+              return -1;
+            });
         }
         if (prev < 0) {
           last.set(entry.stream, -1);
@@ -225,6 +255,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const writes = [...highest].map(async ([stream, seq]) => {
       if (seq <= (this.known.get(stream) ?? 0)) return;
       if (await this.state!.record(stream, seq)) return this.remember(stream, seq);
+      this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
       entries.forEach((entry, i) => {
         if (entry.stream === stream && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
       });
@@ -254,11 +285,13 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     }
     const started = performance.now();
     try {
-      const ack = await this.js!.publish(this.cfg.natsSubject, entry.data, {
-        msgID: entry.stream !== '' ? `${entry.stream}:${entry.seq}` : `${INSTANCE_ID}:${entry.messageId}`,
-        headers: h,
-        timeout: PUBLISH_TIMEOUT_MS,
-      });
+      const ack = await this.guard(
+        this.js!.publish(this.cfg.natsSubject, entry.data, {
+          msgID: entry.stream !== '' ? `${entry.stream}:${entry.seq}` : `${INSTANCE_ID}:${entry.messageId}`,
+          headers: h,
+          timeout: PUBLISH_TIMEOUT_MS,
+        }),
+      );
       this.publishLatency!.observe((performance.now() - started) / 1000);
       if (!ack.duplicate) return 'stored';
       this.dups++;
@@ -271,6 +304,19 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       this.inFlight--;
       this.slots.shift()?.();
     }
+  }
+
+  /**
+   * A request cut off by a disconnect gets no reply on the new connection: fail it at once. Left to
+   * its timeout it would fail seconds after the service is ready again, a refusal while healthy
+   * (found by the chaos suite on a restarted nats-server).
+   */
+  private guard<T>(request: Promise<T>): Promise<T> {
+    let fail!: (err: Error) => void;
+    const cutOff = new Promise<never>((_, reject) => (fail = reject));
+    this.awaiting.add(fail);
+    request.catch(() => undefined);
+    return Promise.race([request, cutOff]).finally(() => this.awaiting.delete(fail));
   }
 
   private async ensureStream(jsm: JetStreamManager): Promise<void> {
@@ -305,8 +351,12 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   /** Follows the connection: an outage starts at a disconnect and ends when the stream answers again. */
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect') this.outage('NATS connection lost; retrying');
-      else if (status.type === 'reconnect') this.probe();
+      if (status.type === 'disconnect') {
+        this.outage('NATS connection lost; retrying');
+        const cutOff = [...this.awaiting];
+        this.awaiting.clear();
+        for (const fail of cutOff) fail(new Error('NATS connection lost before the PubAck'));
+      } else if (status.type === 'reconnect') this.probe();
     }
   }
 

@@ -21,11 +21,15 @@ export function stateKey(stream: string): string {
 export class NatsStreamState {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    /** Fails a request cut off by a disconnect at once rather than at its timeout. */
+    private readonly guard: <T>(request: Promise<T>) => Promise<T> = (request) => request,
+  ) {}
 
   /** The stream's last durably recorded seq, 0 when unknown. */
   async lastSeq(stream: string): Promise<number> {
-    const entry = await this.kv.get(stateKey(stream));
+    const entry = await this.guard(this.kv.get(stateKey(stream)));
     const seq = entry === null || entry.operation !== 'PUT' ? 0 : Number(entry.string());
     return Number.isSafeInteger(seq) && seq > 0 ? seq : 0;
   }
@@ -54,7 +58,7 @@ export class NatsStreamState {
       const target = entry.wanted;
       let ok = true;
       try {
-        await this.kv.put(stateKey(stream), String(target));
+        await this.guard(this.kv.put(stateKey(stream), String(target)));
       } catch {
         ok = false;
       }

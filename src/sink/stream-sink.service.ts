@@ -297,7 +297,9 @@ export class StreamSink implements OnModuleDestroy {
     if (failed > 0) {
       this.failures += failed;
       this.lastFailureAt = performance.now();
-      if (!this.failing)
+      // One warning per outage: an engine that is down has logged it already (it owns its
+      // connection); the queue warns only about failures its engine does not report as an outage.
+      if (!this.failing && this.durable.ready)
         this.logger.warn({ failed }, 'Stream append failed; answering "Service unavailable"');
       this.failing = true;
     } else if (this.failing) {

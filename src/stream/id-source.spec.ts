@@ -1,6 +1,6 @@
 import { Subject } from 'rxjs';
 import type { RedisService } from '../redis/redis.service.js';
-import { LeasedIdSource, timeFloor } from './id-source.js';
+import { BlockIdSource, type IdLessor, LeasedIdSource, timeFloor } from './id-source.js';
 
 /** An in-memory stand-in for the few Redis commands the leases use, with a switch for outages. */
 function fakeRedis() {
@@ -113,5 +113,77 @@ describe(LeasedIdSource.name, () => {
     await settle();
     expect(source.next()).toBe(timeFloor(Date.UTC(2026, 10, 28)) + 1);
     expect(timeFloor(Date.UTC(2026, 10, 28))).toBe(331 * 86_400_000 * 1000);
+  });
+});
+
+describe(BlockIdSource.name, () => {
+  /** A shared counter as the NATS KV lessor keeps it: raised to `minimum`, then by `size`. */
+  function counter(): { lessor: IdLessor; fail: { on: boolean } } {
+    let value = 0;
+    const fail = { on: false };
+    const lessor: IdLessor = (size, minimum) => {
+      if (fail.on) return Promise.reject(new Error('NATS down'));
+      value = Math.max(value, minimum) + size;
+      return Promise.resolve(value);
+    };
+    return { lessor, fail };
+  }
+  const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('gives no id until its engine attaches a lessor, then ids from leased blocks', async () => {
+    const ids = new BlockIdSource(10, () => 0);
+    expect(ids.next()).toBeUndefined();
+    expect(await ids.whenReady(20)).toBe(false);
+    ids.attach(counter().lessor);
+    expect(await ids.whenReady(1000)).toBe(true);
+    const handed: (number | undefined)[] = [];
+    for (let i = 0; i < 25; i++) {
+      handed.push(ids.next());
+      // The next block is leased while this one is used (the lease is asynchronous).
+      await flush();
+    }
+    expect(handed).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+  });
+
+  it('keeps ids unique and increasing across instances and restarts sharing the counter', async () => {
+    const { lessor } = counter();
+    const seen = new Set<number>();
+    for (let round = 0; round < 3; round++) {
+      // Two instances at once, then both "restarted" (new sources, the counter kept).
+      const a = new BlockIdSource(7, () => 0);
+      const b = new BlockIdSource(7, () => 0);
+      a.attach(lessor);
+      b.attach(lessor);
+      for (const ids of [a, b]) {
+        let last = 0;
+        for (let i = 0; i < 40; i++) {
+          await ids.whenReady(1000);
+          const id = ids.next()!;
+          expect(id).toBeGreaterThan(last);
+          expect(seen.has(id)).toBe(false);
+          seen.add(id);
+          last = id;
+          await flush();
+        }
+      }
+    }
+  });
+
+  it('gives none while leases fail and the block is used up, and recovers when they work', async () => {
+    const { lessor, fail } = counter();
+    const ids = new BlockIdSource(5, () => 1000);
+    ids.attach(lessor);
+    await ids.whenReady(1000);
+    fail.on = true;
+    const handed: (number | undefined)[] = [];
+    for (let i = 0; i < 12; i++) {
+      handed.push(ids.next());
+      await flush();
+    }
+    // The first block, then nothing: its reserve could not be leased.
+    expect(handed).toEqual([1001, 1002, 1003, 1004, 1005, ...Array.from({ length: 7 }, () => undefined)]);
+    fail.on = false;
+    expect(await ids.whenReady(1000)).toBe(true);
+    expect(ids.next()).toBeGreaterThan(1005);
   });
 });

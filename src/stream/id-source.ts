@@ -33,6 +33,106 @@ export class LocalIdSource extends IdSource {
   }
 }
 
+/** Leases the next block of ids from a shared counter: resolves with the block's last id. */
+export type IdLessor = (size: number, minimum: number) => Promise<number>;
+
+/**
+ * Blocks of ids leased from a shared counter that is not Redis (SINK=nats without REDIS_URL: a key
+ * in a JetStream KV bucket, see nats-id-lessor.ts), once the engine attaches its lessor. Each lease
+ * raises the counter to this instance's highest id and its clock's floor, so ids are unique across
+ * instances and restarts, and increase on every connection. With no block left no id is given (the
+ * frame waits, then is refused): that happens only while the engine is down, which refuses anyway.
+ * Blocks double (up to 64x) while each lasts under a second, as with Redis.
+ */
+export class BlockIdSource extends IdSource {
+  private nextId = 1;
+  private end = 0;
+  private reserve: { start: number; end: number } | undefined;
+  private lessor?: IdLessor;
+  private leasing = false;
+  private highest = 0;
+  private size: number;
+  private blockStartedAt = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly blockSize: number,
+    private readonly floor: () => number = timeFloor,
+  ) {
+    super();
+    this.size = blockSize;
+  }
+
+  /** The engine is connected: lease from it from now on. */
+  attach(lessor: IdLessor): void {
+    this.lessor = lessor;
+    this.lease();
+  }
+
+  override get available(): boolean {
+    return this.nextId <= this.end || this.reserve !== undefined;
+  }
+
+  next(): number | undefined {
+    if (this.nextId > this.end) {
+      if (this.reserve === undefined) {
+        this.lease();
+        return undefined;
+      }
+      this.use(this.reserve);
+      this.reserve = undefined;
+    }
+    const id = this.nextId++;
+    if (this.reserve === undefined && this.end - id < this.size) this.lease();
+    return id;
+  }
+
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.available) return Promise.resolve(true);
+    this.lease();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(done);
+    });
+  }
+
+  private use(block: { start: number; end: number }): void {
+    const now = Date.now();
+    if (this.end !== 0 && now - this.blockStartedAt < FAST_BLOCK_MS) {
+      this.size = Math.min(this.size * 2, this.blockSize * MAX_GROWTH);
+    }
+    this.blockStartedAt = now;
+    this.nextId = block.start;
+    this.end = block.end;
+  }
+
+  private lease(): void {
+    if (this.leasing || this.lessor === undefined || this.reserve !== undefined) return;
+    this.leasing = true;
+    const size = this.size;
+    this.lessor(size, Math.max(this.highest, this.floor()))
+      .then((end) => {
+        this.highest = Math.max(this.highest, end);
+        const block = { start: end - size + 1, end };
+        if (this.nextId > this.end) this.use(block);
+        else this.reserve = block;
+        const waiters = this.waiters;
+        this.waiters = [];
+        waiters.forEach((w) => w());
+      })
+      // The engine reports its outage; the next frame leases again.
+      .catch(() => undefined)
+      .finally(() => (this.leasing = false));
+  }
+}
+
 /**
  * The time-derived floor of the shared counter: every lease raises the counter to at least
  * (ms since 2026-01-01 UTC) x 1000, read from the Redis server's clock and this instance's. So a

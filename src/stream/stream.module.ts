@@ -3,7 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
 import { RedisService } from '../redis/redis.service.js';
 import { FlowMap } from './flow-map.js';
-import { IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
+import { BlockIdSource, IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
 import { MemoryStreamState } from './stream-state.js';
 import { StreamService } from './stream.service.js';
 
@@ -17,8 +17,12 @@ import { StreamService } from './stream.service.js';
     {
       provide: IdSource,
       inject: [appConfig.KEY, RedisService],
-      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService) =>
-        redis.enabled ? new LeasedIdSource(redis, cfg.idBlockSize) : new LocalIdSource(),
+      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService) => {
+        if (redis.enabled) return new LeasedIdSource(redis, cfg.idBlockSize);
+        // SINK=nats without Redis: several instances (and restarts) share one log, so ids come
+        // from a counter in JetStream KV, leased once the NATS sink has connected.
+        return cfg.sink === 'nats' ? new BlockIdSource(cfg.idBlockSize) : new LocalIdSource();
+      },
     },
     StreamService,
     {

@@ -1,0 +1,59 @@
+// The faults run against NATS JetStream (issue 10): the engine-neutral ones of the shared table that
+// apply (a service killed, connections severed, two connections on a stream, the broker killed),
+// the broker stopped with SIGTERM too, and on a three-node cluster the stream leader killed.
+import { FAULTS, type Fault } from './faults.js';
+import { NatsBroker } from './nats-broker.js';
+import { sleep } from './ports.js';
+
+function shared(name: string): Fault {
+  const fault = FAULTS.find((f) => f.name === name);
+  if (fault === undefined) throw new Error(`no fault named "${name}" in chaos/faults.ts`);
+  return fault;
+}
+
+/** Single node. Not here: "restarted empty" (the stream itself is gone, and the service refuses
+ * until an operator recreates it, by design), and WORKERS=2 (needs the Redis bus). */
+export const NATS_FAULTS: Fault[] = [
+  shared('kill -9 of an instance, then restart'),
+  shared('SIGTERM under load, then restart'),
+  shared('broker restarted with its data (kill -9)'),
+  {
+    name: 'broker restarted with its data (SIGTERM)',
+    async inject({ broker, brokerFault }) {
+      await brokerFault(async () => {
+        await broker.restart({ keepData: true, signal: 'SIGTERM' });
+      });
+    },
+  },
+  shared('broker stalled (SIGSTOP, SIGCONT)'),
+  shared('connections severed at random'),
+  shared('two connections on one stream (1 and 2 instances)'),
+  shared('rate-limit close (1008)'),
+  shared('heartbeat terminate (clients stop answering pings)'),
+];
+
+/** The short set `npm test` runs (test/chaos-nats.e2e-spec.ts): the faults issue 10 names. */
+export const NATS_TEST_FAULTS = [
+  'kill -9 of an instance, then restart',
+  'broker restarted with its data (kill -9)',
+  'broker restarted with its data (SIGTERM)',
+  'connections severed at random',
+  'two connections on one stream (1 and 2 instances)',
+];
+
+/** Three nodes, NATS_REPLICAS=3: the node leading the stream is killed mid-load; the load goes on
+ * on two nodes for `faultMs` (any refusal then counts: the cluster has a quorum), then the node
+ * comes back with its store and catches up. */
+export const NATS_CLUSTER_FAULTS: Fault[] = [
+  {
+    name: 'three-node cluster, stream leader killed -9',
+    async inject({ broker, brokerFault, size }) {
+      const cluster = broker as NatsBroker;
+      await brokerFault(async () => {
+        await cluster.killLeader();
+      });
+      await sleep(size.faultMs);
+      await cluster.restartDead();
+    },
+  },
+];
