@@ -37,6 +37,7 @@ import { MemoryStreamState } from '../stream/stream-state.js';
 import { MALFORMED, StreamService } from '../stream/stream.service.js';
 import { pauseWhileBackedUp } from '../ws/backpressure.js';
 import { newClientId } from '../ws/client-id.js';
+import { sharedListener } from '../ws/shared-listener.js';
 import type { GatewayOptions } from '../ws/raw-ws.adapter.js';
 import { RateLimiter } from './rate-limiter.js';
 
@@ -90,11 +91,8 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     const conn = newConn(socket, clientId, streamId);
     this.sink.track(conn);
     this.stream.connectionOpened();
-    socket.once('close', (code: number) => {
-      this.stream.connectionClosed();
-      if (streamId !== undefined && this.owners.get(streamId) === conn) this.owners.delete(streamId);
-      this.logger.info({ client_id: clientId, code }, 'Client %s disconnected (%d)', clientId, code);
-    });
+    // `on`, not `once`: ws emits close once, and once() would wrap the listener in a closure.
+    socket.on('close', this.onSocketClose);
     this.logger.info(
       {
         client_id: clientId,
@@ -141,6 +139,21 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
         socket.resume();
       },
     );
+  }
+
+  /**
+   * One close listener shared by every ingest socket (`this` is the socket), rather than a closure
+   * per connection: at 100k sockets each closure and its context are memory that adds up.
+   */
+  private readonly onSocketClose = sharedListener((socket, code: number) => this.closed(socket, code));
+
+  private closed(socket: WebSocket, code: number): void {
+    this.stream.connectionClosed();
+    const conn = this.sink.connOf(socket);
+    if (conn === undefined) return;
+    const { clientId, stream } = conn;
+    if (stream !== undefined && this.owners.get(stream) === conn) this.owners.delete(stream);
+    this.logger.info({ client_id: clientId, code }, 'Client %s disconnected (%d)', clientId, code);
   }
 
   /** The seed contract, no stream id and no sink: ack as frames are read. The hot path. */

@@ -135,6 +135,11 @@ export class StreamSink implements OnModuleDestroy {
     this.conns.set(conn.socket, conn);
   }
 
+  /** The connection of a tracked ingest socket. */
+  connOf(socket: WebSocket): Conn | undefined {
+    return this.conns.get(socket);
+  }
+
   /** For the adapter: resolves once the socket's pending replies are written (at once if none). */
   whenSocketSettled(socket: WebSocket): Promise<void> {
     const conn = this.conns.get(socket);

@@ -17,6 +17,7 @@ import type { AppConfig } from '../config/env.js';
 import { CLOSE_GOING_AWAY } from '../protocol/index.js';
 import { parseMonitorParams } from '../monitor/monitor-params.js';
 import { pauseWhileBackedUp } from './backpressure.js';
+import { sharedListener } from './shared-listener.js';
 
 /**
  * Gateways name the config field holding their path. `path` is the default endpoint and the key
@@ -29,6 +30,8 @@ export interface GatewayOptions {
 
 export { CLOSE_GOING_AWAY };
 const MAX_CLOSE_GRACE_MS = 2000;
+/** Sockets pinged per turn of the event loop in a heartbeat sweep. */
+const HEARTBEAT_SLICE = 500;
 
 type PathedServer = WebSocketServer & { path: string };
 
@@ -80,7 +83,7 @@ export class RawWsAdapter extends WsAdapter {
       perMessageDeflate: false,
     }) as WebSocketServer;
     if (endpoint) this.endpoints.set(server, endpoint);
-    server.on('connection', (ws: WebSocket) => this.watch(ws));
+    server.on('connection', this.watch);
     if (this.cfg.heartbeatIntervalMs > 0) {
       const timer = setInterval(() => this.heartbeat(server), this.cfg.heartbeatIntervalMs);
       timer.unref();
@@ -98,11 +101,18 @@ export class RawWsAdapter extends WsAdapter {
     if (handlers.length > 0) super.bindMessageHandlers(client, handlers, transform);
   }
 
+  /**
+   * Nest would add a close listener per socket to feed handleDisconnect; our gateways have none and
+   * watch their sockets' close themselves, so nothing is bound (one closure fewer per connection).
+   */
+  override bindClientDisconnect(): void {}
+
   /** Client errors are protocol violations that ws already answers with a close code: not server errors. */
   override bindErrorHandler(server: WebSocketServer): WebSocketServer {
-    server.on('connection', (ws: WebSocket) =>
-      ws.on('error', (err) => this.log.debug({ err: err.message }, 'WebSocket client error')),
+    const onClientError = sharedListener((_ws, err: Error) =>
+      this.log.debug({ err: err.message }, 'WebSocket client error'),
     );
+    server.on('connection', (ws: WebSocket) => ws.on('error', onClientError));
     server.on('error', (err) => this.log.error({ err }, 'WebSocket server error'));
     return server;
   }
@@ -137,7 +147,8 @@ export class RawWsAdapter extends WsAdapter {
           if (typeof grant === 'number') return rejectUpgrade(socket, grant);
           // The slot is held until the TCP socket closes: also when ws refuses the handshake itself.
           if (socket.destroyed) return grant();
-          socket.once('close', grant);
+          // `on`, not `once`: a net.Socket closes once, and once() would wrap grant in a closure.
+          socket.on('close', grant);
           wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
         },
         (err: Error) => {
@@ -169,7 +180,7 @@ export class RawWsAdapter extends WsAdapter {
     for (const ws of server.clients) {
       if (ws.readyState === WebSocket.CLOSED) continue;
       open++;
-      ws.once('close', onClose);
+      ws.on('close', onClose);
       // Pending acks first: ws drops sends on a closing socket. The sink has drained by now.
       settling.push(this.settled(ws).then(() => ws.close(CLOSE_GOING_AWAY, 'Server shutting down')));
     }
@@ -192,33 +203,52 @@ export class RawWsAdapter extends WsAdapter {
     await super.dispose();
   }
 
-  /** Per-socket liveness and ping-flood protection, for both endpoints. */
-  private watch(ws: WebSocket): void {
-    // Only a pong echoing our last ping answers it (RFC 6455 5.5.3): unsolicited pongs prove nothing.
-    ws.on('pong', (data: Buffer) => {
-      const expected = this.awaitingPong.get(ws);
-      if (expected !== undefined && expected.equals(data)) this.awaitingPong.delete(ws);
-    });
-    // ws answers every ping itself; a peer that floods pings and never reads gets its socket paused.
-    ws.on('ping', () => pauseWhileBackedUp(ws, this.cfg.clientMaxBufferBytes, this.cfg.clientStallTimeoutMs));
-  }
+  /**
+   * Liveness and ping-flood protection, for both endpoints. The listeners are shared by every
+   * socket (`this` is the socket): per-connection closures cost memory at 100k sockets.
+   */
+  private readonly watch = (ws: WebSocket): void => {
+    ws.on('pong', this.onPong);
+    ws.on('ping', this.onPing);
+  };
 
-  /** Terminates sockets that did not answer the previous ping, then pings the rest. */
+  /** Only a pong echoing our last ping answers it (RFC 6455 5.5.3): unsolicited pongs prove nothing. */
+  private readonly onPong = sharedListener((ws, data: Buffer) => {
+    const expected = this.awaitingPong.get(ws);
+    if (expected !== undefined && expected.equals(data)) this.awaitingPong.delete(ws);
+  });
+
+  /** ws answers every ping itself; a peer that floods pings and never reads gets its socket paused. */
+  private readonly onPing = sharedListener((ws) =>
+    pauseWhileBackedUp(ws, this.cfg.clientMaxBufferBytes, this.cfg.clientStallTimeoutMs),
+  );
+
+  /**
+   * Terminates sockets that did not answer the previous ping, then pings the rest, in slices of
+   * HEARTBEAT_SLICE sockets with a turn of the event loop between them: one tick over 100k sockets
+   * would hold every ack behind it for the whole sweep.
+   */
   private heartbeat(server: WebSocketServer): void {
-    // Random, so a peer that does not read the ping cannot forge its answer. One draw per sweep,
-    // sliced per socket (subarray shares the memory), rather than one crypto call per socket.
-    const pool = randomBytes(8 * server.clients.size);
-    let offset = 0;
-    for (const ws of server.clients) {
-      if (this.awaitingPong.has(ws)) {
-        // Acks already decided are written first (the peer may yet read them).
-        void this.settled(ws).then(() => ws.terminate());
-        continue;
+    const sockets = server.clients.values();
+    const slice = (): void => {
+      // Random, so a peer that does not read the ping cannot forge its answer. One draw per slice,
+      // sliced per socket (subarray shares the memory), rather than one crypto call per socket.
+      const pool = randomBytes(8 * HEARTBEAT_SLICE);
+      for (let i = 0; i < HEARTBEAT_SLICE; i++) {
+        const next = sockets.next();
+        if (next.done) return;
+        const ws = next.value;
+        if (this.awaitingPong.has(ws)) {
+          // Acks already decided are written first (the peer may yet read them).
+          void this.settled(ws).then(() => ws.terminate());
+          continue;
+        }
+        const payload = pool.subarray(8 * i, 8 * i + 8);
+        this.awaitingPong.set(ws, payload);
+        ws.ping(payload);
       }
-      const payload = pool.subarray(offset, offset + 8);
-      offset += 8;
-      this.awaitingPong.set(ws, payload);
-      ws.ping(payload);
-    }
+      setImmediate(slice);
+    };
+    slice();
   }
 }
