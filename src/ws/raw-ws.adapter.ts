@@ -32,6 +32,8 @@ export { CLOSE_GOING_AWAY };
 const MAX_CLOSE_GRACE_MS = 2000;
 /** Sockets pinged per turn of the event loop in a heartbeat sweep. */
 const HEARTBEAT_SLICE = 500;
+/** Sockets sent their close frame per turn of the event loop at shutdown. */
+const CLOSE_SLICE = 500;
 
 type PathedServer = WebSocketServer & { path: string };
 
@@ -163,37 +165,56 @@ export class RawWsAdapter extends WsAdapter {
     return httpServer;
   }
 
-  /** Closes every socket with 1001 and a close frame, terminating only those that do not answer. */
+  /**
+   * Closes every socket with 1001 and a close frame, terminating only those that do not answer:
+   * those still open `grace` after the last close frame went out, and in any case all that are
+   * still open SHUTDOWN_TIMEOUT_MS / 2 after this began, so the process exits in time however
+   * many peers are slow to answer.
+   */
   override async close(server: WebSocketServer): Promise<void> {
     clearInterval(this.heartbeats.get(server));
     this.heartbeats.delete(server);
     const grace = Math.min(MAX_CLOSE_GRACE_MS, this.cfg.shutdownTimeoutMs / 2);
+    const terminateAll = () => {
+      for (const ws of server.clients) ws.terminate();
+    };
+    const hardStop = setTimeout(terminateAll, this.cfg.shutdownTimeoutMs / 2);
+    hardStop.unref();
     // One counter and one cut-off timer for all sockets, not a timer each: with 100k sockets
     // per-socket timers cost more than the close frames themselves.
-    let open = 0;
+    const sockets = [...server.clients].filter((ws) => ws.readyState !== WebSocket.CLOSED);
+    let open = sockets.length;
     let allClosed!: () => void;
     const done = new Promise<void>((resolve) => (allClosed = resolve));
     const onClose = () => {
       if (--open === 0) allClosed();
     };
-    const settling: Promise<void>[] = [];
-    for (const ws of server.clients) {
-      if (ws.readyState === WebSocket.CLOSED) continue;
-      open++;
-      ws.on('close', onClose);
-      // Pending acks first: ws drops sends on a closing socket. The sink has drained by now.
-      settling.push(this.settled(ws).then(() => ws.close(CLOSE_GOING_AWAY, 'Server shutting down')));
-    }
+    for (const ws of sockets) ws.on('close', onClose);
     if (open === 0) allClosed();
+    // Close frames go out in slices with a turn of the event loop between them, so the answers of
+    // the first peers are read (and timers run) while the rest are still being written.
+    const settling: Promise<void>[] = [];
+    await new Promise<void>((resolve) => {
+      let next = 0;
+      const slice = () => {
+        for (const end = Math.min(sockets.length, next + CLOSE_SLICE); next < end; next++) {
+          const ws = sockets[next];
+          // Pending acks first: ws drops sends on a closing socket. The sink has drained by now.
+          settling.push(this.settled(ws).then(() => ws.close(CLOSE_GOING_AWAY, 'Server shutting down')));
+        }
+        if (next < sockets.length) setImmediate(slice);
+        else resolve();
+      };
+      slice();
+    });
     let cutOff: NodeJS.Timeout | undefined;
     void Promise.all(settling).then(() => {
-      cutOff = setTimeout(() => {
-        for (const ws of server.clients) ws.terminate();
-      }, grace);
+      cutOff = setTimeout(terminateAll, grace);
       cutOff.unref();
     });
     await done;
     clearTimeout(cutOff);
+    clearTimeout(hardStop);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
