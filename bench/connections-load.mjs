@@ -11,6 +11,8 @@ const first = Number(FIRST);
 const ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
 
 const sockets = [];
+/** The 1 in TRICKLE_EVERY sockets that send one event a second. */
+const tricklers = [];
 const latencies = [];
 let opened = 0;
 let failed = 0;
@@ -28,7 +30,9 @@ function open(i) {
   const sent = [];
   ws.once('open', () => {
     opened++;
-    sockets.push({ ws, sent, trickle: (first + i) % trickleEvery === 0 });
+    const entry = { ws, sent };
+    sockets.push(entry);
+    if ((first + i) % trickleEvery === 0) tricklers.push(entry);
   });
   ws.on('message', () => {
     const t = sent.shift();
@@ -68,16 +72,22 @@ async function openAll() {
   return (performance.now() - started) / 1000;
 }
 
+// Phones are not synchronised: each trickling socket sends at its own phase within the second
+// (ten phases, 100 ms apart), rather than all of them in one burst that would measure the queue.
+const PHASES = 10;
+let phase = 0;
 function trickle() {
+  phase = (phase + 1) % PHASES;
   if (!trickling) return;
   const now = performance.now();
-  for (const s of sockets) {
-    if (!s.trickle || s.ws.readyState !== WebSocket.OPEN) continue;
+  for (let i = phase; i < tricklers.length; i += PHASES) {
+    const s = tricklers[i];
+    if (s.ws.readyState !== WebSocket.OPEN) continue;
     s.sent.push(now);
     s.ws.send(`{"event_type":"tap","t":${Date.now()}}`);
   }
 }
-setInterval(trickle, 1000);
+setInterval(trickle, 1000 / PHASES);
 
 process.on('message', async (msg) => {
   if (msg.cmd === 'open') process.send({ cmd: 'opened', seconds: await openAll(), opened, failed, refusals });
