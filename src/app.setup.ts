@@ -13,6 +13,7 @@ import type { AppConfig } from './config/env.js';
 import { LimitedExpressAdapter } from './http/limited-express.adapter.js';
 import { setupOpenApi } from './http/openapi.js';
 import { StreamSink } from './sink/stream-sink.service.js';
+import { LifecycleService } from './lifecycle/lifecycle.service.js';
 import { RawWsAdapter } from './ws/raw-ws.adapter.js';
 
 /** Creates the app on Express with the configured HTTP header limits; the config is read here unless given. */
@@ -34,7 +35,17 @@ export async function setupApp(app: INestApplication): Promise<AppConfig> {
   wsLogger.setContext(RawWsAdapter.name);
   const policy = app.get(UpgradePolicy);
   const sink = app.get(StreamSink);
-  app.useWebSocketAdapter(new RawWsAdapter(app, cfg, policy, wsLogger, (ws) => sink.whenSocketSettled(ws)));
+  const lifecycle = app.get(LifecycleService);
+  app.useWebSocketAdapter(
+    new RawWsAdapter(
+      app,
+      cfg,
+      policy,
+      wsLogger,
+      (ws) => sink.whenSocketSettled(ws),
+      () => lifecycle.shutdownStartedAt,
+    ),
+  );
   // ALLOWED_HOSTS: every HTTP request is checked before any route (upgrades in the adapter).
   app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const status = policy.hostRefusal(req);

@@ -7,6 +7,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { PinoLogger } from 'nestjs-pino';
@@ -34,6 +35,8 @@ const MAX_CLOSE_GRACE_MS = 2000;
 const HEARTBEAT_SLICE = 500;
 /** Sockets sent their close frame per turn of the event loop at shutdown. */
 const CLOSE_SLICE = 500;
+/** The share of SHUTDOWN_TIMEOUT_MS after which sockets still open are cut off. */
+const HARD_STOP_SHARE = 0.75;
 
 type PathedServer = WebSocketServer & { path: string };
 
@@ -72,6 +75,8 @@ export class RawWsAdapter extends WsAdapter {
     private readonly log: PinoLogger,
     /** Resolves once a socket's pending replies (acks waiting for the sink) are written. */
     private readonly settled: (ws: WebSocket) => Promise<void> = () => Promise.resolve(),
+    /** When the shutdown began (performance.now()), if it did: sockets are cut off in time for it. */
+    private readonly shutdownStartedAt: () => number | undefined = () => undefined,
   ) {
     super(app);
   }
@@ -168,8 +173,8 @@ export class RawWsAdapter extends WsAdapter {
   /**
    * Closes every socket with 1001 and a close frame, terminating only those that do not answer:
    * those still open `grace` after the last close frame went out, and in any case all that are
-   * still open SHUTDOWN_TIMEOUT_MS / 2 after this began, so the process exits in time however
-   * many peers are slow to answer.
+   * still open at three quarters of SHUTDOWN_TIMEOUT_MS into the shutdown (the rest is left for
+   * cutting them off and closing Redis), so the process exits in time however many peers are slow.
    */
   override async close(server: WebSocketServer): Promise<void> {
     clearInterval(this.heartbeats.get(server));
@@ -178,7 +183,9 @@ export class RawWsAdapter extends WsAdapter {
     const terminateAll = () => {
       for (const ws of server.clients) ws.terminate();
     };
-    const hardStop = setTimeout(terminateAll, this.cfg.shutdownTimeoutMs / 2);
+    const began = this.shutdownStartedAt() ?? performance.now();
+    const stopAt = began + HARD_STOP_SHARE * this.cfg.shutdownTimeoutMs;
+    const hardStop = setTimeout(terminateAll, Math.max(grace, stopAt - performance.now()));
     hardStop.unref();
     // One counter and one cut-off timer for all sockets, not a timer each: with 100k sockets
     // per-socket timers cost more than the close frames themselves.
