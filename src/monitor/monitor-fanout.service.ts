@@ -232,13 +232,18 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
 
   /** This flush's events with the fields filters and sampling read; only built for such monitors. */
   private candidates(local: StreamEvent[], encoded: string[], remote: RemoteBatch[]): Candidate[] {
-    const out: Candidate[] = local.map((event, i) => ({
-      text: encoded[i],
-      error: event.messageId === null,
-      category: event.route.category,
-      clientId: event.clientId,
-      data: event.value,
-    }));
+    const out: Candidate[] = local.map((event, i) => {
+      const error = event.messageId === null && event.duplicate !== true;
+      return {
+        text: encoded[i],
+        error,
+        problem: error || event.duplicate === true || (event.gap ?? 0) > 0,
+        stream: event.stream,
+        category: event.route.category,
+        clientId: event.clientId,
+        data: event.value,
+      };
+    });
     for (const batch of remote) {
       for (const text of splitEvents(batch.events)) {
         const candidate = remoteCandidate(text);
