@@ -71,8 +71,9 @@ describe('Monitor sampling and filters (e2e)', () => {
     producer.close();
   });
 
-  it('?sample=400 includes every gap, duplicate and malformed frame while it samples the rest away', async () => {
-    const monitor = await TestClient.open(running.ws('/ws/monitor?sample=400'));
+  it('?sample=800 includes every gap, duplicate and malformed frame while it samples the rest away', async () => {
+    // 10 places per flush are kept for problems: 3 per burst, even when bursts merge into one flush.
+    const monitor = await TestClient.open(running.ws('/ws/monitor?sample=800'));
     const frames = record(monitor);
     const phone = await TestClient.open(running.ws('/ws/behaviour?stream=phone-9:s1'));
     expect(await phone.nextJson()).toEqual({ type: 'resume', stream: 'phone-9:s1', last_seq: 0 });
@@ -82,8 +83,8 @@ describe('Monitor sampling and filters (e2e)', () => {
     let seq = 0;
     let sent = 0;
     for (let burst = 0; burst < 15; burst++) {
-      // 60 ordinary events, then one of each problem: a sample of 20 per flush must keep all three.
-      for (let i = 0; i < 60; i++) phone.send(JSON.stringify({ event_type: 'tap', seq: ++seq }));
+      // 200 ordinary events, then one of each problem: a sample of 40 per flush must keep all three.
+      for (let i = 0; i < 200; i++) phone.send(JSON.stringify({ event_type: 'tap', seq: ++seq }));
       seq += 2;
       phone.send(JSON.stringify({ event_type: 'tap', seq: ++seq }));
       gaps.push([seq, 2]);
@@ -93,7 +94,7 @@ describe('Monitor sampling and filters (e2e)', () => {
       const bad = `{torn ${burst}`;
       phone.send(bad);
       malformed.push(bad);
-      sent += 63;
+      sent += 203;
       await sleep(200);
     }
     const replies: { status: string }[] = [];

@@ -17,7 +17,14 @@ import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
 import type { MonitorParams } from './monitor-params.js';
-import { type Candidate, Sampler, matches, remoteCandidate, splitEvents } from './selection.js';
+import {
+  type Candidate,
+  Sampler,
+  matches,
+  problemIndices,
+  remoteCandidate,
+  splitEvents,
+} from './selection.js';
 
 interface MonitorState {
   id: string;
@@ -35,6 +42,33 @@ const STATS_INTERVAL_MS = 1000;
 interface ReplayChunk {
   count: number;
   text: string;
+}
+
+/** A local event as a Candidate: encoded only once a sampled or filtered monitor picks it. */
+class LocalCandidate implements Candidate {
+  readonly error: boolean;
+  readonly problem: boolean;
+  readonly stream: string | undefined;
+  readonly category: string | null;
+  readonly clientId: string;
+  readonly data: unknown;
+
+  constructor(
+    private readonly event: StreamEvent,
+    private readonly maxBytes: number,
+    private encoded: string | undefined,
+  ) {
+    this.error = event.messageId === null && event.duplicate !== true;
+    this.problem = this.error || event.duplicate === true || (event.gap ?? 0) > 0;
+    this.stream = event.stream;
+    this.category = event.route.category;
+    this.clientId = event.clientId;
+    this.data = event.value;
+  }
+
+  get text(): string {
+    return (this.encoded ??= encodeEvent(this.event, this.maxBytes));
+  }
 }
 
 @Injectable()
@@ -175,8 +209,19 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     ) {
       this.flush();
     } else if (this.flushTimer === undefined) {
-      this.flushTimer = setTimeout(() => this.flush(), this.cfg.monitorFlushMs);
+      this.flushTimer = setTimeout(() => this.flushWhenDue(), this.cfg.monitorFlushMs);
     }
+  }
+
+  /**
+   * A timer set during a long event-loop turn counts from that turn's cached start, so it can fire
+   * well under MONITOR_FLUSH_MS after the last flush. Flushes stay at least that far apart (by the
+   * clock samplers read), so 1000 / MONITOR_FLUSH_MS flushes never overrun a sample's budget.
+   */
+  private flushWhenDue(): void {
+    const wait = this.lastFlush + this.cfg.monitorFlushMs - Date.now();
+    if (wait > 0) this.flushTimer = setTimeout(() => this.flushWhenDue(), wait);
+    else this.flush();
   }
 
   private flush(): void {
@@ -186,17 +231,20 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     const count = this.pendingCount;
     if (count === 0) return;
     const { monitorEventMaxBytes, monitorFrameMaxBytes } = this.cfg;
-    const watched = this.monitors.size > 0 || this.publishing;
-    // Unwatched, only the events the replay keeps are encoded.
-    const keep = watched ? this.local : this.local.slice(-this.cfg.monitorReplay);
-    const encoded = keep.map((event) =>
-      encodeEvent(event, Math.min(monitorEventMaxBytes, monitorFrameMaxBytes)),
-    );
+    const maxEventBytes = Math.min(monitorEventMaxBytes, monitorFrameMaxBytes);
+    // Every event is encoded only for a full-stream monitor or the bus. Otherwise only the events the
+    // replay keeps are, and a sampled or filtered monitor's picks are encoded when picked.
+    const everyEvent = this.monitors.size > this.selective || this.publishing;
+    const replay = this.cfg.monitorReplay;
+    const keep = everyEvent ? this.local : replay === 0 ? [] : this.local.slice(-replay);
+    const encoded = keep.map((event) => encodeEvent(event, maxEventBytes));
     const local = chunkEvents(encoded, monitorFrameMaxBytes);
     if (this.publishing) for (const chunk of local) this.bus.publish(chunk.events, chunk.count);
     const remote = this.remote.map((b) => ({ ...b, bytes: Buffer.byteLength(b.events) }));
     this.remember(encoded, this.remote);
-    const candidates = this.selective > 0 ? this.candidates(keep, encoded, this.remote) : [];
+    const candidates =
+      this.selective > 0 ? this.candidates(this.local, encoded, this.remote, maxEventBytes) : [];
+    let problems: number[] | undefined;
     this.local = [];
     this.remote = [];
     this.pendingCount = 0;
@@ -211,7 +259,9 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
         frames = full ??= eventsFrames([...local, ...remote], monitorFrameMaxBytes);
       } else {
         const matching = filter === undefined ? candidates : candidates.filter((c) => matches(c, filter));
-        const chosen = state.sampler ? state.sampler.pick(matching, this.lastFlush) : matching;
+        // Unfiltered sampled monitors share one scan for problems per flush.
+        const shared = filter === undefined ? (problems ??= problemIndices(candidates)) : undefined;
+        const chosen = state.sampler ? state.sampler.pick(matching, this.lastFlush, shared) : matching;
         size = chosen.length;
         if (size === 0) continue;
         const chunks: EventChunk[] = chunkEvents(
@@ -230,20 +280,20 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** This flush's events with the fields filters and sampling read; only built for such monitors. */
-  private candidates(local: StreamEvent[], encoded: string[], remote: RemoteBatch[]): Candidate[] {
-    const out: Candidate[] = local.map((event, i) => {
-      const error = event.messageId === null && event.duplicate !== true;
-      return {
-        text: encoded[i],
-        error,
-        problem: error || event.duplicate === true || (event.gap ?? 0) > 0,
-        stream: event.stream,
-        category: event.route.category,
-        clientId: event.clientId,
-        data: event.value,
-      };
-    });
+  /**
+   * This flush's events with the fields filters and sampling read; only built for such monitors.
+   * `encoded` holds the last encoded.length local events already encoded.
+   */
+  private candidates(
+    local: StreamEvent[],
+    encoded: string[],
+    remote: RemoteBatch[],
+    maxEventBytes: number,
+  ): Candidate[] {
+    const offset = local.length - encoded.length;
+    const out: Candidate[] = local.map(
+      (event, i) => new LocalCandidate(event, maxEventBytes, i >= offset ? encoded[i - offset] : undefined),
+    );
     for (const batch of remote) {
       for (const text of splitEvents(batch.events)) {
         const candidate = remoteCandidate(text);
