@@ -26,11 +26,23 @@ import {
   splitEvents,
 } from './selection.js';
 
-interface MonitorState {
-  id: string;
+/**
+ * Monitors that asked for the same sample and filter share one selection: one pick and one encoding
+ * per flush, the same frames sent to each, so 100 sampled monitors cost about one plus the writes.
+ */
+interface Selection {
+  key: string;
   params: MonitorParams;
   /** Present for ?sample=N. */
   sampler?: Sampler;
+  members: number;
+}
+
+interface MonitorState {
+  id: string;
+  params: MonitorParams;
+  /** Present for ?sample or ?filter. */
+  selection?: Selection;
   dropped: number;
   /** When the socket's buffer first went over the limit; undefined while it is under. */
   overSince: number | undefined;
@@ -83,6 +95,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private replayCount = 0;
   /** Monitors with ?sample or ?filter: while 0, flushes build no per-event candidates. */
   private selective = 0;
+  private readonly selections = new Map<string, Selection>();
   private droppedTotal = 0;
   private flushTimer?: NodeJS.Timeout;
   private statsTimer?: NodeJS.Timeout;
@@ -158,19 +171,35 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
       if (frames.length === 0) frames.push(Buffer.from('{"type":"events","replay":true,"events":[]}'));
       for (const frame of frames) socket.send(frame, { binary: false });
     }
-    const selective = params.sample !== undefined || params.filter !== undefined;
-    const sampler =
-      params.sample === undefined ? undefined : new Sampler(params.sample, this.cfg.monitorFlushMs);
-    this.monitors.set(socket, { id, params, sampler, dropped: 0, overSince: undefined });
-    if (selective) this.selective++;
+    const selection = this.join(params);
+    this.monitors.set(socket, { id, params, selection, dropped: 0, overSince: undefined });
+    if (selection) this.selective++;
     this.stream.monitorOpened();
     this.updateSubscription();
     socket.once('close', () => {
       this.monitors.delete(socket);
-      if (selective) this.selective--;
+      if (selection) {
+        this.selective--;
+        if (--selection.members === 0) this.selections.delete(selection.key);
+      }
       this.stream.monitorClosed();
       this.updateSubscription();
     });
+  }
+
+  /** The shared selection for these parameters (created on first use); undefined for the full stream. */
+  private join(params: MonitorParams): Selection | undefined {
+    if (params.sample === undefined && params.filter === undefined) return undefined;
+    const key = JSON.stringify([params.sample ?? null, params.filter ?? null]);
+    let selection = this.selections.get(key);
+    if (selection === undefined) {
+      const sampler =
+        params.sample === undefined ? undefined : new Sampler(params.sample, this.cfg.monitorFlushMs);
+      selection = { key, params, sampler, members: 0 };
+      this.selections.set(key, selection);
+    }
+    selection.members++;
+    return selection;
   }
 
   private updateSubscription(): void {
@@ -251,25 +280,32 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     if (this.monitors.size === 0) return;
     // Several frames when the batch is large: each stays under MONITOR_FRAME_MAX_BYTES.
     let full: Buffer[] | undefined;
+    const selected = new Map<Selection, { frames: Buffer[]; size: number }>();
     for (const [socket, state] of this.monitors) {
-      const { sample, filter } = state.params;
       let frames: Buffer[];
       let size = count;
-      if (sample === undefined && filter === undefined) {
+      const selection = state.selection;
+      if (selection === undefined) {
         frames = full ??= eventsFrames([...local, ...remote], monitorFrameMaxBytes);
       } else {
-        const matching = filter === undefined ? candidates : candidates.filter((c) => matches(c, filter));
-        // Unfiltered sampled monitors share one scan for problems per flush.
-        const shared = filter === undefined ? (problems ??= problemIndices(candidates)) : undefined;
-        const chosen = state.sampler ? state.sampler.pick(matching, this.lastFlush, shared) : matching;
-        size = chosen.length;
+        let out = selected.get(selection);
+        if (out === undefined) {
+          const { filter } = selection.params;
+          const matching = filter === undefined ? candidates : candidates.filter((c) => matches(c, filter));
+          // Unfiltered sampled selections share one scan for problems per flush.
+          const shared = filter === undefined ? (problems ??= problemIndices(candidates)) : undefined;
+          const sampler = selection.sampler;
+          const chosen = sampler ? sampler.pick(matching, this.lastFlush, shared) : matching;
+          const chunks: EventChunk[] = chunkEvents(
+            chosen.map((c) => c.text),
+            monitorFrameMaxBytes,
+          );
+          const fields = sampler ? '"sampled_from":' + matching.length + ',' : '';
+          out = { frames: eventsFrames(chunks, monitorFrameMaxBytes, fields), size: chosen.length };
+          selected.set(selection, out);
+        }
+        ({ frames, size } = out);
         if (size === 0) continue;
-        const chunks: EventChunk[] = chunkEvents(
-          chosen.map((c) => c.text),
-          monitorFrameMaxBytes,
-        );
-        const fields = state.sampler ? '"sampled_from":' + matching.length + ',' : '';
-        frames = eventsFrames(chunks, monitorFrameMaxBytes, fields);
       }
       if (this.isBackedUp(socket, state, this.lastFlush)) {
         state.dropped += size;
