@@ -23,7 +23,6 @@ describe('monitor page modules', () => {
       session: 's1',
       kind: 'tap',
       category: 'touch',
-      stream: '',
       error: false,
       duplicate: false,
       status: 'received',
