@@ -12,6 +12,7 @@ import { connectionsMarkdown, runConnections } from './connections.mjs';
 import { framePool } from './frames.mjs';
 import { gitRevision, loadOf, machine, scaleOutResult, scenarioResult, targetChecks } from './figures.mjs';
 import { runOnce } from './load.mjs';
+import { monitorCostMarkdown, runMonitorCost } from './monitor-cost.mjs';
 import { findRedisServer } from './redis-server.mjs';
 import { markdown, runLine } from './report.mjs';
 import { snapshotBuild } from './server.mjs';
@@ -49,6 +50,26 @@ if (onlyConnections) {
   );
   console.log(
     `Node ${process.version}\n\n${connectionsMarkdown(rows)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
+  );
+  process.exit(0);
+}
+
+// `--scenario monitor-cost`: only the cost of watching (bench/monitor-cost.mjs).
+if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scenario monitor-cost')) {
+  const monitorCost = await runMonitorCost();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const at = new Date().toISOString();
+  const file = join(RESULTS_DIR, `monitor-cost-${at.replace(/[:.]/g, '-')}.json`);
+  const record = {
+    created_at: at,
+    quick: QUICK,
+    machine: machine(),
+    revision: gitRevision(),
+    monitor_cost: monitorCost,
+  };
+  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  console.log(
+    `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
   );
   process.exit(0);
 }
@@ -115,6 +136,8 @@ const result = {
   targets: targetChecks(byId),
   // The full run also measures the connections scenario (single process near its limit vs baseline).
   connections: fullRun ? await runConnections(findRedisServer().binary) : undefined,
+  // The cost of watching at a fixed 20k events/s (full and --quick runs, not with --scenarios).
+  monitor_cost: argv.some((a) => a.startsWith('--scenarios')) ? undefined : await runMonitorCost(),
 };
 
 mkdirSync(RESULTS_DIR, { recursive: true });
@@ -123,4 +146,5 @@ writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
 console.log(markdown(result));
 if (result.connections)
   console.log(`\nConnections (Node ${process.version}):\n\n${connectionsMarkdown(result.connections)}`);
+if (result.monitor_cost) console.log(`\n${monitorCostMarkdown(result.monitor_cost)}`);
 console.log(`\nRaw figures: ${relative(process.cwd(), file)} (${result.duration_s} s in all)`);

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../src/config/env.js';
+import { chromiumPath } from './support/browser.js';
 import { REDIS_SERVER } from './support/redis.js';
 
 const RUN = join(PACKAGE_ROOT, 'bench', 'run.mjs');
@@ -49,8 +50,15 @@ interface Scenario {
   scale_out_gain?: Figures;
 }
 
+interface MonitorCost {
+  rate: number;
+  rows: { id: string; skipped?: string; median: Figures; cpu_ratio: number | null }[];
+  goals: { name: string; measured: number | null; met: boolean | null }[];
+}
+
 interface Results {
   quick: boolean;
+  monitor_cost?: MonitorCost;
   machine: { cpu: string; cores: number; node: string };
   scenarios: Scenario[];
   targets: {
@@ -178,6 +186,42 @@ describe('npm run bench -- --quick (e2e)', () => {
         'boolean',
       ]);
     }
+  });
+
+  it('monitor cost: each configuration at 20k events/s offered, CPU per ack as a ratio to 0 monitors, page figures, goals with verdicts', () => {
+    const cost = results.monitor_cost!;
+    expect(cost.rate).toBe(20_000);
+    expect(cost.rows.map((r) => r.id)).toEqual(['none', 'sampled-1', 'sampled-100', 'full-1', 'page']);
+    const page = cost.rows.at(-1)!;
+    if (!chromiumPath && isCI) throw new Error('Chromium not found under CI=true: the page was not measured');
+    expect(page.skipped === undefined).toBe(chromiumPath !== undefined);
+    for (const row of cost.rows.filter((r) => r.skipped === undefined)) {
+      const figures = ['acks_per_s', 'cpu_s_per_100k', 'error_replies'].map((k) => isNumber(row.median[k]));
+      expect([row.id, figures, isNumber(row.cpu_ratio), row.median.error_replies]).toEqual([
+        row.id,
+        [true, true, true],
+        true,
+        0,
+      ]);
+    }
+    for (const id of ['sampled-1', 'sampled-100']) {
+      const { median } = cost.rows.find((r) => r.id === id)!;
+      expect([id, isNumber(median.monitor_events_per_s), isNumber(median.sampled_from_per_s)]).toEqual([
+        id,
+        true,
+        true,
+      ]);
+    }
+    if (page.skipped === undefined) {
+      const keys = ['page_long_task_share', 'page_frames_per_s', 'page_graph_exact'];
+      expect(keys.map((k) => isNumber(page.median[k]))).toEqual([true, true, true]);
+    }
+    expect(cost.goals.map((g) => [g.name, typeof g.met])).toEqual([
+      ['100 sampled monitors: CPU per ack over none', 'boolean'],
+      ['Page long tasks (share of wall time)', page.skipped === undefined ? 'boolean' : 'object'],
+      ['Page graph counts exact after the load', page.skipped === undefined ? 'boolean' : 'object'],
+    ]);
+    expect(stdout).toContain('| Configuration | acks/s | server CPU s / 100k acks | × 0 monitors |');
   });
 
   it('prints the markdown table', () => {

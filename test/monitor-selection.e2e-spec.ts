@@ -1,6 +1,6 @@
-// Monitors that scale: ?sample=N never exceeds N events per second and never hides errors,
-// ?filter= delivers exactly the matching events in order while the full stream runs, and invalid
-// parameters get HTTP 400 with a message.
+// Monitors that scale: ?sample=N never exceeds N events per second and never hides errors, gaps or
+// duplicates, ?filter= (stream:, user_id:, ...) delivers exactly the matching events in order while
+// the full stream runs, and invalid parameters get HTTP 400 with a message.
 import WebSocket from 'ws';
 import type { EventsFrame, MonitorEvent } from '../src/protocol/index.js';
 import { type RunningApp, startApp } from './support/app.js';
@@ -71,6 +71,109 @@ describe('Monitor sampling and filters (e2e)', () => {
     producer.close();
   });
 
+  it('?sample=800 includes every gap, duplicate and malformed frame while it samples the rest away', async () => {
+    // 10 places per flush are kept for problems: 3 per burst, even when bursts merge into one flush.
+    const monitor = await TestClient.open(running.ws('/ws/monitor?sample=800'));
+    const frames = record(monitor);
+    const phone = await TestClient.open(running.ws('/ws/behaviour?stream=phone-9:s1'));
+    expect(await phone.nextJson()).toEqual({ type: 'resume', stream: 'phone-9:s1', last_seq: 0 });
+    const gaps: [number, number][] = [];
+    const duplicates: number[] = [];
+    const malformed: string[] = [];
+    let seq = 0;
+    let sent = 0;
+    for (let burst = 0; burst < 15; burst++) {
+      // 200 ordinary events, then one of each problem: a sample of 40 per flush must keep all three.
+      for (let i = 0; i < 200; i++) phone.send(JSON.stringify({ event_type: 'tap', seq: ++seq }));
+      seq += 2;
+      phone.send(JSON.stringify({ event_type: 'tap', seq: ++seq }));
+      gaps.push([seq, 2]);
+      const old = seq - 30;
+      phone.send(JSON.stringify({ event_type: 'tap', seq: old }));
+      duplicates.push(old);
+      const bad = `{torn ${burst}`;
+      phone.send(bad);
+      malformed.push(bad);
+      sent += 203;
+      await sleep(200);
+    }
+    const replies: { status: string }[] = [];
+    for (let i = 0; i < sent; i++) replies.push(await phone.nextJson<{ status: string }>());
+    expect(replies.filter((r) => r.status === 'duplicate')).toHaveLength(15);
+    await sleep(300);
+    const events = frames.flatMap((f) => f.frame.events);
+    expect(events.filter((e) => (e.gap ?? 0) > 0).map((e) => [e.seq, e.gap])).toEqual(gaps);
+    expect(events.filter((e) => e.status === 'duplicate').map((e) => e.seq)).toEqual(duplicates);
+    expect(events.filter((e) => e.status === 'error').map((e) => (e as { preview: string }).preview)).toEqual(
+      malformed,
+    );
+    // It did sample: most ordinary events were left out.
+    expect(events.length).toBeLessThan(sent / 2);
+    monitor.close();
+    phone.close();
+  });
+
+  it('?filter=stream:<id> delivers exactly that stream (received, gap and duplicate) in order while other streams run', async () => {
+    const filtered = await TestClient.open(running.ws('/ws/monitor?filter=stream:install-7:sess%402'));
+    const full = await TestClient.open(running.ws('/ws/monitor'));
+    const filteredFrames = record(filtered);
+    const fullFrames = record(full);
+    const target = await TestClient.open(running.ws('/ws/behaviour?stream=install-7:sess@2'));
+    const other = await TestClient.open(running.ws('/ws/behaviour?stream=install-7:sess@3'));
+    const plain = await TestClient.open(running.ws('/ws/behaviour'));
+    await target.nextJson();
+    await other.nextJson();
+    const seqs: number[] = [];
+    for (let s = 1; s <= 300; s++) if (s < 101 || s > 103) seqs.push(s);
+    seqs.push(50); // resent: a duplicate
+    let n = 0;
+    for (const s of seqs) {
+      target.send(JSON.stringify({ event_type: 'tap', seq: s }));
+      for (let k = 0; k < 5; k++) {
+        other.send(JSON.stringify({ event_type: 'tap', seq: ++n }));
+        plain.send(JSON.stringify({ event_type: 'tap', user_id: 'install-7:sess@2', n }));
+      }
+    }
+    const expected: unknown[] = [];
+    for (const s of seqs) {
+      const ack = await target.nextJson<{ status: string; message_id?: number; seq: number }>();
+      expected.push({
+        message_id: ack.message_id ?? null,
+        status: ack.status,
+        stream: 'install-7:sess@2',
+        seq: s,
+        ...(s === 104 && { gap: 3 }),
+      });
+    }
+    for (let i = 0; i < n; i++) {
+      await other.nextJson();
+      await plain.nextJson();
+    }
+    const total = seqs.length + 2 * n;
+    const deadline = Date.now() + 5000;
+    while (fullFrames.flatMap((f) => f.frame.events).length < total && Date.now() < deadline) await sleep(50);
+    await sleep(200);
+    expect(fullFrames.flatMap((f) => f.frame.events)).toHaveLength(total);
+    const got = filteredFrames
+      .flatMap((f) => f.frame.events)
+      .map((e) => ({
+        message_id: e.message_id,
+        status: e.status,
+        stream: e.stream,
+        seq: e.seq,
+        ...(e.gap !== undefined && { gap: e.gap }),
+      }));
+    expect(got).toEqual(expected);
+    expect(got.at(-1)).toEqual({
+      message_id: null,
+      status: 'duplicate',
+      stream: 'install-7:sess@2',
+      seq: 50,
+    });
+    expect(filteredFrames.every((f) => f.frame.sampled_from === undefined)).toBe(true);
+    [filtered, full, target, other, plain].forEach((c) => c.close());
+  });
+
   it("?filter=user_id:target delivers exactly that user's events, in order, while a full monitor gets everything", async () => {
     const filtered = await TestClient.open(running.ws('/ws/monitor?filter=user_id:target'));
     const full = await TestClient.open(running.ws('/ws/monitor'));
@@ -117,7 +220,11 @@ describe('Monitor sampling and filters (e2e)', () => {
 
   it.each([
     ['sample=0', 'sample must be an integer from 1 to 100000 (events per second)'],
-    ['filter=colour:red', 'Unknown filter "colour"; use user_id:, session_id:, category:, status:, client:'],
+    [
+      'filter=colour:red',
+      'Unknown filter "colour"; use stream:, user_id:, session_id:, category:, status:, client:',
+    ],
+    ['filter=stream:a%2Fb', 'Filter stream: takes a stream id (1 to 200 of A-Z a-z 0-9 . _ : @ -)'],
     ['filter=status:ok', 'Filter status: takes only "error"'],
   ])('refuses ?%s with HTTP 400 and a message, on the upgrade and a plain GET', async (query, message) => {
     expect(await upgradeRefusal(running.ws(`/ws/monitor?${query}`))).toEqual({ status: 400, body: message });

@@ -221,6 +221,7 @@ export function formatAgo(ms) {
 
 // The filter fields the server can apply itself (?filter=), by the page's names for them.
 const SERVER_FIELDS = new Map([
+  ['stream', 'stream'],
   ['user', 'user_id'],
   ['user_id', 'user_id'],
   ['session', 'session_id'],

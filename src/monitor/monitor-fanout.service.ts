@@ -17,13 +17,32 @@ import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
 import type { MonitorParams } from './monitor-params.js';
-import { type Candidate, Sampler, matches, remoteCandidate, splitEvents } from './selection.js';
+import {
+  type Candidate,
+  Sampler,
+  matches,
+  problemIndices,
+  remoteCandidate,
+  splitEvents,
+} from './selection.js';
+
+/**
+ * Monitors that asked for the same sample and filter share one selection: one pick and one encoding
+ * per flush, the same frames sent to each, so 100 sampled monitors cost about one plus the writes.
+ */
+interface Selection {
+  key: string;
+  params: MonitorParams;
+  /** Present for ?sample=N. */
+  sampler?: Sampler;
+  members: number;
+}
 
 interface MonitorState {
   id: string;
   params: MonitorParams;
-  /** Present for ?sample=N. */
-  sampler?: Sampler;
+  /** Present for ?sample or ?filter. */
+  selection?: Selection;
   dropped: number;
   /** When the socket's buffer first went over the limit; undefined while it is under. */
   overSince: number | undefined;
@@ -35,6 +54,33 @@ const STATS_INTERVAL_MS = 1000;
 interface ReplayChunk {
   count: number;
   text: string;
+}
+
+/** A local event as a Candidate: encoded only once a sampled or filtered monitor picks it. */
+class LocalCandidate implements Candidate {
+  readonly error: boolean;
+  readonly problem: boolean;
+  readonly stream: string | undefined;
+  readonly category: string | null;
+  readonly clientId: string;
+  readonly data: unknown;
+
+  constructor(
+    private readonly event: StreamEvent,
+    private readonly maxBytes: number,
+    private encoded: string | undefined,
+  ) {
+    this.error = event.messageId === null && event.duplicate !== true;
+    this.problem = this.error || event.duplicate === true || (event.gap ?? 0) > 0;
+    this.stream = event.stream;
+    this.category = event.route.category;
+    this.clientId = event.clientId;
+    this.data = event.value;
+  }
+
+  get text(): string {
+    return (this.encoded ??= encodeEvent(this.event, this.maxBytes));
+  }
 }
 
 @Injectable()
@@ -49,6 +95,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private replayCount = 0;
   /** Monitors with ?sample or ?filter: while 0, flushes build no per-event candidates. */
   private selective = 0;
+  private readonly selections = new Map<string, Selection>();
   private droppedTotal = 0;
   private flushTimer?: NodeJS.Timeout;
   private statsTimer?: NodeJS.Timeout;
@@ -124,19 +171,35 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
       if (frames.length === 0) frames.push(Buffer.from('{"type":"events","replay":true,"events":[]}'));
       for (const frame of frames) socket.send(frame, { binary: false });
     }
-    const selective = params.sample !== undefined || params.filter !== undefined;
-    const sampler =
-      params.sample === undefined ? undefined : new Sampler(params.sample, this.cfg.monitorFlushMs);
-    this.monitors.set(socket, { id, params, sampler, dropped: 0, overSince: undefined });
-    if (selective) this.selective++;
+    const selection = this.join(params);
+    this.monitors.set(socket, { id, params, selection, dropped: 0, overSince: undefined });
+    if (selection) this.selective++;
     this.stream.monitorOpened();
     this.updateSubscription();
     socket.once('close', () => {
       this.monitors.delete(socket);
-      if (selective) this.selective--;
+      if (selection) {
+        this.selective--;
+        if (--selection.members === 0) this.selections.delete(selection.key);
+      }
       this.stream.monitorClosed();
       this.updateSubscription();
     });
+  }
+
+  /** The shared selection for these parameters (created on first use); undefined for the full stream. */
+  private join(params: MonitorParams): Selection | undefined {
+    if (params.sample === undefined && params.filter === undefined) return undefined;
+    const key = JSON.stringify([params.sample ?? null, params.filter ?? null]);
+    let selection = this.selections.get(key);
+    if (selection === undefined) {
+      const sampler =
+        params.sample === undefined ? undefined : new Sampler(params.sample, this.cfg.monitorFlushMs);
+      selection = { key, params, sampler, members: 0 };
+      this.selections.set(key, selection);
+    }
+    selection.members++;
+    return selection;
   }
 
   private updateSubscription(): void {
@@ -175,8 +238,19 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     ) {
       this.flush();
     } else if (this.flushTimer === undefined) {
-      this.flushTimer = setTimeout(() => this.flush(), this.cfg.monitorFlushMs);
+      this.flushTimer = setTimeout(() => this.flushWhenDue(), this.cfg.monitorFlushMs);
     }
+  }
+
+  /**
+   * A timer set during a long event-loop turn counts from that turn's cached start, so it can fire
+   * well under MONITOR_FLUSH_MS after the last flush. Flushes stay at least that far apart (by the
+   * clock samplers read), so 1000 / MONITOR_FLUSH_MS flushes never overrun a sample's budget.
+   */
+  private flushWhenDue(): void {
+    const wait = this.lastFlush + this.cfg.monitorFlushMs - Date.now();
+    if (wait > 0) this.flushTimer = setTimeout(() => this.flushWhenDue(), wait);
+    else this.flush();
   }
 
   private flush(): void {
@@ -186,40 +260,52 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     const count = this.pendingCount;
     if (count === 0) return;
     const { monitorEventMaxBytes, monitorFrameMaxBytes } = this.cfg;
-    const watched = this.monitors.size > 0 || this.publishing;
-    // Unwatched, only the events the replay keeps are encoded.
-    const keep = watched ? this.local : this.local.slice(-this.cfg.monitorReplay);
-    const encoded = keep.map((event) =>
-      encodeEvent(event, Math.min(monitorEventMaxBytes, monitorFrameMaxBytes)),
-    );
+    const maxEventBytes = Math.min(monitorEventMaxBytes, monitorFrameMaxBytes);
+    // Every event is encoded only for a full-stream monitor or the bus. Otherwise only the events the
+    // replay keeps are, and a sampled or filtered monitor's picks are encoded when picked.
+    const everyEvent = this.monitors.size > this.selective || this.publishing;
+    const replay = this.cfg.monitorReplay;
+    const keep = everyEvent ? this.local : replay === 0 ? [] : this.local.slice(-replay);
+    const encoded = keep.map((event) => encodeEvent(event, maxEventBytes));
     const local = chunkEvents(encoded, monitorFrameMaxBytes);
     if (this.publishing) for (const chunk of local) this.bus.publish(chunk.events, chunk.count);
     const remote = this.remote.map((b) => ({ ...b, bytes: Buffer.byteLength(b.events) }));
     this.remember(encoded, this.remote);
-    const candidates = this.selective > 0 ? this.candidates(keep, encoded, this.remote) : [];
+    const candidates =
+      this.selective > 0 ? this.candidates(this.local, encoded, this.remote, maxEventBytes) : [];
+    let problems: number[] | undefined;
     this.local = [];
     this.remote = [];
     this.pendingCount = 0;
     if (this.monitors.size === 0) return;
     // Several frames when the batch is large: each stays under MONITOR_FRAME_MAX_BYTES.
     let full: Buffer[] | undefined;
+    const selected = new Map<Selection, { frames: Buffer[]; size: number }>();
     for (const [socket, state] of this.monitors) {
-      const { sample, filter } = state.params;
       let frames: Buffer[];
       let size = count;
-      if (sample === undefined && filter === undefined) {
+      const selection = state.selection;
+      if (selection === undefined) {
         frames = full ??= eventsFrames([...local, ...remote], monitorFrameMaxBytes);
       } else {
-        const matching = filter === undefined ? candidates : candidates.filter((c) => matches(c, filter));
-        const chosen = state.sampler ? state.sampler.pick(matching, this.lastFlush) : matching;
-        size = chosen.length;
+        let out = selected.get(selection);
+        if (out === undefined) {
+          const { filter } = selection.params;
+          const matching = filter === undefined ? candidates : candidates.filter((c) => matches(c, filter));
+          // Unfiltered sampled selections share one scan for problems per flush.
+          const shared = filter === undefined ? (problems ??= problemIndices(candidates)) : undefined;
+          const sampler = selection.sampler;
+          const chosen = sampler ? sampler.pick(matching, this.lastFlush, shared) : matching;
+          const chunks: EventChunk[] = chunkEvents(
+            chosen.map((c) => c.text),
+            monitorFrameMaxBytes,
+          );
+          const fields = sampler ? '"sampled_from":' + matching.length + ',' : '';
+          out = { frames: eventsFrames(chunks, monitorFrameMaxBytes, fields), size: chosen.length };
+          selected.set(selection, out);
+        }
+        ({ frames, size } = out);
         if (size === 0) continue;
-        const chunks: EventChunk[] = chunkEvents(
-          chosen.map((c) => c.text),
-          monitorFrameMaxBytes,
-        );
-        const fields = state.sampler ? '"sampled_from":' + matching.length + ',' : '';
-        frames = eventsFrames(chunks, monitorFrameMaxBytes, fields);
       }
       if (this.isBackedUp(socket, state, this.lastFlush)) {
         state.dropped += size;
@@ -230,15 +316,20 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  /** This flush's events with the fields filters and sampling read; only built for such monitors. */
-  private candidates(local: StreamEvent[], encoded: string[], remote: RemoteBatch[]): Candidate[] {
-    const out: Candidate[] = local.map((event, i) => ({
-      text: encoded[i],
-      error: event.messageId === null,
-      category: event.route.category,
-      clientId: event.clientId,
-      data: event.value,
-    }));
+  /**
+   * This flush's events with the fields filters and sampling read; only built for such monitors.
+   * `encoded` holds the last encoded.length local events already encoded.
+   */
+  private candidates(
+    local: StreamEvent[],
+    encoded: string[],
+    remote: RemoteBatch[],
+    maxEventBytes: number,
+  ): Candidate[] {
+    const offset = local.length - encoded.length;
+    const out: Candidate[] = local.map(
+      (event, i) => new LocalCandidate(event, maxEventBytes, i >= offset ? encoded[i - offset] : undefined),
+    );
     for (const batch of remote) {
       for (const text of splitEvents(batch.events)) {
         const candidate = remoteCandidate(text);

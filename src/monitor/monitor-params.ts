@@ -1,8 +1,9 @@
 // What a monitor asks for in its URL: ?sample=N (at most N events per second) and ?filter=<terms>
 // (only matching events, exactly). Parsed once on the upgrade; invalid ones get HTTP 400 with the
 // message. A monitor without either gets the full stream.
+import { STREAM_ID } from '../protocol/resume-frames.js';
 
-export const FILTER_FIELDS = ['user_id', 'session_id', 'category', 'status', 'client'] as const;
+export const FILTER_FIELDS = ['stream', 'user_id', 'session_id', 'category', 'status', 'client'] as const;
 export type FilterField = (typeof FILTER_FIELDS)[number];
 export const MAX_SAMPLE = 100_000;
 const MAX_TERMS = 16;
@@ -59,6 +60,9 @@ export function parseMonitorParams(url: string | undefined): ParsedParams {
       }
       if (name === 'status' && value !== 'error')
         return { ok: false, message: 'Filter status: takes only "error"' };
+      // The ingest socket refuses any other stream id, so such a filter could never match.
+      if (name === 'stream' && !STREAM_ID.test(value))
+        return { ok: false, message: 'Filter stream: takes a stream id (1 to 200 of A-Z a-z 0-9 . _ : @ -)' };
       terms.push({ field: name, value });
     }
   }

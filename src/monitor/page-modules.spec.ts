@@ -37,10 +37,14 @@ describe('monitor page modules', () => {
     expect(compileFilter('user_id:bob')!(s)).toBe(false);
     expect(compileFilter('ali')!(s)).toBe(true);
     expect(compileFilter('   ')).toBeNull();
+    const streamed = summarize({ message_id: 8, status: 'received', stream: 'i-7:s@2', seq: 3, data: {} });
+    expect(compileFilter('stream:i-7:s@2')!(streamed)).toBe(true);
+    expect(compileFilter('stream:i-7:s@2')!(s)).toBe(false);
   });
 
   it('turns the filter box into a server filter only when the server can apply every term', () => {
     expect(serverFilter('user_id:alice')).toBe('user_id:alice');
+    expect(serverFilter('stream:install-7:Sess@2')).toBe('stream:install-7:Sess@2');
     expect(serverFilter('session:s1 cat:touch status:error client:"c1"')).toBe(
       'session_id:s1 category:touch status:error client:c1',
     );
