@@ -1,8 +1,23 @@
 // The monitor page's pure modules (public/js, checked by tsc with checkJs): event parsing, filters,
-// what the page asks the server for, refusal lines and the instances strip.
+// what the page asks the server for, refusal lines, the instances strip and the flow-graph layout.
+import { readFileSync } from 'node:fs';
 import { explain, refusalOf } from '../../public/js/diagnose.js';
 import { compileFilter, serverFilter, streamParams, summarize } from '../../public/js/events.js';
+import { layoutGraph } from '../../public/js/flow-graph.js';
 import { GONE_MS, Instances } from '../../public/js/instances.js';
+import { DEFAULT_FLOW_MAP_FILE, type FlowMapDocument } from '../stream/flow-map.js';
+
+type Kind = 'source' | 'stage' | 'category' | 'sink';
+const mapOf = (nodes: [string, Kind][], edges: [string, string][]) => ({
+  nodes: nodes.map(([id, kind]) => ({ id, label: id, kind })),
+  edges: edges.map(([from, to]) => ({ from, to })),
+});
+
+/** The layout as node ids per column, top to bottom, with each node's row. */
+function columnsOf(map: ReturnType<typeof mapOf> | FlowMapDocument) {
+  const { columns, row } = layoutGraph(map) as { columns: number[][]; row: number[] };
+  return columns.map((column) => column.map((i) => [map.nodes[i].id, row[i]]));
+}
 
 describe('monitor page modules', () => {
   it('summarizes an event and filters it by field and free text', () => {
@@ -93,5 +108,77 @@ describe('monitor page modules', () => {
     ]);
     strip.update([a], 1000 + GONE_MS + 1);
     expect(strip.list().map((r) => r.id)).toEqual(['a']);
+  });
+
+  it('lays the default map out in columns by distance from the source, sinks last on ties, rows centred', () => {
+    const map = JSON.parse(readFileSync(DEFAULT_FLOW_MAP_FILE, 'utf8')) as FlowMapDocument;
+    expect(columnsOf(map)).toEqual([
+      [['client', 0]],
+      [['ingest', 0]],
+      [['parse', 0]],
+      [
+        ['classify', -0.5],
+        ['error', 0.5],
+      ],
+      [
+        ['touch', -2],
+        ['gesture', -1],
+        ['keystroke', 0],
+        ['motion', 1],
+        ['other', 2],
+      ],
+      [['stream', 0]],
+      [['ack', 0]],
+    ]);
+  });
+
+  it('orders a column by the mean row of its predecessors, places unreachable nodes after them, and skips unknown edges', () => {
+    const map = mapOf(
+      [
+        ['a', 'source'],
+        ['low', 'stage'],
+        ['high', 'stage'],
+        ['x', 'sink'],
+        ['y', 'stage'],
+        ['orphan', 'stage'],
+        ['after', 'sink'],
+      ],
+      [
+        ['a', 'low'],
+        ['a', 'high'],
+        ['high', 'x'],
+        ['low', 'y'],
+        ['orphan', 'after'],
+        ['a', 'nowhere'],
+      ],
+    );
+    // low and high tie (both after a); y follows low (row -0.5), x follows high (row 0.5).
+    // orphan cannot be reached from the source: it starts a column of its own, after it its successor.
+    expect(columnsOf(map)).toEqual([
+      [
+        ['a', -0.5],
+        ['orphan', 0.5],
+      ],
+      [
+        ['low', -1],
+        ['high', 0],
+        ['after', 1],
+      ],
+      [
+        ['y', -0.5],
+        ['x', 0.5],
+      ],
+    ]);
+  });
+
+  it('starts from the nodes nothing points to when the map names no source', () => {
+    const map = mapOf(
+      [
+        ['b', 'stage'],
+        ['a', 'stage'],
+      ],
+      [['a', 'b']],
+    );
+    expect(columnsOf(map)).toEqual([[['a', 0]], [['b', 0]]]);
   });
 });

@@ -17,7 +17,7 @@ export interface RunningApp {
  * `env` holds environment variables as the service reads them (e.g. { MONITOR_FLUSH_MS: '20' }).
  * They are set only while the app is created, which is when the config is read and validated.
  * MONITOR_REPLAY is 0 unless a test asks for it, so a monitor's first events frame is live traffic
- * rather than earlier tests' events; test/monitor-replay.e2e-spec.ts tests the replay itself.
+ * rather than earlier tests' events; test/monitor-server.e2e-spec.ts tests the replay itself.
  */
 export async function startApp(env: Record<string, string> = {}, port = 0): Promise<RunningApp> {
   const saved = process.env;
