@@ -11,9 +11,9 @@ import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { importSdk, range, readLog } from './support/sdk.js';
 import { Service } from './support/service.js';
 import { TcpProxy } from './support/tcp-proxy.js';
+import { sleep } from './support/wait.js';
 
 const FAST = { minDelay: 20, maxDelay: 400, ackTimeout: 3_000 };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A WebSocket constructor that records every frame the service sends, for the contract check. */
 function recordingWebSocket(frames: string[]) {

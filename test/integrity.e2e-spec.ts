@@ -10,10 +10,10 @@ import { RedisServer, describeWithRedis } from './support/redis.js';
 import { ResumableClient } from './support/resumable-client.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
+import { sleep } from './support/wait.js';
 
 /** The machine running npm test may be busy: each fault test gets room. */
 const TEST_TIMEOUT_MS = 240_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Entry {
   id: string;

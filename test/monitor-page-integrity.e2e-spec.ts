@@ -10,6 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { ResumeFrame } from '../src/protocol/index.js';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
 import { REDIS_SERVER, RedisServer } from './support/redis.js';
+import type { Reply } from './support/resumable-client.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
 
@@ -18,11 +19,6 @@ const DOCS =
   process.env.UPDATE_SCREENSHOTS === '1'
     ? join(import.meta.dirname, '..', 'docs')
     : join(import.meta.dirname, 'artifacts');
-
-interface Reply {
-  status: string;
-  seq?: number;
-}
 
 /**
  * One connection of a resumable producer: it reads the resume frame, then sends the seqs it is

@@ -5,8 +5,7 @@ import WebSocket from 'ws';
 import type { EventsFrame, MonitorEvent } from '../src/protocol/index.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { TestClient, expectServed } from './support/ws-client.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './support/wait.js';
 
 /** Every events frame a monitor receives, with the time it arrived. */
 function record(monitor: TestClient): { at: number; frame: EventsFrame }[] {

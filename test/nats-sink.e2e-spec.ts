@@ -8,32 +8,15 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
-import { ResumableClient } from './support/resumable-client.js';
+import { type Reply, ResumableClient } from './support/resumable-client.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
+import { sleep, until } from './support/wait.js';
 
-interface Ack {
-  status: string;
-  server_timestamp?: number;
-  message_id?: number;
-  message?: string;
-}
+type Ack = Reply;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const UNAVAILABLE = { status: 'error', message: 'Service unavailable' };
 const NUM = expect.any(Number) as unknown;
-
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeout = 10_000): Promise<T> {
-  const deadline = Date.now() + timeout;
-  let value = await probe();
-  while (!ok(value)) {
-    if (Date.now() > deadline)
-      throw new Error(`condition not met in ${timeout} ms: ${JSON.stringify(value)}`);
-    await sleep(100);
-    value = await probe();
-  }
-  return value;
-}
 
 class Instance {
   private constructor(

@@ -3,17 +3,13 @@
 // no-silent-hole rule after a rate-limit refusal.
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth } from './support/health.js';
+import type { Reply } from './support/resumable-client.js';
+import { sleep } from './support/wait.js';
 import { scrape } from './support/prometheus.js';
 import { TestClient, expectServed } from './support/ws-client.js';
 
 const TS = expect.any(Number) as unknown;
 const ID = expect.any(Number) as unknown;
-
-interface Reply {
-  status: string;
-  message_id?: number;
-  seq?: number;
-}
 
 async function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
   const client = new TestClient(url, { headers });
@@ -277,11 +273,11 @@ describe('Resumable streams: a rate-limit refusal leaves no hole (e2e)', () => {
       { status: 'error', message: 'Rate limit exceeded' },
       { status: 'error', message: 'Rate limit exceeded' },
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     // seq 4 is not let past the refused seq 3, even with a token to spare.
     client.send('{"seq":4}');
     expect(await client.nextJson()).toEqual({ status: 'error', message: 'Rate limit exceeded' });
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await sleep(1100);
     client.send('{"seq":3}');
     expect(await client.nextJson()).toEqual({
       status: 'received',

@@ -5,8 +5,7 @@ import { scrape } from './support/prometheus.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep } from './support/wait.js';
 
 describeWithRedis('Stream retention (e2e)', () => {
   let redis: RedisServer;

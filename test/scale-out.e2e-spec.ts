@@ -9,7 +9,14 @@ import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { Service } from './support/service.js';
 import { sleep, until } from './support/wait.js';
 import { TestClient } from './support/ws-client.js';
-import type { AckFrame, ErrorFrame, IngestFrame } from '../src/protocol/index.js';
+import type {
+  AckFrame,
+  ErrorFrame,
+  EventsFrame,
+  HelloFrame,
+  IngestFrame,
+  StatsFrame,
+} from '../src/protocol/index.js';
 
 /** Any reply on the ingest socket, read loosely: tests look at `status` before the other fields. */
 type Ack = Partial<Omit<AckFrame, 'status'> & Omit<ErrorFrame, 'status'>> & Pick<IngestFrame, 'status'>;
@@ -104,10 +111,9 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     });
 
     it("gives a monitor on either instance the cluster's node counts, the instances, and a cluster-wide replay", async () => {
-      type Stats = { type: string; nodes: Record<string, number>; instances?: { id: string }[] };
       const monitor = await TestClient.open(a.ws('/ws/monitor'));
-      const settled = (f: Stats) => f.type === 'stats' && f.instances?.length === 2;
-      const before = await monitor.until<Stats>(settled);
+      const settled = (f: StatsFrame) => f.type === 'stats' && f.instances?.length === 2;
+      const before = await monitor.until<StatsFrame>(settled);
       const onA = await TestClient.open(a.ws('/ws/behaviour'));
       const onB = await TestClient.open(b.ws('/ws/behaviour'));
       const ids: number[] = [];
@@ -131,7 +137,10 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         stream: 3,
         ack: 3,
       });
-      const after = await monitor.until<Stats>((f) => settled(f) && f.nodes.client === expected.client, 8000);
+      const after = await monitor.until<StatsFrame>(
+        (f) => settled(f) && f.nodes.client === expected.client,
+        8000,
+      );
       expect(after.nodes).toEqual(expected);
       const ownIds = await Promise.all(
         [a, b].map(async (x) => ((await x.health()).body.instance as { id: string }).id),
@@ -139,9 +148,9 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       expect(after.instances!.map((i) => i.id)).toEqual([...ownIds].sort());
 
       const late = await TestClient.open(b.ws('/ws/monitor'));
-      const hello = await late.nextJson<{ replay: unknown; nodes: Record<string, number> }>();
+      const hello = await late.nextJson<HelloFrame>();
       expect(hello.replay).toEqual({ events: 50, scope: 'cluster' });
-      const replay = await late.nextJson<{ replay: boolean; events: { message_id: number | null }[] }>();
+      const replay = await late.nextJson<EventsFrame>();
       expect(replay.replay).toBe(true);
       expect(ids.every((id) => replay.events.some((e) => e.message_id === id))).toBe(true);
       expect(replay.events.filter((e) => e.message_id === null).length).toBeGreaterThanOrEqual(2);

@@ -1,6 +1,7 @@
 // Graceful shutdown of the production build on SIGTERM / SIGINT, and what a shutdown that times out
 // does (exit 1, logged at error).
 import { connect } from 'node:net';
+import type { AckFrame } from '../src/protocol/index.js';
 import { closeCode, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
@@ -9,11 +10,7 @@ const CLIENTS = 5;
 const FRAMES = 200;
 const ERROR_LEVEL = 50;
 
-interface Ack {
-  status: string;
-  server_timestamp: number;
-  message_id: number;
-}
+type Ack = AckFrame;
 
 describe('Graceful shutdown (e2e)', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(

@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
+import { CLOSE_POLICY_VIOLATION } from '../protocol/index.js';
 
 const RECHECK_MS = 20;
-const CLOSE_POLICY_VIOLATION = 1008;
 export const STALLED_REASON = 'Client not reading';
 /** How long a stalled client gets to read up to our close frame before its socket is dropped. */
 const STALL_CLOSE_GRACE_MS = 2000;

@@ -2,13 +2,21 @@
 // event until it is acked (received or duplicate), and after each reconnect reads the resume frame
 // and resends everything above last_seq. It records what the server answered, for the fault tests.
 import WebSocket from 'ws';
+import type {
+  DuplicateFrame,
+  ErrorFrame,
+  InvalidSeqFrame,
+  ResumableReply,
+  SeqAckFrame,
+} from '../../src/protocol/index.js';
 
-export interface Reply {
-  status: string;
-  seq?: number;
-  message_id?: number;
-  message?: string;
-}
+/** Any reply on an ingest socket, resumable or not: its status, and whichever fields it carries. */
+export type Reply = Pick<ResumableReply, 'status'> &
+  Partial<
+    Omit<SeqAckFrame, 'status'> &
+      Omit<DuplicateFrame, 'status'> &
+      Omit<ErrorFrame | InvalidSeqFrame, 'status'>
+  >;
 
 export class ResumableClient {
   /** Acked seq -> message id (received) or null (duplicate). */
