@@ -1,11 +1,13 @@
 /// <reference lib="dom" />
 // The monitor page against the production build (dist/main.js): server counts from the first
-// frame, replay rows on open, a custom MONITOR_ENDPOINT, the MAX_MONITORS cap explained in one line,
-// and the instances strip with WORKERS=2 and Redis.
+// frame, replay rows on open, a custom MONITOR_ENDPOINT, the MAX_MONITORS cap and the origin check
+// (behind a Host-rewriting proxy) explained in one line, and the instances strip with WORKERS=2 and
+// Redis.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
+import { HostProxy } from './support/host-proxy.js';
 import { RedisServer } from './support/redis.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
@@ -169,6 +171,25 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
     }
   }, 60_000);
 
+  it('says in one line that the origin check refused it, behind a proxy that drops the port from Host', async () => {
+    const app = await start({});
+    const proxy = await HostProxy.start(app.port, 'cbsa.internal');
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${proxy.port}/`);
+      const line = await page.waitForSelector('[data-testid="connection-error"][data-refusal="forbidden"]', {
+        timeout: UI_TIMEOUT,
+      });
+      expect(await line.textContent()).toBe(
+        "Refused by the origin check: add this page's origin to ALLOWED_ORIGINS.",
+      );
+    } finally {
+      await page.close();
+      await proxy.stop();
+      await app.service.stop();
+    }
+  }, 60_000);
+
   it('says "server down" in one line when nothing answers', async () => {
     const app = await start({});
     const page = await browser.newPage();
@@ -216,7 +237,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
     }
   }, 60_000);
 
-  it('shows the instances strip with WORKERS=2 and Redis, each with its connections', async () => {
+  it('shows the instances strip with WORKERS=2 and Redis, each with its own connections, and strikes through a worker that dies', async () => {
     const redis = await RedisServer.start();
     const app = await start({ WORKERS: '2', REDIS_URL: redis.url });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
@@ -236,6 +257,41 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
       ]);
       mkdirSync(DOCS, { recursive: true });
       await page.screenshot({ path: join(DOCS, 'monitor-instances.png'), animations: 'disabled' });
+
+      // Each instance shows its own connections: one producer is counted once, on one instance.
+      const producer = await TestClient.open(app.ws('/ws/behaviour'));
+      const liveConnections = () =>
+        page.$$eval('[data-testid="instance"]:not(.gone)', (els) =>
+          els.map((e) => Number(/ · (\d+) conn · /.exec(e.textContent ?? '')?.[1])).sort(),
+        );
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll('[data-testid="instance"]:not(.gone)')]
+            .map((e) => Number(/ · (\d+) conn · /.exec(e.textContent ?? '')?.[1]))
+            .sort()
+            .join() === '0,1',
+        undefined,
+        { timeout: 15_000 },
+      );
+      expect(await liveConnections()).toEqual([0, 1]);
+      producer.close();
+
+      // A worker that dies is struck through on the strip (the primary forks a new one meanwhile).
+      const pids = [
+        ...new Set(
+          app.service
+            .lines()
+            .filter((l) => / listening on /.test(l.msg))
+            .map((l) => Number(l.pid)),
+        ),
+      ];
+      expect(pids).toHaveLength(2);
+      process.kill(pids[0], 'SIGKILL');
+      // Instance ids are host-pid-suffix (src/cluster/instance-id.ts).
+      const gone = await page.waitForSelector(`[data-testid="instance"].gone[data-id*="-${pids[0]}-"]`, {
+        timeout: 20_000,
+      });
+      expect(await gone.textContent()).toMatch(/^\S+ · gone$/);
     } finally {
       await page.close();
       await app.service.stop();

@@ -98,14 +98,17 @@ export class MonitorSocket {
   }
 
   /**
-   * Browsers hide the HTTP status of a refused WebSocket handshake. After one, a plain GET of the
+   * Browsers hide the HTTP status of a refused WebSocket handshake. After one, a request for the
    * same URL tells a 401 (token), 403 (origin) and 503 (cap) apart from a server that is down.
+   * It is a POST: browsers send Origin on a same-origin request only when it is not a GET or HEAD,
+   * and without it the server could not tell the page that its origin is refused (behind a proxy
+   * that rewrites Host, the upgrade's Origin no longer matches).
    */
   probe() {
     const url = new URL(this.path, location.href);
     if (this.token) url.searchParams.set('token', this.token);
     const attempt = this.attempt;
-    fetch(url, { cache: 'no-store' })
+    fetch(url, { method: 'POST', cache: 'no-store' })
       .then((res) => res.status)
       .catch(() => null)
       .then((status) => {
