@@ -82,7 +82,10 @@ export type MonitorEvent = ReceivedEvent | MalformedEvent | DuplicateEvent;
  */
 export interface EventsFrame {
   type: 'events';
-  /** Only on the one frame sent right after hello: events from before this monitor connected. */
+  /**
+   * Only on the replay right after hello: events from before this monitor connected (one frame,
+   * unless it is over MONITOR_FRAME_MAX_BYTES).
+   */
   replay?: true;
   /** Only for a monitor that asked for ?sample=N: how many events this frame's sample stands for. */
   sampled_from?: number;
