@@ -4,11 +4,14 @@
 // Redis and compared with what was sent; the frames the service sends are checked against the
 // AsyncAPI document.
 import WebSocket from 'ws';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type * as Sdk from '../client/src/index.js';
 import { type Contract, loadContract } from './support/contract.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
-import { importSdk, range, readLog } from './support/sdk.js';
+import { CLIENT_DIST, importSdk, range, readLog } from './support/sdk.js';
 import { Service } from './support/service.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
@@ -298,6 +301,31 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
           expect.stringContaining(`token=${TOKEN}`),
         ]);
       });
+
+      it('lets a Node script exit after a 401 and close(): nothing of the probe keeps the process alive', async () => {
+        // ackTimeout (the probe's bound) far beyond the wait below: a timer left behind would show.
+        const script = `
+          const { CbsaClient } = await import(${JSON.stringify(pathToFileURL(join(CLIENT_DIST, 'index.js')).href)});
+          const c = new CbsaClient({ url: ${JSON.stringify(url())}, token: 'wrong', ackTimeout: 120000 });
+          await new Promise((resolve) => { const t = setInterval(() => c.stats.status === 'unauthorized' && resolve(clearInterval(t)), 20); });
+          await c.close(0);
+          console.log(c.stats.status);`;
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<string>((resolve) => (timer = setTimeout(resolve, 60_000, 'still running')));
+        try {
+          expect(await Promise.race([exited, late])).toBe(0);
+          expect(out.trim()).toBe('closed');
+        } finally {
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+        }
+      }, 90_000);
 
       it('close 1009: drops the event that is too large (onDrop too_large) and delivers the rest', async () => {
         const drops: Sdk.Drop[] = [];
