@@ -433,7 +433,7 @@ export class CbsaClient {
     if (/\b[1-5]\d\d\b/.test(failure) || !fetcher) return false;
     // Bounded: a probe that hangs (a proxy holding the request) must not stall reconnecting. The bound
     // is cleared once the probe answers, or it would keep a Node process alive for ackTimeout.
-    let bound: unknown;
+    let bound: ReturnType<typeof setTimeout>;
     const late = new Promise<boolean>(
       (resolve) => (bound = setTimeout(() => resolve(false), this.o.ackTimeout)),
     );
