@@ -4,11 +4,14 @@
 // Redis and compared with what was sent; the frames the service sends are checked against the
 // AsyncAPI document.
 import WebSocket from 'ws';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type * as Sdk from '../client/src/index.js';
 import { type Contract, loadContract } from './support/contract.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
-import { importSdk, range, readLog } from './support/sdk.js';
+import { CLIENT_DIST, importSdk, range, readLog } from './support/sdk.js';
 import { Service } from './support/service.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { sleep } from './support/wait.js';
@@ -210,6 +213,130 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
       expect(c.stats).toMatchObject({ status: 'closed', queued: 0, inflight: 0, acked: 100 });
       expect((await readLog(redis.url)).get('closing')!.map((e) => e.seq)).toEqual(range(1, 100));
       await waitForHealth(base, (h) => h.active_connections === before);
+    });
+
+    // Node 22+ (and browsers, React Native) have a global WebSocket: with no `WebSocket` option the SDK
+    // must use it. Node's is undici's, which (like a browser's) hides the HTTP status of a refused
+    // upgrade, so the 401 path goes through the SDK's GET probe here, not through an error message.
+    describe("on Node's global WebSocket (no constructor passed)", () => {
+      const Native = globalThis.WebSocket;
+      const frames: string[] = [];
+      const opened: string[] = [];
+      const makeGlobal = (options: Partial<Sdk.CbsaClientOptions>) => {
+        const client = new sdk.CbsaClient({ url: url(), token: TOKEN, ...FAST, ...options });
+        clients.push(client);
+        return client;
+      };
+
+      beforeAll(() => {
+        // The real global, only watched: which URLs the SDK opened with it and what the service sent.
+        globalThis.WebSocket = class extends Native {
+          constructor(address: string | URL, protocols?: string | string[]) {
+            super(address, protocols);
+            opened.push(String(address));
+            this.addEventListener('message', (e: MessageEvent) => frames.push(String(e.data)));
+          }
+        };
+      });
+      afterAll(() => {
+        globalThis.WebSocket = Native;
+      });
+
+      it('is the runtime under test: Node 24 has a global WebSocket, and it is not the ws package', () => {
+        expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(22);
+        expect(typeof Native).toBe('function');
+        expect(Native).not.toBe(WebSocket);
+      });
+
+      it('delivers every event exactly once, in order, through severed connections', async () => {
+        const proxy = await TcpProxy.start(port);
+        try {
+          const c = makeGlobal({ stream: 'global-ws', url: `ws://127.0.0.1:${proxy.port}/ws/behaviour` });
+          proxy.cutChance = 0.03;
+          for (let n = 1; n <= 150; n++) {
+            expect(c.send({ event_type: 'tap', n })).toBe(n);
+            if (n % 10 === 0) await sleep(20);
+          }
+          await sleep(300);
+          proxy.cutChance = 0;
+          await expect(c.flush(60_000)).resolves.toBe(true);
+          expect(proxy.cuts).toBeGreaterThan(0);
+          const entries = (await readLog(redis.url)).get('global-ws')!;
+          expect(entries.map((e) => e.seq)).toEqual(range(1, 150));
+          expect(entries.map((e) => (JSON.parse(e.data) as { n: number }).n)).toEqual(range(1, 150));
+          expect(c.stats).toMatchObject({
+            queued: 0,
+            inflight: 0,
+            acked: 150,
+            dropped: 0,
+            status: 'connected',
+          });
+          expect(c.stats.reconnects).toBeGreaterThan(0);
+          // Every resumed connection was on the global (a socket cut before its resume frame is not
+          // counted in reconnects, hence at least), and every frame it got matches the AsyncAPI document.
+          expect(opened.filter((u) => u.includes('stream=global-ws')).length).toBeGreaterThanOrEqual(
+            c.stats.reconnects + 1,
+          );
+          for (const frame of new Set(frames)) {
+            const parsed = JSON.parse(frame) as { type?: string; status?: string };
+            contract.check('ingest', parsed.type ?? parsed.status!, frame);
+          }
+        } finally {
+          await proxy.close();
+        }
+      }, 90_000);
+
+      it('HTTP 401: stops with status "unauthorized" (found by its GET probe), then delivers after reconnect(token)', async () => {
+        const statuses: string[] = [];
+        const c = makeGlobal({ stream: 'global-401', token: 'wrong', onStatus: (s) => statuses.push(s) });
+        c.send({ n: 1 });
+        await expect(c.flush(5_000)).resolves.toBe(false);
+        expect(c.stats.status).toBe('unauthorized');
+        expect(statuses).toEqual(['connecting', 'unauthorized']);
+        c.reconnect(TOKEN);
+        await expect(c.flush(10_000)).resolves.toBe(true);
+        expect((await readLog(redis.url)).get('global-401')!.map((e) => e.seq)).toEqual([1]);
+        expect(opened.filter((u) => u.includes('stream=global-401'))).toEqual([
+          expect.stringContaining('token=wrong'),
+          expect.stringContaining(`token=${TOKEN}`),
+        ]);
+      });
+
+      it('lets a Node script exit after a 401 and close(): nothing of the probe keeps the process alive', async () => {
+        // ackTimeout (the probe's bound) far beyond the wait below: a timer left behind would show.
+        const script = `
+          const { CbsaClient } = await import(${JSON.stringify(pathToFileURL(join(CLIENT_DIST, 'index.js')).href)});
+          const c = new CbsaClient({ url: ${JSON.stringify(url())}, token: 'wrong', ackTimeout: 120000 });
+          await new Promise((resolve) => { const t = setInterval(() => c.stats.status === 'unauthorized' && resolve(clearInterval(t)), 20); });
+          await c.close(0);
+          console.log(c.stats.status);`;
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<string>((resolve) => (timer = setTimeout(resolve, 60_000, 'still running')));
+        try {
+          expect(await Promise.race([exited, late])).toBe(0);
+          expect(out.trim()).toBe('closed');
+        } finally {
+          clearTimeout(timer);
+          child.kill('SIGKILL');
+        }
+      }, 90_000);
+
+      it('close 1009: drops the event that is too large (onDrop too_large) and delivers the rest', async () => {
+        const drops: Sdk.Drop[] = [];
+        const c = makeGlobal({ stream: 'global-1009', onDrop: (d) => drops.push(d) });
+        for (let n = 1; n <= 6; n++) c.send(n === 3 ? { n, pad: 'x'.repeat(5000) } : { n });
+        await expect(c.flush(20_000)).resolves.toBe(true);
+        expect(drops).toEqual([
+          { seq: 3, reason: 'too_large', event: `{"n":3,"pad":"${'x'.repeat(5000)}"}` },
+        ]);
+        expect((await readLog(redis.url)).get('global-1009')!.map((e) => e.seq)).toEqual([1, 2, 4, 5, 6]);
+      });
     });
   });
 });

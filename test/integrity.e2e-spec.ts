@@ -344,6 +344,41 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
   );
 
   it(
+    'stores an event over MONITOR_EVENT_MAX_BYTES whole, while monitors get its preview',
+    async () => {
+      const prefix = 'big:';
+      const instance = await new Instance({
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        MONITOR_EVENT_MAX_BYTES: '1024',
+        MONITOR_FLUSH_MS: '10',
+      }).start();
+      const monitor = await TestClient.open(`ws://127.0.0.1:${instance.port}/ws/monitor`);
+      expect((await monitor.nextJson()).type).toBe('hello');
+      const client = await TestClient.open(`${instance.url()}?stream=big`);
+      expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'big', last_seq: 0 });
+      const big = JSON.stringify({ seq: 1, event_type: 'swipe', pad: 'p'.repeat(4000) });
+      client.send(big);
+      const ack = await client.nextJson();
+      expect(ack).toMatchObject({ status: 'received', seq: 1 });
+      let seen: Record<string, unknown> | undefined;
+      while (!seen) {
+        const frame = await monitor.nextJson<{ type: string; events?: Record<string, unknown>[] }>(10_000);
+        seen = frame.events?.find((e) => e.seq === 1);
+      }
+      expect(seen).toMatchObject({ message_id: ack.message_id, truncated: true, preview: big.slice(0, 200) });
+      expect(seen).not.toHaveProperty('data');
+      // The log holds the whole frame, under the id the client was given.
+      const log = await readLog(redis.url, prefix);
+      expect(log.map((e) => [e.fields.message_id, e.fields.data])).toEqual([[String(ack.message_id), big]]);
+      client.close();
+      monitor.close();
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'continues ids above every earlier one after Redis restarts empty, and stores nothing twice afterwards',
     async () => {
       const empty = await RedisServer.start();

@@ -246,6 +246,13 @@ describeWithNats('SINK=nats (e2e)', () => {
       new RegExp(`^CBSA failed to start: NATS unreachable at nats://\\[redacted\\]@127.0.0.1:${port}: `),
     );
     expect(unreachable.stderr).not.toContain('s3cret');
+    // A password holding an unescaped '@' is a valid URL (the last '@' ends the user info): all of it goes.
+    const atSign = await refusal({ NATS_URL: `nats://someone:s3c@ret-TAIL@127.0.0.1:${port}` });
+    expect(atSign.code).toBe(1);
+    expect(atSign.stderr).toMatch(
+      new RegExp(`^CBSA failed to start: NATS unreachable at nats://\\[redacted\\]@127.0.0.1:${port}: `),
+    );
+    expect(atSign.stderr).not.toContain('TAIL');
   }, 120_000);
 
   it('connects with NATS_TOKEN to a server that requires it', async () => {

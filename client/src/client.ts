@@ -431,13 +431,17 @@ export class CbsaClient {
     if (/\b401\b/.test(failure)) return true;
     const fetcher = (globalThis as { fetch?: (url: string) => Promise<{ status: number }> }).fetch;
     if (/\b[1-5]\d\d\b/.test(failure) || !fetcher) return false;
-    // Bounded: a probe that hangs (a proxy holding the request) must not stall reconnecting.
-    const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), this.o.ackTimeout));
+    // Bounded: a probe that hangs (a proxy holding the request) must not stall reconnecting. The bound
+    // is cleared once the probe answers, or it would keep a Node process alive for ackTimeout.
+    let bound: ReturnType<typeof setTimeout>;
+    const late = new Promise<boolean>(
+      (resolve) => (bound = setTimeout(() => resolve(false), this.o.ackTimeout)),
+    );
     const probe = fetcher(url.replace(/^ws/, 'http')).then(
       (res) => res.status === 401,
       () => false,
     );
-    return Promise.race([probe, late]);
+    return Promise.race([probe, late]).finally(() => clearTimeout(bound));
   }
 
   private pump(): void {

@@ -336,6 +336,32 @@ describe(CbsaClient.name, () => {
     server = await FakeServer.start();
   });
 
+  it('backs off from 0.5 s up to 30 s by default', async () => {
+    await server.close();
+    const delays: number[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    // The client's own timers fire at once (so 30 s ceilings take no time); their delays are recorded.
+    const spy = jest.spyOn(globalThis, 'setTimeout').mockImplementation((fn: () => void, ms?: number) => {
+      const mine = new Error().stack?.includes('/client/src/client.ts') === true;
+      if (mine && ms && ms !== 12_345) delays.push(ms); // not the 401 probe's bound (ackTimeout)
+      return realSetTimeout(fn, mine ? 0 : ms);
+    });
+    const random = jest.spyOn(Math, 'random').mockReturnValue(0.999999);
+    try {
+      const c = new CbsaClient({ url: 'ws://127.0.0.1:9/ws/behaviour', WebSocket, ackTimeout: 12_345 });
+      clients.push(c);
+      c.send({ a: 1 });
+      await until(() => delays.length >= 8, 10_000);
+      expect(delays.slice(0, 8).map((d) => Math.round(d))).toEqual([
+        500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000,
+      ]);
+    } finally {
+      spy.mockRestore();
+      random.mockRestore();
+    }
+    server = await FakeServer.start();
+  });
+
   it('replaces a socket that goes silent with frames in flight (ackTimeout)', async () => {
     let silent = true;
     // The first connection stores seq 2 but never answers again, as a half-open TCP connection would.

@@ -34,7 +34,7 @@ const INTS = ENTRIES.filter(([, s]) => s.accepts.startsWith('an integer from')).
 const CHOICES = {
   LOG_LEVEL: ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'],
   LOG_FORMAT: ['json', 'pretty'],
-  SINK: ['none', 'redis-stream'],
+  SINK: ['none', 'redis-stream', 'nats'],
 } as const;
 
 describe('config parsers (properties)', () => {
@@ -108,6 +108,45 @@ describe('config parsers (properties)', () => {
         fc.constantFrom(',', ', ', ' ,', ',,'),
         (tokens, sep) => {
           expect(parseEnv({ INGEST_TOKENS: ` ${tokens.join(sep)} ` }).ingestTokens).toEqual(tokens);
+        },
+      ),
+    );
+  });
+
+  it('MONITOR_TOKEN: a token of 16 characters or more round-trips, blanks around it dropped', () => {
+    fc.assert(
+      fc.property(token(16), fc.constantFrom('', ' ', '\t', ' \n'), (t, pad) => {
+        expect(parseEnv({ MONITOR_TOKEN: `${pad}${t}${pad}` }).monitorToken).toBe(t);
+      }),
+    );
+  });
+
+  const FLAGS: [string, boolean][] = [
+    ['1', true],
+    ['true', true],
+    ['yes', true],
+    ['on', true],
+    ['0', false],
+    ['false', false],
+    ['no', false],
+    ['off', false],
+  ];
+
+  it('ALLOW_WEAK_TOKENS: each spelling in any case round-trips; any other word is refused, naming it', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...FLAGS), fc.integer({ min: 0, max: 31 }), ([word, value], caseBits) => {
+        const raw = [...word].map((c, i) => ((caseBits >> i) & 1 ? c.toUpperCase() : c)).join('');
+        expect(parseEnv({ ALLOW_WEAK_TOKENS: raw }).allowWeakTokens).toBe(value);
+      }),
+    );
+    const accepts = SETTINGS.allowWeakTokens.accepts;
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1 }).filter((s) => !FLAGS.some(([w]) => w === s.trim().toLowerCase())),
+        (raw) => {
+          expect(message({ ALLOW_WEAK_TOKENS: raw })).toBe(
+            `Invalid ALLOW_WEAK_TOKENS=${JSON.stringify(raw)}: expected ${accepts}`,
+          );
         },
       ),
     );

@@ -103,6 +103,15 @@ describe(parseEnv.name, () => {
     expect(() => parseEnv({ SINK: 'redis-stream' })).toThrow(/Invalid SINK="redis-stream"/);
   });
 
+  it('takes SINK=nats on the default local NATS server, and refuses a NATS_URL that names none', () => {
+    expect(parseEnv({ SINK: 'nats' }).natsServers).toEqual(['nats://127.0.0.1:4222']);
+    expect(() => parseEnv({ SINK: 'nats', NATS_URL: ' , ' })).toThrow(
+      new ConfigError([
+        'Invalid SINK="nats": expected not nats while NATS_URL names no server: the nats sink publishes to NATS',
+      ]),
+    );
+  });
+
   it('reads the access and limit settings', () => {
     expect(
       parseEnv({

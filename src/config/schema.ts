@@ -391,7 +391,8 @@ export const SETTINGS = {
     area: 'durable sinks',
     choices: ['none', 'redis-stream', 'nats'],
     default: 'none',
-    description: 'Durable handoff before the ack: redis-stream needs REDIS_URL, nats needs NATS_URL',
+    description:
+      'Durable handoff before the ack: redis-stream needs REDIS_URL, nats publishes to NATS_URL (a local server by default)',
   }),
   // --- Evidence integrity (issue 9) ---
   streamMaxlen: int({
@@ -536,7 +537,7 @@ export const RULES: readonly Rule<AppConfig>[] = [
   {
     variable: 'SINK',
     uses: ['SINK', 'NATS_URL'],
-    expected: 'not nats unless NATS_URL is set: the nats sink publishes to NATS',
+    expected: 'not nats while NATS_URL names no server: the nats sink publishes to NATS',
     broken: (c) => c.sink === 'nats' && c.natsServers.length === 0,
   },
   {

@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
 import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
+import { redactUrl } from '../config/redact.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { BlockIdSource, IdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
@@ -37,9 +38,9 @@ const MAX_IN_FLIGHT = 512;
 /** While NATS is down, how often the stream is asked whether it takes publishes again. */
 const PROBE_MS = 500;
 
-/** Drops user and password from server URLs before they are logged or shown. */
+/** Drops user and password from server URLs before they are logged or shown (an unescaped '@' included). */
 export function redactServers(servers: string[]): string {
-  return servers.map((s) => s.replace(/\/\/[^@/]*@/, '//[redacted]@')).join(',');
+  return servers.map((s) => redactUrl(s)).join(',');
 }
 
 type Published = 'stored' | 'duplicate' | 'failed';
