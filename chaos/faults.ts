@@ -143,11 +143,19 @@ export const FAULTS: Fault[] = [
     },
   },
   {
-    name: 'two connections on one stream (1 and 2 instances)',
-    instances: 2,
+    name: 'two connections on one stream, one instance',
     extraClients: [
       { connections: 2, secondOn: 'same', ratePerSec: 0 },
       { connections: 2, secondOn: 'same', ratePerSec: 0 },
+    ],
+    async inject({ size }) {
+      await sleep(size.faultMs);
+    },
+  },
+  {
+    name: 'two connections on one stream, two instances',
+    instances: 2,
+    extraClients: [
       { connections: 2, secondOn: 'next', ratePerSec: 0 },
       { connections: 2, secondOn: 'next', ratePerSec: 0 },
     ],
