@@ -114,7 +114,7 @@ export const FAULTS: Fault[] = [
     // loaded machine does that by itself (silent connections given up), and it needs checking.
     proxy: true,
     async inject({ broker, brokerFault, dataLost, proxy }) {
-      proxy!.startCutting(200, 600);
+      proxy!.startCutting(100, 300);
       await brokerFault(async () => {
         const { goneAt } = await broker.restart({ keepData: false, signal: 'SIGKILL' });
         dataLost(goneAt);
