@@ -8,7 +8,12 @@ export const REFUSALS = ['Rate limit exceeded', 'Service unavailable'];
 
 interface Confirmation {
   how: 'ack' | 'duplicate' | 'resume';
-  /** The server_timestamp (ms) of the last reply that confirmed it; resume frames are in `resumes`. */
+  /**
+   * The earliest moment the server may have stored what this confirmation vouches for: the
+   * server_timestamp (ms) of the last reply that confirmed it (when the server took the frame), or,
+   * for a resume frame, the earlier of the connection's start and the seq's first send (a copy sent
+   * before may have been stored then, and its ack lost with its connection).
+   */
   lastAt?: number;
 }
 
@@ -28,6 +33,8 @@ export class EventSource {
   readonly confirmed = new Map<number, Confirmation>();
   /** Every resume frame seen: when, and the last_seq it claimed. */
   readonly resumes: { at: number; lastSeq: number }[] = [];
+  /** When each seq was first sent (index: seq). */
+  readonly firstSentAt: number[] = [];
   /** Paced streams: when the next event is due. A stream that fell behind (a busy machine)
    * catches up by at most 100 ms' worth, or its burst would be a rate-limit fault of its own. */
   private nextAt = Date.now();
@@ -94,6 +101,10 @@ export class ResumableConnection {
   private reconnectTimer?: NodeJS.Timeout;
   private watchdog?: NodeJS.Timeout;
   private lastFrameAt = 0;
+  /** When the current connection was started (before the server could read any state for it). */
+  private connectedAt = 0;
+  /** The socket this client terminated itself (silent too long, or a protocol error). */
+  private abandoned?: WebSocket;
   connections = 0;
 
   constructor(
@@ -108,7 +119,7 @@ export class ResumableConnection {
     this.watchdog = setInterval(() => {
       const owed = !this.resumed || this.fifo.length > 0;
       if (owed && this.socket?.readyState === WebSocket.OPEN && Date.now() - this.lastFrameAt > SILENCE_MS) {
-        this.socket.terminate();
+        this.abandon(this.socket);
       }
     }, 250);
   }
@@ -149,6 +160,7 @@ export class ResumableConnection {
   private connect(): void {
     if (this.stopped) return;
     this.connections++;
+    this.connectedAt = Date.now();
     this.resumed = false;
     this.rewinding = false;
     this.fifo = [];
@@ -171,7 +183,10 @@ export class ResumableConnection {
     socket.on('error', () => undefined);
     socket.on('close', (code) => {
       if (this.socket !== socket) return;
-      this.recorder.closed(code);
+      // The close codes are the evidence of what the server (or the network) did; a connection
+      // this client gave up itself is counted apart.
+      if (this.abandoned === socket) this.recorder.gaveUp();
+      else this.recorder.closed(code);
       this.fifo = [];
       this.resumed = false;
       clearTimeout(this.pumpTimer);
@@ -234,7 +249,9 @@ export class ResumableConnection {
       this.protocolError(`resume last_seq ${n} beyond the ${this.source.produced} sent`);
     this.source.resumes.push({ at: now, lastSeq: n });
     for (let seq = this.source.floor; seq <= Math.min(n, this.source.produced); seq++) {
-      if (!this.source.confirmed.has(seq)) this.source.confirm(seq, 'resume');
+      if (!this.source.confirmed.has(seq)) {
+        this.source.confirm(seq, 'resume', Math.min(this.connectedAt, this.source.firstSentAt[seq] ?? now));
+      }
     }
     this.resumed = true;
     this.cursor = this.source.floor;
@@ -259,6 +276,7 @@ export class ResumableConnection {
       this.cursor++;
       if (source.confirmed.has(seq)) continue;
       socket.send(source.text(seq));
+      source.firstSentAt[seq] ??= Date.now();
       this.fifo.push(seq);
       this.recorder.frames++;
     }
@@ -266,6 +284,11 @@ export class ResumableConnection {
 
   private protocolError(what: string): void {
     this.recorder.protocolError(`${this.source.stream}: ${what}`);
-    this.socket?.terminate();
+    if (this.socket !== undefined) this.abandon(this.socket);
+  }
+
+  private abandon(socket: WebSocket): void {
+    this.abandoned = socket;
+    socket.terminate();
   }
 }

@@ -27,5 +27,8 @@ export interface Broker {
   resume(): void;
   /** Every entry in the log, in log order. */
   readLog(): Promise<LogEntry[]>;
+  /** After a restart without its data: every entry the old server held when it was killed (what
+   * was lost), or undefined when the engine cannot tell; the verdict then judges by time alone. */
+  readLostLog?(): Promise<LogEntry[] | undefined>;
   stop(): Promise<void>;
 }

@@ -27,7 +27,8 @@ export const NATS_FAULTS: Fault[] = [
   },
   shared('broker stalled (SIGSTOP, SIGCONT)'),
   shared('connections severed at random'),
-  shared('two connections on one stream (1 and 2 instances)'),
+  shared('two connections on one stream, one instance'),
+  shared('two connections on one stream, two instances'),
   shared('rate-limit close (1008)'),
   shared('heartbeat terminate (clients stop answering pings)'),
 ];
@@ -38,7 +39,8 @@ export const NATS_TEST_FAULTS = [
   'broker restarted with its data (kill -9)',
   'broker restarted with its data (SIGTERM)',
   'connections severed at random',
-  'two connections on one stream (1 and 2 instances)',
+  'two connections on one stream, one instance',
+  'two connections on one stream, two instances',
 ];
 
 /** Three nodes, NATS_REPLICAS=3: the node leading the stream is killed mid-load; the load goes on

@@ -11,7 +11,10 @@ export class Recorder {
   /** Ids acked for two different events. */
   reusedIds = new Set<number>();
   readonly refusals: { at: number; message: string; expected: boolean }[] = [];
+  /** Close codes of connections the server or the network ended (or the client's stop(): 1000). */
   readonly closes = new Map<number, number>();
+  /** Connections the client terminated itself: silent while owing replies, or a protocol error. */
+  givenUp = 0;
   readonly errors: string[] = [];
   errorCount = 0;
 
@@ -33,6 +36,10 @@ export class Recorder {
 
   closed(code: number): void {
     this.closes.set(code, (this.closes.get(code) ?? 0) + 1);
+  }
+
+  gaveUp(): void {
+    this.givenUp++;
   }
 
   protocolError(what: string): void {

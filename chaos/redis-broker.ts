@@ -1,7 +1,8 @@
 // The Redis Streams engine: a private redis-server (AOF on, appendfsync always, its own temp dir),
-// its faults, and its log read back with XRANGE over the whole stream.
+// its faults, and its log read back with XRANGE over the whole stream. An empty restart moves the
+// old data directory aside instead of deleting it, so the verdict can read what was lost.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -24,6 +25,9 @@ export class RedisBroker implements Broker {
   private proc?: ChildProcess;
   private port = 0;
   private readonly dir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-redis-'));
+  /** The old server's data after an empty restart (its AOF: every acked write is in it). */
+  private readonly lostDir = `${this.dir}-lost`;
+  private lost = false;
 
   constructor(private readonly binary = findRedisServer()) {
     if (binary === undefined) throw new Error('redis-server not found (apt-get install -y redis-server)');
@@ -52,7 +56,9 @@ export class RedisBroker implements Broker {
     await this.kill(signal);
     const goneAt = Date.now();
     if (!keepData) {
-      rmSync(this.dir, { recursive: true, force: true });
+      rmSync(this.lostDir, { recursive: true, force: true });
+      renameSync(this.dir, this.lostDir);
+      this.lost = true;
     }
     await this.spawn();
     return { goneAt };
@@ -67,32 +73,20 @@ export class RedisBroker implements Broker {
   }
 
   async readLog(): Promise<LogEntry[]> {
-    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    await client.connect();
+    return readStream(this.url);
+  }
+
+  /** What the old server held when it was killed: a private redis-server loads its AOF. */
+  async readLostLog(): Promise<LogEntry[] | undefined> {
+    if (!this.lost) return undefined;
+    const port = await freePort();
+    const proc = await startRedis(this.binary!, port, this.lostDir);
     try {
-      const entries: LogEntry[] = [];
-      let start = '-';
-      for (;;) {
-        const page = (await client.xrange(`${PREFIX}stream`, start, '+', 'COUNT', 5000)) as [
-          string,
-          string[],
-        ][];
-        for (const [position, fields] of page) {
-          const f: Record<string, string> = {};
-          for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
-          entries.push({
-            position,
-            stream: f.stream ?? '',
-            seq: f.seq ? Number(f.seq) : 0,
-            messageId: Number(f.message_id),
-            data: f.data ?? '',
-          });
-        }
-        if (page.length < 5000) return entries;
-        start = `(${page[page.length - 1][0]}`;
-      }
+      return await readStream(`redis://${HOST}:${port}/0`);
     } finally {
-      client.disconnect();
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGKILL');
+      await exited;
     }
   }
 
@@ -100,6 +94,7 @@ export class RedisBroker implements Broker {
     this.resume();
     await this.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
+    rmSync(this.lostDir, { recursive: true, force: true });
   }
 
   private async kill(signal: NodeJS.Signals): Promise<void> {
@@ -113,42 +108,78 @@ export class RedisBroker implements Broker {
 
   private async spawn(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
-    const proc = spawn(
-      this.binary!,
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        HOST,
-        '--dir',
-        this.dir,
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--save',
-        '',
-        '--daemonize',
-        'no',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.proc = proc;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 15_000);
-      const onExit = (code: number | null) => reject(new Error(`redis-server exited (${code}):\n${out}`));
-      proc.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          proc.off('exit', onExit);
-          out = '';
-          resolve();
-        }
-      });
-      proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      proc.once('exit', onExit);
-    });
+    this.proc = await startRedis(this.binary!, this.port, this.dir);
   }
+}
+
+/** The whole stream, in log order. */
+async function readStream(url: string): Promise<LogEntry[]> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await client.connect();
+  try {
+    const entries: LogEntry[] = [];
+    let start = '-';
+    for (;;) {
+      const page = (await client.xrange(`${PREFIX}stream`, start, '+', 'COUNT', 5000)) as [
+        string,
+        string[],
+      ][];
+      for (const [position, fields] of page) {
+        const f: Record<string, string> = {};
+        for (let i = 0; i < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+        entries.push({
+          position,
+          stream: f.stream ?? '',
+          seq: f.seq ? Number(f.seq) : 0,
+          messageId: Number(f.message_id),
+          data: f.data ?? '',
+        });
+      }
+      if (page.length < 5000) return entries;
+      start = `(${page[page.length - 1][0]}`;
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A redis-server on `port` with its data in `dir` (loaded from its AOF if there is one). */
+async function startRedis(binary: string, port: number, dir: string): Promise<ChildProcess> {
+  const proc = spawn(
+    binary,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      HOST,
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${out}`)), 15_000);
+    const onExit = (code: number | null) => reject(new Error(`redis-server exited (${code}):\n${out}`));
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        proc.off('exit', onExit);
+        out = '';
+        resolve();
+      }
+    });
+    proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    proc.once('exit', onExit);
+  });
+  return proc;
 }

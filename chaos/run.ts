@@ -1,6 +1,6 @@
-// `npm run chaos [-- --quick] [--only <words>] [--engine <name>]`: every fault of the table against
-// production builds and a private broker; prints the table and exits 1 unless every must-be-zero
-// column is 0.
+// `npm run chaos [-- --quick] [--only <words>] [--engine <name>] [--repeat <n>]`: every fault of the
+// table against production builds and a private broker (each `n` times, to chase a timing-dependent
+// finding); prints the table and exits 1 unless every must-be-zero column is 0.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,12 @@ const quick = args.includes('--quick');
 const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? args[onlyAt + 1]?.toLowerCase() : undefined;
 const engineAt = args.indexOf('--engine');
+const repeatAt = args.indexOf('--repeat');
+const repeat = repeatAt >= 0 ? Number(args[repeatAt + 1]) : 1;
+if (!Number.isSafeInteger(repeat) || repeat < 1) {
+  console.error('--repeat takes a positive integer');
+  process.exit(2);
+}
 const engines = engineAt >= 0 ? [args[engineAt + 1]] : Object.keys(BROKERS);
 for (const engine of engines) {
   if (BROKERS[engine] === undefined) {
@@ -27,11 +33,12 @@ const faultsFor = (engine: string) =>
 const logDir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-'));
 
 console.log(
-  `chaos: ${engines.map((e) => `${faultsFor(e).length} faults on ${e}`).join(', ')}, ${quick ? 'quick' : 'full'} size; instance logs in ${logDir}`,
+  `chaos: ${engines.map((e) => `${faultsFor(e).length} faults on ${e}`).join(', ')}, ${quick ? 'quick' : 'full'} size` +
+    `${repeat > 1 ? `, ${repeat} times each` : ''}; instance logs in ${logDir}`,
 );
 const rows: Row[] = [];
 for (const engine of engines) {
-  for (const fault of faultsFor(engine)) {
+  for (const fault of faultsFor(engine).flatMap((f) => Array.from({ length: repeat }, () => f))) {
     const started = Date.now();
     const row = await runFault(fault, { size: quick ? QUICK : FULL, broker: BROKERS[engine], logDir });
     rows.push(row);

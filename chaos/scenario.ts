@@ -1,6 +1,6 @@
 // Runs one fault: a fresh broker and fresh instances, resumable clients under load, the fault
 // mid-load, the load stopped and every queue drained, then the log read back and judged.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventSource, ResumableConnection } from './client.js';
 import type { ClientSpec, Fault, FaultContext, Size } from './faults.js';
@@ -31,7 +31,9 @@ function slug(name: string): string {
 
 export async function runFault(fault: Fault, { size, broker: makeBroker, logDir }: RunOptions): Promise<Row> {
   const broker = makeBroker();
-  const dir = join(logDir, `${broker.engine}-${slug(fault.name)}`);
+  const base = join(logDir, `${broker.engine}-${slug(fault.name)}`);
+  let dir = base;
+  for (let run = 2; existsSync(dir); run++) dir = `${base}-${run}`;
   mkdirSync(dir, { recursive: true });
   const instances: Instance[] = [];
   const connections: ResumableConnection[] = [];
@@ -109,6 +111,7 @@ export async function runFault(fault: Fault, { size, broker: makeBroker, logDir 
     proxy = undefined;
 
     const entries = await broker.readLog();
+    const lostEntries = loss === undefined ? undefined : await broker.readLostLog?.();
     const row = judge({
       fault: fault.name,
       engine: broker.engine,
@@ -117,6 +120,7 @@ export async function runFault(fault: Fault, { size, broker: makeBroker, logDir 
       entries,
       windows,
       loss,
+      lostEntries,
     });
     row.notes.unshift(...stuck);
     return row;
@@ -148,6 +152,7 @@ function failedRow(fault: Fault, engine: string, err: unknown, instances: Instan
     protocolErrors: 0,
     unconfirmed: 0,
     refusedInFault: 0,
+    inLostData: 0,
     closeCodes: {},
     closes: '',
     notes: [

@@ -38,7 +38,8 @@ export function details(rows: Row[]): string {
       const verdict = failures(row);
       const lines = [
         `- ${row.fault} [${row.engine}]: ${verdict.length === 0 ? 'ok' : `FAILED (${verdict.join(', ')})`}; ` +
-          `refused during the fault ${row.refusedInFault}; closes ${row.closes || 'none'}`,
+          `refused during the fault ${row.refusedInFault}; closes ${row.closes || 'none'}` +
+          (row.inLostData > 0 ? `; confirmed before the data loss and lost with it ${row.inLostData}` : ''),
       ];
       if (verdict.length > 0) lines.push(...row.notes.slice(0, 12).map((note) => `    ${note}`));
       return lines.join('\n');

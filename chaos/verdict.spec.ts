@@ -119,6 +119,60 @@ describe(judge.name, () => {
     );
   });
 
+  it('does not hold a resume frame after the loss to seqs stored only in the lost data (the empty-restart finding)', () => {
+    // 1-2 acked before the loss, stored in the old server only; 3-4 stored in the new one, their
+    // acks lost with the connection; the reconnect's resume frame (read from the new server) says
+    // last_seq 4, a high-water mark that also covers 1-2.
+    const { source, recorder } = setup(4, [1, 2]);
+    source.confirm(3, 'resume', T0 + 10);
+    source.confirm(4, 'resume', T0 + 10);
+    source.resumes.push({ at: T0 + 10, lastSeq: 4 });
+    const loss = { from: T0 + 5, to: T0 + 6 };
+    const entries = [3, 4].map((seq) => entry(source, seq));
+    const lostEntries = [1, 2].map((seq) => entry(source, seq));
+    const clean = { sent: 4, acked: 2, inLog: 2, ...CLEAN };
+    expect(verdict({ sources: [source], recorder, entries, loss, lostEntries })).toEqual(clean);
+    expect(
+      judge({ fault: 'f', engine: 'e', windows: [], sources: [source], recorder, entries, loss, lostEntries })
+        .inLostData,
+    ).toBe(2);
+    // Without the lost data, by time alone: 1-2 were taken before the old server was gone.
+    expect(verdict({ sources: [source], recorder, entries, loss })).toEqual(clean);
+  });
+
+  it('with the lost data at hand, counts what was acked before the loss and is in neither log', () => {
+    const { source, recorder } = setup(3, [1, 2, 3]);
+    const loss = { from: T0 + 5, to: T0 + 6 };
+    // 2 was acked before the loss but the old server never held it; 1 is there with an id that the
+    // new log uses again for 3.
+    const lostEntries = [entry(source, 1)];
+    const entries = [entry(source, 3, 101)];
+    expect(verdict({ sources: [source], recorder, entries, loss, lostEntries })).toEqual({
+      sent: 3,
+      acked: 3,
+      inLog: 1,
+      ...CLEAN,
+      ackedButMissing: 1,
+      holes: 1,
+      idsReused: 1,
+    });
+  });
+
+  it('holds a resume frame to what was sent only after the loss', () => {
+    const { source, recorder } = setup(3, [1]);
+    // 2-3 confirmed by a resume frame; 2 was first sent before the loss, 3 only after it.
+    source.confirm(2, 'resume', T0 + 4);
+    source.confirm(3, 'resume', T0 + 8);
+    const loss = { from: T0 + 5, to: T0 + 6 };
+    expect(verdict({ sources: [source], recorder, entries: [], loss })).toEqual({
+      sent: 3,
+      acked: 1,
+      inLog: 0,
+      ...CLEAN,
+      ackedButMissing: 1,
+    });
+  });
+
   it('counts altered data and events never confirmed', () => {
     const { source, recorder } = setup(3, [1, 2]);
     const entries = [entry(source, 1), { ...entry(source, 2), data: '{"seq":2}' }];

@@ -26,6 +26,9 @@ export interface Row {
   unconfirmed: number;
   /** Refusals the fault explains (broker down, the rate-limited client). */
   refusedInFault: number;
+  /** After an empty broker restart: confirmed events not in the log because they were stored in
+   * the data the broker lost (read back from the old server's files). */
+  inLostData: number;
   /** Close codes the clients saw, and how often. */
   closeCodes: Record<number, number>;
   closes: string;
@@ -60,75 +63,105 @@ export interface Judgement {
   entries: LogEntry[];
   /** Periods in which the broker was faulty or recovering; refusals inside them are explained. */
   windows: [number, number][];
-  /** The broker lost its data: from `from` (the old server seen gone) until `to` (ready again,
-   * empty). Then only replies to frames the server took from `from` on, and resume frames from `to`
-   * on, must be in the log; what the server took earlier may have been stored in the lost data. */
+  /**
+   * The broker lost its data: from `from` (the old server seen gone) until `to` (ready again,
+   * empty). What the server took before `from` may have been stored in the lost data; what it took
+   * from `from` on cannot have been (see Confirmation.lastAt).
+   */
   loss?: { from: number; to: number };
+  /** With `loss`, when the engine can tell: every entry the old server held when it was killed. */
+  lostEntries?: LogEntry[];
 }
 
-export function judge({ fault, engine, sources, recorder, entries, windows, loss }: Judgement): Row {
+export function judge({
+  fault,
+  engine,
+  sources,
+  recorder,
+  entries,
+  windows,
+  loss,
+  lostEntries,
+}: Judgement): Row {
   const notes = [...recorder.errors];
   let protocolErrors = recorder.errorCount;
   const byStream = new Map(sources.map((s) => [s.stream, s]));
-  const count = new Map<string, number>();
   const logIds = new Map<number, string>();
   const reused = new Set(recorder.reusedIds);
-  for (const entry of entries) {
-    const key = `${entry.stream} ${entry.seq}`;
-    count.set(key, (count.get(key) ?? 0) + 1);
-    const source = byStream.get(entry.stream);
-    if (source === undefined || entry.data !== source.text(entry.seq)) {
-      protocolErrors++;
-      if (notes.length < 30) notes.push(`log entry ${entry.position} is not what ${key} sent: ${entry.data}`);
+  /** Counts one log's entries per `stream seq`; checks data and ids across both logs. */
+  const tally = (log: LogEntry[], what: string): Map<string, number> => {
+    const count = new Map<string, number>();
+    for (const entry of log) {
+      const key = `${entry.stream} ${entry.seq}`;
+      count.set(key, (count.get(key) ?? 0) + 1);
+      const source = byStream.get(entry.stream);
+      if (source === undefined || entry.data !== source.text(entry.seq)) {
+        protocolErrors++;
+        if (notes.length < 30)
+          notes.push(`${what} entry ${entry.position} is not what ${key} sent: ${entry.data}`);
+      }
+      const other = logIds.get(entry.messageId) ?? recorder.ackIds.get(entry.messageId);
+      if (other !== undefined && other !== key) reused.add(entry.messageId);
+      logIds.set(entry.messageId, key);
+      const ackId = recorder.ackOf.get(key);
+      if (ackId !== undefined && count.get(key) === 1 && ackId !== entry.messageId && loss === undefined) {
+        protocolErrors++;
+        if (notes.length < 30)
+          notes.push(`${key} acked as message_id ${ackId} but stored as ${entry.messageId}`);
+      }
     }
-    for (const id of [entry.messageId]) {
-      const other = logIds.get(id) ?? recorder.ackIds.get(id);
-      if (other !== undefined && other !== key) reused.add(id);
-      logIds.set(id, key);
-    }
-    const ackId = recorder.ackOf.get(key);
-    if (
-      ackId !== undefined &&
-      (count.get(key) ?? 0) === 1 &&
-      ackId !== entry.messageId &&
-      loss === undefined
-    ) {
-      protocolErrors++;
-      if (notes.length < 30)
-        notes.push(`${key} acked as message_id ${ackId} but stored as ${entry.messageId}`);
-    }
-  }
+    return count;
+  };
+  // The lost data first, so an id it holds and the new log reuses is caught either way round.
+  const lost = tally(lostEntries ?? [], 'lost data');
+  const count = tally(entries, 'log');
   let duplicatedInLog = 0;
   for (const n of count.values()) duplicatedInLog += n - 1;
+  for (const n of lost.values()) duplicatedInLog += n - 1;
 
   let sent = 0;
   let ackedButMissing = 0;
   let holes = 0;
   let unconfirmed = 0;
+  /** Confirmed events missing from the log that the lost data explains. */
+  let inLostData = 0;
+  const sinceLoss = (at: number | undefined): string =>
+    loss === undefined || at === undefined
+      ? ''
+      : `, taken ${at - loss.from} ms after the old server was gone, ${at - loss.to} ms after the new one was ready`;
   for (const source of sources) {
     sent += source.produced;
     unconfirmed += source.produced - source.confirmed.size;
-    const resumedAfterLoss = Math.max(
-      0,
-      ...source.resumes.filter((r) => loss === undefined || r.at >= loss.to).map((r) => r.lastSeq),
-    );
-    const mustBeThere = (seq: number): boolean => {
+    /**
+     * Whether the log must hold this confirmed seq. After a data loss, what the server may have
+     * stored before the old server was gone may be missing: with the lost data at hand, exactly
+     * what it holds; without, whatever was confirmed by a reply to a frame taken before the loss or
+     * by a resume frame that may cover a copy sent before it. A resume frame's last_seq is a
+     * high-water mark: after an empty restart it can cover seqs stored only in the lost data.
+     */
+    const excusedByLoss = (seq: number): boolean => {
       const confirmation = source.confirmed.get(seq);
-      if (confirmation === undefined) return false;
-      if (loss === undefined) return true;
-      return (confirmation.lastAt ?? -Infinity) >= loss.from || seq <= resumedAfterLoss;
+      if (loss === undefined || confirmation === undefined) return false;
+      const takenAfter = (confirmation.lastAt ?? -Infinity) >= loss.from;
+      if (lostEntries === undefined) return !takenAfter;
+      return lost.has(`${source.stream} ${seq}`) && (confirmation.how === 'resume' || !takenAfter);
     };
     for (const [seq, confirmation] of source.confirmed) {
-      if (mustBeThere(seq) && !count.has(`${source.stream} ${seq}`)) {
-        ackedButMissing++;
-        if (notes.length < 30)
-          notes.push(`${source.stream} ${seq} confirmed (${confirmation.how}) but not in the log`);
+      if (count.has(`${source.stream} ${seq}`)) continue;
+      if (excusedByLoss(seq)) {
+        inLostData++;
+        continue;
       }
+      ackedButMissing++;
+      if (notes.length < 30)
+        notes.push(
+          `${source.stream} ${seq} confirmed (${confirmation.how}${sinceLoss(confirmation.lastAt)}) but not in the log`,
+        );
     }
     for (let seq = 2; seq <= source.produced; seq++) {
       if (!count.has(`${source.stream} ${seq}`) || count.has(`${source.stream} ${seq - 1}`)) continue;
-      // After the broker lost its data, what was confirmed before the loss may be missing.
-      if (source.confirmed.has(seq - 1) && !mustBeThere(seq - 1)) continue;
+      // After the broker lost its data, what was stored before the loss may be missing.
+      if (excusedByLoss(seq - 1)) continue;
       holes++;
       if (notes.length < 30) notes.push(`${source.stream}: ${seq} is in the log but ${seq - 1} is not`);
     }
@@ -160,10 +193,12 @@ export function judge({ fault, engine, sources, recorder, entries, windows, loss
     protocolErrors,
     unconfirmed,
     refusedInFault,
+    inLostData,
     closeCodes: Object.fromEntries(recorder.closes),
     closes: [...recorder.closes]
       .sort(([a], [b]) => a - b)
       .map(([code, n]) => `${code}×${n}`)
+      .concat(recorder.givenUp > 0 ? [`given up by the client ×${recorder.givenUp}`] : [])
       .join(' '),
     notes,
   };

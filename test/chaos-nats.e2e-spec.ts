@@ -16,13 +16,15 @@ import { describeWithNats } from './support/nats.js';
 const logDir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-nats-test-'));
 const rows: Row[] = [];
 
-/** What shows the fault really happened to the clients: a close code, or refusals during it. */
-const EVIDENCE: Record<string, number | 'refused'> = {
+/** What shows the fault really happened to the clients: a close code, refusals during it, or
+ * duplicate replies (two connections across instances: without the Redis bus neither is closed). */
+const EVIDENCE: Record<string, number | 'refused' | 'duplicates'> = {
   'kill -9 of an instance, then restart': 1006,
   'broker restarted with its data (kill -9)': 'refused',
   'broker restarted with its data (SIGTERM)': 'refused',
   'connections severed at random': 1006,
-  'two connections on one stream (1 and 2 instances)': 4001,
+  'two connections on one stream, one instance': 4001,
+  'two connections on one stream, two instances': 'duplicates',
 };
 
 const faults = NATS_FAULTS.filter((fault) => NATS_TEST_FAULTS.includes(fault.name));
@@ -53,6 +55,7 @@ describeWithNats('Fault suite on NATS JetStream, short (e2e)', () => {
       expect(row.inLog).toBeGreaterThanOrEqual(row.acked);
       const evidence = EVIDENCE[name];
       if (evidence === 'refused') expect(row.refusedInFault).toBeGreaterThan(0);
+      else if (evidence === 'duplicates') expect(row.duplicateReplies).toBeGreaterThan(0);
       else expect(row.closeCodes[evidence]).toBeGreaterThan(0);
     },
     120_000,

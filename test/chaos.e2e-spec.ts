@@ -17,8 +17,10 @@ const rows: Row[] = [];
 const EVIDENCE: Record<string, number | undefined> = {
   'kill -9 of an instance, then restart': 1006,
   'SIGTERM under load, then restart': 1001,
+  'broker restarted empty (check: no id reused, nothing after lost)': 1006,
   'connections severed at random': 1006,
-  'two connections on one stream (1 and 2 instances)': 4001,
+  'two connections on one stream, one instance': 4001,
+  'two connections on one stream, two instances': 4001,
   'rate-limit close (1008)': 1008,
   'heartbeat terminate (clients stop answering pings)': 1006,
   'WORKERS=2, one worker killed -9': 1006,

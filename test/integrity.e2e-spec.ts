@@ -402,4 +402,36 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     },
     TEST_TIMEOUT_MS,
   );
+
+  it(
+    'closes the older connection of a stream on another instance with 4001, and the newer one serves on',
+    async () => {
+      const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'takeover:' };
+      const [a, b] = await Promise.all([new Instance(env).start(), new Instance(env).start()]);
+      const older = await TestClient.open(`${a.url()}?stream=phone-1:s`);
+      expect(await older.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s', last_seq: 0 });
+      older.send('{"seq":1}');
+      expect(await older.nextJson()).toMatchObject({ status: 'received', seq: 1 });
+      const newer = await TestClient.open(`${b.url()}?stream=phone-1:s`);
+      expect(await newer.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s', last_seq: 1 });
+      expect(await older.waitClosed()).toEqual({ code: 4001, reason: 'Stream resumed elsewhere' });
+      newer.send('{"seq":1}');
+      newer.send('{"seq":2}');
+      expect(await newer.nextJson()).toEqual({
+        status: 'duplicate',
+        server_timestamp: expect.any(Number) as unknown,
+        seq: 1,
+      });
+      expect(await newer.nextJson()).toMatchObject({ status: 'received', seq: 2 });
+      // Another stream on instance A is not touched.
+      const other = await TestClient.open(`${a.url()}?stream=phone-2:s`);
+      expect(await other.nextJson()).toEqual({ type: 'resume', stream: 'phone-2:s', last_seq: 0 });
+      other.send('{"seq":1}');
+      expect(await other.nextJson()).toMatchObject({ status: 'received', seq: 1 });
+      newer.close();
+      other.close();
+      await Promise.all([a.stop(), b.stop()]);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

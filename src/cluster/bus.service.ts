@@ -1,6 +1,8 @@
 // The Redis bus: each instance publishes its monitor events once per flush on `<prefix>events`,
 // and every instance hands other instances' batches to its MonitorGateway. Without Redis it does
-// nothing and monitors see this process's events only (which is then all of them).
+// nothing and monitors see this process's events only (which is then all of them). It also carries
+// stream takeovers on `<prefix>streams`: a resumable connection opened on one instance closes the
+// older connection of that stream on the others (4001).
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { Subject } from 'rxjs';
@@ -14,11 +16,19 @@ export interface RemoteBatch {
   events: string;
 }
 
+/** A resumable connection for `stream` opened on another instance at `openedAt` (ms). */
+export interface Takeover {
+  stream: string;
+  openedAt: number;
+}
+
 @Injectable()
 export class BusService implements OnModuleInit, OnModuleDestroy {
   readonly remote$ = new Subject<RemoteBatch>();
+  readonly takeovers$ = new Subject<Takeover>();
   private publishErrors = 0;
   private readonly channel: string;
+  private readonly streamsChannel: string;
 
   constructor(
     private readonly redis: RedisService,
@@ -27,6 +37,7 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
   ) {
     logger.setContext(BusService.name);
     this.channel = redis.key('events');
+    this.streamsChannel = redis.key('streams');
     metrics.counter(
       'cbsa_redis_publish_errors_total',
       'Monitor batches that could not be published on the Redis bus',
@@ -50,15 +61,27 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
     if (subscriber === undefined) return;
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.receive(message);
+      else if (channel === this.streamsChannel) this.receiveTakeover(message);
     });
     // ioredis re-subscribes by itself after every reconnect.
     subscriber
-      .subscribe(this.channel)
+      .subscribe(this.channel, this.streamsChannel)
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'Subscribe failed'));
   }
 
   onModuleDestroy(): void {
     this.remote$.complete();
+    this.takeovers$.complete();
+  }
+
+  /**
+   * Tells the other instances that a resumable connection for `stream` opened here. Best effort:
+   * while Redis is down nobody hears it, and the seq check alone keeps two connections apart.
+   */
+  announceStream(stream: string, openedAt: number): void {
+    const client = this.redis.client;
+    if (client === undefined || !this.redis.ready) return;
+    client.publish(this.streamsChannel, `${INSTANCE_ID}\n${openedAt}\n${stream}`).catch(() => undefined);
   }
 
   /** One publish per flush (per frame-sized chunk of it). While Redis is down the batch is counted as an error and dropped. */
@@ -70,6 +93,15 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
       return;
     }
     client.publish(this.channel, `${INSTANCE_ID}\n${count}\n${events}`).catch(() => this.publishErrors++);
+  }
+
+  private receiveTakeover(message: string): void {
+    const first = message.indexOf('\n');
+    const second = message.indexOf('\n', first + 1);
+    if (first < 0 || second < 0 || message.slice(0, first) === INSTANCE_ID) return;
+    const openedAt = Number(message.slice(first + 1, second));
+    if (!Number.isSafeInteger(openedAt)) return;
+    this.takeovers$.next({ stream: message.slice(second + 1), openedAt });
   }
 
   private receive(message: string): void {

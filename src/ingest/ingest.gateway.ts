@@ -10,6 +10,8 @@ import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { PinoLogger } from 'nestjs-pino';
 import type { WebSocket } from 'ws';
+import type { Subscription } from 'rxjs';
+import { BusService } from '../cluster/bus.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LATENCY_SAMPLE_EVERY, MetricsService } from '../metrics/metrics.service.js';
 import {
@@ -58,6 +60,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
   /** The live connection of each stream on this instance: a newer one closes the older (4001). */
   private readonly owners = new Map<string, Conn>();
   private sweeper?: NodeJS.Timeout;
+  private takeovers?: Subscription;
 
   constructor(
     private readonly stream: StreamService,
@@ -66,6 +69,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     private readonly metrics: MetricsService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
+    private readonly bus: BusService,
   ) {
     logger.setContext(IngestGateway.name);
   }
@@ -73,10 +77,18 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
   onModuleInit(): void {
     this.sweeper = setInterval(() => this.state.sweep(), SWEEP_MS);
     this.sweeper.unref();
+    // A newer connection of a stream on another instance closes the older one here too.
+    this.takeovers = this.bus.takeovers$.subscribe(({ stream, openedAt }) => {
+      const older = this.owners.get(stream);
+      if (older !== undefined && older.openedAt < openedAt) {
+        this.sink.closeWhenSettled(older, CLOSE_STREAM_RESUMED, STREAM_RESUMED_REASON);
+      }
+    });
   }
 
   onModuleDestroy(): void {
     clearInterval(this.sweeper);
+    this.takeovers?.unsubscribe();
   }
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
@@ -113,6 +125,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     const older = this.owners.get(streamId);
     if (older !== undefined) this.sink.closeWhenSettled(older, CLOSE_STREAM_RESUMED, STREAM_RESUMED_REASON);
     this.owners.set(streamId, conn);
+    this.bus.announceStream(streamId, conn.openedAt);
     if (!this.sink.queued) {
       const last = this.state.lastSeq(streamId);
       socket.send(resumeFrame(streamId, last));

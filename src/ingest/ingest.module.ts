@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+import { ClusterModule } from '../cluster/cluster.module.js';
 import { SinkModule } from '../sink/sink.module.js';
 import { StreamModule } from '../stream/stream.module.js';
 import { IngestGateway } from './ingest.gateway.js';
 
-@Module({ imports: [StreamModule, SinkModule], providers: [IngestGateway] })
+@Module({ imports: [StreamModule, SinkModule, ClusterModule], providers: [IngestGateway] })
 export class IngestModule {}

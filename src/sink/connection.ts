@@ -19,6 +19,8 @@ export interface Conn {
   onSettled: (() => void) | undefined;
   /** The server is closing it: later frames get no reply and are not stored. */
   closing: boolean;
+  /** When it opened (ms): across instances, only an older connection of a stream is taken over. */
+  openedAt: number;
 }
 
 export function newConn(socket: WebSocket, clientId: string, stream: string | undefined): Conn {
@@ -31,6 +33,7 @@ export function newConn(socket: WebSocket, clientId: string, stream: string | un
     pending: 0,
     onSettled: undefined,
     closing: false,
+    openedAt: Date.now(),
   };
 }
 
