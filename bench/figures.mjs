@@ -16,7 +16,7 @@ function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-function summarise(runs) {
+export function summarise(runs) {
   const keys = [...new Set(runs.flatMap((r) => Object.keys(r)))];
   const med = {};
   const range = {};
@@ -83,6 +83,8 @@ export function targetChecks(byId) {
       'of replies',
     );
   }
+  // Scenario 7: each sink row's goals against fast mode, as its result states them.
+  for (const row of byId[7]?.rows ?? []) checks.push(...(row.goals ?? []));
   return checks;
 }
 
@@ -99,7 +101,7 @@ export function gitRevision() {
 }
 
 /** a / b for every figure of a, or null where either is missing or b is 0. */
-function ratios(a, b) {
+export function ratios(a, b) {
   return Object.fromEntries(
     Object.keys(a).map((key) => [key, a[key] !== null && b[key] ? a[key] / b[key] : null]),
   );

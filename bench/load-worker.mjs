@@ -1,5 +1,6 @@
 // One load-generator thread, started by bench/run.mjs. Roles:
-//   ingest   connections that each keep `inFlight` frames unacked, timing every ack
+//   ingest   connections that each keep `inFlight` frames unacked, timing every ack; `resumable`
+//            ones open with ?stream=<id>, wait for the resume frame and number their frames (seq)
 //   monitor  monitor sockets that count the events frames they receive
 //   idle     connections that open and then say nothing
 // The parent sends {cmd:'measure'} to start the measured window, {cmd:'report'} to end it and get
@@ -9,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { framePool } from './frames.mjs';
 
-const { role, url, connections, inFlight = 1, malformedRatio = 0, index = 0 } = workerData;
+const { role, url, connections, inFlight = 1, malformedRatio = 0, resumable = false, index = 0 } = workerData;
 const CONNECT_CONCURRENCY = 100;
 
 // An all-zero mask makes ws skip masking on the client: the server still unmasks every frame, but
@@ -31,13 +32,13 @@ function open(path) {
   });
 }
 
-/** Opens `count` sockets with at most CONNECT_CONCURRENCY handshakes at a time. */
+/** Opens `count` sockets (`path`: a string, or the i-th socket's path) with at most CONNECT_CONCURRENCY handshakes at a time. */
 async function openMany(count, path, onOpen) {
   let next = 0;
   const opener = async () => {
     while (next < count) {
       const i = next++;
-      const ws = await open(path);
+      const ws = await open(typeof path === 'function' ? path(i) : path);
       ws.on('error', () => undefined);
       sockets.push(ws);
       onOpen?.(ws, i);
@@ -50,6 +51,8 @@ async function openMany(count, path, onOpen) {
 
 let acks = 0;
 let errorAcks = 0;
+let closed = 0;
+let stopping = false;
 let latencies = new Float64Array(1 << 16);
 let latencyCount = 0;
 
@@ -62,35 +65,63 @@ function recordLatency(ms) {
   latencies[latencyCount++] = ms;
 }
 
-// Only {"status":"received",... counts as an ack; any other reply ({"status":"error",...) is an
-// error reply, counted apart, so a server that answers every frame with an error acks nothing.
+// Only {"status":"received",... (and, to a resumable client, {"status":"duplicate",...) counts as an
+// ack; any other reply ({"status":"error",...) is an error reply, counted apart, so a server that
+// answers every frame with an error acks nothing.
 const RECEIVED_BYTE = 'r'.charCodeAt(0);
+const DUPLICATE_BYTE = 'd'.charCodeAt(0);
 const STATUS_AT = '{"status":"'.length;
+const RESUME_PREFIX = Buffer.from('{"type":"resume"');
+
+/** A unique stream id per connection (one server and broker per run, but ids never need to clash). */
+const streamId = (i) => `bench-${process.pid}-${index}-${i}`;
 
 function startIngest(ws, i) {
   const pool = framePool(malformedRatio, index * 1000 + i);
+  // A resumable frame is the pool's frame with "seq" spliced in first: one string concatenation per
+  // frame, the same in every mode, so the modes are compared under the same load.
+  const texts = resumable ? pool.map((frame) => frame.toString().slice(1)) : undefined;
   // Acks come back in send order, so a ring of send times per connection matches them up.
   const sentAt = new Float64Array(inFlight);
   let head = 0;
   let tail = 0;
+  let n = 0;
   let seq = 0;
   const send = () => {
     sentAt[tail] = performance.now();
     tail = (tail + 1) % inFlight;
-    ws.send(pool[seq++ % pool.length], { binary: false });
+    if (texts === undefined) ws.send(pool[n++ % pool.length], { binary: false });
+    else ws.send(`{"seq":${++seq},${texts[n++ % texts.length]}`);
   };
-  ws.on('message', (data) => {
+  const onReply = (data) => {
     const now = performance.now();
     const started = sentAt[head];
     head = (head + 1) % inFlight;
     if (measuring) {
-      if (data[STATUS_AT] === RECEIVED_BYTE) acks++;
+      const status = data[STATUS_AT];
+      if (status === RECEIVED_BYTE || (resumable && status === DUPLICATE_BYTE)) acks++;
       else errorAcks++;
       recordLatency(now - started);
     }
     if (ws.readyState === WebSocket.OPEN) send();
+  };
+  ws.once('close', () => {
+    if (!stopping) closed++;
   });
-  for (let k = 0; k < inFlight; k++) send();
+  if (!resumable) {
+    ws.on('message', onReply);
+    for (let k = 0; k < inFlight; k++) send();
+    return;
+  }
+  // The first frame of a resumable connection is {"type":"resume",…,"last_seq":N}: go on from N + 1.
+  ws.once('message', (data) => {
+    if (!data.subarray(0, RESUME_PREFIX.length).equals(RESUME_PREFIX)) {
+      throw new Error(`expected a resume frame first, got ${data.toString().slice(0, 200)}`);
+    }
+    seq = JSON.parse(data.toString()).last_seq;
+    ws.on('message', onReply);
+    for (let k = 0; k < inFlight; k++) send();
+  });
 }
 
 // --- monitor ------------------------------------------------------------------------------------
@@ -129,17 +160,20 @@ parentPort.on('message', (msg) => {
     const seconds = (performance.now() - windowStart) / 1000;
     const lat = latencies.slice(0, latencyCount);
     parentPort.postMessage(
-      { type: 'report', seconds, acks, errorAcks, latencies: lat, monitors: monitorStats },
+      { type: 'report', seconds, acks, errorAcks, closed, latencies: lat, monitors: monitorStats },
       [lat.buffer],
     );
   } else if (msg.cmd === 'stop') {
+    stopping = true;
     for (const ws of sockets) ws.terminate();
     parentPort.close();
   }
 });
 
 try {
-  if (role === 'ingest') await openMany(connections, '/ws/behaviour', startIngest);
+  if (role === 'ingest' && resumable) {
+    await openMany(connections, (i) => `/ws/behaviour?stream=${streamId(i)}`, startIngest);
+  } else if (role === 'ingest') await openMany(connections, '/ws/behaviour', startIngest);
   else if (role === 'monitor') await openMany(connections, '/ws/monitor', startMonitor);
   else await openMany(connections, '/ws/behaviour');
   parentPort.postMessage({ type: 'ready', open: sockets.length });

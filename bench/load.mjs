@@ -2,6 +2,7 @@
 // window around them, turned into one run's figures.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
+import { startNats } from './nats-server.mjs';
 import { startRedis } from './redis-server.mjs';
 import { cpuSeconds, machineBusySeconds, ownCpuSeconds, rssBytes, startServer } from './server.mjs';
 import { LOAD_WORKERS, SETTINGS, WORKER } from './settings.mjs';
@@ -50,7 +51,7 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
 }
 
-async function runLoad(scenario, server, redis) {
+async function runLoad(scenario, server, broker) {
   const workers = [];
   try {
     // Monitors attach before any frame is sent, so they see the whole measured window.
@@ -68,6 +69,7 @@ async function runLoad(scenario, server, redis) {
           connections,
           inFlight: scenario.inFlight,
           malformedRatio: scenario.malformedRatio ?? 0,
+          resumable: scenario.resumable ?? false,
           index,
         }),
     );
@@ -79,9 +81,10 @@ async function runLoad(scenario, server, redis) {
     // CPU and RSS are summed over the primary and its workers (one pid for a single process).
     const pids = server.pids();
     const serverCpu = () => sum(pids.map(cpuSeconds));
-    const redisCpu = () => (redis ? cpuSeconds(redis.pid) : 0);
+    // The broker (redis-server, nats-server) is measured apart, from its own /proc/<pid>/stat.
+    const brokerCpu = () => (broker ? cpuSeconds(broker.pid) : 0);
     const cpu0 = serverCpu();
-    const redis0 = redisCpu();
+    const broker0 = brokerCpu();
     const own0 = ownCpuSeconds();
     const busy0 = machineBusySeconds();
     const t0 = performance.now();
@@ -91,7 +94,7 @@ async function runLoad(scenario, server, redis) {
     for (const w of workers) w.send('report');
     server.assertAlive();
     const cpu = serverCpu() - cpu0;
-    const redisUsed = redisCpu() - redis0;
+    const brokerUsed = brokerCpu() - broker0;
     const own = ownCpuSeconds() - own0;
     const busy = machineBusySeconds() - busy0;
     const seconds = (performance.now() - t0) / 1000;
@@ -99,6 +102,7 @@ async function runLoad(scenario, server, redis) {
     const done = await Promise.all(reports);
 
     const ingestReports = done.slice(monitorWorker ? 1 : 0);
+    // Acks are {"status":"received"} and, to resumable clients, {"status":"duplicate"}; never errors.
     const acksPerS = ingestReports.reduce((sum, r) => sum + r.acks / r.seconds, 0);
     const latencies = Float64Array.from(ingestReports.flatMap((r) => Array.from(r.latencies))).sort();
     const figures = {
@@ -112,14 +116,16 @@ async function runLoad(scenario, server, redis) {
       cpu_utilisation: cpu / seconds,
       load_generator_cpu: own / seconds,
       // Cores other processes kept busy during the window: the noise this run was measured under.
-      other_cpu: Math.max(0, (busy - cpu - own - redisUsed) / seconds),
+      other_cpu: Math.max(0, (busy - cpu - own - brokerUsed) / seconds),
       rss_mib: rss / 2 ** 20,
       server_processes: pids.length,
+      // Ingest sockets the server closed during the run (none is expected in any scenario).
+      closed_connections: ingestReports.reduce((s, r) => s + r.closed, 0),
     };
-    if (redis) {
-      figures.redis_cpu_s_per_100k = acksPerS > 0 ? (redisUsed / (acksPerS * seconds)) * 100_000 : null;
-      figures.redis_cpu_utilisation = redisUsed / seconds;
-      figures.redis_rss_mib = rssBytes(redis.pid) / 2 ** 20;
+    if (broker) {
+      figures.broker_cpu_s_per_100k = acksPerS > 0 ? (brokerUsed / (acksPerS * seconds)) * 100_000 : null;
+      figures.broker_cpu_utilisation = brokerUsed / seconds;
+      figures.broker_rss_mib = rssBytes(broker.pid) / 2 ** 20;
     }
     if (monitorWorker) {
       const { monitors, seconds: mSeconds } = done[0];
@@ -161,18 +167,23 @@ async function runIdle(scenario, server) {
   }
 }
 
-/** One run of `scenario` against a fresh `target` server; `redisBinary` for a cluster target. */
-export async function runOnce(scenario, target, redisBinary) {
-  // A cluster gets its own empty redis-server, started before and stopped after it.
-  const redis = target.workers > 1 ? await startRedis(redisBinary) : undefined;
+const BROKERS = { redis: startRedis, nats: startNats };
+
+/**
+ * One run of `scenario` against a fresh `target` server. A target with a broker (the cluster, a
+ * sink) gets its own empty one, from `brokers` ({ redis, nats } binaries), started before and stopped
+ * after it.
+ */
+export async function runOnce(scenario, target, brokers) {
+  const broker = target.broker ? await BROKERS[target.broker](brokers[target.broker]) : undefined;
   try {
-    const server = await startServer(target, redis?.url);
+    const server = await startServer(target, broker?.url);
     try {
-      return await (scenario.idle ? runIdle(scenario, server) : runLoad(scenario, server, redis));
+      return await (scenario.idle ? runIdle(scenario, server) : runLoad(scenario, server, broker));
     } finally {
       await server.stop();
     }
   } finally {
-    await redis?.stop();
+    await broker?.stop();
   }
 }

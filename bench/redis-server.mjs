@@ -1,6 +1,6 @@
-// A private, empty redis-server on a free port for scenario 6 (WORKERS=2 with Redis): nothing on
-// disk, nothing shared with a developer's Redis. Found as the test suites find it: REDIS_SERVER_PATH,
-// else `redis-server` on the PATH.
+// A private, empty redis-server on a free port for scenario 6 (WORKERS=2 with Redis) and the
+// SINK=redis-stream row of scenario 7: nothing on disk, nothing shared with a developer's Redis.
+// Found as the test suites find it: REDIS_SERVER_PATH, else `redis-server` on the PATH.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -25,7 +25,7 @@ export function findRedisServer() {
   };
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

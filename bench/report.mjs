@@ -1,4 +1,6 @@
-// What the bench prints: a one-line progress note per run, and the markdown tables of the result.
+// What the bench prints: a one-line progress note per run, and the markdown tables of the result
+// (scenario 7's table is built in modes.mjs, beside its result).
+import { modesTable } from './modes.mjs';
 
 /** The figures the table shows, in order, and how to print them. */
 export const FIGURES = [
@@ -37,7 +39,7 @@ const SCALE_OUT_FIGURES = [
       })[f.key] ?? f,
   ),
   { key: 'cpu_utilisation', label: 'server CPU (cores busy)', digits: 2 },
-  { key: 'redis_cpu_s_per_100k', label: 'redis-server CPU s / 100k frames', digits: 2, noRatio: true },
+  { key: 'broker_cpu_s_per_100k', label: 'redis-server CPU s / 100k frames', digits: 2, noRatio: true },
   { key: 'load_generator_cpu', label: 'load generator (cores busy)', digits: 2, noRatio: true },
   ...FIGURES.filter((f) => f.key === 'other_cpu'),
 ];
@@ -90,6 +92,7 @@ export function markdown(result) {
   }
   for (const sc of result.scenarios) {
     if (sc.skipped !== undefined) lines.push('', `Scenario ${sc.id} (${sc.title}) skipped: ${sc.skipped}.`);
+    else if (sc.rows !== undefined) lines.push('', ...modesTable(sc, result));
     else if (sc.measured_with !== undefined) lines.push('', ...scaleOutTable(sc, result));
   }
   lines.push('', '| Target | Scenario | Measured | Limit | Met |', '| --- | ---: | ---: | ---: | --- |');
@@ -117,14 +120,15 @@ export function runLine(scenario, target, rep, figures, seconds) {
     ? `${fmt(figures.kib_per_connection, 2)} KiB/conn, RSS ${fmt(figures.rss_mib, 1)} MiB`
     : `${fmt(figures.acks_per_s, 0)} acks/s, p99 ${fmt(figures.latency_p99_ms, 2)} ms, ` +
       `server CPU ${fmt(figures.cpu_utilisation * 100, 0)}%, ` +
-      (figures.redis_cpu_utilisation === undefined
+      (figures.broker_cpu_utilisation === undefined
         ? ''
-        : `redis-server CPU ${fmt(figures.redis_cpu_utilisation * 100, 0)}%, `) +
+        : `broker CPU ${fmt(figures.broker_cpu_utilisation * 100, 0)}%, `) +
       `other processes ${fmt(figures.other_cpu * 100, 0)}%` +
       (figures.monitor_frames_per_s === undefined
         ? ''
         : `, ${fmt(figures.monitor_frames_per_s, 1)} monitor frames/s`) +
-      (figures.error_ack_share > 0 ? `, ${fmt(figures.error_ack_share * 100, 1)}% error acks` : '');
+      (figures.error_ack_share > 0 ? `, ${fmt(figures.error_ack_share * 100, 1)}% error acks` : '') +
+      (figures.closed_connections > 0 ? `, ${figures.closed_connections} connections closed` : '');
   console.error(
     `[${scenario.id}. ${scenario.name}] ${target.padEnd(8)} rep ${rep}: ${shown} ` +
       `(${seconds.toFixed(1)} s)`,

@@ -1,7 +1,8 @@
 // `npm run bench`: measures the service (dist/main.js, one process) against bench/baseline-server.mjs
 // (the same job on bare ws) under the same load, alternating them (A B A B) with a fresh server
 // process per run, and reports medians, their ranges and the ratio service / baseline. Scenario 6
-// runs the service as WORKERS=2 over a private redis-server and compares it with scenario 2.
+// runs the service as WORKERS=2 over a private redis-server and compares it with scenario 2;
+// scenario 7 runs scenario 1 with resumable clients in fast mode and in each sink mode (modes.mjs).
 // Options: --quick (tiny durations, for `npm test`), --reps=N, --scenarios=1,3.
 // This file only orders the runs; each job has its module: settings.mjs (what to run), server.mjs
 // (the server process), load.mjs (the load and one run's figures), figures.mjs (results and
@@ -12,6 +13,7 @@ import { connectionsMarkdown, runConnections } from './connections.mjs';
 import { framePool } from './frames.mjs';
 import { gitRevision, loadOf, machine, scaleOutResult, scenarioResult, targetChecks } from './figures.mjs';
 import { runOnce } from './load.mjs';
+import { modesResult } from './modes.mjs';
 import { monitorCostMarkdown, runMonitorCost } from './monitor-cost.mjs';
 import { findRedisServer } from './redis-server.mjs';
 import { markdown, runLine } from './report.mjs';
@@ -28,7 +30,7 @@ import {
   selectScenarios,
 } from './settings.mjs';
 
-const { scenarios, redisBinary, skipped: SKIPPED } = selectScenarios();
+const { scenarios, brokers, skipped: SKIPPED } = selectScenarios();
 const FRAMES = framePool(0, 0);
 
 snapshotBuild();
@@ -76,7 +78,7 @@ if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scena
 
 async function runAndLog(scenario, target, rep) {
   const t = performance.now();
-  const figures = await runOnce(scenario, TARGETS[target], redisBinary);
+  const figures = await runOnce(scenario, TARGETS[target], brokers);
   runLine(scenario, target, rep, figures, (performance.now() - t) / 1000);
   return { target, rep, figures };
 }
@@ -100,12 +102,11 @@ for (const scenario of scenarios) {
     const { id, name, title } = scenario;
     results.push({ id, name, title, load: loadOf(scenario), skipped: SKIPPED.get(id), runs });
   } else if (scenario.runsWith !== undefined) {
+    const reference = results.find((r) => r.id === scenario.runsWith);
     results.push(
-      scaleOutResult(
-        scenario,
-        runs,
-        results.find((r) => r.id === scenario.runsWith),
-      ),
+      scenario.name === 'modes'
+        ? modesResult(scenario, runs, reference)
+        : scaleOutResult(scenario, runs, reference),
     );
   } else {
     results.push(scenarioResult(scenario, runs));
@@ -123,7 +124,8 @@ const result = {
     reps: SETTINGS.reps,
     order:
       'service, baseline per repetition (A B A B), fresh server process per run; scenario 6 ' +
-      `(WORKERS=${CLUSTER_WORKERS}, fresh redis-server per run) runs after scenario 2's pair in each repetition`,
+      `(WORKERS=${CLUSTER_WORKERS}, fresh redis-server per run) runs after scenario 2's pair in each repetition; ` +
+      "scenario 7 (fast, SINK=redis-stream, SINK=nats; fresh broker per sink run) after scenario 1's pair",
     warmup_s: SETTINGS.warmupS,
     measure_s: SETTINGS.measureS,
     load_workers: LOAD_WORKERS,

@@ -101,11 +101,12 @@ async function untilReady(baseUrl, times) {
 }
 
 /**
- * Starts a fresh server process. With `target.workers` it is a node:cluster primary whose workers
- * share the port and talk through `redisUrl`; it is ready once every worker listens and answers
- * /health/ready (Redis connected, so ids can be leased).
+ * Starts a fresh server process, with `target.env` (or `target.env(brokerUrl)`) in its environment.
+ * With `target.workers` it is a node:cluster primary whose workers share the port and talk through
+ * the broker (Redis); it is ready once every worker listens and answers /health/ready (Redis
+ * connected, so ids can be leased). A target with a broker (a sink) is ready once /health/ready is.
  */
-export async function startServer(target, redisUrl) {
+export async function startServer(target, brokerUrl) {
   const workers = target.workers ?? 1;
   // A clean environment and an empty working directory: no developer .env or LOG_LEVEL leaks in.
   const cwd = mkdtempSync(join(os.tmpdir(), 'cbsa-bench-'));
@@ -120,8 +121,9 @@ export async function startServer(target, redisUrl) {
       MONITOR_BATCH_MAX: String(BATCH_MAX),
       // The idle scenario opens exactly the default cap's worth of sockets; the cap is not under test.
       MAX_CONNECTIONS: String(Math.max(10_000, 2 * SETTINGS.idleConnections)),
-      ...(workers > 1 && { WORKERS: String(workers), REDIS_URL: redisUrl }),
-      ...target.env,
+      ...(workers > 1 && { WORKERS: String(workers), REDIS_URL: brokerUrl }),
+      // A sink target's env names its broker: a function of the broker's URL.
+      ...(typeof target.env === 'function' ? target.env(brokerUrl) : target.env),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -176,12 +178,10 @@ export async function startServer(target, redisUrl) {
     rmSync(cwd, { recursive: true, force: true });
   };
   try {
-    if (workers > 1) {
-      if (children.length !== workers) {
-        throw new Error(`${target.label}: expected ${workers} workers, found pids [${children}]`);
-      }
-      await untilReady(`http://127.0.0.1:${port}`, 2 * workers);
+    if (workers > 1 && children.length !== workers) {
+      throw new Error(`${target.label}: expected ${workers} workers, found pids [${children}]`);
     }
+    if (workers > 1 || target.broker !== undefined) await untilReady(`http://127.0.0.1:${port}`, 2 * workers);
   } catch (e) {
     await stop();
     throw e;

@@ -2,6 +2,7 @@
 // Every other bench module reads its parameters from here.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findNatsServer } from './nats-server.mjs';
 import { findRedisServer } from './redis-server.mjs';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -64,28 +65,83 @@ export const SCENARIOS = [
     // compared with figures taken under the same conditions rather than minutes apart.
     runsWith: 2,
   },
+  {
+    id: 7,
+    name: 'modes',
+    title: '50 conns × 8 in flight, resumable clients, per sink mode',
+    connections: 50,
+    inFlight: 8,
+    // Every connection opens with ?stream=<id>, reads its resume frame and sends seq 1, 2, … in each
+    // frame: the clients the durable modes are built for, in every mode, so the rows compare modes.
+    resumable: true,
+    targets: ['fast', 'redis-stream', 'nats'],
+    // Measured inside scenario 1's repetitions (service, baseline, fast, redis-stream, nats), each
+    // mode with a fresh server and a fresh broker of its own.
+    runsWith: 1,
+  },
 ];
+
+/** Scenario 7's goals for each sink row, as a ratio to fast mode's row of the same run (issues #7, #8). */
+export const MODE_GOALS = { throughput: 0.7, cpuPerAck: 1.5 };
 
 export const CLUSTER_WORKERS = 2;
 export const TARGETS = {
   service: { label: 'service', main: SERVICE_MAIN },
   baseline: { label: 'baseline', main: BASELINE_MAIN },
-  cluster: { label: `service (WORKERS=${CLUSTER_WORKERS})`, main: SERVICE_MAIN, workers: CLUSTER_WORKERS },
+  cluster: {
+    label: `service (WORKERS=${CLUSTER_WORKERS})`,
+    main: SERVICE_MAIN,
+    workers: CLUSTER_WORKERS,
+    broker: 'redis',
+  },
+  // Scenario 7's modes: one process each; a sink mode gets a fresh, private broker per run.
+  fast: { label: 'service, fast mode', main: SERVICE_MAIN },
+  'redis-stream': {
+    label: 'service, SINK=redis-stream',
+    main: SERVICE_MAIN,
+    broker: 'redis',
+    env: (url) => ({ SINK: 'redis-stream', REDIS_URL: url }),
+  },
+  nats: {
+    label: 'service, SINK=nats',
+    main: SERVICE_MAIN,
+    broker: 'nats',
+    env: (url) => ({ SINK: 'nats', NATS_URL: url }),
+  },
 };
 
-/** The scenarios this run measures (--scenarios=1,3), the redis-server for scenario 6, and those skipped. */
+/**
+ * The scenarios this run measures (--scenarios=1,3), the broker binaries they need, and those
+ * skipped. A scenario that runs within another (6 within 2, 7 within 1) brings that one along.
+ * Scenario 7 drops the row of a sink whose broker is missing, and says so (`missing`).
+ */
 export function selectScenarios() {
   const only = option('scenarios')?.split(',').map(Number);
-  const redis = !only || only.includes(6) ? findRedisServer() : {};
-  if (only?.includes(6) && !only.includes(2) && redis.binary !== undefined) {
-    console.error('Scenario 6 is compared with scenario 2 and runs within it: running scenario 2 too.');
-    only.push(2);
+  const wants = (id) => !only || only.includes(id);
+  const redis = wants(6) || wants(7) ? findRedisServer() : {};
+  const nats = wants(7) ? findNatsServer() : {};
+  // Without redis-server scenario 6 is only recorded as skipped; scenario 7 always has its fast row.
+  const riders = [[7, 1], ...(redis.binary !== undefined ? [[6, 2]] : [])];
+  for (const [rider, host] of riders) {
+    if (only?.includes(rider) && !only.includes(host)) {
+      console.error(
+        `Scenario ${rider} is compared with scenario ${host} and runs within it: running scenario ${host} too.`,
+      );
+      only.push(host);
+    }
   }
-  const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.id)) : SCENARIOS;
+  const scenarios = (only ? SCENARIOS.filter((s) => only.includes(s.id)) : SCENARIOS).map((s) => {
+    if (s.id !== 7) return s;
+    const missing = {};
+    if (redis.binary === undefined) missing['redis-stream'] = redis.missing;
+    if (nats.binary === undefined) missing.nats = nats.missing;
+    for (const [mode, why] of Object.entries(missing)) console.error(`Scenario 7: no ${mode} row: ${why}.`);
+    return { ...s, targets: s.targets.filter((t) => !(t in missing)), missing };
+  });
   const skipped = new Map();
   if (scenarios.some((s) => s.id === 6) && redis.binary === undefined) {
     skipped.set(6, redis.missing);
     console.error(`Skipping scenario 6 (WORKERS=2 with Redis): ${redis.missing}.`);
   }
-  return { scenarios, redisBinary: redis.binary, skipped };
+  return { scenarios, brokers: { redis: redis.binary, nats: nats.binary }, skipped };
 }
