@@ -6,15 +6,20 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { chromiumPath } from './support/browser.js';
+import { NATS_SERVER } from './support/nats.js';
 import { REDIS_SERVER } from './support/redis.js';
 
 const RUN = join(PACKAGE_ROOT, 'bench', 'run.mjs');
 const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');
-const SCENARIOS = ['throughput', 'monitors', 'latency', 'idle', 'malformed', 'scale-out'];
-/** Scenarios with service and baseline runs of their own; scale-out is compared with scenario 2's. */
-const PAIRED = SCENARIOS.filter((name) => name !== 'scale-out');
+const SCENARIOS = ['throughput', 'monitors', 'latency', 'idle', 'malformed', 'scale-out', 'modes'];
+/** Scenarios with service and baseline runs of their own; scale-out and modes are compared with others. */
+const PAIRED = SCENARIOS.filter((name) => !['scale-out', 'modes'].includes(name));
 /** The bench skips scenario 6 (WORKERS=2 with Redis) when it finds no redis-server, as the tests do. */
 const HAS_REDIS = REDIS_SERVER !== undefined && existsSync(REDIS_SERVER);
+const HAS_NATS = NATS_SERVER !== undefined && existsSync(NATS_SERVER);
+/** Scenario 7's rows: fast mode always, a sink's row when its broker is installed. */
+const MODES = ['fast', ...(HAS_REDIS ? ['redis-stream'] : []), ...(HAS_NATS ? ['nats'] : [])];
+const SINK_LABELS: Record<string, string> = { 'redis-stream': 'SINK=redis-stream', nats: 'SINK=nats' };
 const LOAD_FIGURES = [
   'acks_per_s',
   'latency_p50_ms',
@@ -31,6 +36,10 @@ const TARGETS = [
   'Memory per idle connection',
   'Events frames per monitor per second',
   'Malformed frames answered with errors',
+  ...MODES.filter((m) => m !== 'fast').flatMap((m) => [
+    `Throughput, ${SINK_LABELS[m]} / fast mode`,
+    `Service CPU per ack, ${SINK_LABELS[m]} / fast mode`,
+  ]),
 ];
 const isCI = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 
@@ -48,6 +57,17 @@ interface Scenario {
   measured_with?: number;
   single_process?: Figures;
   scale_out_gain?: Figures;
+  /** Scenario 7 only. */
+  rows?: ModeRow[];
+  missing?: Record<string, string>;
+}
+
+interface ModeRow {
+  mode: string;
+  figures: Figures;
+  ratio?: Figures;
+  goals?: { name: string; measured: number | null; met: unknown }[];
+  met?: unknown;
 }
 
 interface MonitorCost {
@@ -147,15 +167,66 @@ describe('npm run bench -- --quick (e2e)', () => {
       );
       expect([key, numeric]).toEqual([key, [true, true, true]]);
     }
-    expect(isNumber(scenario.service.redis_cpu_s_per_100k)).toBe(true);
+    expect(isNumber(scenario.service.broker_cpu_s_per_100k)).toBe(true);
     // CPU and RSS were summed over the primary and both workers.
     expect(scenario.runs.map((r) => [r.target, r.figures.server_processes])).toEqual(
       scenario.runs.map(() => ['cluster', 3]),
     );
   });
 
+  it(`modes: a row per mode with resumable clients (${MODES.join(', ')}), each sink as a ratio to fast mode`, () => {
+    const scenario = byName('modes');
+    // Under CI every row must be measured: .ci/run installs redis-server and nats-server.
+    if (isCI && !(HAS_REDIS && HAS_NATS)) {
+      throw new Error('redis-server or nats-server not found under CI=true: a sink row was not measured');
+    }
+    expect(scenario.measured_with).toBe(1);
+    expect(scenario.rows!.map((r) => r.mode)).toEqual(MODES);
+    expect(Object.keys(scenario.missing!).sort()).toEqual(
+      ['redis-stream', 'nats'].filter((m) => !MODES.includes(m)).sort(),
+    );
+    expect(scenario.runs.map((r) => r.target)).toEqual(MODES);
+    for (const row of scenario.rows!) {
+      const figures = ['acks_per_s', 'latency_p99_ms', 'cpu_s_per_100k'];
+      if (row.mode !== 'fast') figures.push('broker_cpu_s_per_100k');
+      expect([row.mode, figures.map((key) => isNumber(row.figures[key]))]).toEqual([
+        row.mode,
+        figures.map(() => true),
+      ]);
+      // Every frame was acked (received or duplicate): no error reply, no connection closed.
+      expect([
+        row.mode,
+        row.figures.acks_per_s! > 0,
+        row.figures.error_ack_share,
+        row.figures.closed_connections,
+      ]).toEqual([row.mode, true, 0, 0]);
+      if (row.mode === 'fast') continue;
+      expect([row.mode, isNumber(row.ratio!.acks_per_s), isNumber(row.ratio!.cpu_s_per_100k)]).toEqual([
+        row.mode,
+        true,
+        true,
+      ]);
+      // Whether a goal is met is the run's finding, never asserted here; only that it is stated.
+      expect([row.mode, typeof row.met, row.goals!.map((g) => [isNumber(g.measured), typeof g.met])]).toEqual(
+        [
+          row.mode,
+          'boolean',
+          [
+            [true, 'boolean'],
+            [true, 'boolean'],
+          ],
+        ],
+      );
+    }
+    expect(stdout).toContain(
+      `| Figure | ${scenario.rows!.map((r) => (r.mode === 'fast' ? 'fast mode (no sink)' : `${SINK_LABELS[r.mode]} | × fast`)).join(' | ')} |`,
+    );
+  });
+
   it('every load scenario was acked and measured (a figure of 0 means the load never ran)', () => {
-    for (const scenario of results.scenarios.filter((s) => s.name !== 'idle' && s.skipped === undefined)) {
+    for (const scenario of results.scenarios.filter(
+      (s) => s.name !== 'idle' && s.name !== 'modes' && s.skipped === undefined,
+    )) {
       expect([scenario.name, scenario.service.acks_per_s! > 0, scenario.baseline.acks_per_s! > 0]).toEqual([
         scenario.name,
         true,
