@@ -15,7 +15,7 @@ import { get as httpGet } from 'node:http';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BATCH_MAX, BUILD, FLUSH_MS, ROOT, SETTINGS, SNAPSHOT } from './settings.mjs';
+import { BATCH_MAX, BUILD, CPU_PROF_DIR, FLUSH_MS, ROOT, SETTINGS, SNAPSHOT } from './settings.mjs';
 
 const CLK_TCK = (() => {
   try {
@@ -110,7 +110,9 @@ export async function startServer(target, brokerUrl) {
   const workers = target.workers ?? 1;
   // A clean environment and an empty working directory: no developer .env or LOG_LEVEL leaks in.
   const cwd = mkdtempSync(join(os.tmpdir(), 'cbsa-bench-'));
-  const proc = spawn(process.execPath, [target.main], {
+  const profile =
+    CPU_PROF_DIR && target.main.startsWith(SNAPSHOT) ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR] : [];
+  const proc = spawn(process.execPath, [...profile, target.main], {
     cwd,
     env: {
       PATH: process.env.PATH,

@@ -19,6 +19,8 @@ export const WORKER = join(BENCH_DIR, 'load-worker.mjs');
 const args = process.argv.slice(2);
 const option = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 export const QUICK = args.includes('--quick');
+/** --cpu-prof=DIR: every service process writes a V8 CPU profile there when it exits (for profiling). */
+export const CPU_PROF_DIR = option('cpu-prof');
 
 export const FLUSH_MS = 50;
 export const BATCH_MAX = 256;

@@ -1,6 +1,8 @@
 // Resume state with SINK=nats: each resumable stream's last_seq, in the JetStream KV bucket
 // `<NATS_STREAM>_streams` (TTL STREAM_STATE_TTL_S). It is written only after the PubAck of the
-// events it covers, so it is never ahead of what the log holds.
+// events it covers, so it is never ahead of what the log holds. Reads go through the KV client;
+// writes are a plain put (a publish on `$KV.<bucket>.<key>`, as the KV client's put does) through
+// the sink's pipelined publisher when one is given, because a batch writes one key per stream in it.
 import type { KV } from '@nats-io/kv';
 
 interface Entry {
@@ -25,6 +27,9 @@ export class NatsStreamState {
     private readonly kv: KV,
     /** Fails a request cut off by a disconnect at once rather than at its timeout. */
     private readonly guard: <T>(request: Promise<T>) => Promise<T> = (request) => request,
+    /** Writes a key; rejects when the write is not acknowledged. */
+    private readonly put: (key: string, value: string) => Promise<unknown> = (key, value) =>
+      this.guard(this.kv.put(key, value)),
   ) {}
 
   /** The stream's last durably recorded seq, 0 when unknown. */
@@ -58,7 +63,7 @@ export class NatsStreamState {
       const target = entry.wanted;
       let ok = true;
       try {
-        await this.guard(this.kv.put(stateKey(stream), String(target)));
+        await this.put(stateKey(stream), String(target));
       } catch {
         ok = false;
       }

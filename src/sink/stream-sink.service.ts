@@ -6,12 +6,14 @@ import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { PinoLogger } from 'nestjs-pino';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { UNAVAILABLE_ACK, duplicateReply, encodeAck, receivedWithSeq } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import type { StreamEvent } from '../stream/stream-event.js';
+import { cork } from '../ws/cork.js';
 import { StreamService } from '../stream/stream.service.js';
 import { type Conn, blockedReply, refuse } from './connection.js';
 import { DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
@@ -287,15 +289,21 @@ export class StreamSink implements OnModuleDestroy {
       });
       this.noteOutcome(failed);
     }
+    // A connection's replies in this batch leave in one write (see ws/cork.ts); uncorked below.
+    const corked = new Map<WebSocket, Duplex | undefined>();
     for (const item of batch) {
       const conn = item.conn;
-      if (conn.socket.readyState === WebSocket.OPEN) conn.socket.send(item.reply!);
+      if (conn.socket.readyState === WebSocket.OPEN) {
+        if (!corked.has(conn.socket)) corked.set(conn.socket, cork(conn.socket));
+        conn.socket.send(item.reply!);
+      }
       if (--conn.pending === 0 && conn.onSettled !== undefined) {
         const settled = conn.onSettled;
         conn.onSettled = undefined;
         settled();
       }
     }
+    for (const socket of corked.values()) socket?.uncork();
   }
 
   private noteOutcome(failed: number): void {
