@@ -24,12 +24,29 @@ const sockets = [];
 let measuring = false;
 let windowStart = 0;
 
+/** Frames that arrived before the socket's role took it over (see open()). */
+const early = new WeakMap();
+
 function open(path) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url + path, clientOptions);
+    // A frame the server sends as it accepts (a resume frame) can come with the upgrade response and
+    // be emitted before the code after `await open()` runs: keep it for the role's handler.
+    const kept = [];
+    const keep = (data) => kept.push(data);
+    early.set(ws, { kept, keep });
+    ws.on('message', keep);
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
   });
+}
+
+/** Hands the socket to `onMessage`, first with the frames kept since it opened. */
+function takeOver(ws, onMessage) {
+  const { kept, keep } = early.get(ws);
+  ws.off('message', keep);
+  ws.on('message', onMessage);
+  for (const data of kept) onMessage(data);
 }
 
 /** Opens `count` sockets (`path`: a string, or the i-th socket's path) with at most CONNECT_CONCURRENCY handshakes at a time. */
@@ -109,17 +126,19 @@ function startIngest(ws, i) {
     if (!stopping) closed++;
   });
   if (!resumable) {
-    ws.on('message', onReply);
+    takeOver(ws, onReply);
     for (let k = 0; k < inFlight; k++) send();
     return;
   }
   // The first frame of a resumable connection is {"type":"resume",…,"last_seq":N}: go on from N + 1.
-  ws.once('message', (data) => {
+  let resumed = false;
+  takeOver(ws, (data) => {
+    if (resumed) return onReply(data);
     if (!data.subarray(0, RESUME_PREFIX.length).equals(RESUME_PREFIX)) {
       throw new Error(`expected a resume frame first, got ${data.toString().slice(0, 200)}`);
     }
+    resumed = true;
     seq = JSON.parse(data.toString()).last_seq;
-    ws.on('message', onReply);
     for (let k = 0; k < inFlight; k++) send();
   });
 }
@@ -133,7 +152,7 @@ let monitorStats = [];
 function startMonitor(ws) {
   const stats = { frames: 0, events: 0, bytes: 0 };
   monitorStats.push(stats);
-  ws.on('message', (data) => {
+  takeOver(ws, (data) => {
     if (!measuring || !data.subarray(0, EVENTS_PREFIX.length).equals(EVENTS_PREFIX)) return;
     stats.frames++;
     stats.bytes += data.length;
