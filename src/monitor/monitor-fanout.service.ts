@@ -215,7 +215,17 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
 
   /** Called per ingested frame: only queue it, no timer or I/O per event. */
   private enqueue(event: StreamEvent): void {
-    this.local.push(event);
+    const length = this.local.push(event);
+    if (this.monitors.size === 0 && !this.publishing) {
+      // Nobody watches and nothing is published: only the replay's newest events matter. The queue
+      // never holds more than twice MONITOR_REPLAY (events die young instead of piling up for a
+      // flush interval) and no flush is scheduled: the next monitor's add() flushes it into the
+      // replay first. At full rate this is the difference between 0.9x and 1.0x of bare ws.
+      if (length >= 2 * this.cfg.monitorReplay)
+        this.local = this.local.slice(length - this.cfg.monitorReplay);
+      this.pendingCount = this.local.length;
+      return;
+    }
     this.pendingCount++;
     this.schedule();
   }
