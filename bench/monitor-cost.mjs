@@ -7,7 +7,7 @@
 // Configurations alternate within each repetition (A B C D E A B C D E), fresh server per run.
 // instrument() and the page.evaluate callbacks run in the browser:
 /* global window, requestAnimationFrame */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
@@ -36,6 +36,11 @@ export const CONFIGS = [
   { id: 'full-1', title: '1 monitor, full stream', monitors: 1, query: '' },
   { id: 'page', title: 'the monitor page in Chromium (default sampling)', page: true },
 ];
+// `--configs=page,none`: only these configurations (ids above), e.g. to measure the page alone.
+const ONLY = option('configs')?.split(',');
+// `--profile`: also record where the page's main thread spends its time in the measured window
+// (Chromium's Performance.getMetrics and a CPU profile's top functions by self time).
+const PROFILE = args.includes('--profile');
 
 class LoadThread {
   constructor(data) {
@@ -123,6 +128,111 @@ const longTaskMs = (page, from, to) =>
     [from, to],
   );
 
+/**
+ * Where the page's main thread spends its time from now until stop(): Chromium's own task, script,
+ * style and layout durations (Performance.getMetrics) as shares of wall time, and the functions of
+ * a CPU profile with the most self time.
+ */
+async function startProfile(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const metrics = async () =>
+    Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  const m0 = await metrics();
+  await cdp.send('Profiler.enable');
+  await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
+  await cdp.send('Profiler.start');
+  const traceEvents = [];
+  cdp.on('Tracing.dataCollected', ({ value }) => traceEvents.push(...value));
+  await cdp.send('Tracing.start', {
+    categories:
+      'devtools.timeline,disabled-by-default-devtools.timeline,' +
+      'disabled-by-default-devtools.timeline.invalidationTracking',
+    transferMode: 'ReportEvents',
+  });
+  const renderers = () =>
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer');
+        } catch {
+          return false;
+        }
+      });
+  const rendererCpu = (pids) =>
+    pids.reduce((sum, pid) => {
+      try {
+        return sum + cpuSeconds(Number(pid));
+      } catch {
+        return sum;
+      }
+    }, 0);
+  const pids = renderers();
+  const cpu0 = rendererCpu(pids);
+  const t0 = performance.now();
+  return {
+    async stop() {
+      const traced = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+      await cdp.send('Tracing.end');
+      await traced;
+      const main = traceEvents.find((e) => e.name === 'thread_name' && e.args?.name === 'CrRendererMain');
+      const byName = new Map();
+      const counts = new Map();
+      const invalidations = new Map();
+      for (const e of traceEvents) {
+        if (e.name.endsWith('InvalidationTracking')) {
+          const d = e.args?.data ?? {};
+          const at = d.stackTrace?.[0];
+          const key = `${e.name} ${d.reason ?? ''} ${d.nodeName ?? ''} ${at ? `${at.functionName} ${at.url.split('/').pop()}:${at.lineNumber}` : ''}`;
+          invalidations.set(key, (invalidations.get(key) ?? 0) + 1);
+          continue;
+        }
+        if (e.ph !== 'X' || !main || e.pid !== main.pid || e.tid !== main.tid) continue;
+        byName.set(e.name, (byName.get(e.name) ?? 0) + (e.dur ?? 0));
+        counts.set(e.name, (counts.get(e.name) ?? 0) + 1);
+      }
+      const { profile } = await cdp.send('Profiler.stop');
+      const m1 = await metrics();
+      const wallS = (performance.now() - t0) / 1000;
+      // CPU the renderer processes got (all their threads), against the wall-clock task time above.
+      const shares = { RendererCpu: Number(((rendererCpu(pids) - cpu0) / wallS).toFixed(3)) };
+      for (const key of ['TaskDuration', 'ScriptDuration', 'RecalcStyleDuration', 'LayoutDuration']) {
+        shares[key] = Number(((m1[key] - m0[key]) / wallS).toFixed(3));
+      }
+      shares.Layouts = m1.LayoutCount - m0.LayoutCount;
+      shares.StyleRecalcs = m1.RecalcStyleCount - m0.RecalcStyleCount;
+      const self = new Map();
+      const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+      const dt = profile.timeDeltas;
+      profile.samples.forEach((id, k) => {
+        const f = nodes.get(id).callFrame;
+        const name = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-1)[0]}:${f.lineNumber + 1}`;
+        self.set(name, (self.get(name) ?? 0) + (dt[k + 1] ?? 0));
+      });
+      const totalUs = profile.endTime - profile.startTime;
+      const top = [...self.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 25)
+        .map(([name, us]) => `${((us / totalUs) * 100).toFixed(1).padStart(5)} %  ${name}`);
+      await cdp.detach();
+      const traceTop = [...byName.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 20)
+        .map(
+          ([name, us]) =>
+            `${((us / 1e6 / wallS) * 100).toFixed(1).padStart(5)} %  trace ${name} ` +
+            `(${(counts.get(name) / wallS).toFixed(0)}/s)`,
+        );
+      const invalidationTop = [...invalidations.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 15)
+        .map(([key, n]) => `${(n / wallS).toFixed(0).padStart(5)}/s  ${key}`);
+      return { shares, top: [...traceTop.slice(0, 10), ...invalidationTop, ...top.slice(0, 12)] };
+    },
+  };
+}
+
 /** The server's exact per-node counts, from the hello of a fresh monitor socket. */
 function serverNodes(server) {
   return new Promise((resolve, reject) => {
@@ -197,12 +307,14 @@ async function runConfig(config, browser) {
     const own0 = ownCpuSeconds();
     const busy0 = machineBusySeconds();
     const mark0 = page && (await pageMark(page));
+    const profiler = page && PROFILE ? await startProfile(page) : undefined;
     const t0 = performance.now();
     for (const t of threads) t.send('measure');
     await sleep(RUN.measureS * 1000);
     const reports = threads.map((t) => t.next('report'));
     for (const t of threads) t.send('report');
     const mark1 = page && (await pageMark(page));
+    const profile = profiler && (await profiler.stop());
     const cpu = cpuSeconds(server.pid) - cpu0;
     const own = ownCpuSeconds() - own0;
     const busy = machineBusySeconds() - busy0;
@@ -237,6 +349,11 @@ async function runConfig(config, browser) {
       const wallMs = mark1.at - mark0.at;
       figures.page_long_task_share = (await longTaskMs(page, mark0.at, mark1.at)) / wallMs;
       figures.page_frames_per_s = ((mark1.frames - mark0.frames) / wallMs) * 1000;
+      if (profile) {
+        // Shares of wall time, and the top functions, printed per run (not part of the medians).
+        console.error(`monitor-cost page profile: ${JSON.stringify(profile.shares)}`);
+        for (const line of profile.top) console.error(`  ${line}`);
+      }
       figures.page_sample = Number(
         /(\d+)/.exec((await page.textContent('[data-testid="feed-mode"]')) ?? '')?.[1] ?? NaN,
       );
@@ -288,7 +405,7 @@ export async function runMonitorCost() {
   try {
     for (let rep = 1; rep <= RUN.reps; rep++) {
       for (const config of CONFIGS) {
-        if (config.page && !browser) continue;
+        if ((config.page && !browser) || (ONLY && !ONLY.includes(config.id))) continue;
         const t = performance.now();
         const figures = await runConfig(config, browser);
         runs.get(config.id).push(figures);
@@ -385,6 +502,7 @@ export function monitorCostMarkdown(result) {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of result.rows) {
+    if (row.runs.length === 0 && !row.skipped) continue;
     if (row.skipped) {
       lines.push(`| ${row.title} | skipped: ${row.skipped} | | | | | | | | |`);
       continue;

@@ -2,6 +2,7 @@
 // per node (data-node-id) with a live count, edges whose width and glow follow their recent rate,
 // and dots that travel each sampled event's path. Everything shown comes from the map, so a
 // replacement map draws as well as the default one.
+import { DOT_SPEED, DotLayer, MAX_DOTS, SAMPLES } from './dots.js';
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const NODE_W = 98;
@@ -10,11 +11,6 @@ const MIN_COL_STEP = NODE_W + 24;
 const MAX_ROW_STEP = NODE_H + 30;
 const MIN_ROW_STEP = NODE_H + 10;
 const PAD = 6;
-const SAMPLES = 24;
-const MAX_DOTS = 160;
-const DOT_RADIUS = 4;
-/** viewBox units per second; the default map's walk then takes about two seconds. */
-const DOT_SPEED = 480;
 const PAINT_COUNTS_MS = 200;
 const PAINT_EDGES_MS = 250;
 const RATE_HALF_LIFE_S = 1;
@@ -113,35 +109,30 @@ function bezier(x1, y1, c1x, c1y, c2x, c2y, x2, y2) {
   };
 }
 
-function pointAt(geo, dist, out) {
-  let lo = 0;
-  let hi = SAMPLES;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (geo.cum[mid] <= dist) lo = mid;
-    else hi = mid;
-  }
-  const span = geo.cum[hi] - geo.cum[lo] || 1;
-  const f = Math.min(1, Math.max(0, (dist - geo.cum[lo]) / span));
-  out.x = geo.xs[lo] + (geo.xs[hi] - geo.xs[lo]) * f;
-  out.y = geo.ys[lo] + (geo.ys[hi] - geo.ys[lo]) * f;
-}
-
 const truncate = (text) => (text.length > LABEL_CHARS ? text.slice(0, LABEL_CHARS - 1) + '…' : text);
 
 export class FlowGraph {
   /**
-   * `svgEl` holds edges and nodes; dots are drawn on `canvas`, stacked on top of it, so moving
-   * dots cost one canvas redraw per frame and no DOM or style work. `onActivate(node)` runs when a
-   * category or error node is clicked or activated by keyboard.
+   * `svgEl` holds edges and nodes; dots are drawn on `canvas`, stacked on top of it, by a worker
+   * when the browser can (see dots.js), so moving dots cost the page no DOM, style or paint work.
+   * `onActivate(node)` runs when a category or error node is clicked or activated by keyboard.
    */
   constructor(svgEl, canvas, { onActivate, formatCount }) {
     this.svg = svgEl;
     this.canvas = canvas;
-    this.ctx = canvas.getContext('2d');
-    this.dots = [];
-    this.view = { scale: 1, x: 0, y: 0, dpr: 1 };
-    this.dotColors = { ok: '#22d3ee', err: ERROR_COLOR, dup: DUPLICATE_COLOR, ring: '#0d1426' };
+    /** Drawing in this thread (no OffscreenCanvas): a DotLayer; else the worker that draws. */
+    this.dotLayer = null;
+    this.dotWorker = null;
+    try {
+      const offscreen = canvas.transferControlToOffscreen();
+      this.dotWorker = new Worker(new URL('./dots-worker.js', import.meta.url), { type: 'module' });
+      this.dotWorker.postMessage({ type: 'init', canvas: offscreen }, [offscreen]);
+    } catch {
+      this.dotWorker = null;
+      this.dotLayer = new DotLayer(canvas);
+    }
+    /** When each dot in flight arrives (performance.now() ms), to keep at most MAX_DOTS. */
+    this.dotsDue = [];
     this.readColors();
     matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.readColors());
     this.onActivate = onActivate;
@@ -149,7 +140,6 @@ export class FlowGraph {
     this.map = null;
     this.colors = new Map();
     this.size = { width: 0, height: 0 };
-    this.point = { x: 0, y: 0 };
     this.lastCounts = 0;
     this.totals = null;
     this.sincePageOpened = false;
@@ -380,12 +370,14 @@ export class FlowGraph {
   readColors() {
     const style = getComputedStyle(this.svg);
     const read = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
-    this.dotColors = {
+    const colors = {
       ok: read('--accent', '#22d3ee'),
       err: read('--err', ERROR_COLOR),
       dup: DUPLICATE_COLOR,
       ring: read('--panel', '#0d1426'),
     };
+    if (this.dotLayer) this.dotLayer.colors = colors;
+    else this.dotWorker?.postMessage({ type: 'colors', colors });
   }
 
   /** Positions nodes and edges for a drawing area of width x height pixels. */
@@ -420,9 +412,10 @@ export class FlowGraph {
     // The canvas maps viewBox units the way the SVG does (xMidYMid meet).
     const dpr = window.devicePixelRatio || 1;
     const scale = Math.min(cssW / w, cssH / h);
-    this.view = { scale, x: (cssW - w * scale) / 2, y: (cssH - h * scale) / 2, dpr };
-    this.canvas.width = Math.round(cssW * dpr);
-    this.canvas.height = Math.round(cssH * dpr);
+    const view = { scale, x: (cssW - w * scale) / 2, y: (cssH - h * scale) / 2, dpr };
+    const size = { width: Math.round(cssW * dpr), height: Math.round(cssH * dpr) };
+    if (this.dotLayer) this.dotLayer.resize(size.width, size.height, view);
+    else this.dotWorker?.postMessage({ type: 'resize', ...size, view });
     this.readColors();
     const x = (i) => Math.round(PAD + layer[i] * colStep);
     const y = (i) => Math.round(h / 2 + row[i] * rowStep - NODE_H / 2);
@@ -514,7 +507,10 @@ export class FlowGraph {
 
   /** Starts a dot along `path` (amber for a duplicate); false when MAX_DOTS are already in flight. */
   spawn(path, error, duplicate = false) {
-    if (!this.map || this.dots.length >= MAX_DOTS || path.length < 2) return false;
+    if (!this.map || path.length < 2) return false;
+    const now = performance.now();
+    if (this.dotsDue.length >= MAX_DOTS) this.dotsDue = this.dotsDue.filter((due) => due > now);
+    if (this.dotsDue.length >= MAX_DOTS) return false;
     const n = this.map.nodes.length;
     const segs = [];
     const stops = [];
@@ -544,19 +540,24 @@ export class FlowGraph {
       prev = i;
     }
     if (segs.length === 0) return false;
-    this.dots.push({ segs, stops, seg: 0, dist: 0, error, duplicate, color: null });
+    const dot = { segs, stops, error, duplicate };
+    if (this.dotLayer) this.dotLayer.add(dot);
+    else this.dotWorker?.postMessage({ type: 'add', dot });
+    const length = segs.reduce((sum, geo) => sum + geo.length, 0);
+    this.dotsDue.push(now + (length / DOT_SPEED) * 1000);
     return true;
   }
 
   clearDots() {
-    this.dots.length = 0;
-    this.drawn = true;
+    this.dotsDue.length = 0;
+    if (this.dotLayer) this.dotLayer.clear();
+    else this.dotWorker?.postMessage({ type: 'clear' });
   }
 
   /** Advances dots and repaints coalesced counters; called once per animation frame. */
   frame(now, dt) {
     if (!this.map) return;
-    this.moveDots(DOT_SPEED * dt);
+    this.dotLayer?.draw(DOT_SPEED * dt);
 
     if (now - this.lastCounts >= PAINT_COUNTS_MS) {
       this.lastCounts = now;
@@ -575,39 +576,6 @@ export class FlowGraph {
       this.lastEdges = now;
       this.paintRates(seconds);
     }
-  }
-
-  moveDots(step) {
-    // Nothing in flight and nothing left on the canvas: skip the redraw entirely.
-    if (this.dots.length === 0 && !this.drawn) return;
-    const { ctx, view, dotColors } = this;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    const k = view.dpr * view.scale;
-    ctx.setTransform(k, 0, 0, k, view.dpr * view.x, view.dpr * view.y);
-    ctx.lineWidth = 1.5;
-    ctx.strokeStyle = dotColors.ring;
-    let kept = 0;
-    for (let i = 0; i < this.dots.length; i++) {
-      const dot = this.dots[i];
-      dot.dist += step;
-      while (dot.seg < dot.segs.length && dot.dist > dot.segs[dot.seg].length) {
-        dot.dist -= dot.segs[dot.seg].length;
-        // Past a category node the dot takes that category's colour.
-        if (dot.stops[dot.seg]) dot.color = dot.stops[dot.seg];
-        dot.seg++;
-      }
-      if (dot.seg >= dot.segs.length) continue;
-      pointAt(dot.segs[dot.seg], dot.dist, this.point);
-      ctx.beginPath();
-      ctx.arc(this.point.x, this.point.y, DOT_RADIUS, 0, Math.PI * 2);
-      ctx.fillStyle = dot.error ? dotColors.err : dot.duplicate ? dotColors.dup : (dot.color ?? dotColors.ok);
-      ctx.fill();
-      ctx.stroke();
-      this.dots[kept++] = dot;
-    }
-    this.dots.length = kept;
-    this.drawn = kept > 0;
   }
 
   paintRates(seconds) {
