@@ -21,6 +21,31 @@ export abstract class IdSource {
   }
 }
 
+/** Callers of whenReady() waiting for the first id block: each resolves true on release(), or false at its timeout. */
+class ReadyWaiters {
+  private waiters: (() => void)[] = [];
+
+  wait(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiters.push(done);
+    });
+  }
+
+  release(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    waiters.forEach((w) => w());
+  }
+}
+
 export class LocalIdSource extends IdSource {
   private last = 0;
 
@@ -53,7 +78,7 @@ export class BlockIdSource extends IdSource {
   private highest = 0;
   private size: number;
   private blockStartedAt = 0;
-  private waiters: (() => void)[] = [];
+  private readonly waiters = new ReadyWaiters();
 
   constructor(
     private readonly blockSize: number,
@@ -90,17 +115,7 @@ export class BlockIdSource extends IdSource {
   whenReady(timeoutMs: number): Promise<boolean> {
     if (this.available) return Promise.resolve(true);
     this.lease();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve(false);
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.waiters.push(done);
-    });
+    return this.waiters.wait(timeoutMs);
   }
 
   private use(block: { start: number; end: number }): void {
@@ -123,9 +138,7 @@ export class BlockIdSource extends IdSource {
         const block = { start: end - size + 1, end };
         if (this.nextId > this.end) this.use(block);
         else this.reserve = block;
-        const waiters = this.waiters;
-        this.waiters = [];
-        waiters.forEach((w) => w());
+        this.waiters.release();
       })
       // The engine reports its outage; the next frame leases again.
       .catch(() => undefined)
@@ -179,7 +192,7 @@ export class LeasedIdSource extends IdSource {
   private blockStartedAt = 0;
   /** The highest id this instance ever held: a counter found below it (Redis restarted empty) is raised. */
   private highest = 0;
-  private waiters: (() => void)[] = [];
+  private readonly waiters = new ReadyWaiters();
   // Readiness and logging of lease failures (issue 15, item 12): kept apart from the lease logic.
   private failure: string | undefined;
   private readonly logger = new Logger('IdSource');
@@ -198,17 +211,7 @@ export class LeasedIdSource extends IdSource {
   whenReady(timeoutMs: number): Promise<boolean> {
     if (this.nextId <= this.end || this.reserve.length > 0) return Promise.resolve(true);
     this.lease();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve(false);
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.waiters.push(done);
-    });
+    return this.waiters.wait(timeoutMs);
   }
 
   override get available(): boolean {
@@ -307,9 +310,7 @@ export class LeasedIdSource extends IdSource {
           this.reserve.push(block);
           this.reserved += size;
         }
-        const waiters = this.waiters;
-        this.waiters = [];
-        waiters.forEach((w) => w());
+        this.waiters.release();
       })
       .catch((err: unknown) => this.leaseFailed(err))
       .finally(() => {
