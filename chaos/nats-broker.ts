@@ -1,23 +1,16 @@
 // The NATS JetStream engine: private `nats-server -js` processes (one, or a three-node cluster with
 // -cluster and -routes and NATS_REPLICAS=3), each on free ports with its own temp store, and the
 // stream read back whole with an ordered consumer: the log itself, not the service's word.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import type { Broker, LogEntry } from './log.js';
-import { HOST, freePort, sleep, until } from './ports.js';
+import { HOST, findBinary, freePort, sleep, until } from './ports.js';
 
-export function findNatsServer(): string | undefined {
-  if (process.env.NATS_SERVER_PATH) return process.env.NATS_SERVER_PATH;
-  try {
-    return execFileSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
+export const findNatsServer = (): string | undefined => findBinary('nats-server', 'NATS_SERVER_PATH');
 
 const STREAM = 'CHAOS';
 const SUBJECT = 'chaos.events';

@@ -1,4 +1,5 @@
-// Free TCP ports on the loopback; all chaos traffic stays on 127.0.0.x.
+// Free TCP ports on the loopback (all chaos traffic stays on 127.0.0.x), and the broker binaries.
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 
 export const HOST = '127.0.0.1';
@@ -26,5 +27,15 @@ export async function until(
   while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout} ms`);
     await sleep(50);
+  }
+}
+
+/** A broker binary: `envVar` when set, else `name` on the PATH; undefined when there is none. */
+export function findBinary(name: string, envVar: string): string | undefined {
+  if (process.env[envVar]) return process.env[envVar];
+  try {
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
   }
 }

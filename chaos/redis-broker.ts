@@ -1,22 +1,15 @@
 // The Redis Streams engine: a private redis-server (AOF on, appendfsync always, its own temp dir),
 // its faults, and its log read back with XRANGE over the whole stream. An empty restart moves the
 // old data directory aside instead of deleting it, so the verdict can read what was lost.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Broker, LogEntry } from './log.js';
-import { HOST, freePort } from './ports.js';
+import { HOST, findBinary, freePort } from './ports.js';
 
-export function findRedisServer(): string | undefined {
-  if (process.env.REDIS_SERVER_PATH) return process.env.REDIS_SERVER_PATH;
-  try {
-    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
+export const findRedisServer = (): string | undefined => findBinary('redis-server', 'REDIS_SERVER_PATH');
 
 const PREFIX = 'chaos:';
 
