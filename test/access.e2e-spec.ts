@@ -218,6 +218,43 @@ describe('Heartbeats and negotiation (e2e)', () => {
   });
 });
 
+describe('Paced heartbeats (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp({ HEARTBEAT_INTERVAL_MS: '1000' });
+  });
+  afterAll(() => running.close());
+
+  it('spreads the pings of each interval over it instead of one burst, and keeps live clients', async () => {
+    const clients = await Promise.all(
+      Array.from({ length: 30 }, () => TestClient.open(running.ws('/ws/behaviour'))),
+    );
+    const pings: number[] = [];
+    const perClient = clients.map(() => 0);
+    clients.forEach((client, i) =>
+      client.socket.on('ping', () => {
+        pings.push(performance.now());
+        perClient[i]++;
+      }),
+    );
+    await sleep(3200);
+    // About once per interval each: a 3.2 s window holds two or three rounds.
+    expect(Math.min(...perClient)).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...perClient)).toBeLessThanOrEqual(4);
+    // 30 sockets at 1 s: a 100 ms tick pings 3 of them. A sweep would put all 30 in one bin.
+    const bins = new Map<number, number>();
+    for (const at of pings) bins.set(Math.floor(at / 100), (bins.get(Math.floor(at / 100)) ?? 0) + 1);
+    expect(Math.max(...bins.values())).toBeLessThanOrEqual(15);
+    expect(bins.size).toBeGreaterThanOrEqual(10);
+    expect((await readHealth(running.http)).active_connections).toBe(30);
+    for (const client of clients) client.send('{}');
+    for (const client of clients) expect(await client.nextJson()).toEqual(ACK);
+    for (const client of clients) client.close();
+    await expectServed(running.ws('/ws/behaviour'));
+  });
+});
+
 describe('HTTP header limits (e2e)', () => {
   let running: RunningApp;
 

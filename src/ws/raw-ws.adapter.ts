@@ -31,8 +31,12 @@ export interface GatewayOptions {
 
 export { CLOSE_GOING_AWAY };
 const MAX_CLOSE_GRACE_MS = 2000;
-/** Sockets pinged per turn of the event loop in a heartbeat sweep. */
-const HEARTBEAT_SLICE = 500;
+/**
+ * The heartbeat is paced: every tick pings its share of the sockets (size × tick / interval), so
+ * each interval's pings, and the pongs they bring back, are spread evenly over the interval instead
+ * of arriving as one burst that every ack in flight would wait behind.
+ */
+const HEARTBEAT_TICK_MS = 100;
 /**
  * Sockets sent their close frame per turn of the event loop at shutdown: all of one process at its
  * open-files limit, since the sooner every peer has its 1001 the more of them read it before any
@@ -95,11 +99,7 @@ export class RawWsAdapter extends WsAdapter {
     }) as WebSocketServer;
     if (endpoint) this.endpoints.set(server, endpoint);
     server.on('connection', this.watch);
-    if (this.cfg.heartbeatIntervalMs > 0) {
-      const timer = setInterval(() => this.heartbeat(server), this.cfg.heartbeatIntervalMs);
-      timer.unref();
-      this.heartbeats.set(server, timer);
-    }
+    if (this.cfg.heartbeatIntervalMs > 0) this.heartbeats.set(server, this.heartbeat(server));
     return server;
   }
 
@@ -256,31 +256,57 @@ export class RawWsAdapter extends WsAdapter {
   );
 
   /**
-   * Terminates sockets that did not answer the previous ping, then pings the rest, in slices of
-   * HEARTBEAT_SLICE sockets with a turn of the event loop between them: one tick over 100k sockets
-   * would hold every ack behind it for the whole sweep.
+   * Each interval every socket is visited once: one that has not answered its ping for at least half
+   * an interval is terminated, the others are pinged. The visits are paced over the interval (every
+   * HEARTBEAT_TICK_MS, the tick's share of the sockets), a round starting no sooner than one interval
+   * after the previous one, so a socket is pinged about once per interval and at most a tick's share
+   * of sockets is handled in one turn of the event loop.
    */
-  private heartbeat(server: WebSocketServer): void {
-    const sockets = server.clients.values();
-    const slice = (): void => {
-      // Random, so a peer that does not read the ping cannot forge its answer. One draw per slice,
-      // sliced per socket (subarray shares the memory), rather than one crypto call per socket.
-      const pool = randomBytes(8 * HEARTBEAT_SLICE);
-      for (let i = 0; i < HEARTBEAT_SLICE; i++) {
-        const next = sockets.next();
-        if (next.done) return;
+  private heartbeat(server: WebSocketServer): NodeJS.Timeout {
+    const interval = this.cfg.heartbeatIntervalMs;
+    const tick = Math.min(HEARTBEAT_TICK_MS, Math.max(1, Math.floor(interval / 4)));
+    /** Ticks a ping must have gone unanswered before its socket is dropped (socket order shifts). */
+    const patience = Math.ceil(interval / 2 / tick);
+    let ticks = 0;
+    let round = server.clients.values();
+    let roundStartedAt = performance.now();
+    let roundDone = false;
+    const visit = (): void => {
+      ticks = (ticks + 1) >>> 0;
+      if (roundDone) {
+        if (performance.now() - roundStartedAt < interval - tick) return;
+        round = server.clients.values();
+        roundStartedAt = performance.now();
+        roundDone = false;
+      }
+      // Each ping's 8 bytes: 4 random (a peer that does not read the ping cannot forge its answer),
+      // then the tick it was sent in, so its age is known without any per-socket state. One random
+      // draw per tick, sliced per socket (subarray shares the memory).
+      const share = Math.ceil((server.clients.size * tick) / interval);
+      if (share === 0) return;
+      const pool = randomBytes(8 * share);
+      for (let i = 0; i < share; i++) {
+        const next = round.next();
+        if (next.done) {
+          roundDone = true;
+          return;
+        }
         const ws = next.value;
-        if (this.awaitingPong.has(ws)) {
+        const awaiting = this.awaitingPong.get(ws);
+        if (awaiting !== undefined) {
+          if (((ticks - awaiting.readUInt32LE(4)) >>> 0) < patience) continue;
           // Acks already decided are written first (the peer may yet read them).
           void this.settled(ws).then(() => ws.terminate());
           continue;
         }
         const payload = pool.subarray(8 * i, 8 * i + 8);
+        payload.writeUInt32LE(ticks, 4);
         this.awaitingPong.set(ws, payload);
         ws.ping(payload);
       }
-      setImmediate(slice);
     };
-    slice();
+    const timer = setInterval(visit, tick);
+    timer.unref();
+    return timer;
   }
 }
