@@ -2,21 +2,20 @@
 // `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. `js.publish` makes a
 // request per message instead (a promise, a timer, a random token and up to three Error objects
 // for stack traces): the bench measured that at more CPU than the whole rest of the ingest path, so
-// do not "simplify" this back to js.publish. Here a publish costs one map entry; a sweep every
-// 250 ms fails those without a PubAck after the timeout.
-import { type Msg, type MsgHdrs, type NatsConnection, createInbox } from '@nats-io/transport-node';
+// do not "simplify" this back to js.publish. Here a publish costs one map entry and a callback, its
+// header block and data are copied into a shared slab (see WireBytes), and its PubAck is recognised
+// without JSON.parse when it has the usual shape; a sweep every 250 ms fails those without a PubAck
+// after the timeout.
+import { type Msg, MsgHdrsImpl, type NatsConnection, createInbox } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 
 export type PublishOutcome = 'stored' | 'duplicate' | 'failed';
 
-export interface PublishResult {
-  outcome: PublishOutcome;
-  /** Why it failed (no PubAck in time, no stream, a JetStream error, the connection closed). */
-  error?: Error;
-}
+/** Called once per publish with the PubAck's verdict, and why it failed (no PubAck in time, no stream, ...). */
+export type Settle = (outcome: PublishOutcome, error?: Error) => void;
 
 interface Waiter {
-  resolve: (result: PublishResult) => void;
+  settle: Settle;
   at: number;
 }
 
@@ -28,6 +27,76 @@ interface PubAck {
 }
 
 const SWEEP_MS = 250;
+const SLAB_BYTES = 256 * 1024;
+
+/**
+ * Bytes of outgoing messages, cut from 256 KiB slabs. TextEncoder.encode (what the client does with
+ * a string payload, and with a header set) allocates a fresh ArrayBuffer per call, which cost more
+ * than copying; here a publish's header block and data are one copy each into a slab. A region is
+ * never written twice (a full slab is dropped, not reused), so the client may hold views of it for
+ * as long as it likes (it copies them into its write buffer before the next tick, and keeps them in
+ * its reconnect buffer while disconnected).
+ */
+export class WireBytes {
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private used = 0;
+
+  /** `text` as UTF-8. */
+  utf8(text: string): Uint8Array<ArrayBuffer> {
+    return this.write(text, 'utf8', text.length * 3);
+  }
+
+  /** `text` that is ASCII by construction (a header block): one byte per character. */
+  ascii(text: string): Uint8Array<ArrayBuffer> {
+    return this.write(text, 'latin1', text.length);
+  }
+
+  private write(text: string, encoding: BufferEncoding, most: number): Uint8Array<ArrayBuffer> {
+    if (this.used + most > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, most));
+      this.used = 0;
+    }
+    const start = this.used;
+    this.used += this.slab.write(text, start, encoding);
+    return new Uint8Array(this.slab.buffer, this.slab.byteOffset + start, this.used - start);
+  }
+}
+
+/**
+ * A header set already encoded (by natsHeaderBlock in the sink): publishing reads a header set only
+ * through encode(), so one instance, given each message's bytes just before its publish, spares
+ * the client's per-key canonicalisation, validation, map and string building. Not for reading.
+ */
+class EncodedHeaders extends MsgHdrsImpl {
+  bytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+
+  override encode(): Uint8Array {
+    return this.bytes;
+  }
+}
+
+const STREAM_PREFIX = Buffer.from('{"stream":"');
+const [QUOTE, CLOSE, D, U, E, R] = [0x22, 0x7d, 0x64, 0x75, 0x65, 0x72]; // " } d u e r
+
+/**
+ * 'stored' for a PubAck of the usual shape `{"stream":"<name>","seq":N…}` with neither a "duplicate"
+ * nor an "error" key in it, read from its bytes; undefined for anything else (a duplicate, an
+ * error, another shape), which is then parsed as JSON. Stream names and domains hold no quote, so
+ * `"du` and `"er` can only open those keys.
+ */
+export function plainPubAck(data: Uint8Array): 'stored' | undefined {
+  const n = data.length;
+  if (n < STREAM_PREFIX.length + 2 || data[n - 1] !== CLOSE) return undefined;
+  for (let i = 0; i < STREAM_PREFIX.length; i++) if (data[i] !== STREAM_PREFIX[i]) return undefined;
+  if (data[STREAM_PREFIX.length] === QUOTE) return undefined; // an empty stream name
+  for (let i = STREAM_PREFIX.length; i < n - 2; i++) {
+    if (data[i] !== QUOTE) continue;
+    const a = data[i + 1];
+    const b = data[i + 2];
+    if ((a === D && b === U) || (a === E && b === R)) return undefined;
+  }
+  return 'stored';
+}
 
 export class PubAckPublisher {
   private readonly prefix: string;
@@ -35,6 +104,10 @@ export class PubAckPublisher {
   /** In publish order (Map keeps insertion order), so the sweep stops at the first one not yet due. */
   private readonly pending = new Map<number, Waiter>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly bytes = new WireBytes();
+  private readonly headers = new EncodedHeaders();
+  /** One options object for every publish: the client reads it synchronously and keeps nothing. */
+  private readonly options: { reply: string; headers?: EncodedHeaders } = { reply: '' };
 
   constructor(
     private readonly nc: NatsConnection,
@@ -46,18 +119,36 @@ export class PubAckPublisher {
     this.sweeper.unref();
   }
 
-  /** Publishes `data` to `subject`; resolves with the PubAck's verdict, never rejects. */
-  publish(subject: string, data: string, headers?: MsgHdrs): Promise<PublishResult> {
+  /**
+   * Publishes `data` to `subject` with `headerBlock` (an encoded NATS header block, ASCII) as its
+   * headers, or none; `settle` is called once with the PubAck's verdict (synchronously when the
+   * client refuses the publish). `at` is performance.now() of the caller, for the timeout.
+   */
+  publish(subject: string, headerBlock: string | undefined, data: string, at: number, settle: Settle): void {
     const n = ++this.next;
-    return new Promise((resolve) => {
-      this.pending.set(n, { resolve, at: performance.now() });
-      try {
-        this.nc.publish(subject, data, { reply: this.prefix + n, headers });
-      } catch (err) {
-        this.pending.delete(n);
-        resolve({ outcome: 'failed', error: err as Error });
-      }
-    });
+    this.pending.set(n, { settle, at });
+    const options = this.options;
+    options.reply = this.prefix + n;
+    if (headerBlock === undefined) options.headers = undefined;
+    else {
+      this.headers.bytes = this.bytes.ascii(headerBlock);
+      options.headers = this.headers;
+    }
+    try {
+      this.nc.publish(subject, this.bytes.utf8(data), options);
+    } catch (err) {
+      this.pending.delete(n);
+      settle('failed', err as Error);
+    }
+  }
+
+  /** publish() without headers, as a promise that rejects when the write is not acknowledged (KV puts). */
+  put(subject: string, data: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.publish(subject, undefined, data, performance.now(), (outcome, error) =>
+        outcome === 'failed' ? reject(error ?? new Error('no PubAck')) : resolve(),
+      ),
+    );
   }
 
   /** Stops the sweep and fails every publish still waiting (the connection's drain ends the subscription). */
@@ -74,7 +165,7 @@ export class PubAckPublisher {
   failPending(error: Error): void {
     const waiting = [...this.pending.values()];
     this.pending.clear();
-    for (const waiter of waiting) waiter.resolve({ outcome: 'failed', error });
+    for (const waiter of waiting) waiter.settle('failed', error);
   }
 
   private onReply(err: Error | null, msg: Msg): void {
@@ -83,22 +174,24 @@ export class PubAckPublisher {
     const waiter = this.pending.get(n);
     if (waiter === undefined) return; // already timed out
     this.pending.delete(n);
+    const data = msg.data;
     // A status reply with no data: 503 means no stream listens on the subject.
-    if (msg.data.length === 0) {
+    if (data.length === 0) {
       const code = msg.headers?.code ?? 0;
-      return waiter.resolve({ outcome: 'failed', error: new Error(`no PubAck (status ${code})`) });
+      return waiter.settle('failed', new Error(`no PubAck (status ${code})`));
     }
+    if (plainPubAck(data) === 'stored') return waiter.settle('stored');
     let ack: PubAck;
     try {
       ack = msg.json<PubAck>();
     } catch (e) {
-      return waiter.resolve({ outcome: 'failed', error: e as Error });
+      return waiter.settle('failed', e as Error);
     }
     if (ack.error !== undefined || !ack.stream) {
       const why = ack.error?.description ?? 'invalid PubAck';
-      return waiter.resolve({ outcome: 'failed', error: new Error(why) });
+      return waiter.settle('failed', new Error(why));
     }
-    waiter.resolve({ outcome: ack.duplicate === true ? 'duplicate' : 'stored' });
+    waiter.settle(ack.duplicate === true ? 'duplicate' : 'stored');
   }
 
   private expire(): void {
@@ -106,7 +199,7 @@ export class PubAckPublisher {
     for (const [n, waiter] of this.pending) {
       if (waiter.at > due) break;
       this.pending.delete(n);
-      waiter.resolve({ outcome: 'failed', error: new Error(`no PubAck within ${this.timeoutMs} ms`) });
+      waiter.settle('failed', new Error(`no PubAck within ${this.timeoutMs} ms`));
     }
   }
 }

@@ -1,0 +1,68 @@
+import { MsgHdrsImpl } from '@nats-io/transport-node';
+import fc from 'fast-check';
+import { WireBytes, plainPubAck } from './nats-publisher.js';
+
+const bytes = (text: string) => new Uint8Array(Buffer.from(text));
+
+describe(plainPubAck.name, () => {
+  it.each([
+    '{"stream":"CBSA","seq":12}',
+    '{"stream":"CBSA","domain":"hub","seq":12}',
+    '{"stream":"CBSA_streams","seq":9007199254740991}',
+  ])('reads %s as stored without parsing it', (ack) => {
+    expect(plainPubAck(bytes(ack))).toBe('stored');
+  });
+
+  it.each([
+    '{"stream":"CBSA","seq":12,"duplicate":true}',
+    '{"stream":"CBSA","duplicate":true,"seq":12}',
+    '{"stream":"CBSA","error":{"code":500}}',
+    '{"error":{"code":503,"err_code":10077,"description":"no stream"}}',
+    '{"stream":"","seq":1}',
+    '{"seq":1,"stream":"CBSA"}',
+    ' {"stream":"CBSA","seq":1}',
+    '{"stream":"CBSA","seq":1',
+    '{"stream":"',
+    '',
+  ])('leaves %j to JSON.parse', (ack) => {
+    expect(plainPubAck(bytes(ack))).toBeUndefined();
+  });
+
+  it('says stored only for replies that parse as a stored PubAck (no error, a stream, not a duplicate)', () => {
+    const field = fc.oneof(
+      fc.record({ stream: fc.stringMatching(/^[A-Za-z0-9_-]{0,12}$/) }),
+      fc.record({ seq: fc.nat() }),
+      fc.record({ domain: fc.stringMatching(/^[a-z]{0,6}$/) }),
+      fc.record({ duplicate: fc.boolean() }),
+      fc.record({ error: fc.record({ code: fc.nat(), description: fc.string() }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 5 }), (fields) => {
+        const text = JSON.stringify(Object.assign({}, ...fields));
+        const ack = JSON.parse(text) as { stream?: string; duplicate?: boolean; error?: unknown };
+        const stored = ack.error === undefined && !!ack.stream && ack.duplicate !== true;
+        if (plainPubAck(bytes(text)) === 'stored') expect(stored).toBe(true);
+      }),
+    );
+  });
+});
+
+describe(WireBytes.name, () => {
+  it('keeps every view intact across slabs, in UTF-8 or one byte per character', () => {
+    const wire = new WireBytes();
+    const texts = Array.from({ length: 3000 }, (_, i) => `{"n":${i},"é":"${'ü'.repeat(i % 200)}"}`);
+    const views = texts.map((t, i) =>
+      i % 2 === 0 ? wire.utf8(t) : wire.ascii(`NATS/1.0\r\nn: ${i}\r\n\r\n`),
+    );
+    views.forEach((view, i) =>
+      expect(Buffer.from(view).toString()).toBe(i % 2 === 0 ? texts[i] : `NATS/1.0\r\nn: ${i}\r\n\r\n`),
+    );
+  });
+
+  it('gives the client header bytes it decodes', () => {
+    const decoded = MsgHdrsImpl.decode(
+      new WireBytes().ascii('NATS/1.0\r\nseq: 7\r\nNats-Msg-Id: s:7\r\n\r\n'),
+    );
+    expect([decoded.get('seq'), decoded.get('Nats-Msg-Id')]).toEqual(['7', 's:7']);
+  });
+});
