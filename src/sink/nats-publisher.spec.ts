@@ -48,20 +48,18 @@ describe(plainPubAck.name, () => {
 });
 
 describe(WireBytes.name, () => {
-  it('keeps every view intact across slabs, in UTF-8 or one byte per character', () => {
+  it('keeps every view intact across slabs (one view per text, UTF-8)', () => {
     const wire = new WireBytes();
-    const texts = Array.from({ length: 3000 }, (_, i) => `{"n":${i},"é":"${'ü'.repeat(i % 200)}"}`);
-    const views = texts.map((t, i) =>
-      i % 2 === 0 ? wire.utf8(t) : wire.ascii(`NATS/1.0\r\nn: ${i}\r\n\r\n`),
+    const texts = Array.from({ length: 3000 }, (_, i) =>
+      i % 2 === 0 ? `{"n":${i},"é":"${'ü'.repeat(i % 200)}"}` : `NATS/1.0\r\nn: ${i}\r\n\r\n`,
     );
-    views.forEach((view, i) =>
-      expect(Buffer.from(view).toString()).toBe(i % 2 === 0 ? texts[i] : `NATS/1.0\r\nn: ${i}\r\n\r\n`),
-    );
+    const views = texts.map((t) => wire.utf8(t));
+    expect(views.map((view) => Buffer.from(view).toString())).toEqual(texts);
   });
 
   it('gives the client header bytes it decodes', () => {
     const decoded = MsgHdrsImpl.decode(
-      new WireBytes().ascii('NATS/1.0\r\nseq: 7\r\nNats-Msg-Id: s:7\r\n\r\n'),
+      new WireBytes().utf8('NATS/1.0\r\nseq: 7\r\nNats-Msg-Id: s:7\r\n\r\n'),
     );
     expect([decoded.get('seq'), decoded.get('Nats-Msg-Id')]).toEqual(['7', 's:7']);
   });

@@ -43,21 +43,13 @@ export class WireBytes {
 
   /** `text` as UTF-8. */
   utf8(text: string): Uint8Array<ArrayBuffer> {
-    return this.write(text, 'utf8', text.length * 3);
-  }
-
-  /** `text` that is ASCII by construction (a header block): one byte per character. */
-  ascii(text: string): Uint8Array<ArrayBuffer> {
-    return this.write(text, 'latin1', text.length);
-  }
-
-  private write(text: string, encoding: BufferEncoding, most: number): Uint8Array<ArrayBuffer> {
+    const most = text.length * 3;
     if (this.used + most > this.slab.length) {
       this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, most));
       this.used = 0;
     }
     const start = this.used;
-    this.used += this.slab.write(text, start, encoding);
+    this.used += this.slab.write(text, start);
     return new Uint8Array(this.slab.buffer, this.slab.byteOffset + start, this.used - start);
   }
 }
@@ -120,7 +112,7 @@ export class PubAckPublisher {
   }
 
   /**
-   * Publishes `data` to `subject` with `headerBlock` (an encoded NATS header block, ASCII) as its
+   * Publishes `data` to `subject` with `headerBlock` (a NATS header block in wire form) as its
    * headers, or none; `settle` is called once with the PubAck's verdict (synchronously when the
    * client refuses the publish). `at` is performance.now() of the caller, for the timeout.
    */
@@ -131,7 +123,7 @@ export class PubAckPublisher {
     options.reply = this.prefix + n;
     if (headerBlock === undefined) options.headers = undefined;
     else {
-      this.headers.bytes = this.bytes.ascii(headerBlock);
+      this.headers.bytes = this.bytes.utf8(headerBlock);
       options.headers = this.headers;
     }
     try {

@@ -46,8 +46,8 @@ export function redactServers(servers: string[]): string {
  * server_timestamp, category, stream and seq on resumable connections, and Nats-Msg-Id, which
  * JetStream deduplicates on within its duplicate window. Built as one string rather than through the
  * client's header set, whose per-key checks cost about a tenth of the service's CPU under load.
- * Every value is ASCII without CR or LF by construction (ids are numbers, client ids base64url,
- * categories flow-map node ids, stream ids STREAM_ID), so nothing needs escaping or checking here.
+ * No value can hold CR or LF (ids are numbers, client ids base64url, categories flow-map node ids,
+ * stream ids STREAM_ID, the instance id host-pid-hex), so nothing needs escaping or checking here.
  */
 export function natsHeaderBlock(entry: SinkEntry): string {
   const head =
