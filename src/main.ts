@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { Logger } from 'nestjs-pino';
 import { createApp, setupApp } from './app.setup.js';
+import { type Listen, assertPortFree, listenShared, reportListening } from './cluster/listen.js';
 import { type StartupFailure, runPrimary } from './cluster/primary.js';
 import { type LoadedConfig, loadConfig } from './config/app.config.js';
 import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
@@ -10,7 +11,11 @@ import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
 async function bootstrap(loaded: LoadedConfig): Promise<void> {
   const app = await createApp(loaded);
   const cfg = await setupApp(app);
-  await app.listen(cfg.port, cfg.host);
+  // app.listen (init, then the HTTP server's listen) takes listen options too, though typed for (port, host).
+  const { reusePort } = await listenShared(
+    (options) => (app.listen as unknown as Listen).call(app, options),
+    cfg,
+  );
   const { port } = (app.getHttpServer() as { address(): AddressInfo }).address();
   app
     .get(Logger)
@@ -19,6 +24,12 @@ async function bootstrap(loaded: LoadedConfig): Promise<void> {
         `(ingest ${cfg.websocketEndpoint}, monitor ${cfg.monitorEndpoint})`,
       'Bootstrap',
     );
+  if (cluster.isWorker && !reusePort) {
+    app
+      .get(Logger)
+      .warn('SO_REUSEPORT is not supported here: the primary accepts every connection', 'Bootstrap');
+  }
+  reportListening(port);
   // Not Nest's enableShutdownHooks: it re-raises the signal, so the process would not exit 0.
   // A shutdown that timed out (or failed) exits 1, so a process manager can tell it from a clean one.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -49,7 +60,10 @@ function fail(err: unknown): void {
 // The config is read and validated once per process; workers read the same environment.
 loadConfig()
   .then((loaded) => {
-    if (cluster.isPrimary && loaded.config.workers > 1) runPrimary(loaded.config);
-    else return bootstrap(loaded);
+    if (cluster.isPrimary && loaded.config.workers > 1) {
+      const { port, host } = loaded.config;
+      return assertPortFree(port, host).then(() => runPrimary(loaded.config));
+    }
+    return bootstrap(loaded);
   })
   .catch(fail);

@@ -6,6 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import pino from 'pino';
 import { type SlotMessage, SlotTable, isSlotMessage } from '../access/connection-slots.js';
 import type { AppConfig } from '../config/env.js';
+import { type PortMessage, isPortMessage } from './listen.js';
 import { serveClusterMetrics } from '../metrics/cluster-metrics.js';
 
 const FIRST_RESTART_DELAY_MS = 500;
@@ -52,6 +53,7 @@ export function runPrimary(cfg: AppConfig): void {
       lastError = message.error;
       return;
     }
+    if (isPortMessage(message)) return onPortMessage(worker, message);
     if (!isSlotMessage(message)) return;
     const mine = held.get(worker) ?? new Map<string, number>();
     held.set(worker, mine);
@@ -78,14 +80,43 @@ export function runPrimary(cfg: AppConfig): void {
     log.info({ worker_pid: worker.process.pid }, 'Worker %s started', String(worker.process.pid));
   };
 
-  cluster.on('listening', (worker) => {
-    listening.add(worker);
-    failedStarts = 0;
-  });
+  // The shared port. Workers bind their own sockets (SO_REUSEPORT, cluster/listen.ts), so with
+  // PORT=0 the first to ask picks a free port and the rest, and any restarted later, bind that one.
+  let port = cfg.port === 0 ? undefined : cfg.port;
+  let picker: Worker | undefined;
+  const askers: Worker[] = [];
+  const answer = (worker: Worker, p: number) => {
+    if (worker.isConnected()) worker.send({ cbsa: 'port-answer', port: p } satisfies PortMessage);
+  };
+  const onPortMessage = (worker: Worker, message: PortMessage) => {
+    if (message.cbsa === 'port-ask') {
+      if (port !== undefined) answer(worker, port);
+      else if (picker === undefined) answer((picker = worker), 0);
+      else askers.push(worker);
+    } else if (message.cbsa === 'listening') {
+      // A worker's own socket emits no cluster 'listening': this message says it serves.
+      listening.add(worker);
+      failedStarts = 0;
+      if (port === undefined) {
+        port = message.port;
+        picker = undefined;
+        for (const asker of askers.splice(0)) answer(asker, port);
+      }
+    }
+  };
+  /** A picker that died before it listened hands the choice to the next worker waiting. */
+  const pickerGone = (worker: Worker) => {
+    const waiting = askers.indexOf(worker);
+    if (waiting >= 0) askers.splice(waiting, 1);
+    if (picker !== worker) return;
+    picker = askers.shift();
+    if (picker !== undefined) answer(picker, 0);
+  };
 
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (startedAt.get(worker) ?? Date.now());
     const hadListened = listening.delete(worker);
+    pickerGone(worker);
     startedAt.delete(worker);
     // A dead worker's sockets are gone: give their slots back.
     for (const [group, count] of held.get(worker) ?? []) for (let i = 0; i < count; i++) slots.release(group);

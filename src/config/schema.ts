@@ -103,6 +103,15 @@ export const SETTINGS = {
     max: 65535,
     description: 'Port to listen on (0 picks a free port)',
   }),
+  listenBacklog: int({
+    env: 'LISTEN_BACKLOG',
+    area: 'core',
+    default: 4096,
+    min: 1,
+    max: 65535,
+    description:
+      'Connections the kernel queues per listening socket (each worker has its own) until they are accepted; capped by net.core.somaxconn',
+  }),
   logLevel: choice({
     env: 'LOG_LEVEL',
     area: 'core',
