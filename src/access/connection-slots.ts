@@ -5,6 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import cluster from 'node:cluster';
 import { appConfig } from '../config/app.config.js';
+import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { type IngestCap, ingestCap, readOpenFilesLimit } from './open-files.js';
 
 /** Counts open ingest sockets in total and per address group; refuses past the caps. */
@@ -73,7 +74,10 @@ export class ConnectionSlots {
   /** The cap this process applies, from MAX_CONNECTIONS and its open-files limit (logged at startup). */
   readonly cap: IngestCap;
 
-  constructor(@Inject(appConfig.KEY) cfg: ConfigType<typeof appConfig>) {
+  constructor(
+    @Inject(appConfig.KEY) cfg: ConfigType<typeof appConfig>,
+    private readonly lifecycle: LifecycleService,
+  ) {
     this.cap = ingestCap(cfg.maxConnections, cfg.fdHeadroom, readOpenFilesLimit(), cfg.workers);
     this.local = new SlotTable(this.cap.cap, cfg.maxConnectionsPerIp);
     if (this.inCluster) {
@@ -110,7 +114,9 @@ export class ConnectionSlots {
 
   release(group: string): void {
     this.local.release(group);
-    if (this.inCluster && process.connected) {
+    // Shutting down, the primary gets every slot of this worker back when it exits: one message
+    // per socket would only queue 100k messages on the primary as the sockets close.
+    if (this.inCluster && process.connected && !this.lifecycle.shuttingDown) {
       process.send!({ cbsa: 'slot-release', group } satisfies SlotMessage);
     }
   }

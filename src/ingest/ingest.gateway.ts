@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import type { Subscription } from 'rxjs';
 import { BusService } from '../cluster/bus.service.js';
 import { appConfig } from '../config/app.config.js';
+import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { LATENCY_SAMPLE_EVERY, MetricsService } from '../metrics/metrics.service.js';
 import {
   CLOSE_POLICY_VIOLATION,
@@ -70,6 +71,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
     private readonly bus: BusService,
+    private readonly lifecycle: LifecycleService,
   ) {
     logger.setContext(IngestGateway.name);
   }
@@ -166,7 +168,13 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     if (conn === undefined) return;
     const { clientId, stream } = conn;
     if (stream !== undefined && this.owners.get(stream) === conn) this.owners.delete(stream);
-    this.logger.info({ client_id: clientId, code }, 'Client %s disconnected (%d)', clientId, code);
+    // At shutdown the adapter logs one line for all of them: 100k lines would outlast SHUTDOWN_TIMEOUT_MS
+    // in the log pipe alone (a process exits only once its log is flushed).
+    if (this.lifecycle.shuttingDown) {
+      this.logger.debug({ client_id: clientId, code }, 'Client %s disconnected (%d)', clientId, code);
+    } else {
+      this.logger.info({ client_id: clientId, code }, 'Client %s disconnected (%d)', clientId, code);
+    }
   }
 
   /** The seed contract, no stream id and no sink: ack as frames are read. The hot path. */

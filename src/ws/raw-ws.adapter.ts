@@ -184,8 +184,12 @@ export class RawWsAdapter extends WsAdapter {
     clearInterval(this.heartbeats.get(server));
     this.heartbeats.delete(server);
     const grace = Math.min(MAX_CLOSE_GRACE_MS, this.cfg.shutdownTimeoutMs / 2);
+    let cutOffCount = 0;
     const terminateAll = () => {
-      for (const ws of server.clients) ws.terminate();
+      for (const ws of server.clients) {
+        if (ws.readyState !== WebSocket.CLOSED) cutOffCount++;
+        ws.terminate();
+      }
     };
     const began = this.shutdownStartedAt() ?? performance.now();
     const stopAt = began + HARD_STOP_SHARE * this.cfg.shutdownTimeoutMs;
@@ -226,6 +230,19 @@ export class RawWsAdapter extends WsAdapter {
     await done;
     clearTimeout(cutOff);
     clearTimeout(hardStop);
+    // One line for all (the gateways log each disconnect at debug while shutting down).
+    if (sockets.length > 0) {
+      this.log.info(
+        {
+          path: (server as PathedServer).path,
+          sockets: sockets.length,
+          cut_off: cutOffCount,
+        },
+        'Closed %d sockets with 1001 (%d cut off without an answer)',
+        sockets.length,
+        cutOffCount,
+      );
+    }
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
