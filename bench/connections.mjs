@@ -76,6 +76,11 @@ async function runTarget(target, count, redisUrl) {
   const monitors = [0, 1].map(() => new WebSocket(`${server.url}/ws/monitor`, { perMessageDeflate: false }));
   await Promise.all(monitors.map((m) => new Promise((r) => m.once('open', r).once('error', r))));
   monitors.forEach((m) => m.on('error', () => undefined));
+  // The last stats frame: with Redis its `instances` list has each worker's own ingest sockets.
+  let lastStats;
+  monitors[0].on('message', (data) => {
+    if (data.subarray(0, 16).toString() === '{"type":"stats",') lastStats = data;
+  });
   await sleep(500);
   const rss0 = rssOf();
   const heap0 = await heapUsed(base);
@@ -129,6 +134,7 @@ async function runTarget(target, count, redisUrl) {
   const dropped = after.reduce((s, r) => s + r.unexpectedCloses, 0);
   const stillOpen = after.reduce((s, r) => s + r.open, 0);
   const healthBody = await (await fetch(`${base}/health`)).json().catch(() => ({}));
+  const perWorker = lastStats ? (JSON.parse(lastStats.toString()).instances ?? []).map((i) => i.active_connections) : [];
   polling = false;
   await poller;
   server.assertAlive();
@@ -170,6 +176,8 @@ async function runTarget(target, count, redisUrl) {
     health_p99_ms: percentile(healthMs, 99),
     health_max_ms: healthMs.at(-1) ?? null,
     health_active_connections: healthBody.active_connections ?? null,
+    // Cluster only: each worker's ingest sockets (SO_REUSEPORT spreads them by a hash of the 4-tuple).
+    per_worker_connections: perWorker.length > 1 ? perWorker.toSorted((a, b) => b - a) : null,
     dropped_unexpectedly: dropped,
     open_before_shutdown: stillOpen,
     server_exit_s: serverExitS,
@@ -224,6 +232,7 @@ const FIGURES = [
   ['health_max_ms', '/health max (ms)', (v) => v?.toFixed(1)],
   ['health_failed', '/health polls failed', (v) => v],
   ['health_active_connections', '/health active_connections', (v) => v],
+  ['per_worker_connections', 'connections per worker', (v) => v?.join(' / ')],
   ['dropped_unexpectedly', 'dropped unexpectedly', (v) => v],
   ['server_exit_s', 'shutdown, SIGTERM to server exit (s)', (v) => v?.toFixed(2)],
   ['shutdown_s', 'shutdown, SIGTERM to every client closed (s)', (v) => v?.toFixed(2)],

@@ -87,7 +87,7 @@ function httpStatus(url) {
   });
 }
 
-/** Waits until `times` readiness checks in a row answer 200: with round-robin, every worker has. */
+/** Waits until `times` readiness checks in a row answer 200 (fresh connections, spread over the listening workers). */
 async function untilReady(baseUrl, times) {
   const deadline = Date.now() + 10_000;
   for (let inARow = 0; inARow < times;) {

@@ -50,6 +50,15 @@ describe('Graceful shutdown (e2e)', () => {
       const lines = service.lines();
       expect(lines.map((l) => l.msg)).toContain(`Shutting down (${signal})`);
       expect(lines.filter((l) => l.level >= ERROR_LEVEL)).toEqual([]);
+      // One line per endpoint for all its sockets, none per client (100k of them would clog the log).
+      const closedLines = lines
+        .filter((l) => l.msg.startsWith('Closed '))
+        .map(({ level, path, sockets, cut_off }) => ({ level, path, sockets, cut_off }));
+      expect(closedLines.toSorted((a, b) => String(a.path).localeCompare(String(b.path)))).toEqual([
+        { level: 30, path: '/ws/behaviour', sockets: CLIENTS, cut_off: 0 },
+        { level: 30, path: '/ws/monitor', sockets: 1, cut_off: 0 },
+      ]);
+      expect(lines.filter((l) => /^Client \S+ disconnected/.test(l.msg))).toEqual([]);
       const done = lines.find((l) => l.msg === 'Shutdown complete');
       // Every frame the server took in was acked, in order, before the close frame.
       const acks = perClient.flatMap((p) => p.acks);
