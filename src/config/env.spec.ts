@@ -8,6 +8,7 @@ describe(parseEnv.name, () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/) as unknown,
       host: '0.0.0.0',
       port: 8000,
+      listenBacklog: 4096,
       logLevel: 'info',
       logFormat: 'json',
       websocketEndpoint: '/ws/behaviour',
