@@ -75,7 +75,12 @@ describe('Tokens and origins (e2e)', () => {
     ['the token', '?token=monitor-secret-0003', {}, 101],
     ['the token as a bearer header', '', { headers: { Authorization: 'Bearer monitor-secret-0003' } }, 101],
     ['an ingest token', '?token=ingest-token-a-0001', {}, 401],
-    ['a foreign Origin, even with the token', '?token=monitor-secret-0003', { origin: 'https://evil.example' }, 403],
+    [
+      'a foreign Origin, even with the token',
+      '?token=monitor-secret-0003',
+      { origin: 'https://evil.example' },
+      403,
+    ],
     ['a foreign Origin, no token', '', { origin: 'https://evil.example' }, 403],
     ['an allowed Origin', '?token=monitor-secret-0003', { origin: 'https://ops.example.com' }, 101],
   ])('monitor with %s', async (_name, suffix, options, status) => {
@@ -280,7 +285,6 @@ describe('HTTP header limits (e2e)', () => {
 });
 
 // Hardening round 2 (issue 15) ------------------------------------------------------------------
-
 
 /** The exit code, or 'still running' after `ms` (the timer does not keep jest waiting). */
 function exitWithin(service: Service, ms: number): Promise<number | null | 'still running'> {
@@ -613,24 +617,23 @@ describeWithRedis('Machine-wide caps and failing workers (e2e, WORKERS=2)', () =
     }
   }, 120_000);
 
-  it('exits non-zero when the port is taken (EADDRINUSE)', async () => {
+  it('exits non-zero before forking when the port is taken (EADDRINUSE), rather than sharing it', async () => {
+    // Held as another cluster's worker holds it: with SO_REUSEPORT, which our workers could join unnoticed.
     const blocker = createServer();
     const port = await new Promise<number>((resolve) =>
-      blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as AddressInfo).port)),
+      blocker.listen({ port: 0, host: '127.0.0.1', reusePort: true }, () =>
+        resolve((blocker.address() as AddressInfo).port),
+      ),
     );
-    const service = new Service({
-      REDIS_URL: redis.url,
-      WORKERS: '2',
-      LOG_LEVEL: 'ERROR',
-      PORT: String(port),
-    });
+    const service = new Service({ REDIS_URL: redis.url, WORKERS: '2', PORT: String(port) });
     try {
       const code = await exitWithin(service, 100_000);
       if (code === 'still running') await service.stop();
       expect(code).toBe(1);
-      expect(fatalLine(service)).toMatchObject({
-        err: expect.stringMatching(/EADDRINUSE/) as unknown,
-      });
+      expect(service.stderr).toContain(
+        `CBSA failed to start: listen EADDRINUSE: address already in use 127.0.0.1:${port}`,
+      );
+      expect(service.lines().filter((l) => /^Worker \d+ started/.test(l.msg))).toEqual([]);
     } finally {
       blocker.close();
     }

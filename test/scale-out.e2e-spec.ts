@@ -2,7 +2,6 @@
 // durable stream sink, readiness, and Redis outages. Services run from the production build.
 import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
-import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { timeFloor } from '../src/stream/id-source.js';
@@ -607,25 +606,6 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     expect(await cluster.service.exited).toBe(0);
     expect(cluster.service.lines().map((l) => l.msg)).toContain('All workers stopped');
   }, 120_000);
-
-  it('a cluster whose port is taken stops at startup (EADDRINUSE), rather than sharing it', async () => {
-    // Held as another cluster's worker would hold it: with SO_REUSEPORT, which our workers could join.
-    const holder = createServer();
-    await new Promise<void>((resolve) =>
-      holder.listen({ port: 0, host: '127.0.0.1', reusePort: true }, resolve),
-    );
-    const { port } = holder.address() as AddressInfo;
-    try {
-      const cluster = new Service({ REDIS_URL: redis.url, WORKERS: '2', PORT: String(port) });
-      expect(await cluster.exited).toBe(1);
-      expect(cluster.stderr).toContain(
-        `CBSA failed to start: listen EADDRINUSE: address already in use 127.0.0.1:${port}`,
-      );
-      expect(cluster.lines().filter((l) => /^Worker \d+ started/.test(l.msg))).toEqual([]);
-    } finally {
-      await new Promise((resolve) => holder.close(resolve));
-    }
-  }, 60_000);
 
   it('hands acked events to the example consumer, which reads them with a group and acks them', async () => {
     const prefix = 'consumer:';
