@@ -1,7 +1,7 @@
 // How a process opens its port. Each node:cluster worker binds its own listening socket with
 // SO_REUSEPORT: the kernel spreads new connections over the workers' sockets by a hash of the
 // 4-tuple, and each worker accepts its own. (node:cluster's default round-robin has the
-// primary accept every connection and pass it over IPC, which tops out near 1,000 a second.)
+// primary accept every connection and pass it over IPC: about 800 a second on the bench machine.)
 // With PORT=0 the workers must still share one port: the first to ask the primary picks a free
 // one, the others bind the port it got. Where the platform cannot balance SO_REUSEPORT (libuv
 // answers ENOTSUP outside Linux and FreeBSD), the worker falls back to the cluster's shared handle.
