@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import { createApp, setupApp } from './app.setup.js';
 import { type Listen, assertPortFree, listenShared, reportListening } from './cluster/listen.js';
 import { type StartupFailure, runPrimary } from './cluster/primary.js';
 import { type LoadedConfig, loadConfig } from './config/app.config.js';
 import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
+import { exitWhenLogged } from './logging/exit.js';
 
 async function bootstrap(loaded: LoadedConfig): Promise<void> {
   const app = await createApp(loaded);
@@ -32,13 +33,14 @@ async function bootstrap(loaded: LoadedConfig): Promise<void> {
   reportListening(port);
   // Not Nest's enableShutdownHooks: it re-raises the signal, so the process would not exit 0.
   // A shutdown that timed out (or failed) exits 1, so a process manager can tell it from a clean one.
+  // The exit waits at most LOG_FLUSH_MS for the log (logging/exit.ts): a dead log reader never holds it.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       gracefulShutdown(app, signal).then(
-        (completed) => process.exit(completed ? 0 : 1),
+        (completed) => exitWhenLogged(PinoLogger.root, completed ? 0 : 1),
         (err: unknown) => {
           console.error('CBSA shutdown failed:', err);
-          process.exit(1);
+          exitWhenLogged(PinoLogger.root, 1);
         },
       );
     });

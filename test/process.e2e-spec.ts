@@ -83,6 +83,22 @@ describe('dist/main.js (e2e)', () => {
     expect(service.stderr).toContain(`Invalid event flow map ${file}: ${message}`);
   });
 
+  it('exits on SIGTERM when the reader of its log is gone (EPIPE on stdout)', async () => {
+    const service = new Service({});
+    const port = await service.port();
+    const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
+    client.send('{"n":1}');
+    expect((await client.nextJson()).status).toBe('received');
+    client.close();
+    await service.waitForLine((l) => l.msg.includes('disconnected'));
+    // The log reader dies: the shutdown's own lines are the first writes to meet EPIPE, and the
+    // exit follows them at once (no client to wait for).
+    service.proc.stdout!.destroy();
+    service.proc.kill('SIGTERM');
+    const deadline = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000).unref());
+    expect(await Promise.race([service.exited, deadline])).toBe(0);
+  });
+
   it('logs connects at info and each message at debug with its ids, never the frame body', async () => {
     const service = new Service({ LOG_LEVEL: 'debug' });
     try {

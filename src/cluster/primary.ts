@@ -7,6 +7,7 @@ import pino from 'pino';
 import { type SlotMessage, SlotTable, isSlotMessage } from '../access/connection-slots.js';
 import type { AppConfig } from '../config/env.js';
 import { type PortMessage, isPortMessage } from './listen.js';
+import { exitWhenLogged } from '../logging/exit.js';
 import { serveClusterMetrics } from '../metrics/cluster-metrics.js';
 
 const FIRST_RESTART_DELAY_MS = 500;
@@ -133,7 +134,8 @@ export function runPrimary(cfg: AppConfig): void {
       stopping = true;
       restarts.forEach(clearTimeout);
       for (const other of startedAt.keys()) other.process.kill('SIGKILL');
-      process.exit(1);
+      exitWhenLogged(log, 1);
+      return;
     }
     if (lived > STABLE_AFTER_MS) delay = FIRST_RESTART_DELAY_MS;
     log.error(
@@ -160,7 +162,7 @@ export function runPrimary(cfg: AppConfig): void {
     log.info({ signal, workers: startedAt.size }, 'Shutting down %d workers (%s)', startedAt.size, signal);
     const force = setTimeout(() => {
       log.warn('Workers did not stop in time; exiting');
-      process.exit(0);
+      exitWhenLogged(log, 0);
     }, cfg.shutdownTimeoutMs + 1000);
     force.unref();
     const exits = [...startedAt.keys()].map(
@@ -172,7 +174,7 @@ export function runPrimary(cfg: AppConfig): void {
     );
     void Promise.all(exits).then(() => {
       log.info('All workers stopped');
-      process.exit(0);
+      exitWhenLogged(log, 0);
     });
   };
   process.once('SIGTERM', shutdown);
