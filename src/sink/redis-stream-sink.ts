@@ -9,10 +9,12 @@ import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durab
 
 /**
  * KEYS[1]: the stream. ARGV: store ('1' append, '0' seq state only), state TTL (s), state key prefix,
- * then 7 per entry: stream id, seq, message_id, client_id, server_timestamp, category, data.
+ * then 8 per entry: stream id, seq, message_id, client_id, server_timestamp, category, data, after.
  * Per entry it returns the stream's previous last seq (stored), -1 (duplicate) or -2 (failed; every
- * later entry of that stream in the batch fails too, so none overtakes it). Seqs are compared as
- * numbers (exact below 2^53) but written back as the strings received (tostring would round them).
+ * later entry of that stream in the batch fails too, so none overtakes it). `after` (0: none) is the
+ * highest seq of the stream in an earlier batch still in flight: a stream whose last seq is below it
+ * fails, since that batch failed (or has not run yet) and nothing may overtake it. Seqs are compared
+ * as numbers (exact below 2^53) but written back as the strings received (tostring would round them).
  */
 const APPEND_LUA = `
 local store = ARGV[1] == '1'
@@ -23,7 +25,7 @@ local last = {}
 local failed = {}
 local n = 0
 local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
-for i = 4, #ARGV, 7 do
+for i = 4, #ARGV, 8 do
   n = n + 1
   local stream = ARGV[i]
   if stream == '' then
@@ -40,6 +42,7 @@ for i = 4, #ARGV, 7 do
     if prev == nil then
       local raw = redis.pcall('GET', prefix .. stream)
       if failedReply(raw) then prev = -1 else prev = tonumber(raw or '0') end
+      if prev < tonumber(ARGV[i + 7]) then prev = -1 end
     end
     local seq = tonumber(ARGV[i + 1])
     if prev < 0 then
@@ -96,10 +99,15 @@ export class RedisStreamSink extends DurableSink {
     return this.client.status === 'ready';
   }
 
+  /** Each entry's `after` is checked in the script, atomically with its append. */
+  override get pipelined(): boolean {
+    return true;
+  }
+
   async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
     const args: (string | number)[] = [store ? '1' : '0', this.ttlS, this.statePrefix];
     for (const e of entries) {
-      args.push(e.stream, e.seq, e.messageId, e.clientId, e.timestamp, e.category, e.data);
+      args.push(e.stream, e.seq, e.messageId, e.clientId, e.timestamp, e.category, e.data, e.after);
     }
     try {
       const command = (this.client as unknown as { cbsaAppend: AppendCommand }).cbsaAppend;
