@@ -432,8 +432,7 @@ export class StreamSink implements OnModuleDestroy {
 
   private resumePaused(): void {
     if (this.paused.size === 0) return;
-    if (this.depth > this.cfg.sinkQueueMax / 2 || this.queuedBytes > this.cfg.sinkQueueMaxBytes / 2)
-      return;
+    if (this.depth > this.cfg.sinkQueueMax / 2 || this.queuedBytes > this.cfg.sinkQueueMaxBytes / 2) return;
     for (const conn of this.paused) {
       // A closing socket is read again too, so its close handshake completes.
       if (
