@@ -14,12 +14,13 @@ export interface SinkEntry {
   /** The client's JSON exactly as sent. */
   data: string;
   /**
-   * Expected predecessor: the highest seq of this stream in an earlier batch still in flight, else 0.
-   * When above 0 the entry is stored only if the stream's last seq is at least this when the engine
-   * checks it; otherwise it is FAILED, and so is every later entry of its stream in the batch. So a
-   * later batch never stores past an earlier one that failed. Only engines with `pipelined` get it.
+   * Expected predecessor: the highest seq of this stream in an earlier batch still in flight (absent
+   * or 0: none). When above 0 the entry is stored only if the stream's last seq is at least this when
+   * the engine checks it; otherwise it is FAILED, and so is every later entry of its stream in the
+   * batch. So a later batch never stores past an earlier one that failed. Only engines with
+   * `pipelined` get it.
    */
-  after: number;
+  after?: number;
 }
 
 /**

@@ -112,7 +112,7 @@ export class RedisStreamSink extends DurableSink {
     // (about half the cost of a batch's command in a micro-benchmark); the script splits the header.
     for (const e of entries) {
       args.push(
-        `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after}\n${e.category}`,
+        `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n${e.category}`,
         e.data,
       );
     }

@@ -62,7 +62,7 @@ class FakeEngine extends DurableSink {
       let prev = seen.get(e.stream);
       if (prev === undefined) {
         prev = this.last.get(e.stream) ?? 0;
-        if (prev < e.after) {
+        if (prev < (e.after ?? 0)) {
           failed.add(e.stream);
           return FAILED;
         }
