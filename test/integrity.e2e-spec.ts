@@ -78,6 +78,22 @@ function audit(clients: ResumableClient[], log: Entry[]): Audit {
   };
 }
 
+/**
+ * Entries stored after a lower seq of their stream was left out: per stream, the log (in append
+ * order) must read 1, 2, 3, ... for clients that never skip a seq (one client per stream).
+ */
+function holes(log: Entry[]): string[] {
+  const next = new Map<string, number>();
+  const found: string[] = [];
+  for (const { fields } of log) {
+    const expected = next.get(fields.stream) ?? 1;
+    if (fields.seq !== String(expected))
+      found.push(`${fields.stream}: ${fields.seq} where ${expected} was due`);
+    next.set(fields.stream, Math.max(expected, Number(fields.seq) + 1));
+  }
+  return found;
+}
+
 const clean = (entries: number): Audit => ({
   entries,
   duplicatedInLog: 0,
@@ -260,6 +276,46 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
       await waitFor(async () => (await instance.ready()) === 200, 10_000);
       await running;
       expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(4 * 600));
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'with batches in flight, an earlier batch that fails in Redis (OOM) is never overtaken by a later one',
+    async () => {
+      const prefix = 'pipeline:';
+      const instance = await new Instance({
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        SINK_PIPELINE: '4',
+        // Ids stay leased through the OOM windows: only the appends fail.
+        ID_BLOCK_SIZE: '100000',
+      }).start();
+      const producers = clients(instance, 'pipe', 6, 800, 32);
+      const running = Promise.all(producers.map((p) => p.run(150_000)));
+      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      // Short OOM windows at random moments: the batches Redis runs inside one fail (every XADD is
+      // refused), and those already sent behind them run after it, with the memory back.
+      const admin = new Redis(redis.url);
+      try {
+        for (let i = 0; i < 60 && !producers.every((p) => p.done); i++) {
+          await admin.config('SET', 'maxmemory', '1');
+          await sleep(1 + Math.random() * 4);
+          await admin.config('SET', 'maxmemory', '0');
+          await sleep(10 + Math.random() * 20);
+        }
+      } finally {
+        await admin.config('SET', 'maxmemory', '0');
+        admin.disconnect();
+      }
+      await running;
+      const log = await readLog(redis.url, prefix);
+      expect(audit(producers, log)).toEqual(clean(6 * 800));
+      // No seq stored past a refused lower one of its stream.
+      expect(holes(log)).toEqual([]);
+      // The fault happened: appends were refused, and resent.
+      expect(producers.flatMap((p) => p.refusals).length).toBeGreaterThan(0);
       await instance.stop();
     },
     TEST_TIMEOUT_MS,

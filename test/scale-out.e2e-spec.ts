@@ -188,6 +188,35 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       onB.close();
     });
 
+    it('publishes every event again as soon as another instance opens its first monitor', async () => {
+      // Every earlier monitor is closed and the heartbeats know it: B publishes only the newest
+      // MONITOR_REPLAY (50) events of each flush, for the replays.
+      for (const instance of [a, b]) {
+        await until(
+          () => instance.health(),
+          // instances: 2 means the cluster counts are fresh (not this instance's own as a fallback).
+          (h) => h.body.active_monitors === 0 && h.body.instances === 2,
+          8000,
+        );
+      }
+      const onB = await TestClient.open(b.ws('/ws/behaviour'));
+      const monitor = await TestClient.open(a.ws('/ws/monitor'));
+      const seen = new Set<number>();
+      monitor.socket.on('message', (d: Buffer) => {
+        const frame = JSON.parse(d.toString()) as EventsFrame | { type: string };
+        if (frame.type === 'events' && !(frame as EventsFrame).replay)
+          (frame as EventsFrame).events.forEach((e) => seen.add(e.message_id!));
+      });
+      expect((await monitor.nextJson<HelloFrame>()).type).toBe('hello');
+      // At once, well before the next heartbeat could tell B: a burst of 4x the replay in one go.
+      for (let i = 0; i < 200; i++) onB.send(`{"event_type":"tap","n":${i}}`);
+      const ids: number[] = [];
+      for (let i = 0; i < 200; i++) ids.push((await onB.nextJson<Ack>()).message_id!);
+      await until(() => Promise.resolve(ids.every((id) => seen.has(id))), Boolean, 5000);
+      monitor.close();
+      onB.close();
+    });
+
     it("reports the cluster's totals on either instance, and drops a dead instance within 5 s", async () => {
       const onA = await TestClient.open(a.ws('/ws/behaviour'));
       const onB = await Promise.all([1, 2].map(() => TestClient.open(b.ws('/ws/behaviour'))));

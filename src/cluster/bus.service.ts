@@ -2,7 +2,8 @@
 // and every instance hands other instances' batches to its MonitorGateway. Without Redis it does
 // nothing and monitors see this process's events only (which is then all of them). It also carries
 // stream takeovers on `<prefix>streams`: a resumable connection opened on one instance closes the
-// older connection of that stream on the others (4001).
+// older connection of that stream on the others (4001), and on `<prefix>monitors` the opening of an
+// instance's first monitor, so the others publish every event again at once (see MonitorFanout).
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { Subject } from 'rxjs';
@@ -26,9 +27,12 @@ export interface Takeover {
 export class BusService implements OnModuleInit, OnModuleDestroy {
   readonly remote$ = new Subject<RemoteBatch>();
   readonly takeovers$ = new Subject<Takeover>();
+  /** Another instance opened its first monitor. */
+  readonly watchers$ = new Subject<void>();
   private publishErrors = 0;
   private readonly channel: string;
   private readonly streamsChannel: string;
+  private readonly monitorsChannel: string;
 
   constructor(
     private readonly redis: RedisService,
@@ -38,6 +42,7 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
     logger.setContext(BusService.name);
     this.channel = redis.key('events');
     this.streamsChannel = redis.key('streams');
+    this.monitorsChannel = redis.key('monitors');
     metrics.counter(
       'cbsa_redis_publish_errors_total',
       'Monitor batches that could not be published on the Redis bus',
@@ -62,16 +67,25 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.receive(message);
       else if (channel === this.streamsChannel) this.receiveTakeover(message);
+      else if (channel === this.monitorsChannel && message !== INSTANCE_ID) this.watchers$.next();
     });
     // ioredis re-subscribes by itself after every reconnect.
     subscriber
-      .subscribe(this.channel, this.streamsChannel)
+      .subscribe(this.channel, this.streamsChannel, this.monitorsChannel)
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'Subscribe failed'));
   }
 
   onModuleDestroy(): void {
     this.remote$.complete();
     this.takeovers$.complete();
+    this.watchers$.complete();
+  }
+
+  /** Tells the other instances that this one opened its first monitor. Best effort, as announceStream. */
+  announceMonitor(): void {
+    const client = this.redis.client;
+    if (client === undefined || !this.redis.ready) return;
+    client.publish(this.monitorsChannel, INSTANCE_ID).catch(() => undefined);
   }
 
   /**

@@ -93,6 +93,15 @@ export class ClusterStatsService implements OnModuleInit, OnModuleDestroy {
     return { totals, instances: latest.instances, instance, members, nodes };
   }
 
+  /**
+   * Whether another live instance has a monitor open, as of the last heartbeat. True while that is
+   * unknown (no heartbeat yet, or none recent: Redis down), so the bus errs on the side of publishing.
+   */
+  othersMonitoring(): boolean {
+    const latest = this.latest;
+    return latest === undefined || Date.now() - latest.at > STALE_MS || latest.others.active_monitors > 0;
+  }
+
   async heartbeat(): Promise<void> {
     const client = this.redis.client;
     if (client === undefined || !this.redis.ready) return;

@@ -45,6 +45,7 @@ describe(parseEnv.name, () => {
       streamStateTtlS: 604800,
       sinkQueueMax: 20000,
       sinkQueueMaxBytes: 67108864,
+      sinkPipeline: 4,
       sinkReadyMaxAgeMs: 5000,
       redisCommandTimeoutMs: 2000,
       natsServers: ['nats://127.0.0.1:4222'],

@@ -447,6 +447,15 @@ export const SETTINGS = {
     max: 1024 ** 3,
     description: 'The same bound in bytes of frame text',
   }),
+  sinkPipeline: int({
+    env: 'SINK_PIPELINE',
+    area: 'durable sinks',
+    default: 4,
+    min: 1,
+    max: 64,
+    description:
+      'Append batches in flight at once with SINK=redis-stream (replies still leave in frame order; 1: one at a time; NATS always 1)',
+  }),
   sinkReadyMaxAgeMs: int({
     env: 'SINK_READY_MAX_AGE_MS',
     area: 'durable sinks',

@@ -49,6 +49,11 @@ interface MonitorState {
 }
 
 const STATS_INTERVAL_MS = 1000;
+/**
+ * After another instance says it opened its first monitor, every event is published for this long;
+ * by then the cluster heartbeat (every second) carries that instance's monitor count.
+ */
+const WATCH_LEASE_MS = 5000;
 
 /** Encoded events kept for replay: one local event, or one batch from another instance. */
 interface ReplayChunk {
@@ -104,6 +109,9 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private remoteEvents?: Subscription;
   /** With the Redis bus, other instances' monitors need this instance's events. */
   private readonly publishing: boolean;
+  private watchers?: Subscription;
+  /** Until then another instance is known to have a monitor (its announcement). */
+  private watchedUntil = 0;
 
   constructor(
     private readonly stream: StreamService,
@@ -124,6 +132,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     this.remoteEvents = this.bus.remote$.subscribe((batch) => this.enqueueRemote(batch));
+    this.watchers = this.bus.watchers$.subscribe(() => (this.watchedUntil = Date.now() + WATCH_LEASE_MS));
     this.statsTimer = setInterval(() => this.sendStats(), STATS_INTERVAL_MS);
     this.statsTimer.unref();
     this.updateSubscription();
@@ -132,6 +141,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   onModuleDestroy(): void {
     this.events?.unsubscribe();
     this.remoteEvents?.unsubscribe();
+    this.watchers?.unsubscribe();
     clearInterval(this.statsTimer);
     clearTimeout(this.flushTimer);
   }
@@ -172,6 +182,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
       for (const frame of frames) socket.send(frame, { binary: false });
     }
     const selection = this.join(params);
+    if (this.monitors.size === 0 && this.publishing) this.bus.announceMonitor();
     this.monitors.set(socket, { id, params, selection, dropped: 0, overSince: undefined });
     if (selection) this.selective++;
     this.stream.monitorOpened();
@@ -271,9 +282,11 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     if (count === 0) return;
     const { monitorEventMaxBytes, monitorFrameMaxBytes } = this.cfg;
     const maxEventBytes = Math.min(monitorEventMaxBytes, monitorFrameMaxBytes);
-    // Every event is encoded only for a full-stream monitor or the bus. Otherwise only the events the
-    // replay keeps are, and a sampled or filtered monitor's picks are encoded when picked.
-    const everyEvent = this.monitors.size > this.selective || this.publishing;
+    // Every event is encoded only for a full-stream monitor, here or on another instance (the bus).
+    // Otherwise only the events the replay keeps are (and published, for the other instances'
+    // replays), and a sampled or filtered monitor's picks are encoded when picked. With no monitor
+    // anywhere, encoding and publishing every event was about a tenth of SINK=redis-stream's CPU.
+    const everyEvent = this.monitors.size > this.selective || (this.publishing && this.othersWatch());
     const replay = this.cfg.monitorReplay;
     const keep = everyEvent ? this.local : replay === 0 ? [] : this.local.slice(-replay);
     const encoded = keep.map((event) => encodeEvent(event, maxEventBytes));
@@ -324,6 +337,11 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
         for (const frame of frames) socket.send(frame, { binary: false });
       }
     }
+  }
+
+  /** Whether a monitor on another instance needs every event of this one. */
+  private othersWatch(): boolean {
+    return Date.now() < this.watchedUntil || this.cluster.othersMonitoring();
   }
 
   /**

@@ -48,6 +48,11 @@ export function blockedReply(conn: Conn, seq: number): string | undefined {
   return undefined;
 }
 
+/**
+ * Records a refusal of `seq`, keeping the lowest refused seq: with batches in flight, the failure of
+ * an earlier batch is learnt after later frames were refused, and the client must resend from the
+ * lowest.
+ */
 export function refuse(conn: Conn, seq: number, reply: string): void {
   if (conn.refusedSeq === 0 || seq < conn.refusedSeq) {
     conn.refusedSeq = seq;

@@ -13,6 +13,14 @@ export interface SinkEntry {
   category: string;
   /** The client's JSON exactly as sent. */
   data: string;
+  /**
+   * Expected predecessor: the highest seq of this stream in an earlier batch still in flight (absent
+   * or 0: none). When above 0 the entry is stored only if the stream's last seq is at least this when
+   * the engine checks it; otherwise it is FAILED, and so is every later entry of its stream in the
+   * batch. So a later batch never stores past an earlier one that failed. Only engines with
+   * `pipelined` get it.
+   */
+  after?: number;
 }
 
 /**
@@ -28,6 +36,14 @@ export const FAILED = -2;
 export abstract class DurableSink {
   /** Whether appends can be attempted now (the engine is connected). */
   abstract get ready(): boolean;
+
+  /**
+   * Whether several batches may be in flight at once: the engine checks each entry's `after`
+   * atomically with its append. Otherwise the queue sends one batch at a time (`after` always 0).
+   */
+  get pipelined(): boolean {
+    return false;
+  }
 
   /**
    * Appends a batch, in order. Never rejects: a failure is FAILED for the entries it touched. Within a

@@ -9,10 +9,13 @@ import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durab
 
 /**
  * KEYS[1]: the stream. ARGV: store ('1' append, '0' seq state only), state TTL (s), state key prefix,
- * then 7 per entry: stream id, seq, message_id, client_id, server_timestamp, category, data.
+ * then 2 per entry: a header "<stream id>\n<seq>\n<message_id>\n<client_id>\n<server_timestamp>\n
+ * <after>\n<category>" (the category last: it is the one field that may hold a newline), and data.
  * Per entry it returns the stream's previous last seq (stored), -1 (duplicate) or -2 (failed; every
- * later entry of that stream in the batch fails too, so none overtakes it). Seqs are compared as
- * numbers (exact below 2^53) but written back as the strings received (tostring would round them).
+ * later entry of that stream in the batch fails too, so none overtakes it). `after` (0: none) is the
+ * highest seq of the stream in an earlier batch still in flight: a stream whose last seq is below it
+ * fails, since that batch failed (or has not run yet) and nothing may overtake it. Seqs are compared
+ * as numbers (exact below 2^53) but written back as the strings received (tostring would round them).
  */
 const APPEND_LUA = `
 local store = ARGV[1] == '1'
@@ -23,14 +26,15 @@ local last = {}
 local failed = {}
 local n = 0
 local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
-for i = 4, #ARGV, 7 do
+for i = 4, #ARGV, 2 do
   n = n + 1
-  local stream = ARGV[i]
+  local stream, seqText, messageId, clientId, timestamp, after, category =
+    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
   if stream == '' then
     out[n] = 0
     if store then
-      local r = redis.pcall('XADD', KEYS[1], '*', 'message_id', ARGV[i + 2], 'client_id', ARGV[i + 3],
-        'server_timestamp', ARGV[i + 4], 'category', ARGV[i + 5], 'stream', '', 'seq', '', 'data', ARGV[i + 6])
+      local r = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
+        'server_timestamp', timestamp, 'category', category, 'stream', '', 'seq', '', 'data', ARGV[i + 1])
       if failedReply(r) then out[n] = -2 end
     end
   elseif failed[stream] then
@@ -40,8 +44,9 @@ for i = 4, #ARGV, 7 do
     if prev == nil then
       local raw = redis.pcall('GET', prefix .. stream)
       if failedReply(raw) then prev = -1 else prev = tonumber(raw or '0') end
+      if prev < tonumber(after) then prev = -1 end
     end
-    local seq = tonumber(ARGV[i + 1])
+    local seq = tonumber(seqText)
     if prev < 0 then
       out[n] = -2
       failed[stream] = true
@@ -52,12 +57,12 @@ for i = 4, #ARGV, 7 do
       local id = nil
       local ok = true
       if store then
-        id = redis.pcall('XADD', KEYS[1], '*', 'message_id', ARGV[i + 2], 'client_id', ARGV[i + 3],
-          'server_timestamp', ARGV[i + 4], 'category', ARGV[i + 5], 'stream', stream, 'seq', ARGV[i + 1],
-          'data', ARGV[i + 6])
+        id = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
+          'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText,
+          'data', ARGV[i + 1])
         ok = not failedReply(id)
       end
-      if ok and failedReply(redis.pcall('SET', prefix .. stream, ARGV[i + 1], 'EX', ttl)) then
+      if ok and failedReply(redis.pcall('SET', prefix .. stream, seqText, 'EX', ttl)) then
         if id ~= nil then redis.pcall('XDEL', KEYS[1], id) end
         ok = false
       end
@@ -96,10 +101,20 @@ export class RedisStreamSink extends DurableSink {
     return this.client.status === 'ready';
   }
 
+  /** Each entry's `after` is checked in the script, atomically with its append. */
+  override get pipelined(): boolean {
+    return true;
+  }
+
   async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
     const args: (string | number)[] = [store ? '1' : '0', this.ttlS, this.statePrefix];
+    // Two arguments per entry, not eight: ioredis measures and frames every argument on its own
+    // (about half the cost of a batch's command in a micro-benchmark); the script splits the header.
     for (const e of entries) {
-      args.push(e.stream, e.seq, e.messageId, e.clientId, e.timestamp, e.category, e.data);
+      args.push(
+        `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n${e.category}`,
+        e.data,
+      );
     }
     try {
       const command = (this.client as unknown as { cbsaAppend: AppendCommand }).cbsaAppend;

@@ -1,7 +1,9 @@
 // The ack queue in front of the durable log. With SINK=redis-stream every frame's reply goes
 // through it (so replies stay in frame order), and a received event is counted, fanned out and
 // acked only after its append succeeded. With Redis but no sink, resumable connections use it too:
-// their seq check lives in Redis (state only, no log). Engines implement DurableSink.
+// their seq check lives in Redis (state only, no log). Engines implement DurableSink. Up to
+// SINK_PIPELINE batches are in flight at once (engines that check `after`; else one): replies still
+// leave in frame order, and a later batch never stores past an earlier one that failed.
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { PinoLogger } from 'nestjs-pino';
@@ -16,7 +18,7 @@ import type { StreamEvent } from '../stream/stream-event.js';
 import { cork } from '../ws/cork.js';
 import { StreamService } from '../stream/stream.service.js';
 import { type Conn, blockedReply, refuse } from './connection.js';
-import { DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 
 const MAX_BATCH = 2000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -34,6 +36,17 @@ interface Pending {
   receivedAt: number;
 }
 
+/** A batch handed to the engine: answered once its outcomes are in and every earlier flight's are. */
+interface Flight {
+  batch: Pending[];
+  bytes: number;
+  /** The items whose entries were sent, in order. */
+  appended: Pending[];
+  outcomes: AppendOutcome[] | undefined;
+  /** Streams whose highest in-flight seq this flight set (see StreamSink.inFlightSeqs). */
+  streams: string[];
+}
+
 @Injectable()
 export class StreamSink implements OnModuleDestroy {
   /** SINK=redis-stream: every frame is appended before its ack. */
@@ -41,10 +54,22 @@ export class StreamSink implements OnModuleDestroy {
   /** Whether resumable connections go through this queue (any Redis, or a sink). */
   readonly queued: boolean;
   private queue: Pending[] = [];
+  /** Bytes of frame text queued or in flight. */
   private queuedBytes = 0;
-  /** The batch being appended: its oldest frame's arrival, for readiness. */
-  private inFlightSince: number | undefined;
-  private busy = false;
+  /** Batches handed to the engine (or being built), oldest first; answered strictly in this order. */
+  private readonly flights: Flight[] = [];
+  private inFlightItems = 0;
+  /** At most this many flights at once: SINK_PIPELINE when the engine checks `after`, else 1. */
+  private readonly maxFlights: number;
+  /**
+   * Per stream, the highest seq sent in a flight not yet answered, and the last flight that sent one:
+   * a later batch's entries of that stream carry it as `after`. Instance-wide, not per connection,
+   * as two connections of one stream may share the queue for a moment (a takeover).
+   */
+  private readonly inFlightSeqs = new Map<string, { seq: number; flight: Flight }>();
+  /** A batch is being built (it may wait for message ids): the next one waits, so order holds. */
+  private starting = false;
+  private scheduled = false;
   private failures = 0;
   private lastFailureAt = 0;
   private failing = false;
@@ -64,6 +89,7 @@ export class StreamSink implements OnModuleDestroy {
     logger.setContext(StreamSink.name);
     this.enabled = cfg.sink !== 'none';
     this.queued = this.enabled || redis.enabled;
+    this.maxFlights = durable.pipelined ? cfg.sinkPipeline : 1;
     metrics.counter(
       'cbsa_sink_errors_total',
       'Stream appends that failed (their frames were answered "Service unavailable")',
@@ -72,13 +98,13 @@ export class StreamSink implements OnModuleDestroy {
     metrics.gauge(
       'cbsa_sink_queue_depth',
       'Frames waiting for their append (SINK=redis-stream)',
-      () => this.queue.length,
+      () => this.depth,
     );
   }
 
-  /** Frames waiting for their append (including the batch in flight). */
+  /** Frames waiting for their append (including the batches in flight). */
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.inFlightItems;
   }
 
   /**
@@ -88,7 +114,7 @@ export class StreamSink implements OnModuleDestroy {
   get healthy(): boolean {
     if (!this.enabled) return true;
     const now = performance.now();
-    const oldest = this.inFlightSince ?? this.queue[0]?.receivedAt;
+    const oldest = this.flights[0]?.batch[0]?.receivedAt ?? this.queue[0]?.receivedAt;
     if (oldest !== undefined && now - oldest > this.cfg.sinkReadyMaxAgeMs) return false;
     if (this.failing && now - this.lastFailureAt < FAILURE_HOLD_MS) return false;
     return this.durable.ready;
@@ -167,7 +193,7 @@ export class StreamSink implements OnModuleDestroy {
 
   async drain(timeoutMs: number): Promise<void> {
     this.stopping = true;
-    if (!this.busy && this.queue.length === 0) return;
+    if (this.idleNow) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       new Promise<void>((resolve) => this.idle.push(resolve)),
@@ -181,47 +207,108 @@ export class StreamSink implements OnModuleDestroy {
     this.queuedBytes += item.bytes;
     item.conn.pending++;
     // Past the bound, stop reading this socket: TCP pushes back on the client, nothing is refused.
-    if (this.queue.length > this.cfg.sinkQueueMax || this.queuedBytes > this.cfg.sinkQueueMaxBytes) {
+    if (this.depth > this.cfg.sinkQueueMax || this.queuedBytes > this.cfg.sinkQueueMaxBytes) {
       if (!this.paused.has(item.conn)) {
         this.paused.add(item.conn);
         item.conn.socket.pause();
       }
     }
-    if (this.busy) return;
-    this.busy = true;
-    setImmediate(() => void this.run());
+    // On the next turn, so that the frames read in this one share a batch.
+    if (this.scheduled || this.starting || this.flights.length >= this.maxFlights) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.start();
+    });
   }
 
-  /** One batch at a time, so replies leave in the order frames arrived. */
-  private async run(): Promise<void> {
-    while (this.queue.length > 0) {
+  private get idleNow(): boolean {
+    return this.queue.length === 0 && this.flights.length === 0 && !this.scheduled;
+  }
+
+  /** Builds the next batch and hands it to the engine, while a flight slot is free. */
+  private async start(): Promise<void> {
+    while (!this.starting && this.queue.length > 0 && this.flights.length < this.maxFlights) {
       let count = 0;
       let bytes = 0;
       while (count < this.queue.length && count < MAX_BATCH && bytes < MAX_BATCH_BYTES) {
         bytes += this.queue[count++].bytes;
       }
       const batch = this.queue.splice(0, count);
-      this.inFlightSince = batch[0].receivedAt;
+      const flight: Flight = { batch, bytes, appended: [], outcomes: undefined, streams: [] };
+      this.flights.push(flight);
+      this.inFlightItems += count;
+      this.starting = true;
+      let entries: SinkEntry[] = [];
       try {
-        await this.process(batch);
+        entries = await this.prepare(flight);
+      } catch (err) {
+        this.logger.error({ err }, 'Sink batch failed unexpectedly');
+        for (const item of batch) {
+          if (item.reply !== undefined) continue;
+          item.reply = UNAVAILABLE_ACK;
+          if (item.event?.stream !== undefined) refuse(item.conn, item.event.seq!, UNAVAILABLE_ACK);
+        }
+        flight.appended = [];
+      }
+      this.starting = false;
+      if (flight.appended.length === 0) {
+        flight.outcomes = [];
+        this.settle();
+        continue;
+      }
+      const appending = this.durable.ready
+        ? this.durable.append(entries, this.enabled)
+        : Promise.resolve(entries.map(() => FAILED));
+      appending.then(
+        (outcomes) => {
+          flight.outcomes = outcomes;
+          this.settle();
+        },
+        // Engines never reject; should one, its entries count as failed, as the contract says.
+        () => {
+          flight.outcomes = entries.map(() => FAILED);
+          this.settle();
+        },
+      );
+    }
+  }
+
+  /** Answers the flights whose outcomes are in, oldest first, up to the first still waiting. */
+  private settle(): void {
+    while (this.flights.length > 0 && this.flights[0].outcomes !== undefined) {
+      const flight = this.flights.shift()!;
+      try {
+        this.finish(flight);
       } catch (err) {
         this.logger.error({ err }, 'Sink batch failed unexpectedly');
       }
-      this.queuedBytes -= bytes;
-      this.inFlightSince = undefined;
-      this.resumePaused();
+      this.queuedBytes -= flight.bytes;
+      this.inFlightItems -= flight.batch.length;
+      for (const stream of flight.streams) {
+        if (this.inFlightSeqs.get(stream)?.flight === flight) this.inFlightSeqs.delete(stream);
+      }
     }
-    this.busy = false;
-    const idle = this.idle;
-    this.idle = [];
-    idle.forEach((resolve) => resolve());
+    this.resumePaused();
+    if (this.queue.length > 0) void this.start();
+    if (this.idleNow && !this.starting) {
+      const idle = this.idle;
+      this.idle = [];
+      idle.forEach((resolve) => resolve());
+    }
   }
 
-  private async process(batch: Pending[]): Promise<void> {
-    // In frame order: refusals block later seqs, blocked frames are refused, the rest get ids.
+  /**
+   * In frame order: refusals block later seqs, blocked frames are refused, the rest get ids and
+   * become entries. Each entry of a stream that an earlier flight still holds carries that flight's
+   * highest seq of it as `after`: should that flight fail, the engine fails this entry too.
+   */
+  private async prepare(flight: Flight): Promise<SinkEntry[]> {
     const entries: SinkEntry[] = [];
-    const appended: Pending[] = [];
-    for (const item of batch) {
+    const appended = flight.appended;
+    /** This batch's `after` per stream: the highest seq earlier flights hold (0: none). */
+    let afters: Map<string, number> | undefined;
+    for (const item of flight.batch) {
       const event = item.event;
       if (event === undefined) {
         if (item.refusedSeq > 0) refuse(item.conn, item.refusedSeq, item.reply!);
@@ -248,20 +335,42 @@ export class StreamSink implements OnModuleDestroy {
       }
       event.messageId = id;
       appended.push(item);
+      const stream = event.stream ?? '';
+      const seq = event.seq ?? 0;
+      let after = 0;
+      if (stream !== '') {
+        afters ??= new Map();
+        const known = afters.get(stream);
+        const held = this.inFlightSeqs.get(stream);
+        if (known !== undefined) after = known;
+        else {
+          after = held === undefined || held.flight === flight ? 0 : held.seq;
+          afters.set(stream, after);
+          flight.streams.push(stream);
+        }
+        if (held === undefined || held.flight !== flight) {
+          this.inFlightSeqs.set(stream, { seq: Math.max(seq, after), flight });
+        } else if (seq > held.seq) held.seq = seq;
+      }
       entries.push({
-        stream: event.stream ?? '',
-        seq: event.seq ?? 0,
+        stream,
+        seq,
         messageId: id,
         clientId: event.clientId,
         timestamp: event.timestamp,
         category: event.route.category ?? '',
         data: event.text,
+        after,
       });
     }
-    if (entries.length > 0) {
-      const outcomes = this.durable.ready
-        ? await this.durable.append(entries, this.enabled)
-        : entries.map(() => FAILED);
+    return entries;
+  }
+
+  /** The flight's outcomes, in frame order: acks, duplicates and refusals, then one write per socket. */
+  private finish(flight: Flight): void {
+    const { batch, appended } = flight;
+    const outcomes = flight.outcomes!;
+    if (appended.length > 0) {
       let failed = 0;
       appended.forEach((item, i) => {
         const event = item.event!;
@@ -323,8 +432,7 @@ export class StreamSink implements OnModuleDestroy {
 
   private resumePaused(): void {
     if (this.paused.size === 0) return;
-    if (this.queue.length > this.cfg.sinkQueueMax / 2 || this.queuedBytes > this.cfg.sinkQueueMaxBytes / 2)
-      return;
+    if (this.depth > this.cfg.sinkQueueMax / 2 || this.queuedBytes > this.cfg.sinkQueueMaxBytes / 2) return;
     for (const conn of this.paused) {
       // A closing socket is read again too, so its close handshake completes.
       if (

@@ -1,0 +1,345 @@
+// Property test of the ack queue with several batches in flight: resumable clients that resend from
+// the first refused seq, against a fake engine that checks seqs (and `after`) as the Lua script does,
+// runs the batches in any order, and fails them at random: not run at all, or run with the reply
+// lost (a timeout). After every step the log must have no hole, no duplicate, and every received
+// ack and every duplicate reply must be for a seq in the log.
+import fc from 'fast-check';
+import type { ConfigType } from '@nestjs/config';
+import type { PinoLogger } from 'nestjs-pino';
+import type { WebSocket } from 'ws';
+import type { appConfig } from '../config/app.config.js';
+import type { MetricsService } from '../metrics/metrics.service.js';
+import { RATE_LIMITED, UNAVAILABLE_ACK } from '../protocol/index.js';
+import type { RedisService } from '../redis/redis.service.js';
+import type { StreamEvent } from '../stream/stream-event.js';
+import type { StreamService } from '../stream/stream.service.js';
+import { type Conn, newConn } from './connection.js';
+import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import { StreamSink } from './stream-sink.service.js';
+
+interface Call {
+  entries: readonly SinkEntry[];
+  resolve: (outcomes: AppendOutcome[]) => void;
+}
+
+/** The Lua script's rules, in memory: one log, one last seq per stream. */
+class FakeEngine extends DurableSink {
+  readonly calls: Call[] = [];
+  readonly log: SinkEntry[] = [];
+  readonly last = new Map<string, number>();
+  up = true;
+  maxCalls = 0;
+
+  constructor(private readonly pipelining: boolean) {
+    super();
+  }
+
+  get ready(): boolean {
+    return this.up;
+  }
+
+  override get pipelined(): boolean {
+    return this.pipelining;
+  }
+
+  append(entries: readonly SinkEntry[]): Promise<AppendOutcome[]> {
+    return new Promise((resolve) => {
+      this.calls.push({ entries, resolve });
+      this.maxCalls = Math.max(this.maxCalls, this.calls.length);
+    });
+  }
+
+  lastSeq(stream: string): Promise<number> {
+    return Promise.resolve(this.last.get(stream) ?? 0);
+  }
+
+  /** Runs the batch atomically, as the script does. */
+  run(entries: readonly SinkEntry[]): AppendOutcome[] {
+    const failed = new Set<string>();
+    const seen = new Map<string, number>();
+    return entries.map((e) => {
+      if (failed.has(e.stream)) return FAILED;
+      let prev = seen.get(e.stream);
+      if (prev === undefined) {
+        prev = this.last.get(e.stream) ?? 0;
+        if (prev < (e.after ?? 0)) {
+          failed.add(e.stream);
+          return FAILED;
+        }
+      }
+      if (e.seq <= prev) {
+        seen.set(e.stream, prev);
+        return DUPLICATE;
+      }
+      this.log.push(e);
+      this.last.set(e.stream, e.seq);
+      seen.set(e.stream, e.seq);
+      return prev;
+    });
+  }
+}
+
+/** A socket that records what is sent. */
+function fakeSocket(sent: string[]): WebSocket {
+  return {
+    readyState: 1,
+    bufferedAmount: 0,
+    send: (text: string) => sent.push(text),
+    pause: () => undefined,
+    resume: () => undefined,
+  } as unknown as WebSocket;
+}
+
+/** A resumable client: a window of frames in flight; after a refusal it waits, then resends from it. */
+class Client {
+  readonly sent: string[] = [];
+  readonly conn: Conn;
+  next = 1;
+  inFlight: number[] = [];
+  rewind: number | undefined;
+  readonly acked = new Set<number>();
+
+  constructor(readonly stream: string) {
+    this.conn = newConn(fakeSocket(this.sent), `c-${stream}`, stream);
+  }
+}
+
+const cfg = {
+  sink: 'redis-stream',
+  sinkQueueMax: 1_000_000,
+  sinkQueueMaxBytes: 1024 ** 3,
+  sinkReadyMaxAgeMs: 5000,
+  redisCommandTimeoutMs: 10,
+  clientMaxBufferBytes: 1 << 20,
+  shutdownTimeoutMs: 1000,
+};
+
+function fakeStream(): StreamService {
+  let id = 0;
+  const ignore = () => undefined;
+  return {
+    nextId: () => ++id,
+    idsReady: () => Promise.resolve(true),
+    countUnavailable: ignore,
+    countRateLimited: ignore,
+    accepted: ignore,
+    duplicated: ignore,
+  } as unknown as StreamService;
+}
+
+const metrics = {
+  counter: () => undefined,
+  gauge: () => undefined,
+  ackLatency: { observe: () => undefined },
+};
+const logger = {
+  setContext: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+  error: () => undefined,
+};
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+type Step =
+  | { kind: 'send'; client: number; frames: number }
+  | { kind: 'rateLimit'; client: number }
+  | { kind: 'run'; pick: number; outcome: 'ok' | 'lost' | 'late' }
+  | { kind: 'engine'; up: boolean };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('send' as const),
+      client: fc.nat(3),
+      frames: fc.integer({ min: 1, max: 5 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rateLimit' as const), client: fc.nat(3) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('run' as const),
+      pick: fc.nat(7),
+      outcome: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'lost' as const, 'late' as const),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('engine' as const), up: fc.boolean() }) },
+);
+
+async function simulate(pipeline: number, steps: Step[], shareStream: boolean): Promise<FakeEngine> {
+  const engine = new FakeEngine(true);
+  const sink = new StreamSink(
+    { ...cfg, sinkPipeline: pipeline } as unknown as ConfigType<typeof appConfig>,
+    engine,
+    fakeStream(),
+    metrics as unknown as MetricsService,
+    logger as unknown as PinoLogger,
+    { enabled: true } as RedisService,
+  );
+  // Clients 0 and 1 may share a stream (a takeover: two connections of one stream on one instance).
+  const clients = [0, 1, 2, 3].map((i) => new Client(`s${shareStream && i === 1 ? 0 : i}`));
+  const byStream = (stream: string) => engine.log.filter((e) => e.stream === stream).map((e) => e.seq);
+
+  // Two clients of one stream each send 1, 2, ...: one may skip past the other's seqs (a gap the
+  // client made, which is allowed), so there only order and uniqueness are checked.
+  const shared = (client: Client) => shareStream && client.stream === 's0';
+  const check = () => {
+    for (const client of clients) {
+      const seqs = byStream(client.stream);
+      // No hole, no duplicate: the stream's log is 1..k in order (the client never skips a seq).
+      if (!shared(client)) seqs.forEach((seq, i) => expect(seq).toBe(i + 1));
+      else seqs.forEach((seq, i) => i === 0 || expect(seq).toBeGreaterThan(seqs[i - 1]));
+    }
+  };
+
+  const read = (client: Client) => {
+    while (client.sent.length > 0) {
+      const reply = client.sent.shift()!;
+      const seq = client.inFlight.shift();
+      expect(seq).toBeDefined();
+      if (reply === UNAVAILABLE_ACK || reply === RATE_LIMITED) {
+        client.rewind = Math.min(client.rewind ?? Infinity, seq!);
+        continue;
+      }
+      const parsed = JSON.parse(reply) as { status: string; seq: number };
+      // Replies in frame order: each one is for the oldest frame in flight.
+      expect(parsed.seq).toBe(seq);
+      // Received means stored; so does duplicate, unless another client of the stream skipped it.
+      if (parsed.status === 'received' || !shared(client)) expect(byStream(client.stream)).toContain(seq);
+      if (parsed.status === 'received') client.acked.add(seq!);
+    }
+    if (client.inFlight.length === 0 && client.rewind !== undefined) {
+      client.next = client.rewind;
+      client.rewind = undefined;
+    }
+  };
+
+  const frame = (client: Client, seq: number): StreamEvent => ({
+    messageId: null,
+    clientId: client.conn.clientId,
+    timestamp: '1.000',
+    route: { category: null } as StreamEvent['route'],
+    size: 10,
+    text: `{"seq":${seq}}`,
+    value: { seq },
+    stream: client.stream,
+    seq,
+  });
+
+  const send = (client: Client, frames: number) => {
+    for (let i = 0; i < frames && client.rewind === undefined && client.inFlight.length < 8; i++) {
+      const seq = client.next++;
+      client.inFlight.push(seq);
+      sink.append(client.conn, frame(client, seq), 0);
+    }
+  };
+
+  const run = (pick: number, outcome: 'ok' | 'lost' | 'late') => {
+    if (engine.calls.length === 0) return;
+    const [call] = engine.calls.splice(pick % engine.calls.length, 1);
+    if (outcome === 'lost') return call.resolve(call.entries.map(() => FAILED));
+    const outcomes = engine.run(call.entries);
+    check();
+    call.resolve(outcome === 'ok' ? outcomes : call.entries.map(() => FAILED));
+  };
+
+  for (const s of steps) {
+    if (s.kind === 'send') send(clients[s.client], s.frames);
+    else if (s.kind === 'rateLimit') {
+      const client = clients[s.client];
+      if (client.rewind === undefined) {
+        const seq = client.next++;
+        client.inFlight.push(seq);
+        sink.reply(client.conn, RATE_LIMITED, 0, seq);
+      }
+    } else if (s.kind === 'run') run(s.pick, s.outcome);
+    else engine.up = s.up;
+    await turn();
+    clients.forEach(read);
+  }
+  // Then a healthy engine, in order, until every client has 1..10 acked.
+  engine.up = true;
+  for (let rounds = 0; rounds < 500; rounds++) {
+    clients.forEach((c) => send(c, Math.max(0, 11 - c.next)));
+    await turn();
+    while (engine.calls.length > 0) run(0, 'ok');
+    await turn();
+    clients.forEach(read);
+    if (clients.every((c) => c.next > 10 && c.inFlight.length === 0)) break;
+  }
+  for (const client of clients) {
+    expect(client.next).toBeGreaterThan(10);
+    // Every ack is in the log (checked as they came), and the log holds the stream with no hole.
+    const seqs = byStream(client.stream);
+    expect(seqs.length).toBeGreaterThanOrEqual(10);
+  }
+  await sink.drain(1000);
+  expect(sink.depth).toBe(0);
+  return engine;
+}
+
+describe(`${StreamSink.name} with batches in flight (property)`, () => {
+  it('never leaves a hole or a duplicate in the log, and answers in frame order', async () => {
+    let pipelined = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(step, { minLength: 1, maxLength: 80 }),
+        fc.boolean(),
+        async (pipeline, steps, share) => {
+          const engine = await simulate(pipeline, steps, share);
+          if (engine.maxCalls > 1) pipelined++;
+          expect(engine.maxCalls).toBeLessThanOrEqual(pipeline);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // The property is about concurrent batches: most runs must have had some.
+    expect(pipelined).toBeGreaterThan(100);
+  });
+
+  it('without `after` checks (an engine that cannot pipeline) sends one batch at a time', async () => {
+    const engine = new FakeEngine(false);
+    const sink = new StreamSink(
+      { ...cfg, sinkPipeline: 8 } as unknown as ConfigType<typeof appConfig>,
+      engine,
+      fakeStream(),
+      metrics as unknown as MetricsService,
+      logger as unknown as PinoLogger,
+      { enabled: true } as RedisService,
+    );
+    const client = new Client('solo');
+    for (let seq = 1; seq <= 50; seq++) {
+      sink.append(
+        client.conn,
+        {
+          messageId: null,
+          clientId: 'c',
+          timestamp: '1.000',
+          route: { category: null } as StreamEvent['route'],
+          size: 1,
+          text: '{}',
+          value: {},
+          stream: 'solo',
+          seq,
+        },
+        0,
+      );
+      if (seq % 10 === 0) await turn();
+    }
+    while (client.sent.length < 50) {
+      await turn();
+      expect(engine.calls.length).toBeLessThanOrEqual(1);
+      const call = engine.calls.shift();
+      if (call) {
+        expect(call.entries.every((e) => e.after === 0)).toBe(true);
+        call.resolve(engine.run(call.entries));
+      }
+    }
+    expect(engine.maxCalls).toBe(1);
+    expect(client.sent.map((r) => (JSON.parse(r) as { seq: number }).seq)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
+  });
+});
