@@ -21,6 +21,8 @@ const option = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('='
 export const QUICK = args.includes('--quick');
 /** --cpu-prof=DIR: every service process writes a V8 CPU profile there when it exits (for profiling). */
 export const CPU_PROF_DIR = option('cpu-prof');
+/** --sink-pipeline=N: SINK_PIPELINE for the SINK=redis-stream row (default: the service's own). */
+const SINK_PIPELINE = option('sink-pipeline');
 
 export const FLUSH_MS = 50;
 export const BATCH_MAX = 256;
@@ -102,7 +104,7 @@ export const TARGETS = {
     label: 'service, SINK=redis-stream',
     main: SERVICE_MAIN,
     broker: 'redis',
-    env: (url) => ({ SINK: 'redis-stream', REDIS_URL: url }),
+    env: (url) => ({ SINK: 'redis-stream', REDIS_URL: url, ...(SINK_PIPELINE ? { SINK_PIPELINE } : {}) }),
   },
   nats: {
     label: 'service, SINK=nats',
