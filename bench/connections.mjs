@@ -141,7 +141,7 @@ async function runTarget(target, count, redisUrl) {
   // Shutdown: SIGTERM, until the process exits and every client has its close.
   await Promise.all(children.map((c) => ask(c, 'expect-shutdown')));
   const s0 = performance.now();
-  await server.stop();
+  const exitStatus = await server.stop();
   // The server's own part: SIGTERM to process exit (at SHUTDOWN_TIMEOUT_MS - 0.1 s it gave up, exit 1).
   const serverExitS = (performance.now() - s0) / 1000;
   const closing = await Promise.all(children.map((c) => ask(c, 'closed', { timeoutMs: 15_000 })));
@@ -181,6 +181,8 @@ async function runTarget(target, count, redisUrl) {
     dropped_unexpectedly: dropped,
     open_before_shutdown: stillOpen,
     server_exit_s: serverExitS,
+    /** 0: shutdown completed; 1: it timed out (or a cluster worker did); a signal name: killed. */
+    server_exit_status: exitStatus,
     shutdown_s: shutdownS,
     close_codes: closeCodes,
   };
@@ -235,6 +237,7 @@ const FIGURES = [
   ['per_worker_connections', 'connections per worker', (v) => v?.join(' / ')],
   ['dropped_unexpectedly', 'dropped unexpectedly', (v) => v],
   ['server_exit_s', 'shutdown, SIGTERM to server exit (s)', (v) => v?.toFixed(2)],
+  ['server_exit_status', 'server exit code (0: completed, 1: timed out) or signal', (v) => String(v)],
   ['shutdown_s', 'shutdown, SIGTERM to every client closed (s)', (v) => v?.toFixed(2)],
   ['close_codes', 'close codes seen', (v) => JSON.stringify(v)],
 ];

@@ -162,6 +162,7 @@ export async function startServer(target, brokerUrl) {
   let dead = false;
   void exited.then(() => (dead = true));
   const children = workers > 1 ? childPids(proc.pid) : [];
+  /** SIGTERM, then SIGKILL if it has not exited 20 s later; resolves with its exit code or signal. */
   const stop = async () => {
     proc.kill('SIGTERM');
     const timer = setTimeout(() => {
@@ -174,10 +175,11 @@ export async function startServer(target, brokerUrl) {
           // already gone
         }
       }
-    }, 10_000);
-    await exited;
+    }, 20_000);
+    const status = await exited;
     clearTimeout(timer);
     rmSync(cwd, { recursive: true, force: true });
+    return status;
   };
   try {
     if (workers > 1 && children.length !== workers) {

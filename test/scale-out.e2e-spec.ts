@@ -2,6 +2,7 @@
 // durable stream sink, readiness, and Redis outages. Services run from the production build.
 import { Redis } from 'ioredis';
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { timeFloor } from '../src/stream/id-source.js';
@@ -634,6 +635,27 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     for (const client of clients) expect((await client.waitClosed()).code).toBe(1001);
     expect(await cluster.service.exited).toBe(0);
     expect(cluster.service.lines().map((l) => l.msg)).toContain('All workers stopped');
+  }, 120_000);
+
+  it('exits 1 when a worker\'s shutdown times out, as a single process does', async () => {
+    const cluster = await Instance.start({ REDIS_URL: redis.url, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '1000' });
+    await until(
+      () => Promise.resolve(cluster.service.lines().filter((l) => / listening on /.test(l.msg)).length),
+      (n) => n === 2,
+      45_000,
+    );
+    // An HTTP request that never finishes its headers: its worker's HTTP server cannot close around it.
+    const hanging = connect(cluster.port, '127.0.0.1');
+    await new Promise((resolve) => hanging.once('connect', resolve));
+    hanging.write('GET /health HTTP/1.1\r\nHost: localhost\r\n');
+    hanging.on('error', () => undefined);
+    await sleep(300);
+    cluster.service.proc.kill('SIGTERM');
+    expect(await cluster.service.exited).toBe(1);
+    const msgs = cluster.service.lines().map((l) => l.msg);
+    expect(msgs).toContain('Shutdown timed out; exiting with connections still open');
+    expect(msgs).toContain('All workers stopped; 1 did not complete their shutdown');
+    hanging.destroy();
   }, 120_000);
 
   it('hands acked events to the example consumer, which reads them with a group and acks them', async () => {

@@ -160,21 +160,28 @@ export function runPrimary(cfg: AppConfig): void {
     restarts.forEach(clearTimeout);
     restarts.clear();
     log.info({ signal, workers: startedAt.size }, 'Shutting down %d workers (%s)', startedAt.size, signal);
+    // Like a single process: 0 when every worker completed its shutdown, 1 when one timed out
+    // (exit 1) or did not stop in time, so a process manager can tell them apart.
     const force = setTimeout(() => {
       log.warn('Workers did not stop in time; exiting');
-      exitWhenLogged(log, 0);
+      exitWhenLogged(log, 1);
     }, cfg.shutdownTimeoutMs + 1000);
     force.unref();
+    let failed = 0;
     const exits = [...startedAt.keys()].map(
       (worker) =>
         new Promise<void>((resolve) => {
-          worker.once('exit', () => resolve());
+          worker.once('exit', (code: number | null) => {
+            if (code !== 0) failed++;
+            resolve();
+          });
           worker.process.kill('SIGTERM');
         }),
     );
     void Promise.all(exits).then(() => {
-      log.info('All workers stopped');
-      exitWhenLogged(log, 0);
+      if (failed === 0) log.info('All workers stopped');
+      else log.error({ failed }, 'All workers stopped; %d did not complete their shutdown', failed);
+      exitWhenLogged(log, failed === 0 ? 0 : 1);
     });
   };
   process.once('SIGTERM', shutdown);
