@@ -341,16 +341,18 @@ export class StreamSink implements OnModuleDestroy {
       if (stream !== '') {
         afters ??= new Map();
         const known = afters.get(stream);
-        const held = this.inFlightSeqs.get(stream);
-        if (known !== undefined) after = known;
-        else {
-          after = held === undefined || held.flight === flight ? 0 : held.seq;
+        if (known === undefined) {
+          // This batch's first entry of the stream: what an earlier, unanswered flight holds of it
+          // (settle() drops a flight's seqs once it is answered). From now on this flight holds it.
+          after = this.inFlightSeqs.get(stream)?.seq ?? 0;
           afters.set(stream, after);
           flight.streams.push(stream);
-        }
-        if (held === undefined || held.flight !== flight) {
           this.inFlightSeqs.set(stream, { seq: Math.max(seq, after), flight });
-        } else if (seq > held.seq) held.seq = seq;
+        } else {
+          after = known;
+          const held = this.inFlightSeqs.get(stream)!;
+          if (seq > held.seq) held.seq = seq;
+        }
       }
       entries.push({
         stream,
