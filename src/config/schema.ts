@@ -454,7 +454,7 @@ export const SETTINGS = {
     min: 1,
     max: 64,
     description:
-      'Append batches in flight at once with SINK=redis-stream (replies still leave in frame order; 1: one at a time; NATS always 1)',
+      'Append batches in flight at once with SINK=redis-stream or SINK=nats (replies still leave in frame order; 1: one at a time)',
   }),
   sinkReadyMaxAgeMs: int({
     env: 'SINK_READY_MAX_AGE_MS',

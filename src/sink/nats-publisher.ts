@@ -2,11 +2,12 @@
 // `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. `js.publish` makes a
 // request per message instead (a promise, a timer, a random token and up to three Error objects
 // for stack traces): the bench measured that at more CPU than the whole rest of the ingest path, so
-// do not "simplify" this back to js.publish. Here a publish costs one map entry and a callback, its
-// header block and data are copied into a shared slab (see WireBytes), and its PubAck is recognised
-// without JSON.parse when it has the usual shape; a sweep every 250 ms fails those without a PubAck
-// after the timeout.
-import { type Msg, MsgHdrsImpl, type NatsConnection, createInbox } from '@nats-io/transport-node';
+// do not "simplify" this back to js.publish. Here a publish costs one map entry and a callback; its
+// whole protocol frame (`HPUB <subject> <reply> <sizes>`, header block, data) is one string written
+// once into a shared slab (see WireBytes) and handed to the client's protocol handler, and its
+// PubAck is recognised without JSON.parse when it has the usual shape; a sweep every 250 ms fails
+// those without a PubAck after the timeout.
+import { type Msg, MsgHdrsImpl, type NatsConnection, nuid } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 
 export type PublishOutcome = 'stored' | 'duplicate' | 'failed';
@@ -67,6 +68,44 @@ class EncodedHeaders extends MsgHdrsImpl {
   }
 }
 
+/**
+ * The part of the client's protocol handler (`nc.protocol`, outside its typed API but what its own
+ * publish() ends in) that takes a ready frame: the same outbound buffer, flushed at the end of the
+ * tick, kept across a reconnect. A client without it gets nc.publish() instead (FramePublisher).
+ */
+interface FrameWriter {
+  sendCommand(frame: Uint8Array): void;
+  noMorePublishing?: boolean;
+  info?: { max_payload?: number };
+}
+
+function frameWriterOf(nc: NatsConnection): FrameWriter | undefined {
+  const protocol = (nc as unknown as { protocol?: Partial<FrameWriter> }).protocol;
+  return typeof protocol?.sendCommand === 'function' ? (protocol as FrameWriter) : undefined;
+}
+
+/**
+ * A message as the NATS protocol frames it: `HPUB <subject> <reply> <header bytes> <total bytes>`
+ * then the header block and data, or `PUB <subject> <reply> <bytes>` then data without headers.
+ * Sizes are UTF-8 bytes. What nc.publish() writes for the same message, byte for byte.
+ */
+export function publishFrame(
+  subject: string,
+  reply: string,
+  headerBlock: string | undefined,
+  data: string,
+): {
+  frame: string;
+  size: number;
+} {
+  const dataBytes = Buffer.byteLength(data);
+  if (headerBlock === undefined)
+    return { frame: `PUB ${subject} ${reply} ${dataBytes}\r\n${data}\r\n`, size: dataBytes };
+  const headerBytes = Buffer.byteLength(headerBlock);
+  const size = headerBytes + dataBytes;
+  return { frame: `HPUB ${subject} ${reply} ${headerBytes} ${size}\r\n${headerBlock}${data}\r\n`, size };
+}
+
 const STREAM_PREFIX = Buffer.from('{"stream":"');
 const [QUOTE, CLOSE, D, U, E, R] = [0x22, 0x7d, 0x64, 0x75, 0x65, 0x72]; // " } d u e r
 
@@ -92,6 +131,8 @@ export function plainPubAck(data: Uint8Array): 'stored' | undefined {
 
 export class PubAckPublisher {
   private readonly prefix: string;
+  private readonly prefixBytes: number;
+  private readonly writer: FrameWriter | undefined;
   private next = 0;
   /** In publish order (Map keeps insertion order), so the sweep stops at the first one not yet due. */
   private readonly pending = new Map<number, Waiter>();
@@ -104,8 +145,13 @@ export class PubAckPublisher {
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
+    /** false: always through nc.publish() (the fallback, also under test). */
+    frames = true,
   ) {
-    this.prefix = `${createInbox()}.`;
+    // A shorter inbox than createInbox()'s 22 random characters: it is in every frame both ways.
+    this.prefix = `_INBOX.${nuid.next().slice(-10)}.`;
+    this.prefixBytes = Buffer.byteLength(this.prefix);
+    this.writer = frames ? frameWriterOf(nc) : undefined;
     nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => this.onReply(err, msg) });
     this.sweeper = setInterval(() => this.expire(), SWEEP_MS);
     this.sweeper.unref();
@@ -119,19 +165,41 @@ export class PubAckPublisher {
   publish(subject: string, headerBlock: string | undefined, data: string, at: number, settle: Settle): void {
     const n = ++this.next;
     this.pending.set(n, { settle, at });
+    try {
+      if (this.writer !== undefined)
+        this.writeFrame(this.writer, subject, this.prefix + n, headerBlock, data);
+      else this.viaClient(subject, this.prefix + n, headerBlock, data);
+    } catch (err) {
+      this.pending.delete(n);
+      settle('failed', err as Error);
+    }
+  }
+
+  /** The checks nc.publish() makes that can fail here (a closed or draining connection, the size). */
+  private writeFrame(
+    writer: FrameWriter,
+    subject: string,
+    reply: string,
+    headerBlock: string | undefined,
+    data: string,
+  ): void {
+    if (this.nc.isClosed() || writer.noMorePublishing === true) throw new Error('NATS connection closed');
+    const { frame, size } = publishFrame(subject, reply, headerBlock, data);
+    const max = writer.info?.max_payload;
+    if (max !== undefined && size > max)
+      throw new Error(`message of ${size} bytes exceeds max_payload ${max}`);
+    writer.sendCommand(this.bytes.utf8(frame));
+  }
+
+  private viaClient(subject: string, reply: string, headerBlock: string | undefined, data: string): void {
     const options = this.options;
-    options.reply = this.prefix + n;
+    options.reply = reply;
     if (headerBlock === undefined) options.headers = undefined;
     else {
       this.headers.bytes = this.bytes.utf8(headerBlock);
       options.headers = this.headers;
     }
-    try {
-      this.nc.publish(subject, this.bytes.utf8(data), options);
-    } catch (err) {
-      this.pending.delete(n);
-      settle('failed', err as Error);
-    }
+    this.nc.publish(subject, this.bytes.utf8(data), options);
   }
 
   /** publish() without headers, as a promise that rejects when the write is not acknowledged (KV puts). */
@@ -162,7 +230,7 @@ export class PubAckPublisher {
 
   private onReply(err: Error | null, msg: Msg): void {
     if (err !== null) return this.failPending(err);
-    const n = Number(msg.subject.slice(this.prefix.length));
+    const n = this.replyNumber(msg);
     const waiter = this.pending.get(n);
     if (waiter === undefined) return; // already timed out
     this.pending.delete(n);
@@ -184,6 +252,22 @@ export class PubAckPublisher {
       return waiter.settle('failed', new Error(why));
     }
     waiter.settle(ack.duplicate === true ? 'duplicate' : 'stored');
+  }
+
+  /**
+   * The <n> of the reply subject `<prefix><n>`: read from the subject's bytes when the message
+   * exposes them (the client keeps them on `_msg`), sparing a TextDecoder call per PubAck.
+   */
+  private replyNumber(msg: Msg): number {
+    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+    if (!(raw instanceof Uint8Array)) return Number(msg.subject.slice(this.prefix.length));
+    let n = 0;
+    for (let i = this.prefixBytes; i < raw.length; i++) {
+      const digit = raw[i] - 0x30;
+      if (digit < 0 || digit > 9) return NaN;
+      n = n * 10 + digit;
+    }
+    return raw.length > this.prefixBytes ? n : NaN;
   }
 
   private expire(): void {

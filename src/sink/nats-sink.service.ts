@@ -65,8 +65,13 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   private publisher?: PubAckPublisher;
   private jsm?: JetStreamManager;
   private state?: NatsStreamState;
-  /** Last seq per resumable stream as recorded in KV by this process (or read from it), LRU-bounded. */
-  private readonly known = new Map<string, number>();
+  /**
+   * Per resumable stream, the highest seq this process knows the log holds: read from KV, or
+   * published by it (its KV write may still be under way, or have failed). LRU-bounded.
+   */
+  private readonly held = new Map<string, number>();
+  /** Settles once the last append() called so far has recorded its outcomes (step 3). */
+  private recorded: Promise<void> = Promise.resolve();
   /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
   private down = false;
   private inFlight = 0;
@@ -221,42 +226,73 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     return seq;
   }
 
+  /**
+   * Each entry's `after` is checked when its batch is recorded, which happens in the order the
+   * batches came (after the earlier batch's outcomes are decided): see append().
+   */
+  override get pipelined(): boolean {
+    return true;
+  }
+
+  /**
+   * A batch: (1) decide per entry, against what this process knows the log holds (`held`, or the
+   * KV bucket when it knows nothing of the stream) and what earlier batches in flight send
+   * (`after`), whether it is new or a duplicate; (2) publish the new ones, pipelined; (3) once
+   * every earlier batch is recorded, record this one in frame order: an entry after a FAILED one of
+   * its stream is FAILED too, and so is every entry of a stream whose earlier batch did not get
+   * its seqs into the log (held < after); then (4) the highest seq stored per stream goes to KV
+   * before any of it is acked. Step 3 of the next batch does not wait for this one's KV writes,
+   * so writes to one key coalesce across the batches in flight (NatsStreamState).
+   */
   async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
-    const outcomes: AppendOutcome[] = entries.map(() => FAILED);
-    const indexes: number[] = [];
-    /** Per stream in this batch: the last seq taken so far, or -1 once its state could not be read. */
-    const last = new Map<string, number>();
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i];
-      if (entry.stream === '') {
-        outcomes[i] = 0;
-      } else {
-        let prev = last.get(entry.stream);
-        if (prev === undefined) {
-          prev = this.known.get(entry.stream);
-          if (prev === undefined)
-            prev = await this.lastSeq(entry.stream).catch((err: Error) => {
-              this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err);
-              return -1;
-            });
+    // Claimed before any await, so batches are recorded in the order append() was called.
+    const previous = this.recorded;
+    let recorded!: () => void;
+    this.recorded = new Promise((resolve) => (recorded = resolve));
+    try {
+      const outcomes: AppendOutcome[] = entries.map(() => FAILED);
+      const indexes: number[] = [];
+      /** Per stream in this batch: the last seq taken so far, or -1 once its state could not be read. */
+      const last = new Map<string, number>();
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i];
+        if (entry.stream === '') {
+          outcomes[i] = 0;
+        } else {
+          let prev = last.get(entry.stream);
+          if (prev === undefined) {
+            prev = this.held.get(entry.stream);
+            if (prev === undefined)
+              prev = await this.lastSeq(entry.stream).catch((err: Error) => {
+                this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err);
+                return -1;
+              });
+            // An earlier batch in flight sends seqs up to `after`: taken as held here, checked in step 3.
+            if (prev >= 0 && (entry.after ?? 0) > prev) prev = entry.after!;
+          }
+          if (prev < 0) {
+            last.set(entry.stream, -1);
+            continue;
+          }
+          if (entry.seq <= prev) {
+            outcomes[i] = DUPLICATE;
+            last.set(entry.stream, prev);
+            continue;
+          }
+          outcomes[i] = prev;
+          last.set(entry.stream, entry.seq);
         }
-        if (prev < 0) {
-          last.set(entry.stream, -1);
-          continue;
-        }
-        if (entry.seq <= prev) {
-          outcomes[i] = DUPLICATE;
-          last.set(entry.stream, prev);
-          continue;
-        }
-        outcomes[i] = prev;
-        last.set(entry.stream, entry.seq);
+        if (store) indexes.push(i);
       }
-      if (store) indexes.push(i);
+      if (indexes.length > 0) await this.publishAll(entries, indexes, outcomes);
+      await previous;
+      const writes = this.record(entries, indexes, outcomes);
+      recorded();
+      await writes;
+      return outcomes;
+    } finally {
+      recorded();
     }
-    if (indexes.length > 0) await this.publishAll(entries, indexes, outcomes);
-    await this.record(entries, outcomes);
-    return outcomes;
   }
 
   /**
@@ -284,36 +320,57 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   }
 
   /**
-   * In frame order per stream: nothing after a FAILED entry counts (it is FAILED too, and JetStream
-   * dedupes it on resend), then the highest seq held is written to KV before any of it is acked.
+   * Step 3 (synchronous, every earlier batch recorded): in frame order per stream, nothing after a
+   * FAILED entry counts (it is FAILED too, and JetStream dedupes it on resend), nor anything of a
+   * stream an earlier batch failed; `held` takes the highest seq published. Returns step 4: the
+   * KV writes, which fail their stream's entries when they fail.
    */
-  private async record(entries: readonly SinkEntry[], outcomes: AppendOutcome[]): Promise<void> {
-    const highest = new Map<string, number>();
+  private record(
+    entries: readonly SinkEntry[],
+    published: readonly number[],
+    outcomes: AppendOutcome[],
+  ): Promise<unknown> {
+    const isPublished = new Uint8Array(entries.length);
+    for (const i of published) isPublished[i] = 1;
     const failed = new Set<string>();
+    /** Per stream, the highest seq published before its first failure: in the log, not yet in KV. */
+    const highest = new Map<string, number>();
     entries.forEach((entry, i) => {
-      if (entry.stream === '') return;
-      if (failed.has(entry.stream) || outcomes[i] === FAILED) {
-        failed.add(entry.stream);
-        outcomes[i] = FAILED;
-        return;
+      const stream = entry.stream;
+      if (stream === '') return;
+      if (!highest.has(stream) && !failed.has(stream)) {
+        const after = entry.after ?? 0;
+        if (after > 0 && (this.held.get(stream) ?? 0) < after) failed.add(stream);
+        else highest.set(stream, 0);
       }
-      highest.set(entry.stream, Math.max(highest.get(entry.stream) ?? 0, entry.seq));
+      if (failed.has(stream) || outcomes[i] === FAILED) {
+        failed.add(stream);
+        outcomes[i] = FAILED;
+      } else if (isPublished[i] === 1 && entry.seq > highest.get(stream)!) highest.set(stream, entry.seq);
     });
-    const writes = [...highest].map(async ([stream, seq]) => {
-      if (seq <= (this.known.get(stream) ?? 0)) return;
-      if (await this.state!.record(stream, seq)) return this.remember(stream, seq);
-      this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
-      entries.forEach((entry, i) => {
-        if (entry.stream === stream && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
-      });
-    });
-    await Promise.all(writes);
+    const writes: Promise<void>[] = [];
+    for (const [stream, seq] of highest) {
+      if (seq === 0) continue;
+      this.remember(stream, seq);
+      writes.push(
+        this.state!.record(stream, seq).then((ok) => {
+          if (ok) return;
+          this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
+          entries.forEach((entry, i) => {
+            if (entry.stream === stream && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
+          });
+        }),
+      );
+    }
+    return Promise.all(writes);
   }
 
+  /** Raises what this process knows the log holds of a stream (never lowers it); LRU-bounded. */
   private remember(stream: string, seq: number): void {
-    this.known.delete(stream);
-    this.known.set(stream, seq);
-    if (this.known.size > this.cfg.streamStateMax) this.known.delete(this.known.keys().next().value!);
+    const before = this.held.get(stream) ?? 0;
+    this.held.delete(stream);
+    this.held.set(stream, Math.max(before, seq));
+    if (this.held.size > this.cfg.streamStateMax) this.held.delete(this.held.keys().next().value!);
   }
 
   /**

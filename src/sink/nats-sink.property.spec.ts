@@ -1,0 +1,380 @@
+// Property test of SINK=nats with batches in flight: the ack queue and the real NatsSink, in front of
+// a fake JetStream that stores publishes in any order, fails some (not stored) and loses the PubAck
+// of others (stored or not), dedupes on Nats-Msg-Id as JetStream does within its window, and a KV
+// bucket whose writes fail at random. Resumable clients resend from the first refused seq. Checked
+// throughout: every `received` reply is for a seq in the log and covered by KV (written before the
+// ack), every `duplicate` reply is for a seq in the log, KV is never ahead of the log; at the end
+// every stream's log holds 1..10 once each, with no gap reported; and with no fault at all, nothing is ever refused.
+import fc from 'fast-check';
+import type { ConfigType } from '@nestjs/config';
+import type { KV } from '@nats-io/kv';
+import type { PinoLogger } from 'nestjs-pino';
+import type { WebSocket } from 'ws';
+import type { appConfig } from '../config/app.config.js';
+import type { MetricsService } from '../metrics/metrics.service.js';
+import { UNAVAILABLE_ACK } from '../protocol/index.js';
+import type { RedisService } from '../redis/redis.service.js';
+import type { StreamEvent } from '../stream/stream-event.js';
+import type { IdSource } from '../stream/id-source.js';
+import type { StreamService } from '../stream/stream.service.js';
+import { type Conn, newConn } from './connection.js';
+import type { PubAckPublisher, Settle } from './nats-publisher.js';
+import { NatsSink } from './nats-sink.service.js';
+import { NatsStreamState, stateKey } from './nats-stream-state.js';
+import { StreamSink } from './stream-sink.service.js';
+
+interface Publish {
+  stream: string;
+  seq: number;
+  msgId: string;
+  settle: Settle;
+}
+
+/** JetStream as far as the sink sees it: a log deduplicated on Nats-Msg-Id, PubAcks, a KV bucket. */
+class FakeJetStream {
+  readonly log: { stream: string; seq: number }[] = [];
+  private readonly ids = new Set<string>();
+  readonly waiting: Publish[] = [];
+  readonly kv = new Map<string, number>();
+  readonly puts: { key: string; value: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+
+  holds(stream: string, seq: number): boolean {
+    return this.log.some((e) => e.stream === stream && e.seq === seq);
+  }
+
+  kvOf(stream: string): number {
+    return this.kv.get(stateKey(stream)) ?? 0;
+  }
+
+  /** What NatsSink calls: one publish, settled later by a step. */
+  publisher(): PubAckPublisher {
+    return {
+      publish: (
+        _subject: string,
+        headerBlock: string | undefined,
+        _data: string,
+        _at: number,
+        settle: Settle,
+      ) => {
+        const header = (name: string) => new RegExp(`\r\n${name}: ([^\r]*)`).exec(headerBlock!)![1];
+        this.waiting.push({
+          stream: header('stream'),
+          seq: Number(header('seq')),
+          msgId: header('Nats-Msg-Id'),
+          settle,
+        });
+      },
+      failPending: () => undefined,
+      close: () => undefined,
+    } as unknown as PubAckPublisher;
+  }
+
+  /** Stores (or not) one waiting publish, and delivers (or loses) its PubAck. */
+  process(pick: number, stored: boolean, acked: boolean): void {
+    if (this.waiting.length === 0) return;
+    const [p] = this.waiting.splice(pick % this.waiting.length, 1);
+    let duplicate = false;
+    if (stored) {
+      duplicate = this.ids.has(p.msgId);
+      if (!duplicate) {
+        this.ids.add(p.msgId);
+        this.log.push({ stream: p.stream, seq: p.seq });
+      }
+    }
+    p.settle(!stored || !acked ? 'failed' : duplicate ? 'duplicate' : 'stored');
+  }
+
+  /** One KV write lands (or fails). It must never claim more than the log holds. */
+  write(pick: number, ok: boolean): void {
+    if (this.puts.length === 0) return;
+    const [put] = this.puts.splice(pick % this.puts.length, 1);
+    if (!ok) return put.reject(new Error('KV write failed'));
+    const stream = Buffer.from(put.key, 'base64url').toString();
+    for (let seq = (this.kv.get(put.key) ?? 0) + 1; seq <= put.value; seq++) {
+      // Seqs 1..value of a stream that never skips: each one in the log before KV says so.
+      if (!this.holds(stream, seq)) throw new Error(`KV ${stream}=${put.value} ahead of the log (no ${seq})`);
+    }
+    this.kv.set(put.key, Math.max(this.kv.get(put.key) ?? 0, put.value));
+    put.resolve();
+  }
+
+  state(): NatsStreamState {
+    const kv = {
+      get: (key: string) => {
+        const value = this.kv.get(key);
+        return Promise.resolve(
+          value === undefined ? null : { operation: 'PUT', string: () => String(value) },
+        );
+      },
+    } as unknown as KV;
+    return new NatsStreamState(
+      kv,
+      (request) => request,
+      (key, value) =>
+        new Promise<void>((resolve, reject) =>
+          this.puts.push({ key, value: Number(value), resolve, reject }),
+        ),
+    );
+  }
+}
+
+function fakeSocket(sent: string[]): WebSocket {
+  return {
+    readyState: 1,
+    bufferedAmount: 0,
+    send: (text: string) => sent.push(text),
+    pause: () => undefined,
+    resume: () => undefined,
+  } as unknown as WebSocket;
+}
+
+class Client {
+  readonly sent: string[] = [];
+  readonly conn: Conn;
+  next = 1;
+  inFlight: number[] = [];
+  rewind: number | undefined;
+  refusals = 0;
+
+  constructor(readonly stream: string) {
+    this.conn = newConn(fakeSocket(this.sent), `c-${stream}`, stream);
+  }
+}
+
+const cfg = {
+  sink: 'nats',
+  natsSubject: 'cbsa.events',
+  natsServers: ['nats://127.0.0.1:4222'],
+  streamStateMax: 1000,
+  sinkQueueMax: 1_000_000,
+  sinkQueueMaxBytes: 1024 ** 3,
+  sinkReadyMaxAgeMs: 5000,
+  redisCommandTimeoutMs: 10,
+  clientMaxBufferBytes: 1 << 20,
+  shutdownTimeoutMs: 1000,
+};
+
+/** Records the gap of every accepted event (what the monitors' integrity view is told). */
+function fakeStream(gaps: Map<string, number>): StreamService {
+  let id = 0;
+  const ignore = () => undefined;
+  return {
+    nextId: () => ++id,
+    idsReady: () => Promise.resolve(true),
+    countUnavailable: ignore,
+    countRateLimited: ignore,
+    accepted: (event: StreamEvent) => gaps.set(event.stream!, (gaps.get(event.stream!) ?? 0) + event.gap!),
+    duplicated: ignore,
+  } as unknown as StreamService;
+}
+
+const ignore = () => undefined;
+const metrics = {
+  counter: ignore,
+  gauge: ignore,
+  histogram: () => ({ observe: ignore }),
+  ackLatency: { observe: ignore },
+};
+const logger = { setContext: ignore, warn: ignore, info: ignore, error: ignore };
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+type Step =
+  | { kind: 'send'; client: number; frames: number }
+  | { kind: 'process'; pick: number; stored: boolean; acked: boolean }
+  | { kind: 'kv'; pick: number; ok: boolean }
+  | { kind: 'recover' };
+
+const healthyStep: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('send' as const),
+      client: fc.nat(3),
+      frames: fc.integer({ min: 1, max: 5 }),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('process' as const),
+      pick: fc.nat(40),
+      stored: fc.constant(true),
+      acked: fc.constant(true),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('kv' as const), pick: fc.nat(10), ok: fc.constant(true) }),
+  },
+);
+
+const faultyStep: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 8, arbitrary: healthyStep },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('process' as const),
+      pick: fc.nat(40),
+      stored: fc.boolean(),
+      acked: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('kv' as const), pick: fc.nat(10), ok: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: fc.constant({ kind: 'recover' as const }) },
+);
+
+async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
+  const js = new FakeJetStream();
+  const gaps = new Map<string, number>();
+  const nats = new NatsSink(
+    cfg as unknown as ConfigType<typeof appConfig>,
+    metrics as unknown as MetricsService,
+    logger as unknown as PinoLogger,
+    {} as IdSource,
+  );
+  Object.assign(nats, { publisher: js.publisher(), state: js.state() });
+  // Batches in flight together: appends called and not yet answered.
+  let appending = 0;
+  let maxAppending = 0;
+  const append = nats.append.bind(nats);
+  nats.append = (entries, store) => {
+    maxAppending = Math.max(maxAppending, ++appending);
+    return append(entries, store).finally(() => appending--);
+  };
+  const sink = new StreamSink(
+    { ...cfg, sinkPipeline: pipeline } as unknown as ConfigType<typeof appConfig>,
+    nats,
+    fakeStream(gaps),
+    metrics as unknown as MetricsService,
+    logger as unknown as PinoLogger,
+    { enabled: false } as RedisService,
+  );
+  // Clients 0 and 1 may share a stream (a takeover: two connections of one stream on one instance).
+  const clients = [0, 1, 2, 3].map((i) => new Client(`s${shareStream && i === 1 ? 0 : i}`));
+  const shared = (client: Client) => shareStream && client.stream === 's0';
+
+  const read = (client: Client) => {
+    while (client.sent.length > 0) {
+      const reply = client.sent.shift()!;
+      const seq = client.inFlight.shift()!;
+      if (reply === UNAVAILABLE_ACK) {
+        client.refusals++;
+        client.rewind = Math.min(client.rewind ?? Infinity, seq);
+        continue;
+      }
+      const parsed = JSON.parse(reply) as { status: string; seq: number };
+      expect(parsed.seq).toBe(seq);
+      if (parsed.status === 'received') {
+        expect(js.holds(client.stream, seq)).toBe(true);
+        // Acked only once KV says so: a resume after any crash starts past it.
+        expect(js.kvOf(client.stream)).toBeGreaterThanOrEqual(seq);
+      } else {
+        expect(parsed.status).toBe('duplicate');
+        if (!shared(client)) expect(js.holds(client.stream, seq)).toBe(true);
+      }
+    }
+    if (client.inFlight.length === 0 && client.rewind !== undefined) {
+      client.next = client.rewind;
+      client.rewind = undefined;
+    }
+  };
+
+  const frame = (client: Client, seq: number): StreamEvent => ({
+    messageId: null,
+    clientId: client.conn.clientId,
+    timestamp: '1.000',
+    route: { category: null } as StreamEvent['route'],
+    size: 10,
+    text: `{"seq":${seq}}`,
+    value: { seq },
+    stream: client.stream,
+    seq,
+  });
+
+  const send = (client: Client, frames: number) => {
+    for (let i = 0; i < frames && client.rewind === undefined && client.inFlight.length < 8; i++) {
+      const seq = client.next++;
+      client.inFlight.push(seq);
+      sink.append(client.conn, frame(client, seq), 0);
+    }
+  };
+
+  const apply = (s: Step) => {
+    if (s.kind === 'send') send(clients[s.client], s.frames);
+    else if (s.kind === 'process') js.process(s.pick, s.stored, s.acked);
+    else if (s.kind === 'kv') js.write(s.pick, s.ok);
+    // The sink's probe finding the stream again (an outage ends).
+    else Object.assign(nats, { down: false });
+  };
+
+  for (const s of steps) {
+    apply(s);
+    await turn();
+    clients.forEach(read);
+  }
+  // Then a healthy broker, until every client has 1..10 answered.
+  Object.assign(nats, { down: false });
+  for (let rounds = 0; rounds < 1000; rounds++) {
+    clients.forEach((c) => send(c, Math.max(0, 11 - c.next)));
+    await turn();
+    while (js.waiting.length > 0 || js.puts.length > 0) {
+      js.process(0, true, true);
+      js.write(0, true);
+      await turn();
+    }
+    await turn();
+    clients.forEach(read);
+    if (clients.every((c) => c.next > 10 && c.inFlight.length === 0 && c.rewind === undefined)) break;
+  }
+  for (const client of clients) {
+    expect(client.next).toBeGreaterThan(10);
+    const seqs = js.log.filter((e) => e.stream === client.stream).map((e) => e.seq);
+    // Each seq once (JetStream's dedupe), and none missing (the client never skips a seq).
+    expect(new Set(seqs).size).toBe(seqs.length);
+    if (shared(client)) continue;
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs.map((_, i) => i + 1));
+    // No gap reported: this client never skips a seq.
+    expect(gaps.get(client.stream) ?? 0).toBe(0);
+  }
+  await sink.drain(1000);
+  expect(sink.depth).toBe(0);
+  return { clients, maxAppending };
+}
+
+describe(`${NatsSink.name} with batches in flight (property)`, () => {
+  it('acks only what the log and KV hold, whatever fails and in whatever order the broker answers', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(faultyStep, { minLength: 1, maxLength: 80 }),
+        fc.boolean(),
+        async (pipeline, steps, share) => {
+          await simulate(pipeline, steps, share);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses nothing when nothing fails, with up to SINK_PIPELINE batches in flight', async () => {
+    let overlapping = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 6 }),
+        fc.array(healthyStep, { minLength: 1, maxLength: 80 }),
+        async (pipeline, steps) => {
+          const { clients, maxAppending } = await simulate(pipeline, steps, false);
+          expect(clients.map((c) => c.refusals)).toEqual([0, 0, 0, 0]);
+          if (maxAppending > 1) overlapping++;
+          expect(maxAppending).toBeLessThanOrEqual(pipeline);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    // The property is about batches in flight together: many runs must have had several.
+    expect(overlapping).toBeGreaterThan(30);
+  });
+});

@@ -1,0 +1,131 @@
+// The SINK=nats publisher against a private `nats-server -js`: a frame it writes itself must land in
+// the log exactly as the client's own nc.publish() would have put it there (headers, UTF-8 data,
+// the Nats-Msg-Id dedupe), and its refusals (no stream, too big, a closed connection) must fail
+// that publish alone.
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { performance } from 'node:perf_hooks';
+import type { SinkEntry } from '../src/sink/durable-sink.js';
+import { PubAckPublisher, type PublishOutcome, publishFrame } from '../src/sink/nats-publisher.js';
+import { natsHeaderBlock } from '../src/sink/nats-sink.service.js';
+import { NatsServer, describeWithNats, readLog } from './support/nats.js';
+
+const entry = (seq: number, data: string): SinkEntry => ({
+  stream: 'app-1:device@42',
+  seq,
+  messageId: 1000 + seq,
+  clientId: 'Ab-_9xYz0123',
+  timestamp: '1764337000.123',
+  category: 'touch',
+  data,
+});
+
+const DATA = [
+  '{"seq":1,"x":1.5}',
+  '{"seq":2,"note":"é ü ß 漢字 🙂"}',
+  '{"seq":3,"quote":"a \\" b","nl":"\\n"}',
+];
+
+function publishOne(
+  publisher: PubAckPublisher,
+  subject: string,
+  headerBlock: string | undefined,
+  data: string,
+): Promise<{ outcome: PublishOutcome; error?: Error }> {
+  return new Promise((resolve) =>
+    publisher.publish(subject, headerBlock, data, performance.now(), (outcome, error) =>
+      resolve({ outcome, error }),
+    ),
+  );
+}
+
+describeWithNats('NATS publisher', () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    nc = await connect({ servers: server.url });
+    const jsm = await jetstreamManager(nc);
+    for (const name of ['FRAMES', 'CLIENT']) {
+      await jsm.streams.add({ name, subjects: [`pub.${name.toLowerCase()}`] });
+    }
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await server?.dispose();
+  });
+
+  it('writes each frame byte for byte as nc.publish() does: the same log, headers and UTF-8 data', async () => {
+    const frames = new PubAckPublisher(nc, 5000);
+    const client = new PubAckPublisher(nc, 5000, false);
+    try {
+      for (const [publisher, subject] of [
+        [frames, 'pub.frames'],
+        [client, 'pub.client'],
+      ] as const) {
+        const outcomes = await Promise.all(
+          DATA.map((data, i) => publishOne(publisher, subject, natsHeaderBlock(entry(i + 1, data)), data)),
+        );
+        expect(outcomes.map((o) => o.outcome)).toEqual(['stored', 'stored', 'stored']);
+        // No headers (the KV write's shape), then a resend of seq 2: JetStream dedupes it.
+        expect((await publishOne(publisher, subject, undefined, 'plain')).outcome).toBe('stored');
+        const again = await publishOne(publisher, subject, natsHeaderBlock(entry(2, DATA[1])), DATA[1]);
+        expect(again.outcome).toBe('duplicate');
+      }
+      const [viaFrames, viaClient] = await Promise.all([
+        readLog(server.url, 'FRAMES'),
+        readLog(server.url, 'CLIENT'),
+      ]);
+      expect(viaFrames.map((e) => e.data)).toEqual([...DATA, 'plain']);
+      expect(viaFrames[1].headers).toEqual({
+        message_id: '1002',
+        client_id: 'Ab-_9xYz0123',
+        server_timestamp: '1764337000.123',
+        category: 'touch',
+        stream: 'app-1:device@42',
+        seq: '2',
+        'Nats-Msg-Id': 'app-1:device@42:2',
+      });
+      expect(viaFrames).toEqual(viaClient);
+    } finally {
+      frames.close();
+      client.close();
+    }
+  });
+
+  it('counts sizes in UTF-8 bytes', () => {
+    const { frame, size } = publishFrame('s', 'r.1', 'NATS/1.0\r\n\r\n', 'é🙂');
+    expect(size).toBe(12 + 2 + 4);
+    expect(frame).toBe('HPUB s r.1 12 18\r\nNATS/1.0\r\n\r\né🙂\r\n');
+    expect(publishFrame('s', 'r.2', undefined, 'ü')).toEqual({ frame: 'PUB s r.2 2\r\nü\r\n', size: 2 });
+  });
+
+  it('fails only the publish that cannot be stored: no stream, too big; the next one is stored', async () => {
+    const publisher = new PubAckPublisher(nc, 5000);
+    try {
+      const none = await publishOne(publisher, 'pub.nowhere', undefined, '{}');
+      expect(none.outcome).toBe('failed');
+      const big = await publishOne(publisher, 'pub.frames', undefined, 'x'.repeat(nc.info!.max_payload + 1));
+      expect(big.outcome).toBe('failed');
+      expect(big.error?.message).toMatch(/exceeds max_payload/);
+      expect((await publishOne(publisher, 'pub.frames', undefined, 'after')).outcome).toBe('stored');
+    } finally {
+      publisher.close();
+    }
+  });
+
+  it('fails a publish on a closed connection at once, and every one still waiting when closed', async () => {
+    const own = await connect({ servers: server.url });
+    const publisher = new PubAckPublisher(own, 5000);
+    const closing = new PubAckPublisher(own, 5000);
+    const waiting = publishOne(closing, 'pub.frames', undefined, 'in flight');
+    closing.close();
+    expect((await waiting).outcome).toBe('failed');
+    await own.close();
+    const late = await publishOne(publisher, 'pub.frames', undefined, 'late');
+    expect([late.outcome, late.error?.message]).toEqual(['failed', 'NATS connection closed']);
+    publisher.close();
+  });
+});
