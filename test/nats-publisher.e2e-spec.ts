@@ -6,7 +6,12 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 import type { SinkEntry } from '../src/sink/durable-sink.js';
-import { PubAckPublisher, type PublishOutcome, publishFrame } from '../src/sink/nats-publisher.js';
+import {
+  PubAckPublisher,
+  type PublishListener,
+  type PublishOutcome,
+  publishFrame,
+} from '../src/sink/nats-publisher.js';
 import { natsHeaderBlock } from '../src/sink/nats-sink.service.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
 
@@ -32,11 +37,10 @@ function publishOne(
   headerBlock: string | undefined,
   data: string,
 ): Promise<{ outcome: PublishOutcome; error?: Error }> {
-  return new Promise((resolve) =>
-    publisher.publish(subject, headerBlock, data, performance.now(), (outcome, error) =>
-      resolve({ outcome, error }),
-    ),
-  );
+  return new Promise((resolve) => {
+    const listener: PublishListener = { settled: (_, outcome, __, error) => resolve({ outcome, error }) };
+    publisher.publish(subject, headerBlock, data, performance.now(), listener, 0);
+  });
 }
 
 describeWithNats('NATS publisher', () => {

@@ -12,11 +12,18 @@ import { performance } from 'node:perf_hooks';
 
 export type PublishOutcome = 'stored' | 'duplicate' | 'failed';
 
-/** Called once per publish with the PubAck's verdict, and why it failed (no PubAck in time, no stream, ...). */
-export type Settle = (outcome: PublishOutcome, error?: Error) => void;
+/**
+ * Told once per publish, by the index it was given, of the PubAck's verdict, when the publish was
+ * made (`at`), and why it failed (no PubAck in time, no stream, ...). An object rather than a
+ * callback per publish: one listener serves a whole batch, so a publish allocates no closure.
+ */
+export interface PublishListener {
+  settled(index: number, outcome: PublishOutcome, at: number, error?: Error): void;
+}
 
 interface Waiter {
-  settle: Settle;
+  listener: PublishListener;
+  index: number;
   at: number;
 }
 
@@ -129,6 +136,10 @@ export function plainPubAck(data: Uint8Array): 'stored' | undefined {
   return 'stored';
 }
 
+function settle(waiter: Waiter, outcome: PublishOutcome, error?: Error): void {
+  waiter.listener.settled(waiter.index, outcome, waiter.at, error);
+}
+
 export class PubAckPublisher {
   private readonly prefix: string;
   private readonly prefixBytes: number;
@@ -159,19 +170,26 @@ export class PubAckPublisher {
 
   /**
    * Publishes `data` to `subject` with `headerBlock` (a NATS header block in wire form) as its
-   * headers, or none; `settle` is called once with the PubAck's verdict (synchronously when the
+   * headers, or none; `listener` is told once, with `index`, of the PubAck's verdict (synchronously when the
    * client refuses the publish). `at` is performance.now() of the caller, for the timeout.
    */
-  publish(subject: string, headerBlock: string | undefined, data: string, at: number, settle: Settle): void {
+  publish(
+    subject: string,
+    headerBlock: string | undefined,
+    data: string,
+    at: number,
+    listener: PublishListener,
+    index: number,
+  ): void {
     const n = ++this.next;
-    this.pending.set(n, { settle, at });
+    this.pending.set(n, { listener, index, at });
     try {
       if (this.writer !== undefined)
         this.writeFrame(this.writer, subject, this.prefix + n, headerBlock, data);
       else this.viaClient(subject, this.prefix + n, headerBlock, data);
     } catch (err) {
       this.pending.delete(n);
-      settle('failed', err as Error);
+      listener.settled(index, 'failed', at, err as Error);
     }
   }
 
@@ -204,11 +222,13 @@ export class PubAckPublisher {
 
   /** publish() without headers, as a promise that rejects when the write is not acknowledged (KV puts). */
   put(subject: string, data: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.publish(subject, undefined, data, performance.now(), (outcome, error) =>
-        outcome === 'failed' ? reject(error ?? new Error('no PubAck')) : resolve(),
-      ),
-    );
+    return new Promise((resolve, reject) => {
+      const listener: PublishListener = {
+        settled: (_, outcome, __, error) =>
+          outcome === 'failed' ? reject(error ?? new Error('no PubAck')) : resolve(),
+      };
+      this.publish(subject, undefined, data, performance.now(), listener, 0);
+    });
   }
 
   /** Stops the sweep and fails every publish still waiting (the connection's drain ends the subscription). */
@@ -225,7 +245,7 @@ export class PubAckPublisher {
   failPending(error: Error): void {
     const waiting = [...this.pending.values()];
     this.pending.clear();
-    for (const waiter of waiting) waiter.settle('failed', error);
+    for (const waiter of waiting) settle(waiter, 'failed', error);
   }
 
   private onReply(err: Error | null, msg: Msg): void {
@@ -238,20 +258,20 @@ export class PubAckPublisher {
     // A status reply with no data: 503 means no stream listens on the subject.
     if (data.length === 0) {
       const code = msg.headers?.code ?? 0;
-      return waiter.settle('failed', new Error(`no PubAck (status ${code})`));
+      return settle(waiter, 'failed', new Error(`no PubAck (status ${code})`));
     }
-    if (plainPubAck(data) === 'stored') return waiter.settle('stored');
+    if (plainPubAck(data) === 'stored') return settle(waiter, 'stored');
     let ack: PubAck;
     try {
       ack = msg.json<PubAck>();
     } catch (e) {
-      return waiter.settle('failed', e as Error);
+      return settle(waiter, 'failed', e as Error);
     }
     if (ack.error !== undefined || !ack.stream) {
       const why = ack.error?.description ?? 'invalid PubAck';
-      return waiter.settle('failed', new Error(why));
+      return settle(waiter, 'failed', new Error(why));
     }
-    waiter.settle(ack.duplicate === true ? 'duplicate' : 'stored');
+    settle(waiter, ack.duplicate === true ? 'duplicate' : 'stored');
   }
 
   /**
@@ -275,7 +295,7 @@ export class PubAckPublisher {
     for (const [n, waiter] of this.pending) {
       if (waiter.at > due) break;
       this.pending.delete(n);
-      waiter.settle('failed', new Error(`no PubAck within ${this.timeoutMs} ms`));
+      settle(waiter, 'failed', new Error(`no PubAck within ${this.timeoutMs} ms`));
     }
   }
 }

@@ -18,7 +18,7 @@ import type { StreamEvent } from '../stream/stream-event.js';
 import type { IdSource } from '../stream/id-source.js';
 import type { StreamService } from '../stream/stream.service.js';
 import { type Conn, newConn } from './connection.js';
-import type { PubAckPublisher, Settle } from './nats-publisher.js';
+import type { PubAckPublisher, PublishListener, PublishOutcome } from './nats-publisher.js';
 import { NatsSink } from './nats-sink.service.js';
 import { NatsStreamState, stateKey } from './nats-stream-state.js';
 import { StreamSink } from './stream-sink.service.js';
@@ -27,7 +27,7 @@ interface Publish {
   stream: string;
   seq: number;
   msgId: string;
-  settle: Settle;
+  settle: (outcome: PublishOutcome) => void;
 }
 
 /** JetStream as far as the sink sees it: a log deduplicated on Nats-Msg-Id, PubAcks, a KV bucket. */
@@ -53,15 +53,16 @@ class FakeJetStream {
         _subject: string,
         headerBlock: string | undefined,
         _data: string,
-        _at: number,
-        settle: Settle,
+        at: number,
+        listener: PublishListener,
+        index: number,
       ) => {
         const header = (name: string) => new RegExp(`\r\n${name}: ([^\r]*)`).exec(headerBlock!)![1];
         this.waiting.push({
           stream: header('stream'),
           seq: Number(header('seq')),
           msgId: header('Nats-Msg-Id'),
-          settle,
+          settle: (outcome) => listener.settled(index, outcome, at),
         });
       },
       failPending: () => undefined,

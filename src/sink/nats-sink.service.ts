@@ -20,7 +20,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { BlockIdSource, IdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 import { natsIdLessor } from './nats-id-lessor.js';
-import { PubAckPublisher, type PublishOutcome, type Settle } from './nats-publisher.js';
+import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
 import { desiredStream, incompatibilities } from './nats-stream-config.js';
 import { NatsStreamState } from './nats-stream-state.js';
 
@@ -75,8 +75,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
   private down = false;
   private inFlight = 0;
-  /** Publishes waiting for a slot, in order. */
-  private readonly queued: { entry: SinkEntry; done: (outcome: PublishOutcome) => void }[] = [];
+  /** Publishes waiting for a slot, in order: a batch and the index of its entry. */
+  private readonly queued: { batch: PublishBatch; index: number }[] = [];
   /** Fails a request awaiting its reply (PubAck, KV): its connection is gone, so none comes. */
   private readonly awaiting = new Set<(err: Error) => void>();
   private dups = 0;
@@ -306,16 +306,9 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     outcomes: AppendOutcome[],
   ): Promise<void> {
     return new Promise((resolve) => {
-      let left = indexes.length;
+      const batch = new PublishBatch(this.published, entries, outcomes, indexes.length, resolve);
       const now = performance.now();
-      for (const index of indexes) {
-        const entry = entries[index];
-        this.publish(entry, now, (outcome) => {
-          if (outcome === 'failed') outcomes[index] = FAILED;
-          else if (outcome === 'duplicate' && entry.stream !== '') outcomes[index] = DUPLICATE;
-          if (--left === 0) resolve();
-        });
-      }
+      for (const index of indexes) this.publish(batch, index, now);
     });
   }
 
@@ -348,21 +341,19 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         outcomes[i] = FAILED;
       } else if (isPublished[i] === 1 && entry.seq > highest.get(stream)!) highest.set(stream, entry.seq);
     });
-    const writes: Promise<void>[] = [];
     for (const [stream, seq] of highest) {
-      if (seq === 0) continue;
-      this.remember(stream, seq);
-      writes.push(
-        this.state!.record(stream, seq).then((ok) => {
-          if (ok) return;
-          this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
-          entries.forEach((entry, i) => {
-            if (entry.stream === stream && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
-          });
-        }),
-      );
+      if (seq === 0) highest.delete(stream);
+      else this.remember(stream, seq);
     }
-    return Promise.all(writes);
+    if (highest.size === 0) return Promise.resolve();
+    return this.state!.recordAll(highest).then((failedWrites) => {
+      if (failedWrites.length === 0) return;
+      this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
+      const unwritten = new Set(failedWrites);
+      entries.forEach((entry, i) => {
+        if (unwritten.has(entry.stream) && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
+      });
+    });
   }
 
   /** Raises what this process knows the log holds of a stream (never lowers it); LRU-bounded. */
@@ -373,13 +364,10 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     if (this.held.size > this.cfg.streamStateMax) this.held.delete(this.held.keys().next().value!);
   }
 
-  /**
-   * One publish, in order, once a slot is free; `done` is called once with its outcome. `now` is
-   * performance.now(), read once per batch rather than per publish.
-   */
-  private publish(entry: SinkEntry, now: number, done: (outcome: PublishOutcome) => void): void {
-    if (this.inFlight >= MAX_IN_FLIGHT || this.queued.length > 0) this.queued.push({ entry, done });
-    else this.start(entry, now, done);
+  /** One publish, in order, once a slot is free. `now` is performance.now(), read once per batch. */
+  private publish(batch: PublishBatch, index: number, now: number): void {
+    if (this.inFlight >= MAX_IN_FLIGHT || this.queued.length > 0) this.queued.push({ batch, index });
+    else this.start(batch, index, now);
   }
 
   /** Starts queued publishes while slots are free. */
@@ -387,28 +375,30 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     if (this.queued.length === 0) return;
     const now = performance.now();
     while (this.inFlight < MAX_IN_FLIGHT && this.queued.length > 0) {
-      const { entry, done } = this.queued.shift()!;
-      this.start(entry, now, done);
+      const { batch, index } = this.queued.shift()!;
+      this.start(batch, index, now);
     }
   }
 
-  private start(entry: SinkEntry, started: number, done: (outcome: PublishOutcome) => void): void {
-    if (this.down) return done('failed');
+  private start(batch: PublishBatch, index: number, now: number): void {
+    if (this.down) return batch.decide(index, 'failed');
     this.inFlight++;
-    const settle: Settle = (outcome, error) => {
-      this.inFlight--;
-      if (outcome === 'failed') {
-        this.errors++;
-        this.outage('NATS publish failed; answering "Service unavailable"', error);
-      } else {
-        this.publishLatency!.observe((performance.now() - started) / 1000);
-        if (outcome === 'duplicate') this.dups++;
-      }
-      done(outcome);
-      this.pump();
-    };
-    this.publisher!.publish(this.cfg.natsSubject, natsHeaderBlock(entry), entry.data, started, settle);
+    const entry = batch.entries[index];
+    this.publisher!.publish(this.cfg.natsSubject, natsHeaderBlock(entry), entry.data, now, batch, index);
   }
+
+  /** Every publish's PubAck (or failure), before its batch hears of it: slots, metrics, outages. */
+  private readonly published = (outcome: PublishOutcome, at: number, error?: Error): void => {
+    this.inFlight--;
+    if (outcome === 'failed') {
+      this.errors++;
+      this.outage('NATS publish failed; answering "Service unavailable"', error);
+    } else {
+      this.publishLatency!.observe((performance.now() - at) / 1000);
+      if (outcome === 'duplicate') this.dups++;
+    }
+    this.pump();
+  };
 
   /**
    * A request cut off by a disconnect gets no reply on the new connection: fail it at once. Left to
@@ -493,5 +483,32 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       },
       () => again(),
     );
+  }
+}
+
+/** One append's publishes: each sets its entry's outcome; the batch resolves once all have. */
+class PublishBatch implements PublishListener {
+  private left: number;
+
+  constructor(
+    private readonly published: (outcome: PublishOutcome, at: number, error?: Error) => void,
+    readonly entries: readonly SinkEntry[],
+    private readonly outcomes: AppendOutcome[],
+    count: number,
+    private readonly resolve: () => void,
+  ) {
+    this.left = count;
+  }
+
+  settled(index: number, outcome: PublishOutcome, at: number, error?: Error): void {
+    this.published(outcome, at, error);
+    this.decide(index, outcome);
+  }
+
+  /** A failed publish makes its outcome FAILED; a PubAck with duplicate: true DUPLICATE (resumable). */
+  decide(index: number, outcome: PublishOutcome): void {
+    if (outcome === 'failed') this.outcomes[index] = FAILED;
+    else if (outcome === 'duplicate' && this.entries[index].stream !== '') this.outcomes[index] = DUPLICATE;
+    if (--this.left === 0) this.resolve();
   }
 }

@@ -12,7 +12,7 @@ interface Entry {
   wanted: number;
   writing: boolean;
   /** Callers waiting for `written` to reach a seq. */
-  waiters: { seq: number; done: (ok: boolean) => void }[];
+  waiters: { seq: number; stream: string; done: (stream: string, ok: boolean) => void }[];
 }
 
 /** KV keys allow [-/_=.A-Za-z0-9]; stream ids may hold ':' and '@', so keys are base64url (no dots). */
@@ -40,21 +40,33 @@ export class NatsStreamState {
   }
 
   /**
-   * Records that `seq` of `stream` is in the log. Resolves true once the bucket holds at least seq,
-   * false when the write failed. Writes are coalesced: one in flight per stream, carrying the
-   * highest seq acked so far, so a burst of acks costs a few KV writes and never goes backwards.
+   * Records, per stream, that its seq is in the log. Resolves once the bucket holds at least each
+   * seq, with the streams whose write failed (none: all written). Writes are coalesced: one in
+   * flight per stream, carrying the highest seq asked so far, so the batches in flight cost a few KV
+   * writes per stream and a write never goes backwards. One promise per call, not per stream.
    */
-  record(stream: string, seq: number): Promise<boolean> {
-    let entry = this.entries.get(stream);
-    if (entry === undefined) {
-      entry = { written: 0, wanted: 0, writing: false, waiters: [] };
-      this.entries.set(stream, entry);
+  recordAll(seqs: ReadonlyMap<string, number>): Promise<string[]> {
+    const failed: string[] = [];
+    let left = 0;
+    let resolve!: (failed: string[]) => void;
+    const all = new Promise<string[]>((r) => (resolve = r));
+    const done = (stream: string, ok: boolean) => {
+      if (!ok) failed.push(stream);
+      if (--left === 0) resolve(failed);
+    };
+    for (const [stream, seq] of seqs) {
+      let entry = this.entries.get(stream);
+      if (entry === undefined) {
+        entry = { written: 0, wanted: 0, writing: false, waiters: [] };
+        this.entries.set(stream, entry);
+      }
+      if (seq <= entry.written) continue;
+      if (seq > entry.wanted) entry.wanted = seq;
+      left++;
+      entry.waiters.push({ seq, stream, done });
+      if (!entry.writing) void this.write(stream, entry);
     }
-    if (seq <= entry.written) return Promise.resolve(true);
-    if (seq > entry.wanted) entry.wanted = seq;
-    const done = new Promise<boolean>((resolve) => entry.waiters.push({ seq, done: resolve }));
-    if (!entry.writing) void this.write(stream, entry);
-    return done;
+    return left === 0 ? Promise.resolve(failed) : all;
   }
 
   private async write(stream: string, entry: Entry): Promise<void> {
@@ -71,8 +83,8 @@ export class NatsStreamState {
       const waiting = entry.waiters;
       entry.waiters = [];
       for (const waiter of waiting) {
-        if (waiter.seq <= entry.written) waiter.done(true);
-        else if (!ok) waiter.done(false);
+        if (waiter.seq <= entry.written) waiter.done(waiter.stream, true);
+        else if (!ok) waiter.done(waiter.stream, false);
         else entry.waiters.push(waiter);
       }
       if (!ok) {
