@@ -10,7 +10,7 @@ import {
   PubAckPublisher,
   type PublishListener,
   type PublishOutcome,
-  publishFrame,
+  WireBytes,
 } from '../src/sink/nats-publisher.js';
 import { natsHeaderBlock } from '../src/sink/nats-sink.service.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
@@ -99,11 +99,15 @@ describeWithNats('NATS publisher', () => {
     }
   });
 
-  it('counts sizes in UTF-8 bytes', () => {
-    const { frame, size } = publishFrame('s', 'r.1', 'NATS/1.0\r\n\r\n', 'é🙂');
-    expect(size).toBe(12 + 2 + 4);
-    expect(frame).toBe('HPUB s r.1 12 18\r\nNATS/1.0\r\n\r\né🙂\r\n');
-    expect(publishFrame('s', 'r.2', undefined, 'ü')).toEqual({ frame: 'PUB s r.2 2\r\nü\r\n', size: 2 });
+  it('frames a message as the protocol does, sizes in UTF-8 bytes', () => {
+    const wire = new WireBytes();
+    const text = (bytes: Uint8Array) => Buffer.from(bytes).toString();
+    expect(text(wire.frame('s', 'r.1', 'NATS/1.0\r\n\r\n', 'é🙂'))).toBe(
+      'HPUB s r.1 12 18\r\nNATS/1.0\r\n\r\né🙂\r\n',
+    );
+    expect(wire.size).toBe(12 + 2 + 4);
+    expect(text(wire.frame('s', 'r.2', undefined, 'ü'))).toBe('PUB s r.2 2\r\nü\r\n');
+    expect(wire.size).toBe(2);
   });
 
   it('fails only the publish that cannot be stored: no stream, too big; the next one is stored', async () => {

@@ -48,17 +48,53 @@ const SLAB_BYTES = 256 * 1024;
 export class WireBytes {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   private used = 0;
+  /** The message size (header block and data, in bytes) of the last frame(). */
+  size = 0;
 
   /** `text` as UTF-8. */
   utf8(text: string): Uint8Array<ArrayBuffer> {
-    const most = text.length * 3;
-    if (this.used + most > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, most));
-      this.used = 0;
-    }
+    this.reserve(text.length * 3);
     const start = this.used;
     this.used += this.slab.write(text, start);
     return new Uint8Array(this.slab.buffer, this.slab.byteOffset + start, this.used - start);
+  }
+
+  /**
+   * A message as the NATS protocol frames it, what nc.publish() writes for it byte for byte:
+   * `HPUB <subject> <reply> <header bytes> <total bytes>`, the header block and the data, or
+   * `PUB <subject> <reply> <bytes>` and the data without headers; sizes in UTF-8 bytes (`size`
+   * holds the total). The header block and data are written straight into the slab (no joined
+   * string, no byte count beforehand), and the line, once their sizes are known, just before them.
+   */
+  frame(
+    subject: string,
+    reply: string,
+    headerBlock: string | undefined,
+    data: string,
+  ): Uint8Array<ArrayBuffer> {
+    const lead = (subject.length + reply.length) * 3 + 32;
+    this.reserve(lead + ((headerBlock?.length ?? 0) + data.length) * 3 + 2);
+    const slab = this.slab;
+    const body = this.used + lead;
+    const headerBytes = headerBlock === undefined ? 0 : slab.write(headerBlock, body);
+    const size = headerBytes + slab.write(data, body + headerBytes);
+    const end = body + size;
+    slab[end] = 0x0d; // \r
+    slab[end + 1] = 0x0a; // \n
+    const line =
+      headerBlock === undefined
+        ? `PUB ${subject} ${reply} ${size}\r\n`
+        : `HPUB ${subject} ${reply} ${headerBytes} ${size}\r\n`;
+    const from = body - slab.write(line, body - Buffer.byteLength(line));
+    this.used = end + 2;
+    this.size = size;
+    return new Uint8Array(slab.buffer, slab.byteOffset + from, end + 2 - from);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.slab.length) return;
+    this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bytes));
+    this.used = 0;
   }
 }
 
@@ -89,28 +125,6 @@ interface FrameWriter {
 function frameWriterOf(nc: NatsConnection): FrameWriter | undefined {
   const protocol = (nc as unknown as { protocol?: Partial<FrameWriter> }).protocol;
   return typeof protocol?.sendCommand === 'function' ? (protocol as FrameWriter) : undefined;
-}
-
-/**
- * A message as the NATS protocol frames it: `HPUB <subject> <reply> <header bytes> <total bytes>`
- * then the header block and data, or `PUB <subject> <reply> <bytes>` then data without headers.
- * Sizes are UTF-8 bytes. What nc.publish() writes for the same message, byte for byte.
- */
-export function publishFrame(
-  subject: string,
-  reply: string,
-  headerBlock: string | undefined,
-  data: string,
-): {
-  frame: string;
-  size: number;
-} {
-  const dataBytes = Buffer.byteLength(data);
-  if (headerBlock === undefined)
-    return { frame: `PUB ${subject} ${reply} ${dataBytes}\r\n${data}\r\n`, size: dataBytes };
-  const headerBytes = Buffer.byteLength(headerBlock);
-  const size = headerBytes + dataBytes;
-  return { frame: `HPUB ${subject} ${reply} ${headerBytes} ${size}\r\n${headerBlock}${data}\r\n`, size };
 }
 
 const STREAM_PREFIX = Buffer.from('{"stream":"');
@@ -202,11 +216,12 @@ export class PubAckPublisher {
     data: string,
   ): void {
     if (this.nc.isClosed() || writer.noMorePublishing === true) throw new Error('NATS connection closed');
-    const { frame, size } = publishFrame(subject, reply, headerBlock, data);
+    const frame = this.bytes.frame(subject, reply, headerBlock, data);
+    const size = this.bytes.size;
     const max = writer.info?.max_payload;
     if (max !== undefined && size > max)
       throw new Error(`message of ${size} bytes exceeds max_payload ${max}`);
-    writer.sendCommand(this.bytes.utf8(frame));
+    writer.sendCommand(frame);
   }
 
   private viaClient(subject: string, reply: string, headerBlock: string | undefined, data: string): void {
