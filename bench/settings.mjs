@@ -21,7 +21,7 @@ const option = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('='
 export const QUICK = args.includes('--quick');
 /** --cpu-prof=DIR: every service process writes a V8 CPU profile there when it exits (for profiling). */
 export const CPU_PROF_DIR = option('cpu-prof');
-/** --sink-pipeline=N: SINK_PIPELINE for the SINK=redis-stream row (default: the service's own). */
+/** --sink-pipeline=N: SINK_PIPELINE for the sink rows, SINK=redis-stream and SINK=nats (default: the service's own). */
 const SINK_PIPELINE = option('sink-pipeline');
 
 export const FLUSH_MS = 50;
@@ -110,7 +110,7 @@ export const TARGETS = {
     label: 'service, SINK=nats',
     main: SERVICE_MAIN,
     broker: 'nats',
-    env: (url) => ({ SINK: 'nats', NATS_URL: url }),
+    env: (url) => ({ SINK: 'nats', NATS_URL: url, ...(SINK_PIPELINE ? { SINK_PIPELINE } : {}) }),
   },
 };
 

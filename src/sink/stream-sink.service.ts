@@ -76,6 +76,8 @@ export class StreamSink implements OnModuleDestroy {
   private stopping = false;
   private readonly paused = new Set<Conn>();
   private readonly conns = new WeakMap<WebSocket, Conn>();
+  /** Sockets corked by the batches answered in this tick, uncorked together (see finish). */
+  private readonly corked = new Map<WebSocket, Duplex | undefined>();
   private idle: (() => void)[] = [];
 
   constructor(
@@ -400,22 +402,34 @@ export class StreamSink implements OnModuleDestroy {
       });
       this.noteOutcome(failed);
     }
-    // A connection's replies in this batch leave in one write (see ws/cork.ts); uncorked below.
-    const corked = new Map<WebSocket, Duplex | undefined>();
+    // A connection's replies leave in one write (see ws/cork.ts): this batch's, and those of every
+    // other batch answered before the tick ends (several complete together when their replies from
+    // the engine come in one read). Uncorked once the current microtasks are done.
+    const corked = this.corked;
     for (const item of batch) {
       const conn = item.conn;
       if (conn.socket.readyState === WebSocket.OPEN) {
-        if (!corked.has(conn.socket)) corked.set(conn.socket, cork(conn.socket));
+        if (!corked.has(conn.socket)) {
+          corked.set(conn.socket, cork(conn.socket));
+          if (corked.size === 1) process.nextTick(this.uncork);
+        }
         conn.socket.send(item.reply!);
       }
       if (--conn.pending === 0 && conn.onSettled !== undefined) {
+        // Whoever waits (a close, a terminate) may act before the tick ends: write its replies now.
+        corked.get(conn.socket)?.uncork();
+        corked.delete(conn.socket);
         const settled = conn.onSettled;
         conn.onSettled = undefined;
         settled();
       }
     }
-    for (const socket of corked.values()) socket?.uncork();
   }
+
+  private readonly uncork = (): void => {
+    for (const socket of this.corked.values()) socket?.uncork();
+    this.corked.clear();
+  };
 
   private noteOutcome(failed: number): void {
     if (failed > 0) {
