@@ -8,20 +8,20 @@
 import fc from 'fast-check';
 import type { ConfigType } from '@nestjs/config';
 import type { KV } from '@nats-io/kv';
-import type { PinoLogger } from 'nestjs-pino';
-import type { WebSocket } from 'ws';
+import {
+  QueueClient as Client,
+  fakeLogger,
+  fakeMetrics,
+  fakeStream,
+  queueConfig,
+  queueOf,
+  turn,
+} from '../../test/support/sink-queue.js';
 import type { appConfig } from '../config/app.config.js';
-import type { MetricsService } from '../metrics/metrics.service.js';
-import { UNAVAILABLE_ACK } from '../protocol/index.js';
-import type { RedisService } from '../redis/redis.service.js';
-import type { StreamEvent } from '../stream/stream-event.js';
 import type { IdSource } from '../stream/id-source.js';
-import type { StreamService } from '../stream/stream.service.js';
-import { type Conn, newConn } from './connection.js';
 import type { PubAckPublisher, PublishListener, PublishOutcome } from './nats-publisher.js';
 import { NatsSink } from './nats-sink.service.js';
 import { NatsStreamState, stateKey } from './nats-stream-state.js';
-import { StreamSink } from './stream-sink.service.js';
 
 interface Publish {
   stream: string;
@@ -119,65 +119,12 @@ class FakeJetStream {
   }
 }
 
-function fakeSocket(sent: string[]): WebSocket {
-  return {
-    readyState: 1,
-    bufferedAmount: 0,
-    send: (text: string) => sent.push(text),
-    pause: () => undefined,
-    resume: () => undefined,
-  } as unknown as WebSocket;
-}
-
-class Client {
-  readonly sent: string[] = [];
-  readonly conn: Conn;
-  next = 1;
-  inFlight: number[] = [];
-  rewind: number | undefined;
-  refusals = 0;
-
-  constructor(readonly stream: string) {
-    this.conn = newConn(fakeSocket(this.sent), `c-${stream}`, stream);
-  }
-}
-
 const cfg = {
+  ...queueConfig,
   sink: 'nats',
   natsSubject: 'cbsa.events',
   natsServers: ['nats://127.0.0.1:4222'],
-  streamStateMax: 1000,
-  sinkQueueMax: 1_000_000,
-  sinkQueueMaxBytes: 1024 ** 3,
-  sinkReadyMaxAgeMs: 5000,
-  redisCommandTimeoutMs: 10,
-  clientMaxBufferBytes: 1 << 20,
-  shutdownTimeoutMs: 1000,
 };
-
-/** Records the gap of every accepted event (what the monitors' integrity view is told). */
-function fakeStream(gaps: Map<string, number>): StreamService {
-  let id = 0;
-  const ignore = () => undefined;
-  return {
-    nextId: () => ++id,
-    idsReady: () => Promise.resolve(true),
-    countUnavailable: ignore,
-    countRateLimited: ignore,
-    accepted: (event: StreamEvent) => gaps.set(event.stream!, (gaps.get(event.stream!) ?? 0) + event.gap!),
-    duplicated: ignore,
-  } as unknown as StreamService;
-}
-
-const ignore = () => undefined;
-const metrics = {
-  counter: ignore,
-  gauge: ignore,
-  histogram: () => ({ observe: ignore }),
-  ackLatency: { observe: ignore },
-};
-const logger = { setContext: ignore, warn: ignore, info: ignore, error: ignore };
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 type Step =
   | { kind: 'send'; client: number; frames: number }
@@ -232,8 +179,8 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
   const gaps = new Map<string, number>();
   const nats = new NatsSink(
     cfg as unknown as ConfigType<typeof appConfig>,
-    metrics as unknown as MetricsService,
-    logger as unknown as PinoLogger,
+    fakeMetrics,
+    fakeLogger,
     {} as IdSource,
   );
   Object.assign(nats, { publisher: js.publisher(), state: js.state() });
@@ -245,66 +192,25 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
     maxAppending = Math.max(maxAppending, ++appending);
     return append(entries, store).finally(() => appending--);
   };
-  const sink = new StreamSink(
-    { ...cfg, sinkPipeline: pipeline } as unknown as ConfigType<typeof appConfig>,
-    nats,
-    fakeStream(gaps),
-    metrics as unknown as MetricsService,
-    logger as unknown as PinoLogger,
-    { enabled: false } as RedisService,
-  );
+  const sink = queueOf(nats, { ...cfg, sinkPipeline: pipeline }, fakeStream(gaps));
   // Clients 0 and 1 may share a stream (a takeover: two connections of one stream on one instance).
   const clients = [0, 1, 2, 3].map((i) => new Client(`s${shareStream && i === 1 ? 0 : i}`));
   const shared = (client: Client) => shareStream && client.stream === 's0';
 
-  const read = (client: Client) => {
-    while (client.sent.length > 0) {
-      const reply = client.sent.shift()!;
-      const seq = client.inFlight.shift()!;
-      if (reply === UNAVAILABLE_ACK) {
-        client.refusals++;
-        client.rewind = Math.min(client.rewind ?? Infinity, seq);
-        continue;
-      }
-      const parsed = JSON.parse(reply) as { status: string; seq: number };
-      expect(parsed.seq).toBe(seq);
-      if (parsed.status === 'received') {
+  const read = (client: Client) =>
+    client.read(({ status, seq }) => {
+      if (status === 'received') {
         expect(js.holds(client.stream, seq)).toBe(true);
         // Acked only once KV says so: a resume after any crash starts past it.
         expect(js.kvOf(client.stream)).toBeGreaterThanOrEqual(seq);
       } else {
-        expect(parsed.status).toBe('duplicate');
+        expect(status).toBe('duplicate');
         if (!shared(client)) expect(js.holds(client.stream, seq)).toBe(true);
       }
-    }
-    if (client.inFlight.length === 0 && client.rewind !== undefined) {
-      client.next = client.rewind;
-      client.rewind = undefined;
-    }
-  };
-
-  const frame = (client: Client, seq: number): StreamEvent => ({
-    messageId: null,
-    clientId: client.conn.clientId,
-    timestamp: '1.000',
-    route: { category: null } as StreamEvent['route'],
-    size: 10,
-    text: `{"seq":${seq}}`,
-    value: { seq },
-    stream: client.stream,
-    seq,
-  });
-
-  const send = (client: Client, frames: number) => {
-    for (let i = 0; i < frames && client.rewind === undefined && client.inFlight.length < 8; i++) {
-      const seq = client.next++;
-      client.inFlight.push(seq);
-      sink.append(client.conn, frame(client, seq), 0);
-    }
-  };
+    });
 
   const apply = (s: Step) => {
-    if (s.kind === 'send') send(clients[s.client], s.frames);
+    if (s.kind === 'send') clients[s.client].send(sink, s.frames);
     else if (s.kind === 'process') js.process(s.pick, s.stored, s.acked);
     else if (s.kind === 'kv') js.write(s.pick, s.ok);
     // The sink's probe finding the stream again (an outage ends).
@@ -319,7 +225,7 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
   // Then a healthy broker, until every client has 1..10 answered.
   Object.assign(nats, { down: false });
   for (let rounds = 0; rounds < 1000; rounds++) {
-    clients.forEach((c) => send(c, Math.max(0, 11 - c.next)));
+    clients.forEach((c) => c.send(sink, Math.max(0, 11 - c.next)));
     await turn();
     while (js.waiting.length > 0 || js.puts.length > 0) {
       js.process(0, true, true);

@@ -4,16 +4,9 @@
 // lost (a timeout). After every step the log must have no hole, no duplicate, and every received
 // ack and every duplicate reply must be for a seq in the log.
 import fc from 'fast-check';
-import type { ConfigType } from '@nestjs/config';
-import type { PinoLogger } from 'nestjs-pino';
-import type { WebSocket } from 'ws';
-import type { appConfig } from '../config/app.config.js';
-import type { MetricsService } from '../metrics/metrics.service.js';
-import { RATE_LIMITED, UNAVAILABLE_ACK } from '../protocol/index.js';
-import type { RedisService } from '../redis/redis.service.js';
+import { QueueClient as Client, queueOf, turn } from '../../test/support/sink-queue.js';
+import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
-import type { StreamService } from '../stream/stream.service.js';
-import { type Conn, newConn } from './connection.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 import { StreamSink } from './stream-sink.service.js';
 
@@ -79,67 +72,6 @@ class FakeEngine extends DurableSink {
   }
 }
 
-/** A socket that records what is sent. */
-function fakeSocket(sent: string[]): WebSocket {
-  return {
-    readyState: 1,
-    bufferedAmount: 0,
-    send: (text: string) => sent.push(text),
-    pause: () => undefined,
-    resume: () => undefined,
-  } as unknown as WebSocket;
-}
-
-/** A resumable client: a window of frames in flight; after a refusal it waits, then resends from it. */
-class Client {
-  readonly sent: string[] = [];
-  readonly conn: Conn;
-  next = 1;
-  inFlight: number[] = [];
-  rewind: number | undefined;
-  readonly acked = new Set<number>();
-
-  constructor(readonly stream: string) {
-    this.conn = newConn(fakeSocket(this.sent), `c-${stream}`, stream);
-  }
-}
-
-const cfg = {
-  sink: 'redis-stream',
-  sinkQueueMax: 1_000_000,
-  sinkQueueMaxBytes: 1024 ** 3,
-  sinkReadyMaxAgeMs: 5000,
-  redisCommandTimeoutMs: 10,
-  clientMaxBufferBytes: 1 << 20,
-  shutdownTimeoutMs: 1000,
-};
-
-function fakeStream(): StreamService {
-  let id = 0;
-  const ignore = () => undefined;
-  return {
-    nextId: () => ++id,
-    idsReady: () => Promise.resolve(true),
-    countUnavailable: ignore,
-    countRateLimited: ignore,
-    accepted: ignore,
-    duplicated: ignore,
-  } as unknown as StreamService;
-}
-
-const metrics = {
-  counter: () => undefined,
-  gauge: () => undefined,
-  ackLatency: { observe: () => undefined },
-};
-const logger = {
-  setContext: () => undefined,
-  warn: () => undefined,
-  info: () => undefined,
-  error: () => undefined,
-};
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 type Step =
   | { kind: 'send'; client: number; frames: number }
   | { kind: 'rateLimit'; client: number }
@@ -169,14 +101,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 async function simulate(pipeline: number, steps: Step[], shareStream: boolean): Promise<FakeEngine> {
   const engine = new FakeEngine(true);
-  const sink = new StreamSink(
-    { ...cfg, sinkPipeline: pipeline } as unknown as ConfigType<typeof appConfig>,
-    engine,
-    fakeStream(),
-    metrics as unknown as MetricsService,
-    logger as unknown as PinoLogger,
-    { enabled: true } as RedisService,
-  );
+  const sink = queueOf(engine, { sink: 'redis-stream', sinkPipeline: pipeline });
   // Clients 0 and 1 may share a stream (a takeover: two connections of one stream on one instance).
   const clients = [0, 1, 2, 3].map((i) => new Client(`s${shareStream && i === 1 ? 0 : i}`));
   const byStream = (stream: string) => engine.log.filter((e) => e.stream === stream).map((e) => e.seq);
@@ -193,47 +118,11 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean): 
     }
   };
 
-  const read = (client: Client) => {
-    while (client.sent.length > 0) {
-      const reply = client.sent.shift()!;
-      const seq = client.inFlight.shift();
-      expect(seq).toBeDefined();
-      if (reply === UNAVAILABLE_ACK || reply === RATE_LIMITED) {
-        client.rewind = Math.min(client.rewind ?? Infinity, seq!);
-        continue;
-      }
-      const parsed = JSON.parse(reply) as { status: string; seq: number };
-      // Replies in frame order: each one is for the oldest frame in flight.
-      expect(parsed.seq).toBe(seq);
-      // Received means stored; so does duplicate, unless another client of the stream skipped it.
-      if (parsed.status === 'received' || !shared(client)) expect(byStream(client.stream)).toContain(seq);
-      if (parsed.status === 'received') client.acked.add(seq!);
-    }
-    if (client.inFlight.length === 0 && client.rewind !== undefined) {
-      client.next = client.rewind;
-      client.rewind = undefined;
-    }
-  };
-
-  const frame = (client: Client, seq: number): StreamEvent => ({
-    messageId: null,
-    clientId: client.conn.clientId,
-    timestamp: '1.000',
-    route: { category: null } as StreamEvent['route'],
-    size: 10,
-    text: `{"seq":${seq}}`,
-    value: { seq },
-    stream: client.stream,
-    seq,
-  });
-
-  const send = (client: Client, frames: number) => {
-    for (let i = 0; i < frames && client.rewind === undefined && client.inFlight.length < 8; i++) {
-      const seq = client.next++;
-      client.inFlight.push(seq);
-      sink.append(client.conn, frame(client, seq), 0);
-    }
-  };
+  // Received means stored; so does duplicate, unless another client of the stream skipped it.
+  const read = (client: Client) =>
+    client.read(({ status, seq }) => {
+      if (status === 'received' || !shared(client)) expect(byStream(client.stream)).toContain(seq);
+    });
 
   const run = (pick: number, outcome: 'ok' | 'lost' | 'late') => {
     if (engine.calls.length === 0) return;
@@ -245,7 +134,7 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean): 
   };
 
   for (const s of steps) {
-    if (s.kind === 'send') send(clients[s.client], s.frames);
+    if (s.kind === 'send') clients[s.client].send(sink, s.frames);
     else if (s.kind === 'rateLimit') {
       const client = clients[s.client];
       if (client.rewind === undefined) {
@@ -261,7 +150,7 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean): 
   // Then a healthy engine, in order, until every client has 1..10 acked.
   engine.up = true;
   for (let rounds = 0; rounds < 500; rounds++) {
-    clients.forEach((c) => send(c, Math.max(0, 11 - c.next)));
+    clients.forEach((c) => c.send(sink, Math.max(0, 11 - c.next)));
     await turn();
     while (engine.calls.length > 0) run(0, 'ok');
     await turn();
@@ -301,14 +190,7 @@ describe(`${StreamSink.name} with batches in flight (property)`, () => {
 
   it('without `after` checks (an engine that cannot pipeline) sends one batch at a time', async () => {
     const engine = new FakeEngine(false);
-    const sink = new StreamSink(
-      { ...cfg, sinkPipeline: 8 } as unknown as ConfigType<typeof appConfig>,
-      engine,
-      fakeStream(),
-      metrics as unknown as MetricsService,
-      logger as unknown as PinoLogger,
-      { enabled: true } as RedisService,
-    );
+    const sink = queueOf(engine, { sink: 'redis-stream', sinkPipeline: 8 });
     const client = new Client('solo');
     for (let seq = 1; seq <= 50; seq++) {
       sink.append(

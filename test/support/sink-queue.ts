@@ -1,0 +1,144 @@
+// What the ack-queue property tests share: resumable clients on fake sockets (a window of up to 8
+// frames in flight; after a refusal they wait for their replies, then resend from the refused seq),
+// and the queue's collaborators reduced to what it calls.
+import type { ConfigType } from '@nestjs/config';
+import type { PinoLogger } from 'nestjs-pino';
+import type { WebSocket } from 'ws';
+import type { appConfig } from '../../src/config/app.config.js';
+import type { MetricsService } from '../../src/metrics/metrics.service.js';
+import { RATE_LIMITED, UNAVAILABLE_ACK } from '../../src/protocol/index.js';
+import type { RedisService } from '../../src/redis/redis.service.js';
+import { type Conn, newConn } from '../../src/sink/connection.js';
+import type { DurableSink } from '../../src/sink/durable-sink.js';
+import { StreamSink } from '../../src/sink/stream-sink.service.js';
+import type { StreamEvent } from '../../src/stream/stream-event.js';
+import type { StreamService } from '../../src/stream/stream.service.js';
+
+/** A socket that records what is sent. */
+function fakeSocket(sent: string[]): WebSocket {
+  return {
+    readyState: 1,
+    bufferedAmount: 0,
+    send: (text: string) => sent.push(text),
+    pause: () => undefined,
+    resume: () => undefined,
+  } as unknown as WebSocket;
+}
+
+export class QueueClient {
+  readonly sent: string[] = [];
+  readonly conn: Conn;
+  next = 1;
+  inFlight: number[] = [];
+  rewind: number | undefined;
+  refusals = 0;
+
+  constructor(readonly stream: string) {
+    this.conn = newConn(fakeSocket(this.sent), `c-${stream}`, stream);
+  }
+
+  /** Up to `frames` new frames, while nothing is refused and fewer than 8 are in flight. */
+  send(sink: StreamSink, frames: number): void {
+    for (let i = 0; i < frames && this.rewind === undefined && this.inFlight.length < 8; i++) {
+      const seq = this.next++;
+      this.inFlight.push(seq);
+      sink.append(this.conn, this.frame(seq), 0);
+    }
+  }
+
+  /**
+   * Takes the replies written so far, in frame order: a refusal marks where to resend from; any other
+   * reply must be for the oldest frame in flight and is handed to `check`. Once nothing is in flight
+   * after a refusal, the next frame is the refused one.
+   */
+  read(check: (reply: { status: string; seq: number }) => void): void {
+    while (this.sent.length > 0) {
+      const reply = this.sent.shift()!;
+      const seq = this.inFlight.shift();
+      expect(seq).toBeDefined();
+      if (reply === UNAVAILABLE_ACK || reply === RATE_LIMITED) {
+        this.refusals++;
+        this.rewind = Math.min(this.rewind ?? Infinity, seq!);
+        continue;
+      }
+      const parsed = JSON.parse(reply) as { status: string; seq: number };
+      expect(parsed.seq).toBe(seq);
+      check(parsed);
+    }
+    if (this.inFlight.length === 0 && this.rewind !== undefined) {
+      this.next = this.rewind;
+      this.rewind = undefined;
+    }
+  }
+
+  private frame(seq: number): StreamEvent {
+    return {
+      messageId: null,
+      clientId: this.conn.clientId,
+      timestamp: '1.000',
+      route: { category: null } as StreamEvent['route'],
+      size: 10,
+      text: `{"seq":${seq}}`,
+      value: { seq },
+      stream: this.stream,
+      seq,
+    };
+  }
+}
+
+/** The settings the queue (and a sink) reads. */
+export const queueConfig = {
+  sinkQueueMax: 1_000_000,
+  sinkQueueMaxBytes: 1024 ** 3,
+  sinkReadyMaxAgeMs: 5000,
+  redisCommandTimeoutMs: 10,
+  clientMaxBufferBytes: 1 << 20,
+  shutdownTimeoutMs: 1000,
+  streamStateMax: 1000,
+};
+
+/** Ids from 1; `accepted` events' gaps added up per stream into `gaps` when given. */
+export function fakeStream(gaps?: Map<string, number>): StreamService {
+  let id = 0;
+  const ignore = () => undefined;
+  return {
+    nextId: () => ++id,
+    idsReady: () => Promise.resolve(true),
+    countUnavailable: ignore,
+    countRateLimited: ignore,
+    accepted: (event: StreamEvent) => gaps?.set(event.stream!, (gaps.get(event.stream!) ?? 0) + event.gap!),
+    duplicated: ignore,
+  } as unknown as StreamService;
+}
+
+const ignore = () => undefined;
+export const fakeMetrics = {
+  counter: ignore,
+  gauge: ignore,
+  histogram: () => ({ observe: ignore }),
+  ackLatency: { observe: ignore },
+} as unknown as MetricsService;
+export const fakeLogger = {
+  setContext: ignore,
+  warn: ignore,
+  info: ignore,
+  error: ignore,
+} as unknown as PinoLogger;
+
+/** The ack queue in front of `engine`, with `settings` over queueConfig. */
+export function queueOf(
+  engine: DurableSink,
+  settings: Record<string, unknown>,
+  stream: StreamService = fakeStream(),
+): StreamSink {
+  return new StreamSink(
+    { ...queueConfig, ...settings } as unknown as ConfigType<typeof appConfig>,
+    engine,
+    stream,
+    fakeMetrics,
+    fakeLogger,
+    { enabled: settings.sink === 'redis-stream' } as RedisService,
+  );
+}
+
+export const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
