@@ -29,6 +29,8 @@ const DATA = [
   '{"seq":1,"x":1.5}',
   '{"seq":2,"note":"é ü ß 漢字 🙂"}',
   '{"seq":3,"quote":"a \\" b","nl":"\\n"}',
+  // JSON may put CR LF between tokens: the frame is length-delimited, so they are data like any other.
+  '{"seq":4,\r\n"x":2}\r\n',
 ];
 
 function publishOne(
@@ -72,7 +74,7 @@ describeWithNats('NATS publisher', () => {
         const outcomes = await Promise.all(
           DATA.map((data, i) => publishOne(publisher, subject, natsHeaderBlock(entry(i + 1, data)), data)),
         );
-        expect(outcomes.map((o) => o.outcome)).toEqual(['stored', 'stored', 'stored']);
+        expect(outcomes.map((o) => o.outcome)).toEqual(DATA.map(() => 'stored'));
         // No headers (the KV write's shape), then a resend of seq 2: JetStream dedupes it.
         expect((await publishOne(publisher, subject, undefined, 'plain')).outcome).toBe('stored');
         const again = await publishOne(publisher, subject, natsHeaderBlock(entry(2, DATA[1])), DATA[1]);
