@@ -2,11 +2,11 @@
 // `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. `js.publish` makes a
 // request per message instead (a promise, a timer, a random token and up to three Error objects
 // for stack traces): the bench measured that at more CPU than the whole rest of the ingest path, so
-// do not "simplify" this back to js.publish. Here a publish costs one map entry and a callback; its
-// whole protocol frame (`HPUB <subject> <reply> <sizes>`, header block, data) is one string written
-// once into a shared slab (see WireBytes) and handed to the client's protocol handler, and its
-// PubAck is recognised without JSON.parse when it has the usual shape; a sweep every 250 ms fails
-// those without a PubAck after the timeout.
+// do not "simplify" this back to js.publish. Here a publish costs one map entry; its whole protocol
+// frame (`HPUB <subject> <reply> <sizes>`, header block, data) is written into a shared slab (see
+// WireBytes.frame) and handed to the client's protocol handler, and its PubAck is recognised
+// without JSON.parse when it has the usual shape; a sweep every 250 ms fails those without a PubAck
+// after the timeout.
 import { type Msg, MsgHdrsImpl, type NatsConnection, nuid } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 
@@ -114,7 +114,7 @@ class EncodedHeaders extends MsgHdrsImpl {
 /**
  * The part of the client's protocol handler (`nc.protocol`, outside its typed API but what its own
  * publish() ends in) that takes a ready frame: the same outbound buffer, flushed at the end of the
- * tick, kept across a reconnect. A client without it gets nc.publish() instead (FramePublisher).
+ * tick, kept across a reconnect. A client without it gets nc.publish() instead (viaClient).
  */
 interface FrameWriter {
   sendCommand(frame: Uint8Array): void;
@@ -197,10 +197,10 @@ export class PubAckPublisher {
   ): void {
     const n = ++this.next;
     this.pending.set(n, { listener, index, at });
+    const reply = this.prefix + n;
     try {
-      if (this.writer !== undefined)
-        this.writeFrame(this.writer, subject, this.prefix + n, headerBlock, data);
-      else this.viaClient(subject, this.prefix + n, headerBlock, data);
+      if (this.writer !== undefined) this.writeFrame(this.writer, subject, reply, headerBlock, data);
+      else this.viaClient(subject, reply, headerBlock, data);
     } catch (err) {
       this.pending.delete(n);
       listener.settled(index, 'failed', at, err as Error);

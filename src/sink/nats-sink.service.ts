@@ -325,27 +325,26 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   ): Promise<unknown> {
     const isPublished = new Uint8Array(entries.length);
     for (const i of published) isPublished[i] = 1;
+    const checked = new Set<string>();
     const failed = new Set<string>();
     /** Per stream, the highest seq published before its first failure: in the log, not yet in KV. */
     const highest = new Map<string, number>();
     entries.forEach((entry, i) => {
       const stream = entry.stream;
       if (stream === '') return;
-      if (!highest.has(stream) && !failed.has(stream)) {
+      if (!checked.has(stream)) {
+        checked.add(stream);
         const after = entry.after ?? 0;
         if (after > 0 && (this.held.get(stream) ?? 0) < after) failed.add(stream);
-        else highest.set(stream, 0);
       }
       if (failed.has(stream) || outcomes[i] === FAILED) {
         failed.add(stream);
         outcomes[i] = FAILED;
-      } else if (isPublished[i] === 1 && entry.seq > highest.get(stream)!) highest.set(stream, entry.seq);
+      } else if (isPublished[i] === 1 && entry.seq > (highest.get(stream) ?? 0))
+        highest.set(stream, entry.seq);
     });
-    for (const [stream, seq] of highest) {
-      if (seq === 0) highest.delete(stream);
-      else this.remember(stream, seq);
-    }
     if (highest.size === 0) return Promise.resolve();
+    for (const [stream, seq] of highest) this.remember(stream, seq);
     return this.state!.recordAll(highest).then((failedWrites) => {
       if (failedWrites.length === 0) return;
       this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
