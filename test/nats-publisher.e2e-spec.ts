@@ -126,6 +126,45 @@ describeWithNats('NATS publisher', () => {
     }
   });
 
+  it('takes a reply subject again once its PubAck came, never one whose publish timed out', async () => {
+    // A stand-in for JetStream on pub.echo: it notes each reply subject and answers "stored" at once,
+    // except 'late' and 'hold', which the test answers itself.
+    const replies: string[] = [];
+    const answers = new Map<string, (ack: string) => void>();
+    const responder = nc.subscribe('pub.echo', {
+      callback: (_, msg) => {
+        replies.push(msg.reply!);
+        const answer = (ack: string) => nc.publish(msg.reply!, ack);
+        if (['late', 'hold'].includes(msg.string())) answers.set(msg.string(), answer);
+        else answer(`{"stream":"ECHO","seq":${replies.length}}`);
+      },
+    });
+    await nc.flush();
+    const publisher = new PubAckPublisher(nc, 200);
+    try {
+      const one = await publishOne(publisher, 'pub.echo', undefined, 'a');
+      const two = await publishOne(publisher, 'pub.echo', undefined, 'b');
+      expect([one.outcome, two.outcome]).toEqual(['stored', 'stored']);
+      expect(replies[1]).toBe(replies[0]);
+      const late = await publishOne(publisher, 'pub.echo', undefined, 'late');
+      expect([late.outcome, late.error?.message]).toEqual(['failed', 'no PubAck within 200 ms']);
+      // In flight when the late "stored" arrives: it must wait for its own reply, not take that one.
+      const held = publishOne(publisher, 'pub.echo', undefined, 'hold');
+      await nc.flush(); // the responder has it
+      answers.get('late')!('{"stream":"ECHO","seq":3}');
+      await nc.flush(); // the publisher has read the late reply
+      answers.get('hold')!('{"stream":"ECHO","seq":4,"duplicate":true}');
+      expect((await held).outcome).toBe('duplicate');
+      expect(replies[3]).not.toBe(replies[2]);
+      // And the subject of an answered publish is taken again.
+      expect((await publishOne(publisher, 'pub.echo', undefined, 'c')).outcome).toBe('stored');
+      expect(replies[4]).toBe(replies[3]);
+    } finally {
+      responder.unsubscribe();
+      publisher.close();
+    }
+  });
+
   it('fails a publish on a closed connection at once, and every one still waiting when closed', async () => {
     const own = await connect({ servers: server.url });
     const publisher = new PubAckPublisher(own, 5000);
