@@ -65,7 +65,7 @@ describeWithNats('NATS publisher', () => {
 
   it('writes each frame byte for byte as nc.publish() does: the same log, headers and UTF-8 data', async () => {
     const frames = new PubAckPublisher(nc, 5000);
-    const client = new PubAckPublisher(nc, 5000, false);
+    const client = new PubAckPublisher(nc, 5000, { frames: false });
     try {
       for (const [publisher, subject] of [
         [frames, 'pub.frames'],
@@ -126,7 +126,7 @@ describeWithNats('NATS publisher', () => {
     }
   });
 
-  it('takes a reply subject again once its PubAck came, never one whose publish timed out', async () => {
+  it('takes a reply subject again once its PubAck came (R1), never one whose publish timed out', async () => {
     // A stand-in for JetStream on pub.echo: it notes each reply subject and answers "stored" at once,
     // except 'late' and 'hold', which the test answers itself.
     const replies: string[] = [];
@@ -140,7 +140,8 @@ describeWithNats('NATS publisher', () => {
       },
     });
     await nc.flush();
-    const publisher = new PubAckPublisher(nc, 200);
+    const publisher = new PubAckPublisher(nc, 200, { reuseReplies: true });
+    const fresh = new PubAckPublisher(nc, 200);
     try {
       const one = await publishOne(publisher, 'pub.echo', undefined, 'a');
       const two = await publishOne(publisher, 'pub.echo', undefined, 'b');
@@ -159,9 +160,14 @@ describeWithNats('NATS publisher', () => {
       // And the subject of an answered publish is taken again.
       expect((await publishOne(publisher, 'pub.echo', undefined, 'c')).outcome).toBe('stored');
       expect(replies[4]).toBe(replies[3]);
+      // Without reuseReplies (replicated streams) every publish has a subject of its own.
+      for (const data of ['d', 'e'])
+        expect((await publishOne(fresh, 'pub.echo', undefined, data)).outcome).toBe('stored');
+      expect(replies[6]).not.toBe(replies[5]);
     } finally {
       responder.unsubscribe();
       publisher.close();
+      fresh.close();
     }
   });
 

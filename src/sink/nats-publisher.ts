@@ -1,9 +1,11 @@
 // Pipelined JetStream publishes for SINK=nats: every publish carries the reply subject
-// `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. A token <n> is taken
-// again once its PubAck has come (never after a timeout or a disconnect, whose late reply could
-// settle the wrong publish), so the broker sees a few hundred reply subjects, not a new one per
-// publish: nats-server caches subject matches per subject, and a new one each time cost it about a
-// tenth of its CPU under the bench's load. `js.publish` makes a
+// `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. With `reuseReplies`
+// a token <n> is taken again once its PubAck has come (never after a timeout or a disconnect, whose
+// late reply could settle the wrong publish), so the broker sees a few hundred reply subjects, not a
+// new one per publish: nats-server caches subject matches per subject, and a new one each time cost
+// it about a tenth of its CPU under the bench's load. Only for streams of one replica: a replicated
+// stream replies from whichever server leads when it applies the message, so around a leader change
+// one publish can be answered twice, and the second answer must find no other publish on its subject. `js.publish` makes a
 // request per message instead (a promise, a timer, a random token and up to three Error objects
 // for stack traces): the bench measured that at more CPU than the whole rest of the ingest path, so
 // do not "simplify" this back to js.publish. Here a publish costs one map entry; its whole protocol
@@ -174,12 +176,22 @@ export class PubAckPublisher {
   /** One options object for every publish: the client reads it synchronously and keeps nothing. */
   private readonly options: { reply: string; headers?: EncodedHeaders } = { reply: '' };
 
+  private readonly reuseReplies: boolean;
+
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
-    /** false: always through nc.publish() (the fallback, also under test). */
-    frames = true,
+    {
+      frames = true,
+      reuseReplies = false,
+    }: {
+      /** false: always through nc.publish() (the fallback, also under test). */
+      frames?: boolean;
+      /** Take a reply token again once its one PubAck came: only where each publish gets one reply (R1). */
+      reuseReplies?: boolean;
+    } = {},
   ) {
+    this.reuseReplies = reuseReplies;
     // A shorter inbox than createInbox()'s 22 random characters: it is in every frame both ways.
     this.prefix = `_INBOX.${nuid.next().slice(-10)}.`;
     this.prefixBytes = Buffer.byteLength(this.prefix);
@@ -277,7 +289,7 @@ export class PubAckPublisher {
     if (waiter === undefined) return; // timed out or cut off: its token is not taken again
     this.pending.delete(n);
     // Its one reply has come, so nothing more arrives on this subject: the next publish may take it.
-    this.free.push(n);
+    if (this.reuseReplies) this.free.push(n);
     const data = msg.data;
     // A status reply with no data: 503 means no stream listens on the subject.
     if (data.length === 0) {

@@ -163,7 +163,10 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         history: 1,
         storage: StorageType.File,
       });
-      const publisher = new PubAckPublisher(this.nc, PUBLISH_TIMEOUT_MS);
+      // One reply per publish only from a stream of one replica (see nats-publisher.ts).
+      const publisher = new PubAckPublisher(this.nc, PUBLISH_TIMEOUT_MS, {
+        reuseReplies: cfg.natsReplicas === 1,
+      });
       this.publisher = publisher;
       // KV writes are plain puts (a publish on $KV.<bucket>.<key>) through the pipelined publisher:
       // one per stream per batch.
