@@ -1,11 +1,5 @@
 // Pipelined JetStream publishes for SINK=nats: every publish carries the reply subject
-// `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. With `reuseReplies`
-// a token <n> is taken again once its PubAck has come (never after a timeout or a disconnect, whose
-// late reply could settle the wrong publish), so the broker sees a few hundred reply subjects, not a
-// new one per publish: nats-server caches subject matches per subject, and a new one each time cost
-// it about a tenth of its CPU under the bench's load. Only for streams of one replica: a replicated
-// stream replies from whichever server leads when it applies the message, so around a leader change
-// one publish can be answered twice, and the second answer must find no other publish on its subject. `js.publish` makes a
+// `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. `js.publish` makes a
 // request per message instead (a promise, a timer, a random token and up to three Error objects
 // for stack traces): the bench measured that at more CPU than the whole rest of the ingest path, so
 // do not "simplify" this back to js.publish. Here a publish costs one map entry; its whole protocol
@@ -13,6 +7,14 @@
 // WireBytes.frame) and handed to the client's protocol handler, and its PubAck is recognised
 // without JSON.parse when it has the usual shape; a sweep every 250 ms fails those without a PubAck
 // after the timeout.
+//
+// With `reuseReplies` a token <n> is taken again once its PubAck has come (never after a timeout or
+// a disconnect, whose late reply could settle the wrong publish), so the broker sees a few hundred
+// reply subjects, not a new one per publish: nats-server caches subject matches per subject, and a
+// new one each time cost it about a tenth of its CPU under the bench's load. Only for streams of
+// one replica: a replicated stream replies from whichever server leads when it applies the message,
+// so around a leader change one publish can be answered twice, and the second answer must find no
+// other publish on its subject.
 import { type Msg, MsgHdrsImpl, type NatsConnection, nuid } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 
