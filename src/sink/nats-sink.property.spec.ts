@@ -15,6 +15,7 @@ import {
   fakeStream,
   queueConfig,
   queueOf,
+  sendStep,
   turn,
 } from '../../test/support/sink-queue.js';
 import type { appConfig } from '../config/app.config.js';
@@ -135,11 +136,7 @@ type Step =
 const healthyStep: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constant('send' as const),
-      client: fc.nat(3),
-      frames: fc.integer({ min: 1, max: 5 }),
-    }),
+    arbitrary: sendStep,
   },
   {
     weight: 6,

@@ -4,7 +4,7 @@
 // lost (a timeout). After every step the log must have no hole, no duplicate, and every received
 // ack and every duplicate reply must be for a seq in the log.
 import fc from 'fast-check';
-import { QueueClient as Client, queueOf, turn } from '../../test/support/sink-queue.js';
+import { QueueClient as Client, queueOf, sendStep, turn } from '../../test/support/sink-queue.js';
 import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
@@ -81,11 +81,7 @@ type Step =
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc.record({
-      kind: fc.constant('send' as const),
-      client: fc.nat(3),
-      frames: fc.integer({ min: 1, max: 5 }),
-    }),
+    arbitrary: sendStep,
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('rateLimit' as const), client: fc.nat(3) }) },
   {

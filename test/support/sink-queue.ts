@@ -2,6 +2,7 @@
 // frames in flight; after a refusal they wait for their replies, then resend from the refused seq),
 // and the queue's collaborators reduced to what it calls.
 import type { ConfigType } from '@nestjs/config';
+import fc from 'fast-check';
 import type { PinoLogger } from 'nestjs-pino';
 import type { WebSocket } from 'ws';
 import type { appConfig } from '../../src/config/app.config.js';
@@ -142,3 +143,10 @@ export function queueOf(
 }
 
 export const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A step of the property tests: one of four clients sends 1 to 5 frames. */
+export const sendStep = fc.record({
+  kind: fc.constant('send' as const),
+  client: fc.nat(3),
+  frames: fc.integer({ min: 1, max: 5 }),
+});
