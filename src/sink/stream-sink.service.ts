@@ -38,6 +38,8 @@ interface Pending {
 
 /** A batch handed to the engine: answered once its outcomes are in and every earlier flight's are. */
 interface Flight {
+  /** Its number, for inFlightSeqs. */
+  id: number;
   batch: Pending[];
   bytes: number;
   /** The items whose entries were sent, in order. */
@@ -65,8 +67,15 @@ export class StreamSink implements OnModuleDestroy {
    * Per stream, the highest seq sent in a flight not yet answered, and the last flight that sent one:
    * a later batch's entries of that stream carry it as `after`. Instance-wide, not per connection,
    * as two connections of one stream may share the queue for a moment (a takeover).
+   *
+   * It names the flight by its number, never holds the flight itself. With the flight object here,
+   * V8's young-generation collector kept almost every batch in sink mode (its frames, texts, parsed
+   * values and replies) alive until the next full collection: about 10 MB promoted to the old
+   * generation per scavenge instead of 0.01 MB (`node --trace-gc-nvp` under scenario 7), and
+   * scavenges of 9 ms instead of 2. That was a fifth of the service's CPU with either sink.
    */
-  private readonly inFlightSeqs = new Map<string, { seq: number; flight: Flight }>();
+  private readonly inFlightSeqs = new Map<string, { seq: number; flight: number }>();
+  private flightIds = 0;
   /** A batch is being built (it may wait for message ids): the next one waits, so order holds. */
   private starting = false;
   private scheduled = false;
@@ -237,7 +246,14 @@ export class StreamSink implements OnModuleDestroy {
         bytes += this.queue[count++].bytes;
       }
       const batch = this.queue.splice(0, count);
-      const flight: Flight = { batch, bytes, appended: [], outcomes: undefined, streams: [] };
+      const flight: Flight = {
+        id: ++this.flightIds,
+        batch,
+        bytes,
+        appended: [],
+        outcomes: undefined,
+        streams: [],
+      };
       this.flights.push(flight);
       this.inFlightItems += count;
       this.starting = true;
@@ -288,7 +304,7 @@ export class StreamSink implements OnModuleDestroy {
       this.queuedBytes -= flight.bytes;
       this.inFlightItems -= flight.batch.length;
       for (const stream of flight.streams) {
-        if (this.inFlightSeqs.get(stream)?.flight === flight) this.inFlightSeqs.delete(stream);
+        if (this.inFlightSeqs.get(stream)?.flight === flight.id) this.inFlightSeqs.delete(stream);
       }
     }
     this.resumePaused();
@@ -349,7 +365,7 @@ export class StreamSink implements OnModuleDestroy {
           after = this.inFlightSeqs.get(stream)?.seq ?? 0;
           afters.set(stream, after);
           flight.streams.push(stream);
-          this.inFlightSeqs.set(stream, { seq: Math.max(seq, after), flight });
+          this.inFlightSeqs.set(stream, { seq: Math.max(seq, after), flight: flight.id });
         } else {
           after = known;
           const held = this.inFlightSeqs.get(stream)!;
