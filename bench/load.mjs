@@ -46,6 +46,25 @@ function share(total, count) {
   return Array.from({ length: count }, (_, i) => Math.floor(total / count) + (i < total % count ? 1 : 0));
 }
 
+/**
+ * Seconds the service's main thread spent paused in garbage collection so far, from its /metrics
+ * (prom-client's nodejs_gc_duration_seconds, every kind); null for a server without it (the bare
+ * ws baseline) or a cluster (each worker has its own).
+ */
+async function gcPauseSeconds(server) {
+  if (server.pids().length !== 1) return null;
+  try {
+    const res = await fetch(server.url.replace(/^ws:/, 'http:') + '/metrics', {
+      signal: AbortSignal.timeout(2000),
+    });
+    if (!res.ok) return null;
+    const sums = [...(await res.text()).matchAll(/^nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm)];
+    return sums.length > 0 ? sum(sums.map((m) => Number(m[1]))) : null;
+  } catch {
+    return null;
+  }
+}
+
 function percentile(sorted, p) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
@@ -83,6 +102,7 @@ async function runLoad(scenario, server, broker) {
     const serverCpu = () => sum(pids.map(cpuSeconds));
     // The broker (redis-server, nats-server) is measured apart, from its own /proc/<pid>/stat.
     const brokerCpu = () => (broker ? cpuSeconds(broker.pid) : 0);
+    const gc0 = await gcPauseSeconds(server);
     const cpu0 = serverCpu();
     const broker0 = brokerCpu();
     const own0 = ownCpuSeconds();
@@ -100,6 +120,7 @@ async function runLoad(scenario, server, broker) {
     const seconds = (performance.now() - t0) / 1000;
     const rss = sum(pids.map(rssBytes));
     const done = await Promise.all(reports);
+    const gc1 = gc0 === null ? null : await gcPauseSeconds(server);
 
     const ingestReports = done.slice(monitorWorker ? 1 : 0);
     // Acks are {"status":"received"} and, to resumable clients, {"status":"duplicate"}; never errors.
@@ -122,6 +143,10 @@ async function runLoad(scenario, server, broker) {
       // Ingest sockets the server closed during the run (none is expected in any scenario).
       closed_connections: ingestReports.reduce((s, r) => s + r.closed, 0),
     };
+    if (gc1 !== null && acksPerS > 0) {
+      // Main-thread GC pauses only (the collector's helper threads are in the CPU figure, not here).
+      figures.gc_pause_s_per_100k = ((gc1 - gc0) / (acksPerS * seconds)) * 100_000;
+    }
     if (broker) {
       figures.broker_cpu_s_per_100k = acksPerS > 0 ? (brokerUsed / (acksPerS * seconds)) * 100_000 : null;
       figures.broker_cpu_utilisation = brokerUsed / seconds;

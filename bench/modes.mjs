@@ -19,6 +19,7 @@ const FIGURES = [
   { key: 'latency_max_ms', label: 'ack latency max (ms)', digits: 1 },
   { key: 'cpu_s_per_100k', label: 'service CPU s / 100k acks', digits: 2 },
   { key: 'broker_cpu_s_per_100k', label: 'broker CPU s / 100k acks', digits: 2, ratio: false },
+  { key: 'gc_pause_s_per_100k', label: 'service GC pauses s / 100k acks', digits: 3 },
   { key: 'cpu_utilisation', label: 'service CPU (cores busy)', digits: 2 },
   { key: 'broker_cpu_utilisation', label: 'broker CPU (cores busy)', digits: 2, ratio: false },
   { key: 'rss_mib', label: 'service RSS (MiB)', digits: 1 },
