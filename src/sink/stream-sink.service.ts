@@ -71,8 +71,9 @@ export class StreamSink implements OnModuleDestroy {
    * It names the flight by its number, never holds the flight itself. With the flight object here,
    * V8's young-generation collector kept almost every batch in sink mode (its frames, texts, parsed
    * values and replies) alive until the next full collection: about 10 MB promoted to the old
-   * generation per scavenge instead of 0.01 MB (`node --trace-gc-nvp` under scenario 7), and
-   * scavenges of 9 ms instead of 2. That was a fifth of the service's CPU with either sink.
+   * generation per scavenge with either sink, 0.01–0.05 MB with SINK=nats since
+   * (`node --trace-gc-nvp` under bench scenario 7), and scavenges of 9 ms instead of 1–3: roughly a
+   * fifth of the service's CPU. Bench scenario 7 reports the GC pauses per ack.
    */
   private readonly inFlightSeqs = new Map<string, { seq: number; flight: number }>();
   private flightIds = 0;
