@@ -78,16 +78,25 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
         onDrop: (d) => w.drops.push(d),
       });
       await w.client.ready;
-      for (let n = 1; n <= 1000; n++) {
+      for (let n = 1; n <= 500; n++) {
         w.client.send({ event_type: 'tap', n });
         if (n % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       return w.client.streamId;
     }, url);
-    // Pull the plug once part of the stream is acked, then bring the service back.
+    // Pull the plug once part of the stream is acked, send the second half while the service is down
+    // (so the disconnect always falls inside the stream, however fast the first half was acked),
+    // then bring the service back.
     await page.waitForFunction(() => (window as unknown as PageGlobals).client.stats.acked >= 200);
     service.proc.kill('SIGKILL');
     await service.exited;
+    await page.evaluate(async () => {
+      const w = window as unknown as PageGlobals;
+      for (let n = 501; n <= 1000; n++) {
+        w.client.send({ event_type: 'tap', n });
+        if (n % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    });
     await startService();
     const result = await page.evaluate(async () => {
       const w = window as unknown as PageGlobals;
