@@ -19,7 +19,10 @@ describe('npm run send', () => {
     const { stdout } = await run(process.execPath, [SCRIPT, '{"event_type":"tap"}', 'not json'], {
       env: { ...process.env, CBSA_URL: running.ws('/ws/behaviour') },
     });
-    const [ack, error] = stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+    const [ack, error] = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
     expect(ack).toEqual({
       status: 'received',
       server_timestamp: expect.any(Number) as unknown,
@@ -32,6 +35,9 @@ describe('npm run send', () => {
     const failed = run(process.execPath, [SCRIPT, '{}'], {
       env: { ...process.env, CBSA_URL: running.ws('/ws/nowhere') },
     });
-    await expect(failed).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('HTTP 404') as unknown });
+    await expect(failed).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('HTTP 404') as unknown,
+    });
   });
 });
