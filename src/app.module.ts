@@ -10,6 +10,7 @@ import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MonitorModule } from './monitor/monitor.module.js';
+import { ErasureModule } from './privacy/privacy.module.js';
 import { setPageHeaders } from './monitor/page-headers.js';
 import { RedisModule } from './redis/redis.module.js';
 
@@ -41,6 +42,8 @@ import { RedisModule } from './redis/redis.module.js';
 export class AppModule {
   /** The app with its configuration, parsed once by loadConfig(). */
   static withConfig(loaded: LoadedConfig): DynamicModule {
-    return { module: AppModule, imports: [loaded.module] };
+    // The erasure endpoint exists only with ADMIN_TOKEN set.
+    const erasure = loaded.config.adminToken === undefined ? [] : [ErasureModule];
+    return { module: AppModule, imports: [loaded.module, ...erasure] };
   }
 }

@@ -15,6 +15,7 @@ const AREA_TITLES: Record<Area, string> = {
   security: 'Security',
   'scale-out': 'Scale-out',
   'durable sinks': 'Durable sinks',
+  privacy: 'Privacy',
 };
 
 type AnySetting = Setting<unknown>;

@@ -71,6 +71,8 @@ function packageVersion(): string {
 }
 
 export const TOKEN_MIN_LENGTH = 16;
+export const ADMIN_TOKEN_MIN_LENGTH = 32;
+export const POLICY_HASH_KEY_MIN_LENGTH = 16;
 
 /** Adding a variable: declare it here (and a rule below if it depends on others); run `npm run config:docs`. */
 export const SETTINGS = {
@@ -532,6 +534,49 @@ export const SETTINGS = {
     max: 3650 * DAY_S,
     description: 'Retention of the stream in seconds (0: keep forever)',
   }),
+
+  // --- privacy (docs/privacy.md) ---
+  eventPolicyFile: optional({
+    env: 'EVENT_POLICY_FILE',
+    area: 'privacy',
+    accepts: 'a path to a policy JSON file ({"rules":[...]})',
+    defaultDoc: 'none (events stored and shown as sent)',
+    description:
+      'Field policy applied to every event before the log, the monitors and the Redis bus (drop, hash, round, allow)',
+  }),
+  policyHashKey: optional({
+    env: 'POLICY_HASH_KEY',
+    area: 'privacy',
+    secret: 'value',
+    accepts: `a key of at least ${POLICY_HASH_KEY_MIN_LENGTH} characters`,
+    description: 'HMAC-SHA256 key of the policy\'s "hash" rules (needed when a rule hashes)',
+  }),
+  monitorData: choice({
+    env: 'MONITOR_DATA',
+    area: 'privacy',
+    choices: ['full', 'policy', 'none'],
+    default: 'full',
+    description:
+      'Event data on monitors: full (as stored), policy (as stored, and EVENT_POLICY_FILE required), none (no event data at all)',
+  }),
+  adminToken: optional({
+    env: 'ADMIN_TOKEN',
+    area: 'privacy',
+    secret: 'value',
+    accepts: `a token of at least ${ADMIN_TOKEN_MIN_LENGTH} characters`,
+    defaultDoc: 'empty (no admin endpoint, no subject index)',
+    description:
+      'Enables DELETE /admin/subjects/{sub}/events (Authorization: Bearer) and the per-subject index it uses',
+  }),
+  retentionMaxAgeS: int({
+    env: 'RETENTION_MAX_AGE_S',
+    area: 'privacy',
+    default: 0,
+    min: 0,
+    max: 3650 * DAY_S,
+    description:
+      'Entries older than this are deleted from the log, read by consumers or not (0: none; NATS: the stream max_age)',
+  }),
 };
 
 type Settings = typeof SETTINGS;
@@ -588,5 +633,31 @@ export const RULES: readonly Rule<AppConfig>[] = [
     uses: ['NATS_DUPLICATE_WINDOW_S', 'NATS_MAX_AGE_S'],
     expected: 'at most NATS_MAX_AGE_S: JetStream refuses a duplicate window longer than the retention',
     broken: (c) => c.natsMaxAgeS > 0 && c.natsDuplicateWindowS > c.natsMaxAgeS,
+  },
+  {
+    variable: 'ADMIN_TOKEN',
+    uses: ['ADMIN_TOKEN'],
+    expected: `a token of at least ${ADMIN_TOKEN_MIN_LENGTH} characters (it can erase data)`,
+    broken: (c) => c.adminToken !== undefined && c.adminToken.length < ADMIN_TOKEN_MIN_LENGTH,
+  },
+  {
+    variable: 'POLICY_HASH_KEY',
+    uses: ['POLICY_HASH_KEY'],
+    expected: `a key of at least ${POLICY_HASH_KEY_MIN_LENGTH} characters`,
+    broken: (c) => c.policyHashKey !== undefined && c.policyHashKey.length < POLICY_HASH_KEY_MIN_LENGTH,
+  },
+  {
+    variable: 'MONITOR_DATA',
+    uses: ['MONITOR_DATA', 'EVENT_POLICY_FILE'],
+    expected:
+      'full or none unless EVENT_POLICY_FILE is set: "policy" shows data only as a policy transformed it',
+    broken: (c) => c.monitorData === 'policy' && c.eventPolicyFile === undefined,
+  },
+  {
+    variable: 'NATS_MAX_AGE_S',
+    uses: ['NATS_MAX_AGE_S', 'RETENTION_MAX_AGE_S', 'SINK'],
+    expected:
+      'equal to RETENTION_MAX_AGE_S when both are set with SINK=nats: the stream max_age is the retention',
+    broken: (c) => c.sink === 'nats' && c.retentionMaxAgeS > 0 && c.natsMaxAgeS !== c.retentionMaxAgeS,
   },
 ];

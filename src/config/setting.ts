@@ -2,7 +2,7 @@
 // everything the parser, the error messages, the docs table and .env.example need.
 import { z } from 'zod';
 
-export const AREAS = ['core', 'monitor', 'security', 'scale-out', 'durable sinks'] as const;
+export const AREAS = ['core', 'monitor', 'security', 'scale-out', 'durable sinks', 'privacy'] as const;
 export type Area = (typeof AREAS)[number];
 
 /**

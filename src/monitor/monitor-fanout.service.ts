@@ -17,6 +17,8 @@ import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
 import type { MonitorParams } from './monitor-params.js';
+import { EventPolicy } from '../privacy/event-policy.service.js';
+import { withoutData } from '../privacy/monitor-data.js';
 import {
   type Candidate,
   Sampler,
@@ -74,17 +76,19 @@ class LocalCandidate implements Candidate {
     private readonly event: StreamEvent,
     private readonly maxBytes: number,
     private encoded: string | undefined,
+    private readonly showData: boolean,
   ) {
     this.error = event.messageId === null && event.duplicate !== true;
     this.problem = this.error || event.duplicate === true || (event.gap ?? 0) > 0;
     this.stream = event.stream;
     this.category = event.route.category;
     this.clientId = event.clientId;
-    this.data = event.value;
+    // MONITOR_DATA=none: a ?filter on a data field matches nothing, so it cannot probe values either.
+    this.data = showData ? event.value : undefined;
   }
 
   get text(): string {
-    return (this.encoded ??= encodeEvent(this.event, this.maxBytes));
+    return (this.encoded ??= encodeEvent(this.event, this.maxBytes, this.showData));
   }
 }
 
@@ -112,6 +116,8 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private watchers?: Subscription;
   /** Until then another instance is known to have a monitor (its announcement). */
   private watchedUntil = 0;
+  /** MONITOR_DATA is not none: events carry their data. */
+  private readonly showData: boolean;
 
   constructor(
     private readonly stream: StreamService,
@@ -120,9 +126,11 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
     metrics: MetricsService,
+    private readonly policy: EventPolicy,
   ) {
     logger.setContext(MonitorFanout.name);
     this.publishing = bus.enabled;
+    this.showData = cfg.monitorData !== 'none';
     metrics.counter(
       'cbsa_monitor_events_dropped_total',
       'Events not sent to monitors that were over MONITOR_MAX_BUFFER_BYTES',
@@ -159,6 +167,12 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
         },
         nodes: this.cluster.view().nodes,
         replay: { events: this.cfg.monitorReplay, scope: this.publishing ? 'cluster' : 'instance' },
+        ...((this.cfg.monitorData !== 'full' || this.policy.enabled) && {
+          privacy: {
+            monitor_data: this.cfg.monitorData,
+            ...(this.policy.version !== undefined && { policy_version: this.policy.version }),
+          },
+        }),
       }),
     );
     if (this.cfg.monitorReplay > 0) {
@@ -243,6 +257,8 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
 
   private enqueueRemote(batch: RemoteBatch): void {
     if (this.monitors.size === 0 && this.cfg.monitorReplay === 0) return;
+    // Another instance configured differently must not show this one's monitors any event data.
+    if (!this.showData) batch = withoutData(batch);
     this.remote.push(batch);
     this.pendingCount += batch.count;
     this.schedule();
@@ -289,7 +305,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     const everyEvent = this.monitors.size > this.selective || (this.publishing && this.othersWatch());
     const replay = this.cfg.monitorReplay;
     const keep = everyEvent ? this.local : replay === 0 ? [] : this.local.slice(-replay);
-    const encoded = keep.map((event) => encodeEvent(event, maxEventBytes));
+    const encoded = keep.map((event) => encodeEvent(event, maxEventBytes, this.showData));
     const local = chunkEvents(encoded, monitorFrameMaxBytes);
     if (this.publishing) for (const chunk of local) this.bus.publish(chunk.events, chunk.count);
     const remote = this.remote.map((b) => ({ ...b, bytes: Buffer.byteLength(b.events) }));
@@ -356,7 +372,13 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   ): Candidate[] {
     const offset = local.length - encoded.length;
     const out: Candidate[] = local.map(
-      (event, i) => new LocalCandidate(event, maxEventBytes, i >= offset ? encoded[i - offset] : undefined),
+      (event, i) =>
+        new LocalCandidate(
+          event,
+          maxEventBytes,
+          i >= offset ? encoded[i - offset] : undefined,
+          this.showData,
+        ),
     );
     for (const batch of remote) {
       for (const text of splitEvents(batch.events)) {

@@ -20,6 +20,18 @@ export interface HelloFrame {
    * with the Redis bus) or from this instance ("instance"); 0 when MONITOR_REPLAY=0.
    */
   replay: { events: number; scope: 'cluster' | 'instance' };
+  /**
+   * Only with a field policy or MONITOR_DATA other than full: what event data monitors get ("none":
+   * events carry no data, preview or policy marks) and the policy's version.
+   */
+  privacy?: { monitor_data: 'full' | 'policy' | 'none'; policy_version?: string };
+}
+
+/** Under a field policy, on an event a rule applied to: the dotted paths it dropped, hashed, rounded. */
+export interface PolicyMarks {
+  dropped: string[];
+  hashed: string[];
+  rounded: string[];
 }
 
 interface MonitorEventBase {
@@ -45,11 +57,13 @@ export interface ReceivedEvent extends MonitorEventBase {
   message_id: number;
   status: 'received';
   category: string;
-  /** The client's JSON exactly as sent (absent when truncated). */
+  /** The client's JSON as sent, or as a field policy transformed it (absent when truncated, or with MONITOR_DATA=none). */
   data?: unknown;
   /** Set when the frame was larger than MONITOR_EVENT_MAX_BYTES: monitors get `preview` instead of `data`. */
   truncated?: true;
   preview?: string;
+  /** Under a field policy, when a rule applied: what it did (the page marks those fields). */
+  policy?: PolicyMarks;
 }
 
 export interface MalformedEvent extends MonitorEventBase {
@@ -57,8 +71,8 @@ export interface MalformedEvent extends MonitorEventBase {
   status: 'error';
   category: null;
   error: typeof MALFORMED_JSON;
-  /** The first PREVIEW_CHARS characters of the frame. */
-  preview: string;
+  /** The first PREVIEW_CHARS characters of the frame ('' under a field policy; absent with MONITOR_DATA=none). */
+  preview?: string;
 }
 
 /** A resent frame at or below its stream's last seq (resumable connections): not stored again. */
@@ -68,8 +82,9 @@ export interface DuplicateEvent extends MonitorEventBase {
   category: string;
   stream: string;
   seq: number;
-  /** The client's JSON exactly as sent. */
-  data: unknown;
+  /** The client's JSON as sent (as a field policy transformed it; absent with MONITOR_DATA=none). */
+  data?: unknown;
+  policy?: PolicyMarks;
 }
 
 export type MonitorEvent = ReceivedEvent | MalformedEvent | DuplicateEvent;
@@ -127,7 +142,7 @@ export function encodeStats(frame: Omit<StatsFrame, 'type'>): string {
  * One MonitorEvent as JSON, splicing the client's raw text. Client data is never re-serialised:
  * JSON.stringify recurses and throws on deeply nested input (and is slower).
  */
-export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity): string {
+export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity, showData = true): string {
   const head =
     '{"message_id":' +
     event.messageId +
@@ -151,6 +166,12 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity): string
         event.seq +
         (event.gap ? ',"gap":' + event.gap : '') +
         (event.resumed === true ? ',"resumed":true' : ''));
+  // MONITOR_DATA=none: traversal, counts, stream and seq only; nothing the client sent.
+  if (!showData)
+    return (
+      head +
+      (event.messageId === null && event.duplicate !== true ? ',"error":"' + MALFORMED_JSON + '"}' : '}')
+    );
   if (event.messageId === null && event.duplicate !== true) {
     return (
       head +
@@ -163,7 +184,14 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity): string
   }
   if (event.size > maxDataBytes) {
     // MONITOR_EVENT_MAX_BYTES: monitors get a preview; ingest and the sink keep the whole frame.
-    return head + ',"truncated":true,"preview":' + JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) + '}';
+    return (
+      head +
+      ',"truncated":true,"preview":' +
+      JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) +
+      (event.policyMarks === undefined ? '' : ',"policy":' + event.policyMarks) +
+      '}'
+    );
   }
-  return head + ',"data":' + event.text + '}';
+  const marks = event.policyMarks === undefined ? '' : ',"policy":' + event.policyMarks;
+  return head + ',"data":' + event.text + marks + '}';
 }

@@ -11,8 +11,10 @@ export interface SinkEntry {
   /** Seconds since the epoch, ms precision, as JSON number text. */
   timestamp: string;
   category: string;
-  /** The client's JSON exactly as sent. */
+  /** The client's JSON exactly as sent (as a field policy transformed it, if one applied). */
   data: string;
+  /** Whose data it is (src/privacy/subject.ts): indexed for erasure when ADMIN_TOKEN is set; '' for nobody's. */
+  subject?: string;
   /**
    * Expected predecessor: the highest seq of this stream in an earlier batch still in flight (absent
    * or 0: none). When above 0 the entry is stored only if the stream's last seq is at least this when

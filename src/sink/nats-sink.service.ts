@@ -5,7 +5,7 @@
 // stream's last seq lives in the KV bucket <NATS_STREAM>_streams, written after the PubAck and
 // before the ack, so it is never ahead of the log. The ack queue (StreamSink) decides when frames
 // are acked.
-import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { type JetStreamManager, StorageType, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -17,6 +17,8 @@ import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
 import { redactUrl } from '../config/redact.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { EventPolicy } from '../privacy/event-policy.service.js';
+import { natsSubjectTokens } from '../privacy/subject.js';
 import { BlockIdSource, IdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 import { natsIdLessor } from './nats-id-lessor.js';
@@ -49,10 +51,11 @@ export function redactServers(servers: string[]): string {
  * No value can hold CR or LF (ids are numbers, client ids base64url, categories flow-map node ids,
  * stream ids STREAM_ID, the instance id host-pid-hex), so nothing needs escaping or checking here.
  */
-export function natsHeaderBlock(entry: SinkEntry): string {
+export function natsHeaderBlock(entry: SinkEntry, policyVersion?: string): string {
   const head =
     `NATS/1.0\r\nmessage_id: ${entry.messageId}\r\nclient_id: ${entry.clientId}` +
-    `\r\nserver_timestamp: ${entry.timestamp}\r\ncategory: ${entry.category}`;
+    `\r\nserver_timestamp: ${entry.timestamp}\r\ncategory: ${entry.category}` +
+    (policyVersion === undefined ? '' : `\r\npolicy: ${policyVersion}`);
   return entry.stream !== ''
     ? `${head}\r\nstream: ${entry.stream}\r\nseq: ${entry.seq}\r\nNats-Msg-Id: ${entry.stream}:${entry.seq}\r\n\r\n`
     : `${head}\r\nNats-Msg-Id: ${INSTANCE_ID}:${entry.messageId}\r\n\r\n`;
@@ -84,15 +87,21 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   private probing?: NodeJS.Timeout;
   private readonly publishLatency?: Histogram;
   private readonly servers: string;
+  private readonly policy: EventPolicy;
+  /** Erasure on (ADMIN_TOKEN): each subject's entries go to a subject of their own (see privacy/subject.ts). */
+  private readonly perSubject: boolean;
 
   constructor(
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     metrics: MetricsService,
     private readonly logger: PinoLogger,
     private readonly ids: IdSource,
+    @Optional() policy?: EventPolicy,
   ) {
     super();
+    this.policy = policy ?? new EventPolicy(undefined);
     logger.setContext(NatsSink.name);
+    this.perSubject = cfg.adminToken !== undefined;
     this.enabled = cfg.sink === 'nats';
     this.servers = redactServers(cfg.natsServers);
     if (!this.enabled) return;
@@ -115,6 +124,16 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
 
   get ready(): boolean {
     return this.publisher !== undefined && !this.down;
+  }
+
+  /** The connection and stream manager, once connected (erasure by subject uses them). */
+  get manager(): { nc: NatsConnection; jsm: JetStreamManager } | undefined {
+    return this.nc === undefined || this.jsm === undefined ? undefined : { nc: this.nc, jsm: this.jsm };
+  }
+
+  /** Forgets what this process knows of a stream's last seq (its state was erased). */
+  forget(stream: string): void {
+    this.held.delete(stream);
   }
 
   get duplicateCount(): number {
@@ -386,7 +405,18 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     if (this.down) return batch.decide(index, 'failed');
     this.inFlight++;
     const entry = batch.entries[index];
-    this.publisher!.publish(this.cfg.natsSubject, natsHeaderBlock(entry), entry.data, now, batch, index);
+    const subject =
+      this.perSubject && entry.subject
+        ? `${this.cfg.natsSubject}.${natsSubjectTokens(entry.subject)}`
+        : this.cfg.natsSubject;
+    this.publisher!.publish(
+      subject,
+      natsHeaderBlock(entry, this.policy.version),
+      entry.data,
+      now,
+      batch,
+      index,
+    );
   }
 
   /** Every publish's PubAck (or failure), before its batch hears of it: slots, metrics, outages. */

@@ -8,13 +8,22 @@ import type { AppConfig } from '../config/schema.js';
 type NatsSettings = Pick<
   AppConfig,
   'natsStream' | 'natsSubject' | 'natsReplicas' | 'natsDuplicateWindowS' | 'natsMaxAgeS'
->;
+> &
+  Partial<Pick<AppConfig, 'adminToken'>>;
+
+/**
+ * The stream's subjects: NATS_SUBJECT, and with erasure on (ADMIN_TOKEN) the per-subject subjects
+ * below it, `<NATS_SUBJECT>.<tokens of the subject>`, which a filtered purge erases.
+ */
+export function streamSubjects(cfg: NatsSettings): string[] {
+  return cfg.adminToken === undefined ? [cfg.natsSubject] : [cfg.natsSubject, `${cfg.natsSubject}.>`];
+}
 
 /** What the sink creates when the stream is missing. */
 export function desiredStream(cfg: NatsSettings): Partial<StreamConfig> & { name: string } {
   return {
     name: cfg.natsStream,
-    subjects: [cfg.natsSubject],
+    subjects: streamSubjects(cfg),
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
@@ -42,6 +51,16 @@ export function incompatibilities(existing: StreamConfig, cfg: NatsSettings): st
   if (!(existing.subjects ?? []).some((pattern) => subjectMatches(pattern, cfg.natsSubject))) {
     problems.push(
       `its subjects ${JSON.stringify(existing.subjects ?? [])} do not include NATS_SUBJECT="${cfg.natsSubject}"`,
+    );
+  }
+  // With erasure on, every per-subject subject must be in the stream (tested with one such subject).
+  const below = `${cfg.natsSubject}._x`;
+  if (
+    cfg.adminToken !== undefined &&
+    !(existing.subjects ?? []).some((pattern) => subjectMatches(pattern, below))
+  ) {
+    problems.push(
+      `its subjects ${JSON.stringify(existing.subjects ?? [])} do not include "${cfg.natsSubject}.>" (needed with ADMIN_TOKEN: erasure by subject)`,
     );
   }
   if (existing.storage !== StorageType.File) {

@@ -4,13 +4,16 @@
 // (stream, seq), however often it is resent, and a batch timed out or cut off by a reconnect is
 // never resent by ioredis (autoResendUnfulfilledCommands is off on the sink connection).
 import type { Redis } from 'ioredis';
+import { redisSubjectKey } from '../privacy/subject.js';
 import type { RedisService } from '../redis/redis.service.js';
 import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 
 /**
  * KEYS[1]: the stream. ARGV: store ('1' append, '0' seq state only), state TTL (s), state key prefix,
- * then 2 per entry: a header "<stream id>\n<seq>\n<message_id>\n<client_id>\n<server_timestamp>\n
- * <after>\n<category>" (the category last: it is the one field that may hold a newline), and data.
+ * policy version ('' without a field policy; else stored as the entry's `policy` field), subject
+ * index prefix ('' when erasure is off; see src/privacy/redis-subject-index.ts), then 2 per entry: a
+ * header "<stream id>\n<seq>\n<message_id>\n<client_id>\n<server_timestamp>\n<after>\n<subject>\n
+ * <category>" (the category last: it is the one field that may hold a newline), and data.
  * Per entry it returns the stream's previous last seq (stored), -1 (duplicate) or -2 (failed; every
  * later entry of that stream in the batch fails too, so none overtakes it). `after` (0: none) is the
  * highest seq of the stream in an earlier batch still in flight: a stream whose last seq is below it
@@ -21,20 +24,48 @@ const APPEND_LUA = `
 local store = ARGV[1] == '1'
 local ttl = ARGV[2]
 local prefix = ARGV[3]
+local policy = ARGV[4]
+local index = ARGV[5]
 local out = {}
 local last = {}
 local failed = {}
 local n = 0
 local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
-for i = 4, #ARGV, 2 do
+-- The XADD, and with erasure on the subject's index in the same script: an entry is never in the
+-- log without its index entry (a failed index write takes the entry out again).
+local function append(messageId, clientId, timestamp, category, stream, seqText, data, subject)
+  local id
+  if policy == '' then
+    id = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
+      'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText, 'data', data)
+  else
+    id = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
+      'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText, 'data', data,
+      'policy', policy)
+  end
+  if index == '' or subject == '' or failedReply(id) then return id end
+  local colon = string.find(subject, ':', 1, true)
+  local root = subject
+  if colon then root = string.sub(subject, 1, colon - 1) end
+  local r = redis.pcall('RPUSH', index .. 'ids:' .. subject, id)
+  if not failedReply(r) then r = redis.pcall('SADD', index .. 'subjects:' .. root, subject) end
+  if not failedReply(r) and stream ~= subject and stream ~= '' then
+    r = redis.pcall('SADD', index .. 'streams:' .. subject, stream)
+  end
+  if failedReply(r) then
+    redis.pcall('XDEL', KEYS[1], id)
+    return r
+  end
+  return id
+end
+for i = 6, #ARGV, 2 do
   n = n + 1
-  local stream, seqText, messageId, clientId, timestamp, after, category =
-    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+  local stream, seqText, messageId, clientId, timestamp, after, subject, category =
+    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
   if stream == '' then
     out[n] = 0
     if store then
-      local r = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
-        'server_timestamp', timestamp, 'category', category, 'stream', '', 'seq', '', 'data', ARGV[i + 1])
+      local r = append(messageId, clientId, timestamp, category, '', '', ARGV[i + 1], subject)
       if failedReply(r) then out[n] = -2 end
     end
   elseif failed[stream] then
@@ -57,12 +88,11 @@ for i = 4, #ARGV, 2 do
       local id = nil
       local ok = true
       if store then
-        id = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
-          'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText,
-          'data', ARGV[i + 1])
+        id = append(messageId, clientId, timestamp, category, stream, seqText, ARGV[i + 1], subject)
         ok = not failedReply(id)
       end
       if ok and failedReply(redis.pcall('SET', prefix .. stream, seqText, 'EX', ttl)) then
+        -- (an index entry left behind points at nothing: erasure counts only what XDEL deletes)
         if id ~= nil then redis.pcall('XDEL', KEYS[1], id) end
         ok = false
       end
@@ -89,6 +119,10 @@ export class RedisStreamSink extends DurableSink {
   constructor(
     redis: RedisService,
     private readonly ttlS: number,
+    /** The field policy's version, stored with every entry ('' without a policy). */
+    private readonly policyVersion = '',
+    /** The per-subject index's key prefix ('' when erasure is off: nothing indexed). */
+    private readonly indexPrefix = '',
   ) {
     super();
     this.client = redis.sink!;
@@ -107,12 +141,19 @@ export class RedisStreamSink extends DurableSink {
   }
 
   async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
-    const args: (string | number)[] = [store ? '1' : '0', this.ttlS, this.statePrefix];
+    const args: (string | number)[] = [
+      store ? '1' : '0',
+      this.ttlS,
+      this.statePrefix,
+      this.policyVersion,
+      this.indexPrefix,
+    ];
     // Two arguments per entry, not eight: ioredis measures and frames every argument on its own
     // (about half the cost of a batch's command in a micro-benchmark); the script splits the header.
     for (const e of entries) {
       args.push(
-        `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n${e.category}`,
+        `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n` +
+          `${this.indexPrefix === '' ? '' : redisSubjectKey(e.subject ?? '')}\n${e.category}`,
         e.data,
       );
     }

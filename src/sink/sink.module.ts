@@ -1,6 +1,9 @@
 import { Module } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
+import { AgeRetention } from '../privacy/age-retention.service.js';
+import { EventPolicy } from '../privacy/event-policy.service.js';
+import { SUBJECT_INDEX_KEY } from '../privacy/redis-erasure.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
 import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
@@ -28,15 +31,23 @@ class NoSink extends DurableSink {
     NatsSink,
     {
       provide: DurableSink,
-      inject: [appConfig.KEY, RedisService, NatsSink],
-      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService, nats: NatsSink): DurableSink => {
+      inject: [appConfig.KEY, RedisService, NatsSink, EventPolicy],
+      useFactory: (
+        cfg: ConfigType<typeof appConfig>,
+        redis: RedisService,
+        nats: NatsSink,
+        policy: EventPolicy,
+      ): DurableSink => {
         if (cfg.sink === 'nats') return nats;
-        return redis.enabled ? new RedisStreamSink(redis, cfg.streamStateTtlS) : new NoSink();
+        if (!redis.enabled) return new NoSink();
+        const index = cfg.adminToken !== undefined ? redis.key(SUBJECT_INDEX_KEY) : '';
+        return new RedisStreamSink(redis, cfg.streamStateTtlS, policy.version ?? '', index);
       },
     },
     StreamSink,
     StreamRetention,
+    AgeRetention,
   ],
-  exports: [StreamSink, StreamRetention],
+  exports: [StreamSink, StreamRetention, NatsSink],
 })
 export class SinkModule {}

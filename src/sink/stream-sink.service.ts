@@ -15,6 +15,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { UNAVAILABLE_ACK, duplicateReply, encodeAck, receivedWithSeq } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import type { StreamEvent } from '../stream/stream-event.js';
+import { subjectOf } from '../privacy/subject.js';
 import { cork } from '../ws/cork.js';
 import { StreamService } from '../stream/stream.service.js';
 import { type Conn, blockedReply, refuse } from './connection.js';
@@ -381,6 +382,7 @@ export class StreamSink implements OnModuleDestroy {
         timestamp: event.timestamp,
         category: event.route.category ?? '',
         data: event.text,
+        subject: subjectOf(item.conn),
         after,
       });
     }

@@ -11,7 +11,10 @@ export interface StreamEvent {
   route: Route;
   /** Frame size in bytes as received. */
   size: number;
-  /** The frame text exactly as received; valid JSON when messageId is not null. */
+  /**
+   * The frame text exactly as received (as a field policy transformed it, if one applied); valid
+   * JSON when messageId is not null.
+   */
   text: string;
   /** Resumable connections only (undefined otherwise): the stream id and the frame's seq. */
   stream?: string;
@@ -24,4 +27,9 @@ export interface StreamEvent {
   resumed?: boolean;
   /** The parsed frame (undefined when malformed): monitor filters read it, never parse again. */
   value: unknown;
+  /**
+   * With a field policy (EVENT_POLICY_FILE) that applied to it, `text` and `value` are the
+   * transformed data, and this is what the rules did (JSON: dropped, hashed, rounded paths).
+   */
+  policyMarks?: string;
 }

@@ -37,6 +37,18 @@ export class MemoryStreamState {
     if (this.streams.size > this.max) this.streams.delete(this.streams.keys().next().value!);
   }
 
+  /** Forgets the streams `matches` picks (erasure by subject); returns how many. */
+  forget(matches: (stream: string) => boolean): number {
+    let n = 0;
+    for (const stream of this.streams.keys()) {
+      if (matches(stream)) {
+        this.streams.delete(stream);
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Drops expired streams; they sit at the front. */
   sweep(now = Date.now()): void {
     for (const [stream, entry] of this.streams) {

@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { EventPolicy, loadPolicy } from '../privacy/event-policy.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { FlowMap } from './flow-map.js';
 import { BlockIdSource, IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
@@ -24,6 +26,15 @@ import { StreamService } from './stream.service.js';
         return cfg.sink === 'nats' ? new BlockIdSource(cfg.idBlockSize) : new LocalIdSource();
       },
     },
+    {
+      provide: EventPolicy,
+      inject: [appConfig.KEY, MetricsService],
+      useFactory: (cfg: ConfigType<typeof appConfig>, metrics: MetricsService) =>
+        new EventPolicy(
+          cfg.eventPolicyFile === undefined ? undefined : loadPolicy(cfg.eventPolicyFile, cfg.policyHashKey),
+          metrics.registry,
+        ),
+    },
     StreamService,
     {
       provide: MemoryStreamState,
@@ -32,6 +43,6 @@ import { StreamService } from './stream.service.js';
         new MemoryStreamState(cfg.streamStateMax, cfg.streamStateTtlS * 1000),
     },
   ],
-  exports: [FlowMap, IdSource, StreamService, MemoryStreamState],
+  exports: [FlowMap, IdSource, StreamService, MemoryStreamState, EventPolicy],
 })
 export class StreamModule {}

@@ -1,8 +1,9 @@
 // Owns what every frame passes through: message ids, counters, classification onto the flow map,
 // and events$, which the monitor fan-out subscribes to while anyone needs the events.
-import { Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { EventPolicy } from '../privacy/event-policy.service.js';
 import { type Observable, Subject } from 'rxjs';
 import { FlowMap } from './flow-map.js';
 import { IdSource } from './id-source.js';
@@ -63,6 +64,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private countedAtTick = 0;
   private summaryFrom = { messages: 0, errors: 0 };
   private readonly debug: boolean;
+  /** The field policy (EVENT_POLICY_FILE), applied to every event as it is classified. */
+  private readonly policy: EventPolicy;
   /** Events per flow-map route since start, indexed by Route.index: one increment per event. */
   private readonly routeCounts: number[];
 
@@ -71,7 +74,9 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     private readonly ids: IdSource,
     private readonly logger: PinoLogger,
     metrics: MetricsService,
+    @Optional() policy?: EventPolicy,
   ) {
+    this.policy = policy ?? new EventPolicy(undefined);
     logger.setContext(StreamService.name);
     this.debug = logger.logger.isLevelEnabled('debug');
     this.routeCounts = flowMap.routes.map(() => 0);
@@ -137,8 +142,9 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     const route = this.flowMap.classify(value);
     this.routeCounts[route.index]++;
     const event: StreamEvent = { messageId, clientId, timestamp, route, size, text, value };
+    this.policy.apply(event);
     if (this.subject.observed) this.subject.next(event);
-    if (this.debug) this.logReceived(messageId, clientId, value);
+    if (this.debug) this.logReceived(messageId, clientId, event.value);
     return event;
   }
 
@@ -158,7 +164,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
         timestamp: this.timestamp(),
         route: this.flowMap.errorRoute,
         size,
-        text,
+        // Under a field policy nothing of a frame the policy cannot read reaches a monitor.
+        text: this.policy.enabled ? '' : text,
         value: undefined,
       };
       this.malformedEvent = malformed;
@@ -196,7 +203,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
 
   /** A frame without a stream id, held for the sink: classified, stamped, id assigned at append time. */
   unnumbered(text: string, size: number, clientId: string, value: unknown): StreamEvent {
-    return {
+    const event: StreamEvent = {
       messageId: null,
       clientId,
       timestamp: this.timestamp(),
@@ -205,6 +212,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       text,
       value,
     };
+    this.policy.apply(event);
+    return event;
   }
 
   /** The next message id, or undefined when none can be handed out yet. */
