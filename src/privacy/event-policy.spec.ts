@@ -2,7 +2,13 @@ import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../config/schema.js';
-import { CompiledPolicy, canonicalJson, policyVersion, validatePolicy, type PolicyDocument } from './event-policy.js';
+import {
+  CompiledPolicy,
+  canonicalJson,
+  policyVersion,
+  validatePolicy,
+  type PolicyDocument,
+} from './event-policy.js';
 
 const KEY = 'k'.repeat(32);
 const hmac = (text: string) => createHmac('sha256', KEY).update(text).digest('hex');
@@ -46,7 +52,14 @@ describe(CompiledPolicy.name, () => {
         { match: { kind: 'slim' }, allow: ['keep', 'deep.a'] },
       ],
     });
-    const key = { event_type: 'keydown', key: 'p', meta: { char: 'p', t: 3 }, dwell: 81, user_id: 'u1', seq: 4 };
+    const key = {
+      event_type: 'keydown',
+      key: 'p',
+      meta: { char: 'p', t: 3 },
+      dwell: 81,
+      user_id: 'u1',
+      seq: 4,
+    };
     expect(policy.apply(key, 'keystroke')).toEqual({
       value: { event_type: 'keydown', meta: { t: 3 }, dwell: 81, user_id: hmac('u1'), seq: 4 },
       text: JSON.stringify({ event_type: 'keydown', meta: { t: 3 }, dwell: 81, user_id: hmac('u1'), seq: 4 }),
