@@ -38,21 +38,11 @@ export async function sendStream(
   from = 1,
 ): Promise<Record<string, unknown>[]> {
   const client = await TestClient.open(url);
-  const replies: Record<string, unknown>[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    let resumed = false;
-    client.socket.on('message', (d: Buffer) => {
-      if (!resumed) {
-        resumed = true;
-        return;
-      }
-      replies.push(JSON.parse(d.toString()) as Record<string, unknown>);
-      if (replies.length === count) resolve();
-    });
-    client.socket.once('close', () => reject(new Error(`closed after ${replies.length}/${count} replies`)));
-  });
+  const resume = await client.nextJson();
+  if (resume.type !== 'resume') throw new Error(`expected the resume frame, got ${JSON.stringify(resume)}`);
   for (let i = 0; i < count; i++) client.send(JSON.stringify({ ...payload(from + i), seq: from + i }));
-  await done;
+  const replies: Record<string, unknown>[] = [];
+  while (replies.length < count) replies.push(await client.nextJson(30_000));
   client.close();
   return replies;
 }
