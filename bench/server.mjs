@@ -15,7 +15,7 @@ import { get as httpGet } from 'node:http';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BATCH_MAX, BUILD, CPU_PROF_DIR, FLUSH_MS, ROOT, SETTINGS, SNAPSHOT } from './settings.mjs';
+import { BATCH_MAX, BUILD, CPU_PROF_DIR, FLUSH_MS, ROOT, SERVICE_ENV, SETTINGS, SNAPSHOT } from './settings.mjs';
 
 const CLK_TCK = (() => {
   try {
@@ -126,6 +126,7 @@ export async function startServer(target, brokerUrl) {
       ...(workers > 1 && { WORKERS: String(workers), REDIS_URL: brokerUrl }),
       // A sink target's env names its broker: a function of the broker's URL.
       ...(typeof target.env === 'function' ? target.env(brokerUrl) : target.env),
+      ...(target.main.startsWith(SNAPSHOT) && SERVICE_ENV),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

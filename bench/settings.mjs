@@ -24,6 +24,19 @@ export const CPU_PROF_DIR = option('cpu-prof');
 /** --sink-pipeline=N: SINK_PIPELINE for the sink rows, SINK=redis-stream and SINK=nats (default: the service's own). */
 const SINK_PIPELINE = option('sink-pipeline');
 
+/**
+ * --service-env=K=V (repeatable): extra environment for every service process (never the baseline),
+ * e.g. --service-env=EVENT_POLICY_FILE=$PWD/examples/keystroke-privacy-policy.json to measure a policy.
+ */
+export const SERVICE_ENV = Object.fromEntries(
+  args
+    .filter((a) => a.startsWith('--service-env='))
+    .map((a) => {
+      const kv = a.slice('--service-env='.length);
+      return [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)];
+    }),
+);
+
 export const FLUSH_MS = 50;
 export const BATCH_MAX = 256;
 export const LOAD_WORKERS = 2;

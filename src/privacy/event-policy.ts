@@ -164,6 +164,8 @@ export class CompiledPolicy {
   private readonly rules: CompiledRule[];
   /** Per rule and action, how many events it was applied to (cbsa_policy_actions_total). */
   readonly counts: Record<PolicyAction, number>[];
+  /** Whether the event apply() works on was changed by any rule so far. */
+  private changed = false;
 
   constructor(
     readonly document: PolicyDocument,
@@ -188,11 +190,12 @@ export class CompiledPolicy {
 
   /**
    * Applies the rules in order to a parsed event of flow-map `category`. Returns undefined when no
-   * rule applies (the text stays exactly as sent), else the new value and its JSON. The value is
-   * changed in place: it is this frame's own parse.
+   * rule changed it (the text stays exactly as sent), else the new value, its JSON and the rules
+   * that applied. The value is changed in place: it is this frame's own parse.
    */
   apply(value: unknown, category: string | null): Transformed | undefined {
     let applied: number[] | undefined;
+    this.changed = false;
     for (let i = 0; i < this.rules.length; i++) {
       const rule = this.rules[i];
       if (rule.category !== undefined && rule.category !== category) continue;
@@ -210,7 +213,8 @@ export class CompiledPolicy {
       value = this.applyRule(i, rule, value);
       (applied ??= []).push(i);
     }
-    if (applied === undefined) return undefined;
+    // Nothing to drop, hash or round was there: the text stays as sent (no re-serialising).
+    if (applied === undefined || !this.changed) return undefined;
     return { value, text: JSON.stringify(value), rules: applied };
   }
 
@@ -237,13 +241,16 @@ export class CompiledPolicy {
         if (Object.hasOwn(value, 'seq')) kept.seq = value.seq;
       }
       value = kept;
+      this.changed = true;
     }
     if (!isObject(value)) return value;
     if (rule.drop.length > 0) {
       counts.drop++;
       for (const path of rule.drop) {
         const found = locate(value, path);
-        if (found !== undefined) delete found[0][found[1]];
+        if (found === undefined) continue;
+        delete found[0][found[1]];
+        this.changed = true;
       }
     }
     if (rule.hash.length > 0) {
@@ -254,6 +261,7 @@ export class CompiledPolicy {
         const v = found[0][found[1]];
         const input = typeof v === 'string' ? v : JSON.stringify(v);
         found[0][found[1]] = createHmac('sha256', this.hashKey!).update(input).digest('hex');
+        this.changed = true;
       }
     }
     if (rule.round.length > 0) {
@@ -265,6 +273,7 @@ export class CompiledPolicy {
         // A field to round that is not a finite number is dropped: it could carry what rounding hides.
         if (typeof v === 'number' && Number.isFinite(v)) found[0][found[1]] = Number(v.toFixed(decimals));
         else delete found[0][found[1]];
+        this.changed = true;
       }
     }
     return value;
