@@ -211,6 +211,22 @@ export class Feed {
   }
 }
 
+/**
+ * What the field policy did to an event (its `policy` marks), and whether its data is withheld
+ * (MONITOR_DATA=none): the JSON below shows the data as stored, so the panel names what is missing.
+ */
+export function privacyFields(event) {
+  const fields = [];
+  const marks = event.policy;
+  if (marks !== null && typeof marks === 'object') {
+    if (marks.dropped?.length) fields.push(['Redacted', marks.dropped.join(', ')]);
+    if (marks.hashed?.length) fields.push(['Hashed', `${marks.hashed.join(', ')} (HMAC-SHA256)`]);
+    if (marks.rounded?.length) fields.push(['Rounded', marks.rounded.join(', ')]);
+  }
+  if (!('data' in event) && !('preview' in event)) fields.push(['Data', 'not shown (MONITOR_DATA=none)']);
+  return fields;
+}
+
 /** The side panel with one event's fields, its path and its full JSON. */
 export class Details {
   constructor({ panel, title, meta, path, json, close, copy, graph }) {
@@ -260,6 +276,7 @@ export class Details {
       if (s.gap > 0) fields.push(['Gap', `${formatCount(s.gap)} skipped before it`]);
       if (s.resumed) fields.push(['Resumed', 'first event after a reconnect']);
     }
+    fields.push(...privacyFields(s.event));
     this.meta.replaceChildren(
       ...fields.flatMap(([k, v]) => {
         const dt = document.createElement('dt');
