@@ -55,6 +55,11 @@ describe(parseEnv.name, () => {
       natsReplicas: 1,
       natsDuplicateWindowS: 120,
       natsMaxAgeS: 604800,
+      eventPolicyFile: undefined,
+      policyHashKey: undefined,
+      monitorData: 'full',
+      adminToken: undefined,
+      retentionMaxAgeS: 0,
       clientStallTimeoutMs: 30000,
       allowedHosts: [],
       monitorFrameMaxBytes: 1048576,
@@ -425,6 +430,25 @@ describe('parseEnv: sinks and frames', () => {
     expect(() => parseEnv({ NATS_DUPLICATE_WINDOW_S: '3600', NATS_MAX_AGE_S: '60' })).toThrow(
       new ConfigError([
         'Invalid NATS_DUPLICATE_WINDOW_S="3600": expected at most NATS_MAX_AGE_S: JetStream refuses a duplicate window longer than the retention',
+      ]),
+    );
+  });
+
+  it('refuses the privacy settings that would not protect anything, naming each', () => {
+    expect(() =>
+      parseEnv({
+        ADMIN_TOKEN: 'a'.repeat(31),
+        POLICY_HASH_KEY: 'short',
+        MONITOR_DATA: 'policy',
+        SINK: 'nats',
+        RETENTION_MAX_AGE_S: '86400',
+      }),
+    ).toThrow(
+      new ConfigError([
+        'Invalid ADMIN_TOKEN=[redacted]: expected a token of at least 32 characters (it can erase data)',
+        'Invalid POLICY_HASH_KEY=[redacted]: expected a key of at least 16 characters',
+        'Invalid MONITOR_DATA="policy": expected full or none unless EVENT_POLICY_FILE is set: "policy" shows data only as a policy transformed it',
+        'Invalid NATS_MAX_AGE_S="604800": expected equal to RETENTION_MAX_AGE_S when both are set with SINK=nats: the stream max_age is the retention',
       ]),
     );
   });
