@@ -61,7 +61,9 @@ if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scena
     monitor_cost: monitorCost,
   };
   const file = saveResults('monitor-cost', record);
-  console.log(`Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${file} (monitor-cost)`);
+  console.log(
+    `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${file} (monitor-cost)`,
+  );
   process.exit(0);
 }
 

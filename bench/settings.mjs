@@ -85,7 +85,7 @@ export const SCENARIOS = [
   },
 ];
 
-/** Scenario 7's goals for each sink row, as a ratio to fast mode's row of the same run (issues #7, #8). */
+/** Scenario 7's goals for each sink row, as a ratio to fast mode's row of the same run. */
 export const MODE_GOALS = { throughput: 0.7, cpuPerAck: 1.5 };
 
 export const CLUSTER_WORKERS = 2;
