@@ -60,6 +60,7 @@ console.log(
 const fullRun = !quick && only === undefined && engineAt < 0 && repeat === 1;
 const reportFile = fullRun ? join(ROOT, 'docs', 'chaos', 'latest.md') : join(logDir, 'chaos.md');
 mkdirSync(dirname(reportFile), { recursive: true });
-writeFileSync(reportFile, report(rows, { engines, size: quick ? 'quick' : 'full' }));
-console.log(`report: ${relative(process.cwd(), reportFile)}`);
+const command = ['npm run chaos', ...(args.length > 0 ? ['--', ...args] : [])].join(' ');
+writeFileSync(reportFile, report(rows, { command, engines, size: quick ? 'quick' : 'full' }));
+console.log(`report: ${fullRun ? relative(process.cwd(), reportFile) : reportFile}`);
 process.exit(failed === 0 ? 0 : 1);

@@ -50,13 +50,13 @@ export function details(rows: Row[]): string {
 }
 
 /** The whole report: when and where it ran, the verdict, the table and the details per fault. */
-export function report(rows: Row[], run: { engines: string[]; size: string }): string {
+export function report(rows: Row[], run: { command: string; engines: string[]; size: string }): string {
   const failed = rows.filter((row) => failures(row).length > 0).length;
   const at = new Date().toISOString().slice(0, 16).replace('T', ' ');
   return [
     `# Chaos run, ${at} UTC`,
     '',
-    `\`npm run chaos\`, ${run.size} size, engines ${run.engines.join(', ')}; Node ${process.version}, ` +
+    `\`${run.command}\`, ${run.size} size, engines ${run.engines.join(', ')}; Node ${process.version}, ` +
       `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores. ` +
       (failed === 0
         ? 'Every fault held: every must-be-zero column is 0 in every row.'
