@@ -3,7 +3,7 @@
 // process per run, and reports medians, their ranges and the ratio service / baseline. Scenario 6
 // runs the service as WORKERS=2 over a private redis-server and compares it with scenario 2;
 // scenario 7 runs scenario 1 with resumable clients in fast mode and in each sink mode (modes.mjs).
-// Options: --quick (tiny durations, for `npm test`), --reps=N, --scenarios=1,3. Figures go to
+// Options: --quick (tiny durations, for `npm run test:system`), --reps=N, --scenarios=1,3. Figures go to
 // docs/benchmarks/latest.json (results.mjs).
 // This file only orders the runs; each job has its module: settings.mjs (what to run), server.mjs
 // (the server process), load.mjs (the load and one run's figures), figures.mjs (results and

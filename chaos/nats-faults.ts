@@ -33,7 +33,7 @@ export const NATS_FAULTS: Fault[] = [
   shared('heartbeat terminate (clients stop answering pings)'),
 ];
 
-/** The short set `npm test` runs (test/chaos-nats.e2e-spec.ts): one fault of each kind that NATS changes. */
+/** The short set `npm run test:system` runs (test/chaos-nats.system-spec.ts): one fault of each kind that NATS changes. */
 export const NATS_TEST_FAULTS = [
   'kill -9 of an instance, then restart',
   'broker restarted with its data (kill -9)',
