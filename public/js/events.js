@@ -26,7 +26,14 @@ export function summarize(event) {
     category: typeof event.category === 'string' ? event.category : '',
     error,
     duplicate,
-    status: error ? 'error' : duplicate ? 'duplicate' : 'received',
+    // quarantined: stored apart, it failed its category's schema (EVENT_SCHEMAS_DIR).
+    status: error
+      ? 'error'
+      : duplicate
+        ? 'duplicate'
+        : event.status === 'quarantined'
+          ? 'quarantined'
+          : 'received',
     time: typeof event.server_timestamp === 'number' ? event.server_timestamp : Date.now() / 1000,
     path: Array.isArray(event.path) ? event.path : [],
     // Resumable connections only (see docs/delivery-guarantees.md): '' / null / 0 otherwise.

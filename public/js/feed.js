@@ -223,6 +223,7 @@ export function privacyFields(event) {
     if (marks.hashed?.length) fields.push(['Hashed', `${marks.hashed.join(', ')} (HMAC-SHA256)`]);
     if (marks.rounded?.length) fields.push(['Rounded', marks.rounded.join(', ')]);
   }
+  if (Array.isArray(event.errors)) fields.push(['Schema errors', event.errors.join('; ')]);
   if (!('data' in event) && !('preview' in event)) fields.push(['Data', 'not shown (MONITOR_DATA=none)']);
   return fields;
 }

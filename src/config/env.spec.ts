@@ -56,6 +56,7 @@ describe(parseEnv.name, () => {
       natsDuplicateWindowS: 120,
       natsMaxAgeS: 604800,
       eventPolicyFile: undefined,
+      eventSchemasDir: undefined,
       policyHashKey: undefined,
       monitorData: 'full',
       adminToken: undefined,

@@ -544,6 +544,14 @@ export const SETTINGS = {
     description:
       'Field policy applied to every event before the log, the monitors and the Redis bus (drop, hash, round, allow)',
   }),
+  eventSchemasDir: optional({
+    env: 'EVENT_SCHEMAS_DIR',
+    area: 'privacy',
+    accepts: 'a directory of <category>.json JSON Schemas',
+    defaultDoc: 'none (any JSON is accepted)',
+    description:
+      'Events failing their category\'s schema go to the quarantine log, acked "quarantined" (needs a SINK)',
+  }),
   policyHashKey: optional({
     env: 'POLICY_HASH_KEY',
     area: 'privacy',
@@ -633,6 +641,13 @@ export const RULES: readonly Rule<AppConfig>[] = [
     uses: ['NATS_DUPLICATE_WINDOW_S', 'NATS_MAX_AGE_S'],
     expected: 'at most NATS_MAX_AGE_S: JetStream refuses a duplicate window longer than the retention',
     broken: (c) => c.natsMaxAgeS > 0 && c.natsDuplicateWindowS > c.natsMaxAgeS,
+  },
+  {
+    variable: 'EVENT_SCHEMAS_DIR',
+    uses: ['EVENT_SCHEMAS_DIR', 'SINK'],
+    expected:
+      'set only with SINK=redis-stream or SINK=nats: quarantined events are stored in a quarantine log',
+    broken: (c) => c.eventSchemasDir !== undefined && c.sink === 'none',
   },
   {
     variable: 'ADMIN_TOKEN',

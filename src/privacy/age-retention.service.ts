@@ -30,7 +30,7 @@ export class AgeRetention implements OnModuleInit, OnModuleDestroy {
     metrics: MetricsService,
   ) {
     logger.setContext(AgeRetention.name);
-    this.keys = [redis.key('stream')];
+    this.keys = [redis.key('stream'), redis.key('quarantine')];
     if (!this.enabled) return;
     metrics.counter(
       'cbsa_retention_deleted_total',

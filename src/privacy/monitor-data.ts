@@ -4,7 +4,7 @@ import type { RemoteBatch } from '../cluster/bus.service.js';
 import { splitEvents } from '../monitor/selection.js';
 
 /** Fields of a monitor event that carry (or describe) what the client sent. */
-export const DATA_FIELDS = ['data', 'preview', 'policy', 'truncated'] as const;
+export const DATA_FIELDS = ['data', 'preview', 'policy', 'truncated', 'errors'] as const;
 
 export function withoutData(batch: RemoteBatch): RemoteBatch {
   const events: string[] = [];

@@ -7,6 +7,7 @@
 import { type JetStreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { quarantineSubject } from '../sink/nats-stream-config.js';
 import { stateKey } from '../sink/nats-stream-state.js';
 import type { ErasureReceipt } from './redis-erasure.js';
 import { natsSubjectTokens } from './subject.js';
@@ -40,16 +41,17 @@ export class NatsErasure {
   ) {}
 
   async erase(subject: string): Promise<number> {
-    const base = `${this.natsSubject}.${natsSubjectTokens(subject)}`;
+    const tokens = natsSubjectTokens(subject);
     const streams = new Set<string>([subject]);
-    for (const filter of [base, `${base}.>`]) {
-      const info = await this.jsm.streams.info(this.stream, { subjects_filter: filter });
-      for (const s of Object.keys(info.state.subjects ?? {}))
-        streams.add(streamOfSubject(this.natsSubject, s));
-    }
     let deleted = 0;
-    for (const filter of [base, `${base}.>`]) {
-      deleted += (await this.jsm.streams.purge(this.stream, { filter })).purged;
+    // The log's subjects and the quarantine's (empty unless EVENT_SCHEMAS_DIR is set).
+    for (const root of [this.natsSubject, quarantineSubject(this.natsSubject)]) {
+      const base = `${root}.${tokens}`;
+      for (const filter of [base, `${base}.>`]) {
+        const info = await this.jsm.streams.info(this.stream, { subjects_filter: filter });
+        for (const s of Object.keys(info.state.subjects ?? {})) streams.add(streamOfSubject(root, s));
+        deleted += (await this.jsm.streams.purge(this.stream, { filter })).purged;
+      }
     }
     const kv = await new Kvm(this.nc).open(`${this.stream}_streams`);
     for (const s of streams) {

@@ -1,10 +1,11 @@
 // Erasure by subject on Redis Streams. With ADMIN_TOKEN set, the append script (redis-stream-sink.ts)
-// also records, atomically with each XADD, the entry's id in the list `<prefix>erasure:ids:<subject>`,
-// the subject in the set `<prefix>erasure:subjects:<root>` (root: the subject up to its first ':'),
-// and, when the stream id differs from the subject, the stream in `<prefix>erasure:streams:<subject>`.
-// Erasing S reads one set, picks the subjects that are S or start with "S:", and for each pops its
-// ids and XDELs them, a bounded chunk per script call, until the list is empty; the last call also
-// deletes the subject's stream states. Nothing scans the log.
+// also records, atomically with each XADD, the entry's id in the list `<prefix>erasure:ids:<subject>`
+// ("q<id>" for an entry of the quarantine log), the subject in the set
+// `<prefix>erasure:subjects:<root>` (root: the subject up to its first ':'), and, when the stream id
+// differs from the subject, the stream in `<prefix>erasure:streams:<subject>`. Erasing S reads one
+// set, picks the subjects that are S or start with "S:", and for each pops its ids and XDELs them, a
+// bounded chunk per script call, until the list is empty; the last call also deletes the subject's
+// stream states. Nothing scans the log.
 import type { Redis } from 'ioredis';
 import { belongsTo, redisSubjectKey, subjectRoot } from './subject.js';
 
@@ -15,8 +16,8 @@ const CHUNK = 5000;
 const XDEL_STEP = 1000;
 
 /**
- * KEYS[1]: the log, KEYS[2]: the subject's id list, KEYS[3]: its streams set, KEYS[4]: the set of
- * subjects of its root. ARGV: budget, subject, seq state key prefix. Returns {deleted, done}. The
+ * KEYS[1]: the log, KEYS[2]: the subject's id list ("q<id>": an entry of the quarantine log),
+ * KEYS[3]: its streams set, KEYS[4]: the set of subjects of its root, KEYS[5]: the quarantine log. ARGV: budget, subject, seq state key prefix. Returns {deleted, done}. The
  * pop and the XDEL happen together, so an entry is either gone with its index entry or untouched.
  */
 const ERASE_LUA = `
@@ -25,7 +26,13 @@ local deleted = 0
 while budget > 0 do
   local ids = redis.call('LPOP', KEYS[2], ${XDEL_STEP})
   if not ids then break end
-  deleted = deleted + redis.call('XDEL', KEYS[1], unpack(ids))
+  local logged, quarantined = {}, {}
+  for _, id in ipairs(ids) do
+    if string.sub(id, 1, 1) == 'q' then quarantined[#quarantined + 1] = string.sub(id, 2)
+    else logged[#logged + 1] = id end
+  end
+  if #logged > 0 then deleted = deleted + redis.call('XDEL', KEYS[1], unpack(logged)) end
+  if #quarantined > 0 then deleted = deleted + redis.call('XDEL', KEYS[5], unpack(quarantined)) end
   budget = budget - #ids
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {deleted, 0} end
@@ -44,7 +51,7 @@ export class RedisErasure {
     /** key(name) of RedisService: the configured prefix. */
     private readonly key: (name: string) => string,
   ) {
-    client.defineCommand('cbsaErase', { numberOfKeys: 4, lua: ERASE_LUA });
+    client.defineCommand('cbsaErase', { numberOfKeys: 5, lua: ERASE_LUA });
   }
 
   /** Deletes every indexed entry of `subject` (and of its "subject:" sub-streams); returns how many. */
@@ -67,6 +74,7 @@ export class RedisErasure {
           `${index}ids:${member}`,
           `${index}streams:${member}`,
           rootSet,
+          this.key('quarantine'),
           CHUNK,
           member,
           state,

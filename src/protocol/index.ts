@@ -5,3 +5,4 @@ export * from './ingest-frames.js';
 export * from './monitor-frames.js';
 export * from './paths.js';
 export * from './resume-frames.js';
+export * from './quarantine-frames.js';

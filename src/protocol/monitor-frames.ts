@@ -55,7 +55,10 @@ interface MonitorEventBase {
 
 export interface ReceivedEvent extends MonitorEventBase {
   message_id: number;
-  status: 'received';
+  /** quarantined: it failed its category's schema (EVENT_SCHEMAS_DIR) and is in the quarantine log. */
+  status: 'received' | 'quarantined';
+  /** Quarantined events: the first schema errors. */
+  errors?: string[];
   category: string;
   /** The client's JSON as sent, or as a field policy transformed it (absent when truncated, or with MONITOR_DATA=none). */
   data?: unknown;
@@ -149,7 +152,13 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity, showDat
     ',"client_id":"' +
     event.clientId +
     '","status":"' +
-    (event.messageId !== null ? 'received' : event.duplicate === true ? 'duplicate' : 'error') +
+    (event.messageId !== null
+      ? event.quarantine === undefined
+        ? 'received'
+        : 'quarantined'
+      : event.duplicate === true
+        ? 'duplicate'
+        : 'error') +
     '","server_timestamp":' +
     event.timestamp +
     ',"path":' +
@@ -193,5 +202,9 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity, showDat
     );
   }
   const marks = event.policyMarks === undefined ? '' : ',"policy":' + event.policyMarks;
-  return head + ',"data":' + event.text + marks + '}';
+  const errors =
+    event.quarantine === undefined || event.messageId === null
+      ? ''
+      : ',"errors":' + JSON.stringify(event.quarantine);
+  return head + ',"data":' + event.text + marks + errors + '}';
 }

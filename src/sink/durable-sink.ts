@@ -15,6 +15,8 @@ export interface SinkEntry {
   data: string;
   /** Whose data it is (src/privacy/subject.ts): indexed for erasure when ADMIN_TOKEN is set; '' for nobody's. */
   subject?: string;
+  /** The event failed its schema: its errors as JSON; it goes to the quarantine log (same seq rules). */
+  quarantine?: string;
   /**
    * Expected predecessor: the highest seq of this stream in an earlier batch still in flight (absent
    * or 0: none). When above 0 the entry is stored only if the stream's last seq is at least this when

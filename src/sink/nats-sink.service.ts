@@ -23,7 +23,7 @@ import { BlockIdSource, IdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 import { natsIdLessor } from './nats-id-lessor.js';
 import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
-import { desiredStream, incompatibilities } from './nats-stream-config.js';
+import { desiredStream, incompatibilities, quarantineSubject } from './nats-stream-config.js';
 import { NatsStreamState } from './nats-stream-state.js';
 
 /** A PubAck later than this fails the publish ("Service unavailable"). */
@@ -55,7 +55,8 @@ export function natsHeaderBlock(entry: SinkEntry, policyVersion?: string): strin
   const head =
     `NATS/1.0\r\nmessage_id: ${entry.messageId}\r\nclient_id: ${entry.clientId}` +
     `\r\nserver_timestamp: ${entry.timestamp}\r\ncategory: ${entry.category}` +
-    (policyVersion === undefined ? '' : `\r\npolicy: ${policyVersion}`);
+    (policyVersion === undefined ? '' : `\r\npolicy: ${policyVersion}`) +
+    (entry.quarantine === undefined ? '' : `\r\nerrors: ${entry.quarantine}`);
   return entry.stream !== ''
     ? `${head}\r\nstream: ${entry.stream}\r\nseq: ${entry.seq}\r\nNats-Msg-Id: ${entry.stream}:${entry.seq}\r\n\r\n`
     : `${head}\r\nNats-Msg-Id: ${INSTANCE_ID}:${entry.messageId}\r\n\r\n`;
@@ -88,6 +89,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   private readonly publishLatency?: Histogram;
   private readonly servers: string;
   private readonly policy: EventPolicy;
+  /** Where events that failed their schema go (EVENT_SCHEMAS_DIR), with an `errors` header. */
+  private readonly quarantineSubject: string;
   /** Erasure on (ADMIN_TOKEN): each subject's entries go to a subject of their own (see privacy/subject.ts). */
   private readonly perSubject: boolean;
 
@@ -102,6 +105,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     this.policy = policy ?? new EventPolicy(undefined);
     logger.setContext(NatsSink.name);
     this.perSubject = cfg.adminToken !== undefined;
+    this.quarantineSubject = quarantineSubject(cfg.natsSubject);
     this.enabled = cfg.sink === 'nats';
     this.servers = redactServers(cfg.natsServers);
     if (!this.enabled) return;
@@ -405,10 +409,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     if (this.down) return batch.decide(index, 'failed');
     this.inFlight++;
     const entry = batch.entries[index];
-    const subject =
-      this.perSubject && entry.subject
-        ? `${this.cfg.natsSubject}.${natsSubjectTokens(entry.subject)}`
-        : this.cfg.natsSubject;
+    const base = entry.quarantine === undefined ? this.cfg.natsSubject : this.quarantineSubject;
+    const subject = this.perSubject && entry.subject ? `${base}.${natsSubjectTokens(entry.subject)}` : base;
     this.publisher!.publish(
       subject,
       natsHeaderBlock(entry, this.policy.version),

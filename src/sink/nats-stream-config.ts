@@ -9,14 +9,23 @@ type NatsSettings = Pick<
   AppConfig,
   'natsStream' | 'natsSubject' | 'natsReplicas' | 'natsDuplicateWindowS' | 'natsMaxAgeS'
 > &
-  Partial<Pick<AppConfig, 'adminToken'>>;
+  Partial<Pick<AppConfig, 'adminToken' | 'eventSchemasDir'>>;
+
+/** Where quarantined events go (EVENT_SCHEMAS_DIR): NATS_SUBJECT's last token replaced, cbsa.quarantine. */
+export function quarantineSubject(natsSubject: string): string {
+  const dot = natsSubject.lastIndexOf('.');
+  return dot < 0 ? `${natsSubject}.quarantine` : `${natsSubject.slice(0, dot)}.quarantine`;
+}
 
 /**
  * The stream's subjects: NATS_SUBJECT, and with erasure on (ADMIN_TOKEN) the per-subject subjects
  * below it, `<NATS_SUBJECT>.<tokens of the subject>`, which a filtered purge erases.
  */
 export function streamSubjects(cfg: NatsSettings): string[] {
-  return cfg.adminToken === undefined ? [cfg.natsSubject] : [cfg.natsSubject, `${cfg.natsSubject}.>`];
+  const bases = [cfg.natsSubject];
+  // Quarantined events share the stream, so Nats-Msg-Id deduplicates across both.
+  if (cfg.eventSchemasDir !== undefined) bases.push(quarantineSubject(cfg.natsSubject));
+  return cfg.adminToken === undefined ? bases : bases.flatMap((b) => [b, `${b}.>`]);
 }
 
 /** What the sink creates when the stream is missing. */
@@ -53,15 +62,14 @@ export function incompatibilities(existing: StreamConfig, cfg: NatsSettings): st
       `its subjects ${JSON.stringify(existing.subjects ?? [])} do not include NATS_SUBJECT="${cfg.natsSubject}"`,
     );
   }
-  // With erasure on, every per-subject subject must be in the stream (tested with one such subject).
-  const below = `${cfg.natsSubject}._x`;
-  if (
-    cfg.adminToken !== undefined &&
-    !(existing.subjects ?? []).some((pattern) => subjectMatches(pattern, below))
-  ) {
-    problems.push(
-      `its subjects ${JSON.stringify(existing.subjects ?? [])} do not include "${cfg.natsSubject}.>" (needed with ADMIN_TOKEN: erasure by subject)`,
-    );
+  // Erasure (per-subject subjects) and quarantine need their subjects in the stream too.
+  for (const wanted of streamSubjects(cfg).slice(1)) {
+    const sample = wanted.endsWith('.>') ? `${wanted.slice(0, -2)}._x` : wanted;
+    if (!(existing.subjects ?? []).some((pattern) => subjectMatches(pattern, sample))) {
+      problems.push(
+        `its subjects ${JSON.stringify(existing.subjects ?? [])} do not include "${wanted}" (needed with ADMIN_TOKEN or EVENT_SCHEMAS_DIR)`,
+      );
+    }
   }
   if (existing.storage !== StorageType.File) {
     problems.push(`its storage is "${existing.storage}" (needs "file": memory storage is lost on restart)`);

@@ -9,11 +9,12 @@ import type { RedisService } from '../redis/redis.service.js';
 import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 
 /**
- * KEYS[1]: the stream. ARGV: store ('1' append, '0' seq state only), state TTL (s), state key prefix,
- * policy version ('' without a field policy; else stored as the entry's `policy` field), subject
- * index prefix ('' when erasure is off; see src/privacy/redis-subject-index.ts), then 2 per entry: a
- * header "<stream id>\n<seq>\n<message_id>\n<client_id>\n<server_timestamp>\n<after>\n<subject>\n
- * <category>" (the category last: it is the one field that may hold a newline), and data.
+ * KEYS[1]: the stream, KEYS[2]: the quarantine log. ARGV: store ('1' append, '0' seq state only),
+ * state TTL (s), state key prefix, policy version ('' without a field policy; else stored as the
+ * entry's `policy` field), subject index prefix ('' when erasure is off; see
+ * src/privacy/redis-erasure.ts), then 2 per entry: a header "<stream id>\n<seq>\n<message_id>\n
+ * <client_id>\n<server_timestamp>\n<after>\n<subject>\n<schema errors as JSON, '' unless
+ * quarantined>\n<category>" (the category last: it is the one field that may hold a newline), and data.
  * Per entry it returns the stream's previous last seq (stored), -1 (duplicate) or -2 (failed; every
  * later entry of that stream in the batch fails too, so none overtakes it). `after` (0: none) is the
  * highest seq of the stream in an earlier batch still in flight: a stream whose last seq is below it
@@ -33,39 +34,46 @@ local n = 0
 local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
 -- The XADD, and with erasure on the subject's index in the same script: an entry is never in the
 -- log without its index entry (a failed index write takes the entry out again).
-local function append(messageId, clientId, timestamp, category, stream, seqText, data, subject)
-  local id
-  if policy == '' then
-    id = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
-      'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText, 'data', data)
-  else
-    id = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
-      'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText, 'data', data,
-      'policy', policy)
+-- An entry that failed its schema (errors ~= '') goes to the quarantine log (KEYS[2]), with its errors.
+local function append(messageId, clientId, timestamp, category, stream, seqText, data, subject, errors)
+  local fields = {'message_id', messageId, 'client_id', clientId, 'server_timestamp', timestamp,
+    'category', category, 'stream', stream, 'seq', seqText, 'data', data}
+  if policy ~= '' then
+    fields[#fields + 1] = 'policy'
+    fields[#fields + 1] = policy
   end
+  local key = KEYS[1]
+  if errors ~= '' then
+    key = KEYS[2]
+    fields[#fields + 1] = 'errors'
+    fields[#fields + 1] = errors
+  end
+  local id = redis.pcall('XADD', key, '*', unpack(fields))
   if index == '' or subject == '' or failedReply(id) then return id end
+  local indexed = id
+  if errors ~= '' then indexed = 'q' .. id end
   local colon = string.find(subject, ':', 1, true)
   local root = subject
   if colon then root = string.sub(subject, 1, colon - 1) end
-  local r = redis.pcall('RPUSH', index .. 'ids:' .. subject, id)
+  local r = redis.pcall('RPUSH', index .. 'ids:' .. subject, indexed)
   if not failedReply(r) then r = redis.pcall('SADD', index .. 'subjects:' .. root, subject) end
   if not failedReply(r) and stream ~= subject and stream ~= '' then
     r = redis.pcall('SADD', index .. 'streams:' .. subject, stream)
   end
   if failedReply(r) then
-    redis.pcall('XDEL', KEYS[1], id)
+    redis.pcall('XDEL', key, id)
     return r
   end
   return id
 end
 for i = 6, #ARGV, 2 do
   n = n + 1
-  local stream, seqText, messageId, clientId, timestamp, after, subject, category =
-    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+  local stream, seqText, messageId, clientId, timestamp, after, subject, errors, category =
+    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
   if stream == '' then
     out[n] = 0
     if store then
-      local r = append(messageId, clientId, timestamp, category, '', '', ARGV[i + 1], subject)
+      local r = append(messageId, clientId, timestamp, category, '', '', ARGV[i + 1], subject, errors)
       if failedReply(r) then out[n] = -2 end
     end
   elseif failed[stream] then
@@ -88,12 +96,12 @@ for i = 6, #ARGV, 2 do
       local id = nil
       local ok = true
       if store then
-        id = append(messageId, clientId, timestamp, category, stream, seqText, ARGV[i + 1], subject)
+        id = append(messageId, clientId, timestamp, category, stream, seqText, ARGV[i + 1], subject, errors)
         ok = not failedReply(id)
       end
       if ok and failedReply(redis.pcall('SET', prefix .. stream, seqText, 'EX', ttl)) then
         -- (an index entry left behind points at nothing: erasure counts only what XDEL deletes)
-        if id ~= nil then redis.pcall('XDEL', KEYS[1], id) end
+        if id ~= nil then redis.pcall('XDEL', errors == '' and KEYS[1] or KEYS[2], id) end
         ok = false
       end
       if ok then
@@ -115,6 +123,8 @@ export class RedisStreamSink extends DurableSink {
   private readonly client: Redis;
   private readonly key: string;
   private readonly statePrefix: string;
+  /** `<prefix>quarantine`: events that failed their schema (EVENT_SCHEMAS_DIR). */
+  private readonly quarantineKey: string;
 
   constructor(
     redis: RedisService,
@@ -126,8 +136,9 @@ export class RedisStreamSink extends DurableSink {
   ) {
     super();
     this.client = redis.sink!;
-    this.client.defineCommand('cbsaAppend', { numberOfKeys: 1, lua: APPEND_LUA });
+    this.client.defineCommand('cbsaAppend', { numberOfKeys: 2, lua: APPEND_LUA });
     this.key = redis.key('stream');
+    this.quarantineKey = redis.key('quarantine');
     this.statePrefix = redis.key('seq:');
   }
 
@@ -153,13 +164,13 @@ export class RedisStreamSink extends DurableSink {
     for (const e of entries) {
       args.push(
         `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n` +
-          `${this.indexPrefix === '' ? '' : redisSubjectKey(e.subject ?? '')}\n${e.category}`,
+          `${this.indexPrefix === '' ? '' : redisSubjectKey(e.subject ?? '')}\n${e.quarantine ?? ''}\n${e.category}`,
         e.data,
       );
     }
     try {
       const command = (this.client as unknown as { cbsaAppend: AppendCommand }).cbsaAppend;
-      return await command.call(this.client, this.key, ...args);
+      return await command.call(this.client, this.key, this.quarantineKey, ...args);
     } catch {
       return entries.map(() => FAILED);
     }

@@ -12,7 +12,13 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { UNAVAILABLE_ACK, duplicateReply, encodeAck, receivedWithSeq } from '../protocol/index.js';
+import {
+  UNAVAILABLE_ACK,
+  duplicateReply,
+  encodeAck,
+  quarantinedReply,
+  receivedWithSeq,
+} from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { subjectOf } from '../privacy/subject.js';
@@ -381,6 +387,7 @@ export class StreamSink implements OnModuleDestroy {
         category: event.route.category ?? '',
         data: event.text,
         subject: subjectOf(item.conn),
+        ...(event.quarantine !== undefined && { quarantine: JSON.stringify(event.quarantine) }),
         after,
       });
     }
@@ -397,7 +404,10 @@ export class StreamSink implements OnModuleDestroy {
         const event = item.event!;
         const outcome = outcomes[i] ?? FAILED;
         if (outcome >= 0) {
-          if (event.stream === undefined) {
+          if (event.quarantine !== undefined) {
+            if (event.stream !== undefined) event.gap = event.seq! - outcome - 1;
+            item.reply = quarantinedReply(event.timestamp, event.messageId!, event.seq, event.quarantine);
+          } else if (event.stream === undefined) {
             item.reply = encodeAck(event);
           } else {
             event.gap = event.seq! - outcome - 1;

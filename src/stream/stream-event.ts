@@ -32,4 +32,6 @@ export interface StreamEvent {
    * transformed data, and this is what the rules did (JSON: dropped, hashed, rounded paths).
    */
   policyMarks?: string;
+  /** With EVENT_SCHEMAS_DIR: the event failed its category's schema (first errors); stored in quarantine. */
+  quarantine?: string[];
 }

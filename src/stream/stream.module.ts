@@ -3,6 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { EventPolicy, loadPolicy } from '../privacy/event-policy.service.js';
+import { EventSchemas } from '../privacy/event-schemas.js';
 import { RedisService } from '../redis/redis.service.js';
 import { FlowMap } from './flow-map.js';
 import { BlockIdSource, IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
@@ -35,6 +36,23 @@ import { StreamService } from './stream.service.js';
           metrics.registry,
         ),
     },
+    {
+      provide: EventSchemas,
+      inject: [appConfig.KEY, FlowMap, MetricsService],
+      useFactory: (cfg: ConfigType<typeof appConfig>, flowMap: FlowMap, metrics: MetricsService) => {
+        if (cfg.eventSchemasDir === undefined) return new EventSchemas();
+        const schemas = EventSchemas.load(
+          cfg.eventSchemasDir,
+          flowMap.document.nodes.filter((n) => n.kind === 'category').map((n) => n.id),
+        );
+        metrics.counter(
+          'cbsa_quarantined_total',
+          'Events stored in the quarantine log (failed their category schema; also counted as received)',
+          () => schemas.quarantined,
+        );
+        return schemas;
+      },
+    },
     StreamService,
     {
       provide: MemoryStreamState,
@@ -43,6 +61,6 @@ import { StreamService } from './stream.service.js';
         new MemoryStreamState(cfg.streamStateMax, cfg.streamStateTtlS * 1000),
     },
   ],
-  exports: [FlowMap, IdSource, StreamService, MemoryStreamState, EventPolicy],
+  exports: [FlowMap, IdSource, StreamService, MemoryStreamState, EventPolicy, EventSchemas],
 })
 export class StreamModule {}

@@ -4,6 +4,7 @@ import { Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit, Opti
 import { PinoLogger } from 'nestjs-pino';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { EventPolicy } from '../privacy/event-policy.service.js';
+import { EventSchemas } from '../privacy/event-schemas.js';
 import { type Observable, Subject } from 'rxjs';
 import { FlowMap } from './flow-map.js';
 import { IdSource } from './id-source.js';
@@ -66,6 +67,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private readonly debug: boolean;
   /** The field policy (EVENT_POLICY_FILE), applied to every event as it is classified. */
   private readonly policy: EventPolicy;
+  /** The quarantine schemas (EVENT_SCHEMAS_DIR), checked on the event as sent, before the policy. */
+  private readonly schemas: EventSchemas;
   /** Events per flow-map route since start, indexed by Route.index: one increment per event. */
   private readonly routeCounts: number[];
 
@@ -75,8 +78,10 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     private readonly logger: PinoLogger,
     metrics: MetricsService,
     @Optional() policy?: EventPolicy,
+    @Optional() schemas?: EventSchemas,
   ) {
     this.policy = policy ?? new EventPolicy(undefined);
+    this.schemas = schemas ?? new EventSchemas();
     logger.setContext(StreamService.name);
     this.debug = logger.logger.isLevelEnabled('debug');
     this.routeCounts = flowMap.routes.map(() => 0);
@@ -212,6 +217,10 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       text,
       value,
     };
+    if (this.schemas.enabled) {
+      const errors = this.schemas.check(value, event.route.category);
+      if (errors !== undefined) event.quarantine = errors;
+    }
     this.policy.apply(event);
     return event;
   }
@@ -229,6 +238,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   /** Counts and fans out an event that was accepted (stored, in sink mode): it has its message id. */
   accepted(event: StreamEvent): void {
     this.totalMessages++;
+    if (event.quarantine !== undefined) this.schemas.quarantined++;
     this.routeCounts[event.route.index]++;
     if (event.gap) this.totalGaps += event.gap;
     if (this.subject.observed) this.subject.next(event);
