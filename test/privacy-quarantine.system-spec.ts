@@ -117,13 +117,13 @@ describeWithRedis('Quarantine (e2e)', () => {
     await scenario(instance, 'qs');
     const log = await fields(client, `${prefix}stream`);
     const quarantine = await fields(client, `${prefix}quarantine`);
-    expect(log.map((e) => [e.seq, JSON.parse(e.data)])).toEqual([
+    expect(log.map((e) => [e.seq, JSON.parse(e.data) as unknown])).toEqual([
       ['1', { ...VALID, seq: 1 }],
       ['3', { ...KEY, seq: 3 }],
     ]);
-    expect(quarantine.map((e) => [e.seq, JSON.parse(e.data), JSON.parse(e.errors)])).toEqual([
-      ['2', { ...INVALID, seq: 2 }, ['/x must be number']],
-    ]);
+    expect(
+      quarantine.map((e) => [e.seq, JSON.parse(e.data) as unknown, JSON.parse(e.errors) as unknown]),
+    ).toEqual([['2', { ...INVALID, seq: 2 }, ['/x must be number']]]);
   }, 60_000);
 
   it('Redis: through a kill -9, every seq is stored exactly once, in the log or in quarantine', async () => {
