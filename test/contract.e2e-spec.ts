@@ -47,7 +47,7 @@ describe('AsyncAPI contract (docs/asyncapi.yaml)', () => {
         .all()
         .map((m) => m.id())
         .sort(),
-    ).toEqual(['duplicate', 'error', 'event', 'received', 'resume']);
+    ).toEqual(['duplicate', 'error', 'event', 'quarantined', 'received', 'resume']);
     expect(
       channels.monitor
         .messages()

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import { PACKAGE_ROOT } from '../src/config/schema.js';
 import { policyVersion } from '../src/privacy/event-policy.js';
 import { type RunningApp, startApp } from './support/app.js';
+import { loadContract } from './support/contract.js';
 import { NatsServer, NATS_SERVER, readLog } from './support/nats.js';
 import { Instance, sendStream } from './support/privacy.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
@@ -121,8 +122,11 @@ describeWithRedis('Field policy (e2e)', () => {
         seq: i + 1,
       })),
     );
+    const contract = await loadContract();
     for (const m of [local, remote]) {
       const events = await monitorEvents(m, stream, 2);
+      for (const e of events)
+        contract.check('monitor', 'events', JSON.stringify({ type: 'events', events: [e] }));
       expect(events.map((e) => e.data)).toEqual(STORED);
       expect(events.map((e) => e.policy)).toEqual(MARKS);
     }
@@ -247,6 +251,8 @@ describeWithRedis('MONITOR_DATA=none (e2e)', () => {
     const replay = await watch('');
     await sleep(300);
     for (const m of [live, filtered, replay]) m.socket.terminate();
+    const contract = await loadContract();
+    for (const f of frames) contract.check('monitor', (JSON.parse(f) as Frame).type, f);
     const events = frames
       .map((f) => JSON.parse(f) as Frame)
       .filter((f) => f.type === 'events')

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { loadContract } from './support/contract.js';
 import { NatsServer, NATS_SERVER, readLog } from './support/nats.js';
 import { Instance } from './support/privacy.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
@@ -68,6 +69,9 @@ describeWithRedis('Quarantine (e2e)', () => {
     const acks = [];
     for (let i = 0; i < 4; i++) acks.push(await producer.nextJson());
     producer.close();
+    // Each reply and monitor frame matches docs/asyncapi.yaml.
+    const contract = await loadContract();
+    contract.check('ingest', 'quarantined', JSON.stringify(acks[1]));
     expect(acks).toEqual([
       { status: 'received', server_timestamp: NUM, message_id: NUM, seq: 1 },
       {
@@ -82,6 +86,7 @@ describeWithRedis('Quarantine (e2e)', () => {
     ]);
     const events: { status: string; errors?: string[]; seq?: number }[] = [];
     await monitor.until<{ type: string; events?: typeof events }>((f) => {
+      contract.check('monitor', f.type, JSON.stringify(f));
       if (f.type === 'events') events.push(...f.events!);
       return events.length >= 4;
     });
