@@ -117,6 +117,7 @@ describeWithRedis('Quarantine (e2e)', () => {
       REDIS_PREFIX: prefix,
       SINK: 'redis-stream',
       EVENT_SCHEMAS_DIR: dir,
+      ADMIN_TOKEN: 'admin-token-for-the-quarantine-tests-012345',
     });
     instances.push(instance);
     await scenario(instance, 'qs');
@@ -129,6 +130,13 @@ describeWithRedis('Quarantine (e2e)', () => {
     expect(
       quarantine.map((e) => [e.seq, JSON.parse(e.data) as unknown, JSON.parse(e.errors) as unknown]),
     ).toEqual([['2', { ...INVALID, seq: 2 }, ['/x must be number']]]);
+    // Erasure by subject takes the subject's quarantined entries too.
+    const res = await fetch(instance.http('/admin/subjects/qs/events'), {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer admin-token-for-the-quarantine-tests-012345' },
+    });
+    expect(((await res.json()) as { deleted: number }).deleted).toBe(3);
+    expect([await client.xlen(`${prefix}stream`), await client.xlen(`${prefix}quarantine`)]).toEqual([0, 0]);
   }, 60_000);
 
   it('Redis: through a kill -9, every seq is stored exactly once, in the log or in quarantine', async () => {
