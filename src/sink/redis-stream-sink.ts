@@ -36,19 +36,26 @@ local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
 -- log without its index entry (a failed index write takes the entry out again).
 -- An entry that failed its schema (errors ~= '') goes to the quarantine log (KEYS[2]), with its errors.
 local function append(messageId, clientId, timestamp, category, stream, seqText, data, subject, errors)
-  local fields = {'message_id', messageId, 'client_id', clientId, 'server_timestamp', timestamp,
-    'category', category, 'stream', stream, 'seq', seqText, 'data', data}
-  if policy ~= '' then
-    fields[#fields + 1] = 'policy'
-    fields[#fields + 1] = policy
-  end
   local key = KEYS[1]
-  if errors ~= '' then
-    key = KEYS[2]
-    fields[#fields + 1] = 'errors'
-    fields[#fields + 1] = errors
+  local id
+  if policy == '' and errors == '' then
+    -- The common case, without building a table per entry.
+    id = redis.pcall('XADD', key, '*', 'message_id', messageId, 'client_id', clientId,
+      'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText, 'data', data)
+  else
+    local fields = {'message_id', messageId, 'client_id', clientId, 'server_timestamp', timestamp,
+      'category', category, 'stream', stream, 'seq', seqText, 'data', data}
+    if policy ~= '' then
+      fields[#fields + 1] = 'policy'
+      fields[#fields + 1] = policy
+    end
+    if errors ~= '' then
+      key = KEYS[2]
+      fields[#fields + 1] = 'errors'
+      fields[#fields + 1] = errors
+    end
+    id = redis.pcall('XADD', key, '*', unpack(fields))
   end
-  local id = redis.pcall('XADD', key, '*', unpack(fields))
   if index == '' or subject == '' or failedReply(id) then return id end
   local indexed = id
   if errors ~= '' then indexed = 'q' .. id end
