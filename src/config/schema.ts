@@ -532,6 +532,13 @@ export const SETTINGS = {
     max: 3650 * DAY_S,
     description: 'Retention of the stream in seconds (0: keep forever)',
   }),
+  natsAllowLimits: flag({
+    env: 'NATS_ALLOW_LIMITS',
+    area: 'durable sinks',
+    default: false,
+    description:
+      '1 starts even when the stream has limits that can delete acked events before consumers read them (max_msgs_per_subject, max_msgs or max_bytes with discard old, a max_age shorter than NATS_MAX_AGE_S): acked evidence may then be lost, and a resend after the duplicate window stored twice',
+  }),
 };
 
 type Settings = typeof SETTINGS;

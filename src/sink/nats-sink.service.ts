@@ -21,7 +21,7 @@ import { BlockIdSource, IdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 import { natsIdLessor } from './nats-id-lessor.js';
 import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
-import { desiredStream, incompatibilities } from './nats-stream-config.js';
+import { desiredStream, evidenceLimits, incompatibilities } from './nats-stream-config.js';
 import { NatsStreamState } from './nats-stream-state.js';
 
 /** A PubAck later than this fails the publish ("Service unavailable"). */
@@ -84,6 +84,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   private probing?: NodeJS.Timeout;
   private readonly publishLatency?: Histogram;
   private readonly servers: string;
+  /** How long a stream's KV value, once seen, is trusted without reading it again: half the window. */
+  private readonly freshMs: number;
 
   constructor(
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
@@ -95,6 +97,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     logger.setContext(NatsSink.name);
     this.enabled = cfg.sink === 'nats';
     this.servers = redactServers(cfg.natsServers);
+    this.freshMs = (cfg.natsDuplicateWindowS * 1000) / 2;
     if (!this.enabled) return;
     this.publishLatency = metrics.histogram(
       'cbsa_nats_publish_latency_seconds',
@@ -168,14 +171,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         reuseReplies: cfg.natsReplicas === 1,
       });
       this.publisher = publisher;
-      // KV writes are plain puts (a publish on $KV.<bucket>.<key>) through the pipelined publisher:
-      // one per stream per batch.
-      const bucket = `$KV.${cfg.natsStream}_streams.`;
-      this.state = new NatsStreamState(
-        kv,
-        (request) => this.guard(request),
-        (key, value) => publisher.put(bucket + key, value),
-      );
+      // KV writes are compare-and-set on the key's revision: coalesced, one per stream in flight.
+      this.state = new NatsStreamState(kv, (request) => this.guard(request), cfg.streamStateMax);
       if (this.ids instanceof BlockIdSource) {
         const counter = await new Kvm(this.nc).create(`${cfg.natsStream}_ids`, {
           replicas: cfg.natsReplicas,
@@ -264,12 +261,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         } else {
           let prev = last.get(entry.stream);
           if (prev === undefined) {
-            prev = this.held.get(entry.stream);
-            if (prev === undefined)
-              prev = await this.lastSeq(entry.stream).catch((err: Error) => {
-                this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err);
-                return -1;
-              });
+            prev = await this.knownSeq(entry.stream);
             // An earlier batch in flight sends seqs up to `after`: taken as held here, checked in step 3.
             if (prev >= 0 && (entry.after ?? 0) > prev) prev = entry.after!;
           }
@@ -358,6 +350,26 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     });
   }
 
+  /**
+   * The highest seq of a stream the log is known to hold: what this process published, and what the
+   * KV bucket held when this process last saw it, if that was under half the duplicate window ago;
+   * otherwise the bucket is read again (-1 when it cannot be). Another instance may have stored
+   * more of the stream since: its publishes are then younger than the duplicate window, so JetStream
+   * answers a resend of them "duplicate" (its KV write follows its PubAck at once). A view older than
+   * that could let a resend past the window be stored twice, so it is never trusted.
+   */
+  private async knownSeq(stream: string): Promise<number> {
+    const fresh = this.state!.seenSince(stream, Date.now() - this.freshMs);
+    if (fresh !== undefined) return Math.max(fresh, this.held.get(stream) ?? 0);
+    try {
+      const seq = await this.lastSeq(stream);
+      return Math.max(seq, this.held.get(stream) ?? 0);
+    } catch (err) {
+      this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err as Error);
+      return -1;
+    }
+  }
+
   /** Raises what this process knows the log holds of a stream (never lowers it); LRU-bounded. */
   private remember(stream: string, seq: number): void {
     const before = this.held.get(stream) ?? 0;
@@ -442,6 +454,19 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
           'Change the NATS_* settings to match, or update or remove the stream (nats stream edit/rm).',
       );
     }
+    const limits = evidenceLimits(existing.config, cfg);
+    if (limits.length === 0) return;
+    if (!cfg.natsAllowLimits) {
+      throw new Error(
+        `NATS stream "${cfg.natsStream}" has limits that can delete acked events before consumers read them: ` +
+          `${limits.join('; ')}. Remove them (nats stream edit), or set NATS_ALLOW_LIMITS=1 to accept the loss.`,
+      );
+    }
+    this.logger.warn(
+      { stream: cfg.natsStream, limits },
+      'NATS stream limits can delete acked events (NATS_ALLOW_LIMITS=1): %s',
+      limits.join('; '),
+    );
   }
 
   /** Follows the connection: an outage starts at a disconnect and ends when the stream answers again. */
