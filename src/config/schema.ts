@@ -387,11 +387,20 @@ export const SETTINGS = {
   idBlockSize: int({
     env: 'ID_BLOCK_SIZE',
     area: 'scale-out',
-    default: 1000,
+    default: 1_000_000,
     min: 1,
-    max: 1_000_000_000,
+    max: 30_000_000_000,
     description:
-      'Message ids leased at once, from Redis (INCRBY) or, with SINK=nats and no REDIS_URL, from NATS KV (grows up to 64x for an instance that uses a block in under a second)',
+      "Message ids a process may hand out ahead of its id slot's share of the clock (62,500 ids/s), with REDIS_URL or SINK=nats: a burst allowance that refills at that rate; every process sharing the log must use the same value",
+  }),
+  idSlotTtlMs: int({
+    env: 'ID_SLOT_TTL_MS',
+    area: 'scale-out',
+    default: 2000,
+    min: 400,
+    max: 600_000,
+    description:
+      "Lifetime of a process's id slot lease: it hands out ids for 3/4 of it without reaching Redis (or NATS), and a process starting waits about this long for its first id; every process sharing the log must use the same value",
   }),
 
   // --- durable sinks ---

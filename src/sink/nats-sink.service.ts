@@ -17,11 +17,11 @@ import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
 import { redactUrl } from '../config/redact.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { BlockIdSource, IdSource } from '../stream/id-source.js';
+import { IdSource, SlotIdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
-import { natsIdLessor } from './nats-id-lessor.js';
 import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
 import { desiredStream, evidenceLimits, incompatibilities } from './nats-stream-config.js';
+import { natsSlotStore } from './nats-slot-store.js';
 import { NatsStreamState } from './nats-stream-state.js';
 
 /** A PubAck later than this fails the publish ("Service unavailable"). */
@@ -173,24 +173,24 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       this.publisher = publisher;
       // KV writes are compare-and-set on the key's revision: coalesced, one per stream in flight.
       this.state = new NatsStreamState(kv, (request) => this.guard(request), cfg.streamStateMax);
-      if (this.ids instanceof BlockIdSource) {
-        const counter = await new Kvm(this.nc).create(`${cfg.natsStream}_ids`, {
+      if (this.ids instanceof SlotIdSource && !this.ids.attached) {
+        // The bucket's TTL is the slot lease's: a record not renewed in time is gone.
+        const slots = await new Kvm(this.nc).create(`${cfg.natsStream}_id_slots`, {
+          ttl: cfg.idSlotTtlMs,
           replicas: cfg.natsReplicas,
           history: 1,
           storage: StorageType.File,
         });
-        const lease = natsIdLessor(counter);
-        // Not while down: a request sent then waits in the reconnect buffer for its timeout,
-        // and the ids it would bring are needed only once the stream takes publishes again.
-        this.ids.attach((size, minimum) =>
-          (this.down
-            ? Promise.reject(new Error('NATS unavailable'))
-            : this.guard(lease(size, minimum))
-          ).catch((err: Error) => {
-            this.outage('Leasing message ids from NATS failed; answering "Service unavailable"', err);
-            throw err;
-          }),
-        );
+        const store = natsSlotStore(slots, (request) => this.guard(request));
+        // Not while down: a request sent then waits in the reconnect buffer for its timeout.
+        const live = <T>(request: () => Promise<T>) =>
+          this.down ? Promise.reject(new Error('NATS unavailable')) : request();
+        this.ids.attach({
+          acquire: (slot, token, ttlMs) => live(() => store.acquire(slot, token, ttlMs)),
+          renew: (slot, token, ttlMs) => live(() => store.renew(slot, token, ttlMs)),
+          release: (slot, token) => live(() => store.release(slot, token)),
+          reachable: () => !this.down,
+        });
       }
     } catch (err) {
       this.publisher?.close();

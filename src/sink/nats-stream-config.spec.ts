@@ -95,8 +95,8 @@ describe(evidenceLimits.name, () => {
       'max_age is 60 s, shorter than the retention (NATS_MAX_AGE_S=0: forever)',
     ]);
     // discard new without discard_new_per_subject still deletes per subject
-    expect(
-      evidenceLimits(stream({ discard: DiscardPolicy.New, max_msgs_per_subject: 3 }), settings),
-    ).toEqual(['max_msgs_per_subject is 3 (every event is on one subject: older ones are deleted)']);
+    expect(evidenceLimits(stream({ discard: DiscardPolicy.New, max_msgs_per_subject: 3 }), settings)).toEqual(
+      ['max_msgs_per_subject is 3 (every event is on one subject: older ones are deleted)'],
+    );
   });
 });
