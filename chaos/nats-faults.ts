@@ -31,6 +31,19 @@ export const NATS_FAULTS: Fault[] = [
   shared('two connections on one stream, two instances'),
   shared('rate-limit close (1008)'),
   shared('heartbeat terminate (clients stop answering pings)'),
+  {
+    name: 'resend after the duplicate window (2 s), two instances',
+    instances: 2,
+    env: { NATS_DUPLICATE_WINDOW_S: '2' },
+    extraClients: [
+      { connections: 2, secondOn: 'next', ratePerSec: 0 },
+      { connections: 2, secondOn: 'next', ratePerSec: 0 },
+    ],
+    replayAfterMs: 2500,
+    async inject({ size }) {
+      await sleep(size.faultMs);
+    },
+  },
 ];
 
 /** The short set `npm test` runs (test/chaos-nats.e2e-spec.ts): the faults issue 10 names. */
@@ -41,6 +54,7 @@ export const NATS_TEST_FAULTS = [
   'connections severed at random',
   'two connections on one stream, one instance',
   'two connections on one stream, two instances',
+  'resend after the duplicate window (2 s), two instances',
 ];
 
 /** Three nodes, NATS_REPLICAS=3: the node leading the stream is killed mid-load; the load goes on

@@ -11,6 +11,7 @@ const COLUMNS: [keyof Row, string][] = [
   ['ackedButMissing', 'Acked-but-missing'],
   ['duplicatedInLog', 'Duplicated in log'],
   ['idsReused', 'Ids reused'],
+  ['idsAboveHeadroom', 'Ids above headroom'],
   ['refusedWhileHealthy', 'Refused while healthy'],
   ['holes', 'Holes'],
   ['protocolErrors', 'Protocol errors'],

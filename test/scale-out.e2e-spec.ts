@@ -415,7 +415,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     }
   }, 60_000);
 
-  it('bus mode with Redis stopped: acks never stop, ready stays 200, /health and metrics say the bus is down; when Redis returns a monitor on A sees B again', async () => {
+  it('bus mode with Redis stopped: acks go on while the id slot lease lasts, ready stays 200, /health and metrics say the bus is down; when Redis returns a monitor on A sees B again', async () => {
     const own = await RedisServer.start();
     const [a, b] = await Promise.all([
       Instance.start({ REDIS_URL: own.url }),

@@ -360,10 +360,14 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
    */
   private async knownSeq(stream: string): Promise<number> {
     const fresh = this.state!.seenSince(stream, Date.now() - this.freshMs);
-    if (fresh !== undefined) return Math.max(fresh, this.held.get(stream) ?? 0);
+    if (fresh !== undefined) {
+      // What KV proves the log holds counts as held: a later batch's `after` is checked against it.
+      this.remember(stream, fresh);
+      return this.held.get(stream)!;
+    }
     try {
-      const seq = await this.lastSeq(stream);
-      return Math.max(seq, this.held.get(stream) ?? 0);
+      await this.lastSeq(stream);
+      return this.held.get(stream) ?? 0;
     } catch (err) {
       this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err as Error);
       return -1;
