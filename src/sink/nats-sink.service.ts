@@ -171,8 +171,16 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         reuseReplies: cfg.natsReplicas === 1,
       });
       this.publisher = publisher;
-      // KV writes are compare-and-set on the key's revision: coalesced, one per stream in flight.
-      this.state = new NatsStreamState(kv, (request) => this.guard(request), cfg.streamStateMax);
+      // KV writes are compare-and-set on the key's revision, coalesced (one per stream in flight),
+      // and go through the pipelined publisher: the KV client's update costs a request each.
+      const bucket = `$KV.${cfg.natsStream}_streams.`;
+      this.state = new NatsStreamState(
+        kv,
+        (request) => this.guard(request),
+        cfg.streamStateMax,
+        Date.now,
+        (key, value, revision) => publisher.compareAndSet(bucket + key, value, revision),
+      );
       if (this.ids instanceof SlotIdSource && !this.ids.attached) {
         // The bucket's TTL is the slot lease's: a record not renewed in time is gone.
         const slots = await new Kvm(this.nc).create(`${cfg.natsStream}_id_slots`, {

@@ -44,6 +44,15 @@ export class NatsStreamState {
     private readonly guard: <T>(request: Promise<T>) => Promise<T> = (request) => request,
     private readonly maxSeen = 100_000,
     private readonly now: () => number = Date.now,
+    /**
+     * Writes `value` to `key` if the key's revision is `revision` (0: it must not exist); resolves
+     * with the new revision. The sink passes one through its pipelined publisher.
+     */
+    private readonly compareAndSet: (key: string, value: string, revision: number) => Promise<number> = (
+      key,
+      value,
+      revision,
+    ) => (revision === 0 ? this.kv.create(key, value) : this.kv.update(key, value, revision)),
   ) {}
 
   /** The stream's last durably recorded seq, 0 when unknown. */
@@ -112,10 +121,7 @@ export class NatsStreamState {
       if (seen.seq >= target) return seen.seq;
       const at = this.now();
       try {
-        const revision =
-          seen.revision === 0
-            ? await this.guard(this.kv.create(key, String(target)))
-            : await this.guard(this.kv.update(key, String(target), seen.revision));
+        const revision = await this.guard(this.compareAndSet(key, String(target), seen.revision));
         this.see(stream, { seq: target, revision, at });
         return target;
       } catch (err) {
