@@ -80,6 +80,8 @@ describeWithNats('SINK=nats stream state across instances (e2e)', () => {
       // A new connection resumes at 20 on either instance, and a resend of 16-20 stores nothing.
       const again = await open(a.port, 'phone:s', 20);
       expect(await send(again, range(16, 20))).toEqual(range(16, 20).map(() => 'duplicate'));
+      // The log itself: 20 entries for 20 seqs.
+      expect((await readLog(nats.url, 'TWO')).map((e) => Number(e.headers.seq))).toEqual(range(1, 20));
       expect(await send(again, [21])).toEqual(['received']);
       again.close();
       expect(await kvSeq(nats.url, 'TWO_streams', 'phone:s')).toBe(21);
@@ -98,6 +100,8 @@ describeWithNats('SINK=nats stream state across instances (e2e)', () => {
       expect(await send(onA, range(1, 5))).toEqual(range(1, 5).map(() => 'received'));
       const onB = await open(b.port, 'tab:x', 5);
       expect(await send(onB, range(6, 10))).toEqual(range(6, 10).map(() => 'received'));
+      // A resend inside the window (JetStream dedupes it); it must not lower last_seq.
+      expect(await send(onA, [8])).toEqual(['duplicate']);
       // Another stream on A evicts tab:x from its cache.
       const other = await open(a.port, 'tab:y', 0);
       expect(await send(other, [1])).toEqual(['received']);
