@@ -34,7 +34,9 @@ export const NATS_FAULTS: Fault[] = [
   {
     name: 'resend after the duplicate window (2 s), two instances',
     instances: 2,
-    env: { NATS_DUPLICATE_WINDOW_S: '2' },
+    // A cache of one stream: each instance reads KV again for nearly every batch and for the replay,
+    // so a last_seq that went backwards, or a stale view, would show.
+    env: { NATS_DUPLICATE_WINDOW_S: '2', STREAM_STATE_MAX: '1' },
     extraClients: [
       { connections: 2, secondOn: 'next', ratePerSec: 0 },
       { connections: 2, secondOn: 'next', ratePerSec: 0 },

@@ -70,6 +70,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
    * published by it (its KV write may still be under way, or have failed). LRU-bounded.
    */
   private readonly held = new Map<string, number>();
+  /** Streams of the batches in flight (how many each): never evicted from `held` meanwhile. */
+  private readonly pinned = new Map<string, number>();
   /** Settles once the last append() called so far has recorded its outcomes (step 3). */
   private recorded: Promise<void> = Promise.resolve();
   /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
@@ -257,6 +259,9 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const previous = this.recorded;
     let recorded!: () => void;
     this.recorded = new Promise((resolve) => (recorded = resolve));
+    const streams = new Set<string>();
+    for (const entry of entries) if (entry.stream !== '') streams.add(entry.stream);
+    for (const stream of streams) this.pinned.set(stream, (this.pinned.get(stream) ?? 0) + 1);
     try {
       const outcomes: AppendOutcome[] = entries.map(() => FAILED);
       const indexes: number[] = [];
@@ -295,6 +300,11 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       return outcomes;
     } finally {
       recorded();
+      for (const stream of streams) {
+        const n = this.pinned.get(stream)! - 1;
+        if (n === 0) this.pinned.delete(stream);
+        else this.pinned.set(stream, n);
+      }
     }
   }
 
@@ -387,7 +397,13 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const before = this.held.get(stream) ?? 0;
     this.held.delete(stream);
     this.held.set(stream, Math.max(before, seq));
-    if (this.held.size > this.cfg.streamStateMax) this.held.delete(this.held.keys().next().value!);
+    if (this.held.size <= this.cfg.streamStateMax) return;
+    // The oldest stream no batch in flight holds: a batch's `after` is checked against `held`.
+    for (const key of this.held.keys()) {
+      if (this.pinned.has(key)) continue;
+      this.held.delete(key);
+      return;
+    }
   }
 
   /** One publish, in order, once a slot is free. `now` is performance.now(), read once per batch. */
