@@ -3,7 +3,8 @@
 // of others (stored or not), dedupes on Nats-Msg-Id as JetStream does within its window, and a KV
 // bucket whose writes fail at random. Resumable clients resend from the first refused seq. Checked
 // throughout: every `received` reply is for a seq in the log and covered by KV (written before the
-// ack), every `duplicate` reply is for a seq in the log, KV is never ahead of the log; at the end
+// ack), every `duplicate` reply is for a seq in the log and covered by KV, KV is never ahead of the
+// log and never lowered (its writes are compare-and-set on the revision); at the end
 // every stream's log holds 1..10 once each, with no gap reported; and with no fault at all, nothing is ever refused.
 import fc from 'fast-check';
 import type { ConfigType } from '@nestjs/config';
@@ -216,6 +217,9 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
       } else {
         expect(status).toBe('duplicate');
         if (!shared(client)) expect(js.holds(client.stream, seq)).toBe(true);
+        // A duplicate is answered only once KV covers it too: a resend after the window, to any
+        // instance, is then a duplicate again.
+        expect(js.kvOf(client.stream)).toBeGreaterThanOrEqual(seq);
       }
     });
 

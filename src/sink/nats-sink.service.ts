@@ -340,7 +340,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     for (const i of published) isPublished[i] = 1;
     const checked = new Set<string>();
     const failed = new Set<string>();
-    /** Per stream, the highest seq published before its first failure: in the log, not yet in KV. */
+    /** Per stream, the highest seq published or answered duplicate before its first failure: in the log. */
     const highest = new Map<string, number>();
     entries.forEach((entry, i) => {
       const stream = entry.stream;
@@ -353,7 +353,13 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       if (failed.has(stream) || outcomes[i] === FAILED) {
         failed.add(stream);
         outcomes[i] = FAILED;
-      } else if (isPublished[i] === 1 && entry.seq > (highest.get(stream) ?? 0))
+      } else if (
+        (isPublished[i] === 1 || outcomes[i] === DUPLICATE) &&
+        entry.seq > (highest.get(stream) ?? 0)
+      )
+        // Stored, or a duplicate of a seq the log holds (published, PubAck'd, or below `after`,
+        // checked above): KV covers it before it is answered, so no other instance, and no
+        // restart, ever sees a last_seq below a confirmed seq.
         highest.set(stream, entry.seq);
     });
     if (highest.size === 0) return Promise.resolve();
@@ -363,7 +369,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
       const unwritten = new Set(failedWrites);
       entries.forEach((entry, i) => {
-        if (unwritten.has(entry.stream) && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
+        if (unwritten.has(entry.stream)) outcomes[i] = FAILED;
       });
     });
   }
