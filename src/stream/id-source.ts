@@ -52,8 +52,8 @@ export function timeFloor(nowMs = Date.now()): number {
 export const ID_SLOTS = 16;
 /** The most an id may ever be above the time floor when it is handed out. */
 export const ID_HEADROOM = 6e11;
-/** How far ahead of the floor a newly taken slot starts, beyond its burst allowance, per ms of TTL. */
-const WARMUP_MS = 500;
+/** A process is ready once it can serve this long of its slot's share at once (6,250 ids), not just one id. */
+const WARMUP_MS = 100;
 
 /** Where slots are leased: Redis (redis-slot-store.ts) or a NATS KV bucket (nats-slot-store.ts). */
 export interface SlotStore {
