@@ -2,11 +2,14 @@
 // new process takes a slot another still uses, then Redis is flushed, then restarted empty with every
 // process restarted. Whatever happens, no id is handed out twice, each connection's ids increase and
 // none is above the time floor + 6·10^11. Also the startup warning about an evicting maxmemory-policy.
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { ID_HEADROOM, timeFloor } from '../src/stream/id-source.js';
+import { NatsServer, describeWithNats } from './support/nats.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
 import { Service } from './support/service.js';
-import { until } from './support/wait.js';
+import { sleep, until } from './support/wait.js';
 import { TestClient } from './support/ws-client.js';
 
 interface Ack {
@@ -153,4 +156,63 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
       await redis.stop();
     }
   }, 60_000);
+});
+
+describeWithNats('Message ids with SINK=nats and no Redis (e2e)', () => {
+  it('no id twice when the slot records are purged and one is taken over while its holder is stopped', async () => {
+    const nats = await NatsServer.start();
+    const nc = await connect({ servers: nats.url });
+    const env = { SINK: 'nats', NATS_URL: nats.url };
+    const processes: { service: Service }[] = [];
+    const all: number[] = [];
+    try {
+      const [a, b] = await Promise.all([start(env), start(env)]);
+      processes.push(a, b);
+      const kv = await new Kvm(nc).open('CBSA_id_slots');
+      const revisions = async () => {
+        const out = new Map<string, number>();
+        for await (const key of await kv.keys()) {
+          const entry = await kv.get(key);
+          if (entry !== null && entry.operation === 'PUT') out.set(key, entry.revision);
+        }
+        return out;
+      };
+      const [onA, onB] = await Promise.all([Sender.open(a.port), Sender.open(b.port)]);
+      await Promise.all([onA.send(5), onB.send(5)]);
+      // B stops renewing: its record is the one whose revision stays put.
+      b.service.proc.kill('SIGSTOP');
+      const before = await revisions();
+      await sleep(800);
+      const after = await revisions();
+      const bSlot = [...before.keys()].find((key) => after.get(key) === before.get(key))!;
+      expect(bSlot).toBeDefined();
+      const bToken = (await kv.get(bSlot))!.string();
+      // The records rolled back to before any lease; every slot but B's held by someone else.
+      for (const key of after.keys()) await kv.purge(key);
+      const fillers = Array.from({ length: 16 }, (_, n) => `slot${n}`).filter((k) => k !== bSlot);
+      for (const key of fillers) await kv.put(key, 'filler');
+      const c = await start(env);
+      processes.push(c);
+      // C holds B's slot now, while B (stopped) still thinks it does.
+      const taken = await kv.get(bSlot);
+      expect(taken?.operation).toBe('PUT');
+      expect(taken!.string()).not.toBe(bToken);
+      for (const key of fillers) await kv.purge(key);
+      b.service.proc.kill('SIGCONT');
+      const onC = await Sender.open(c.port);
+      await Promise.all([onA.send(10), onB.send(10), onC.send(10)]);
+      expect(onA.refused).toBe(0);
+      for (const sender of [onA, onB, onC]) {
+        expect(increasing(sender.ids)).toBe(true);
+        all.push(...sender.ids);
+        sender.close();
+      }
+    } finally {
+      await nc.close();
+      await Promise.all(processes.map((p) => p.service.stop()));
+      await nats.dispose();
+    }
+    expect(all.length).toBeGreaterThanOrEqual(800);
+    expect(new Set(all).size).toBe(all.length);
+  }, 120_000);
 });
