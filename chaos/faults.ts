@@ -220,7 +220,7 @@ export const FAULTS: Fault[] = [
           // Rolled back to before any lease; every slot but instance 1's held, so the restarted
           // instance 0 takes instance 1's slot while instance 1 still thinks it holds it.
           await admin.del(...keys);
-          const fillers = Array.from({ length: 16 }, (_, n) => `${prefix}id_slot:${n}`).filter(
+          const fillers = Array.from({ length: 8 }, (_, n) => `${prefix}id_slot:${n}`).filter(
             (k) => k !== taken,
           );
           for (const key of fillers) await admin.set(key, 'filler', 'PX', 60_000);

@@ -5,7 +5,7 @@
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { ID_HEADROOM, timeFloor } from '../src/stream/id-source.js';
+import { ID_HEADROOM, ID_SLOTS, timeFloor } from '../src/stream/id-source.js';
 import { NatsServer, describeWithNats } from './support/nats.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
 import { Service } from './support/service.js';
@@ -87,7 +87,9 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
       // start), so the next process takes B's slot.
       b.service.proc.kill('SIGSTOP');
       await admin.del(bSlot);
-      const fillers = Array.from({ length: 16 }, (_, n) => `cbsa:id_slot:${n}`).filter((k) => !after.has(k));
+      const fillers = Array.from({ length: ID_SLOTS }, (_, n) => `cbsa:id_slot:${n}`).filter(
+        (k) => !after.has(k),
+      );
       for (const key of fillers) await admin.set(key, 'filler', 'PX', 60_000);
       const starting = start(env);
       const taken = await until(
@@ -189,7 +191,7 @@ describeWithNats('Message ids with SINK=nats and no Redis (e2e)', () => {
       const bToken = (await kv.get(bSlot))!.string();
       // The records rolled back to before any lease; every slot but B's held by someone else.
       for (const key of after.keys()) await kv.purge(key);
-      const fillers = Array.from({ length: 16 }, (_, n) => `slot${n}`).filter((k) => k !== bSlot);
+      const fillers = Array.from({ length: ID_SLOTS }, (_, n) => `slot${n}`).filter((k) => k !== bSlot);
       for (const key of fillers) await kv.put(key, 'filler');
       const c = await start(env);
       processes.push(c);

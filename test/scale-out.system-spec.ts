@@ -510,7 +510,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     const own = await RedisServer.start();
     const admin = new Redis(own.url);
     // Every id slot held by someone else (records that never expire).
-    for (let slot = 0; slot < 16; slot++) await admin.set(`cbsa:id_slot:${slot}`, 'someone else');
+    for (let slot = 0; slot < 8; slot++) await admin.set(`cbsa:id_slot:${slot}`, 'someone else');
     const startedAt = Date.now();
     const instance = await Instance.start({ REDIS_URL: own.url });
     try {
@@ -531,7 +531,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
             ids: {
               status: 'down',
               message: 'no message id to hand out',
-              lease_error: 'all 16 id slots are held by other processes',
+              lease_error: 'all 8 id slots are held by other processes',
             },
           },
         }) as unknown,
@@ -539,7 +539,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       const failing = () =>
         instance.service
           .lines()
-          .filter((l) => l.msg === 'Leasing an id slot fails: all 16 id slots are held by other processes');
+          .filter((l) => l.msg === 'Leasing an id slot fails: all 8 id slots are held by other processes');
       expect(failing()).toHaveLength(1);
       expect(failing()[0].level).toBe(50);
 

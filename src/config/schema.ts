@@ -391,7 +391,7 @@ export const SETTINGS = {
     min: 1,
     max: 30_000_000_000,
     description:
-      "Message ids a process may hand out ahead of its id slot's share of the clock (62,500 ids/s), with REDIS_URL or SINK=nats: a burst allowance that refills at that rate; every process sharing the log must use the same value",
+      "Message ids a process may hand out ahead of its id slot's share of the clock (125,000 ids/s), with REDIS_URL or SINK=nats: a burst allowance that refills at that rate; every process sharing the log must use the same value",
   }),
   idSlotTtlMs: int({
     env: 'ID_SLOT_TTL_MS',

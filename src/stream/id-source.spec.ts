@@ -213,7 +213,7 @@ describe(SlotIdSource.name, () => {
               await healthy();
               renewedAt = clock.t;
             }
-            // At most the slot's share of the clock (1,000 / 16 ids per ms).
+            // At most the slot's share of the clock (1,000 / 8 ids per ms).
             for (const p of processes) draw(p, n);
           }
           expect(missing).toBe(0);

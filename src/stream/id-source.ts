@@ -49,7 +49,7 @@ export function timeFloor(nowMs = Date.now()): number {
 }
 
 /** Slots of the id space: slot s hands out ids = s (mod ID_SLOTS); a process holds one. */
-export const ID_SLOTS = 16;
+export const ID_SLOTS = 8;
 /** The most an id may ever be above the time floor when it is handed out. */
 export const ID_HEADROOM = 6e11;
 /** A process is ready once it can serve this long of its slot's share at once (6,250 ids), not just one id. */
