@@ -48,11 +48,13 @@ export function timeFloor(nowMs = Date.now()): number {
   return Math.max(0, nowMs - FLOOR_T0_MS) * FLOOR_IDS_PER_MS;
 }
 
-/** Slots of the id space: slot s hands out ids = s (mod ID_SLOTS); a process holds one. */
+/** Slots of the id space by default (ID_SLOTS): slot s hands out ids = s (mod slots); a process holds one. */
 export const ID_SLOTS = 8;
+/** The most ID_SLOTS may be: each slot's share of the clock is 1,000,000 / ID_SLOTS ids/s. */
+export const ID_SLOTS_MAX = 1024;
 /** The most an id may ever be above the time floor when it is handed out. */
 export const ID_HEADROOM = 6e11;
-/** A process is ready once it can serve this long of its slot's share at once (6,250 ids), not just one id. */
+/** A process is ready once it can serve this long of its slot's share at once, not just one id. */
 const WARMUP_MS = 100;
 
 /** Where slots are leased: Redis (redis-slot-store.ts) or a NATS KV bucket (nats-slot-store.ts). */
@@ -79,12 +81,16 @@ export interface SlotIdOptions {
   now?: () => number;
   /** Monotonic clock (ms), replaceable in tests. */
   mono?: () => number;
+  /** Slots the id space is cut into (ID_SLOTS); the same in every process sharing the log. */
   slots?: number;
   /** false: no timer renews the slot; the caller calls maintain() (tests). */
   timer?: boolean;
 }
 
-/** The largest ID_BLOCK_SIZE whose lead over the floor, plus a slot's start margin, stays within ID_HEADROOM. */
+/**
+ * The largest ID_BLOCK_SIZE for ID_SLOT_TTL_MS and ID_SLOTS whose lead over the floor (burst x slots),
+ * plus the slot number and a margin for clocks that disagree, stays within ID_HEADROOM.
+ */
 export function maxBurst(ttlMs: number, slots = ID_SLOTS): number {
   return Math.floor((ID_HEADROOM - (ttlMs + WARMUP_MS) * FLOOR_IDS_PER_MS - slots) / slots);
 }
@@ -101,7 +107,7 @@ export function maxBurst(ttlMs: number, slots = ID_SLOTS): number {
  * slot next can start. And whoever takes a slot starts above the highest id any earlier holder could
  * have handed out: above timeFloor(taken + TTL) + burst x SLOTS, which it reaches about TTL later.
  * So no id repeats however the records are rolled back or lost, provided every process shares
- * ID_SLOT_TTL_MS and ID_BLOCK_SIZE and the hosts' clocks agree within TTL/4.
+ * ID_SLOTS, ID_SLOT_TTL_MS and ID_BLOCK_SIZE and the hosts' clocks agree within TTL/4.
  */
 export class SlotIdSource extends IdSource {
   private store?: SlotStore;
@@ -257,7 +263,9 @@ export class SlotIdSource extends IdSource {
         if (previous !== undefined) void store.release(previous, this.token).catch(() => undefined);
         return;
       }
-      throw new Error(`all ${this.slots} id slots are held by other processes`);
+      throw new Error(
+        `all ${this.slots} id slots are held by other processes (ID_SLOTS=${this.slots}: at most ${this.slots} processes, workers included, share one log; raise ID_SLOTS on every one of them, or run fewer)`,
+      );
     };
     attempt()
       .catch((err: unknown) => this.failed(err))

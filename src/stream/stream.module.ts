@@ -19,7 +19,7 @@ import { StreamService } from './stream.service.js';
       provide: IdSource,
       inject: [appConfig.KEY, RedisService],
       useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService) => {
-        const options = { ttlMs: cfg.idSlotTtlMs, burst: cfg.idBlockSize };
+        const options = { ttlMs: cfg.idSlotTtlMs, burst: cfg.idBlockSize, slots: cfg.idSlots };
         if (redis.enabled) return new SlotIdSource(options, redisSlotStore(redis));
         // SINK=nats without Redis: several instances (and restarts) share one log, so ids come
         // from a slot leased in JetStream KV once the NATS sink has connected.
