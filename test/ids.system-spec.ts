@@ -5,7 +5,7 @@
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { ID_HEADROOM, ID_SLOTS, timeFloor } from '../src/stream/id-source.js';
+import { ID_HEADROOM, timeFloor } from '../src/stream/id-source.js';
 import { NatsServer, describeWithNats } from './support/nats.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
 import { Service } from './support/service.js';
@@ -62,7 +62,9 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
   it('no id twice through a rolled-back slot record, FLUSHALL, and Redis restarted empty with every process restarted', async () => {
     let redis = await RedisServer.start();
     const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    const env = { REDIS_URL: redis.url };
+    // More slots than the default, as a deployment of more than 8 processes would use.
+    const slotCount = 16;
+    const env = { REDIS_URL: redis.url, ID_SLOTS: String(slotCount) };
     const slots = async () => {
       const keys = (await admin.keys('cbsa:id_slot:*')).sort();
       const values = keys.length > 0 ? await admin.mget(keys) : [];
@@ -87,7 +89,7 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
       // start), so the next process takes B's slot.
       b.service.proc.kill('SIGSTOP');
       await admin.del(bSlot);
-      const fillers = Array.from({ length: ID_SLOTS }, (_, n) => `cbsa:id_slot:${n}`).filter(
+      const fillers = Array.from({ length: slotCount }, (_, n) => `cbsa:id_slot:${n}`).filter(
         (k) => !after.has(k),
       );
       for (const key of fillers) await admin.set(key, 'filler', 'PX', 60_000);
@@ -164,7 +166,8 @@ describeWithNats('Message ids with SINK=nats and no Redis (e2e)', () => {
   it('no id twice when the slot records are purged and one is taken over while its holder is stopped', async () => {
     const nats = await NatsServer.start();
     const nc = await connect({ servers: nats.url });
-    const env = { SINK: 'nats', NATS_URL: nats.url };
+    const slotCount = 4;
+    const env = { SINK: 'nats', NATS_URL: nats.url, ID_SLOTS: String(slotCount) };
     const processes: { service: Service }[] = [];
     const all: number[] = [];
     try {
@@ -191,7 +194,7 @@ describeWithNats('Message ids with SINK=nats and no Redis (e2e)', () => {
       const bToken = (await kv.get(bSlot))!.string();
       // The records rolled back to before any lease; every slot but B's held by someone else.
       for (const key of after.keys()) await kv.purge(key);
-      const fillers = Array.from({ length: ID_SLOTS }, (_, n) => `slot${n}`).filter((k) => k !== bSlot);
+      const fillers = Array.from({ length: slotCount }, (_, n) => `slot${n}`).filter((k) => k !== bSlot);
       for (const key of fillers) await kv.put(key, 'filler');
       const c = await start(env);
       processes.push(c);

@@ -507,12 +507,14 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
   }, 60_000);
 
   it('readiness reports failing id leases (every slot held), logged once per state change; fixed: served again', async () => {
+    const leaseError =
+      'all 3 id slots are held by other processes (ID_SLOTS=3: at most 3 processes, workers included, share one log; raise ID_SLOTS on every one of them, or run fewer)';
     const own = await RedisServer.start();
     const admin = new Redis(own.url);
     // Every id slot held by someone else (records that never expire).
-    for (let slot = 0; slot < 8; slot++) await admin.set(`cbsa:id_slot:${slot}`, 'someone else');
+    for (let slot = 0; slot < 3; slot++) await admin.set(`cbsa:id_slot:${slot}`, 'someone else');
     const startedAt = Date.now();
-    const instance = await Instance.start({ REDIS_URL: own.url });
+    const instance = await Instance.start({ REDIS_URL: own.url, ID_SLOTS: '3' });
     try {
       const client = await TestClient.open(instance.ws('/ws/behaviour'));
       for (let i = 0; i < 5; i++) {
@@ -531,19 +533,17 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
             ids: {
               status: 'down',
               message: 'no message id to hand out',
-              lease_error: 'all 8 id slots are held by other processes',
+              lease_error: leaseError,
             },
           },
         }) as unknown,
       });
       const failing = () =>
-        instance.service
-          .lines()
-          .filter((l) => l.msg === 'Leasing an id slot fails: all 8 id slots are held by other processes');
+        instance.service.lines().filter((l) => l.msg === `Leasing an id slot fails: ${leaseError}`);
       expect(failing()).toHaveLength(1);
       expect(failing()[0].level).toBe(50);
 
-      await admin.del('cbsa:id_slot:7');
+      await admin.del('cbsa:id_slot:2');
       const ack = await until(
         async () => {
           client.send('{}');
