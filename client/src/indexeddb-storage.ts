@@ -42,8 +42,11 @@ function done<T>(req: Req<T>): Promise<T> {
 /** Keeps the queue in the IndexedDB database `name` (default `cbsa`), for browsers. */
 export class IndexedDBStorage implements QueueStorage {
   private db?: Promise<Db>;
+  readonly lockName: string;
 
-  constructor(private readonly name = 'cbsa') {}
+  constructor(private readonly name = 'cbsa') {
+    this.lockName = `indexeddb:${name}`;
+  }
 
   private open(): Promise<Db> {
     const g = globalThis as unknown as IdbGlobals;

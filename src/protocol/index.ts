@@ -4,4 +4,5 @@ export * from './close-codes.js';
 export * from './ingest-frames.js';
 export * from './monitor-frames.js';
 export * from './paths.js';
+export * from './refresh-frames.js';
 export * from './resume-frames.js';
