@@ -109,7 +109,9 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
       return { flushed, stats: w.client.stats, drops: w.drops, statuses: w.statuses };
     });
     const connected = result.statuses.find((s) => s.status === 'connected' && s.at >= back);
-    console.log(`browser: connected ${connected!.at - back} ms after the service listened again (maxDelay 500)`);
+    console.log(
+      `browser: connected ${connected!.at - back} ms after the service listened again (maxDelay 500)`,
+    );
     expect(result.flushed).toBe(true);
     expect(result.drops).toEqual([]);
     expect(result.stats).toMatchObject({ queued: 0, inflight: 0, acked: 1000, dropped: 0, lastSeq: 1000 });
@@ -150,7 +152,7 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
     expect(errors.filter((e) => e.startsWith('pageerror'))).toEqual([]);
     await page.close();
   }, 180_000);
-  it('gives each tab its own stream on one IndexedDB, and a closed tab\'s queue is finished by the next tab', async () => {
+  it("gives each tab its own stream on one IndexedDB, and a closed tab's queue is finished by the next tab", async () => {
     const context = await browser.newContext();
     const proxy = await TcpProxy.start(port);
     const url = `ws://127.0.0.1:${proxy.port}/ws/behaviour`;
@@ -158,7 +160,12 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
       page.evaluate(
         async ({ url, tab, events }) => {
           const w = window as unknown as PageGlobals;
-          w.client = new w.sdk!.CbsaClient({ url, storage: new w.sdk!.IndexedDBStorage('cbsa-tabs'), minDelay: 50, maxDelay: 500 });
+          w.client = new w.sdk!.CbsaClient({
+            url,
+            storage: new w.sdk!.IndexedDBStorage('cbsa-tabs'),
+            minDelay: 50,
+            maxDelay: 500,
+          });
           for (let n = 1; n <= events; n++) await w.client.send({ tab, n });
           return w.client.streamId;
         },
@@ -186,7 +193,8 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
       expect(await flush(c.page)).toBe(true);
       expect(await flush(a.page)).toBe(true);
       const log = await readLog(redis.url);
-      const of = (stream: string) => log.get(stream)!.map((e) => JSON.parse(e.data) as { seq: number; tab: string; n: number });
+      const of = (stream: string) =>
+        log.get(stream)!.map((e) => JSON.parse(e.data) as { seq: number; tab: string; n: number });
       expect(of(streamA).map((e) => [e.seq, e.tab, e.n])).toEqual(range(1, 20).map((n) => [n, 'a', n]));
       expect(of(streamB).map((e) => [e.seq, e.tab, e.n])).toEqual([
         ...range(1, 25).map((n) => [n, 'b', n]),
@@ -207,7 +215,12 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
       const { page } = await openPage(context);
       const stream = await page.evaluate(async (url) => {
         const w = window as unknown as PageGlobals;
-        w.client = new w.sdk!.CbsaClient({ url, token: 'browser-token-0001', minDelay: 60_000, maxDelay: 60_000 });
+        w.client = new w.sdk!.CbsaClient({
+          url,
+          token: 'browser-token-0001',
+          minDelay: 60_000,
+          maxDelay: 60_000,
+        });
         await w.client.send({ n: 1 });
         await w.client.flush(10_000);
         return w.client.streamId;
@@ -220,9 +233,13 @@ describeWithBrowser('@cbsa/client in Chromium (e2e)', () => {
       await page.waitForFunction(() => (window as unknown as PageGlobals).client.stats.status === 'offline');
       await context.setOffline(true);
       await context.setOffline(false);
-      await page.waitForFunction(() => (window as unknown as PageGlobals).client.stats.status === 'connected', undefined, {
-        timeout: 10_000,
-      });
+      await page.waitForFunction(
+        () => (window as unknown as PageGlobals).client.stats.status === 'connected',
+        undefined,
+        {
+          timeout: 10_000,
+        },
+      );
       expect(fake.connections).toBe(2);
     } finally {
       await context.close();

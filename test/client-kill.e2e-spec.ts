@@ -11,7 +11,6 @@ import { pathToFileURL } from 'node:url';
 import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { CLIENT_DIST, readLog } from './support/sdk.js';
 import { Service } from './support/service.js';
-import { sleep } from './support/wait.js';
 
 const CHILD = join(import.meta.dirname, 'support', 'sdk-kill-child.mjs');
 const KILLS = 32;
@@ -22,7 +21,13 @@ interface Life {
   proc: ChildProcess;
 }
 
-function startChild(file: string, url: string, mode: 'send' | 'drain', run: string, onLine?: (line: string) => void): Life {
+function startChild(
+  file: string,
+  url: string,
+  mode: 'send' | 'drain',
+  run: string,
+  onLine?: (line: string) => void,
+): Life {
   const proc = spawn(
     process.execPath,
     [CHILD, pathToFileURL(join(CLIENT_DIST, 'index.js')).href, file, url, mode, run],
@@ -30,7 +35,7 @@ function startChild(file: string, url: string, mode: 'send' | 'drain', run: stri
   );
   const lines: string[] = [];
   let rest = '';
-  proc.stdout!.on('data', (chunk: Buffer) => {
+  proc.stdout.on('data', (chunk: Buffer) => {
     const parts = (rest + chunk.toString()).split('\n');
     rest = parts.pop()!;
     for (const line of parts) {
@@ -77,7 +82,8 @@ describeWithRedis('@cbsa/client killed at random moments (e2e)', () => {
           timer = setTimeout(() => life.proc.kill('SIGKILL'), Math.random() * 10);
         }
       });
-      if (afterBegin === undefined) timer = setTimeout(() => life.proc.kill('SIGKILL'), 50 + Math.random() * 300);
+      if (afterBegin === undefined)
+        timer = setTimeout(() => life.proc.kill('SIGKILL'), 50 + Math.random() * 300);
       // A life that sends more slowly than expected is killed anyway.
       const bound = setTimeout(() => life.proc.kill('SIGKILL'), 5_000);
       await life.exited;
@@ -91,7 +97,9 @@ describeWithRedis('@cbsa/client killed at random moments (e2e)', () => {
     expect(last.lines).toContain('flushed true');
     lives.push(last);
 
-    const streams = new Set(lives.flatMap((l) => l.lines.filter((x) => x.startsWith('stream ')).map((x) => x.slice(7))));
+    const streams = new Set(
+      lives.flatMap((l) => l.lines.filter((x) => x.startsWith('stream ')).map((x) => x.slice(7))),
+    );
     const resolved = new Map<string, number>();
     const resumed: number[] = [];
     for (const life of lives) {

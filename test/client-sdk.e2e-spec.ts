@@ -233,7 +233,9 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
         await proxy.close();
       }
       const sorted = [...took].sort((a, b) => a - b);
-      console.log(`reconnect after a 2 s outage: ${took.join(', ')} ms (median ${sorted[2]} ms, max ${sorted[4]} ms)`);
+      console.log(
+        `reconnect after a 2 s outage: ${took.join(', ')} ms (median ${sorted[2]} ms, max ${sorted[4]} ms)`,
+      );
     }, 90_000);
 
     it('close(): flushes what was queued, then closes its socket', async () => {

@@ -20,13 +20,22 @@ for (const [format, outdir] of [
   ['esm', dist],
   ['cjs', join(dist, 'cjs')],
 ]) {
-  await build({ entryPoints: sources, outdir, format, target: 'es2020', platform: 'neutral', logLevel: 'warning' });
+  await build({
+    entryPoints: sources,
+    outdir,
+    format,
+    target: 'es2020',
+    platform: 'neutral',
+    logLevel: 'warning',
+  });
 }
 writeFileSync(join(dist, 'cjs', 'package.json'), '{ "type": "commonjs" }\n');
 
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const types = join(dist, 'types-tmp');
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', types], { stdio: 'inherit' });
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', types], {
+  stdio: 'inherit',
+});
 for (const file of readdirSync(join(types, 'client', 'src'))) {
   const text = readFileSync(join(types, 'client', 'src', file), 'utf8');
   if (text.includes('/protocol/')) throw new Error(`${file} refers to the service's protocol/ types`);

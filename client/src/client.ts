@@ -30,13 +30,7 @@ import {
  * newer service adds; the queue stays, and `reconnect()` tries again.
  */
 export type Status =
-  | 'connecting'
-  | 'connected'
-  | 'offline'
-  | 'unauthorized'
-  | 'replaced'
-  | 'stopped'
-  | 'closed';
+  'connecting' | 'connected' | 'offline' | 'unauthorized' | 'replaced' | 'stopped' | 'closed';
 export type DropReason = 'overflow' | 'too_large' | 'invalid_seq' | 'malformed' | 'tampered' | 'closed';
 
 /** An event the server confirmed: stored now (`received`), earlier (`duplicate`), or as told by a resume frame (`resumed`). */
@@ -116,7 +110,9 @@ export interface CbsaClientOptions {
 }
 
 type Settings = CbsaClientOptions &
-  Required<Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>>;
+  Required<
+    Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>
+  >;
 type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
 type ServerFrame = ResumeFrame | RefreshedReply | ResumableReply;
 
@@ -165,9 +161,9 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
   private paused = false;
   private expiredInARow = 0;
   private readonly backoff: Backoff;
-  private timer?: unknown;
-  private refreshTimer?: unknown;
-  private watchdog?: unknown;
+  private timer?: ReturnType<typeof setTimeout>;
+  private refreshTimer?: ReturnType<typeof setTimeout>;
+  private watchdog?: ReturnType<typeof setInterval>;
   private unwatch?: () => void;
   private stopped?: Status;
   private current: Status = 'offline';
@@ -188,7 +184,8 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     if (options.stream !== undefined && !STREAM_ID.test(options.stream)) {
       throw new TypeError('Invalid stream id');
     }
-    if (!hasWebSocket(options.WebSocket)) throw new TypeError('No global WebSocket: pass the WebSocket option');
+    if (!hasWebSocket(options.WebSocket))
+      throw new TypeError('No global WebSocket: pass the WebSocket option');
     const { onAck, onDrop, onStatus, onError, onTamper } = options;
     if (onAck) this.on('ack', onAck);
     if (onDrop) this.on('drop', onDrop);
@@ -355,7 +352,12 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     }
     // After reset() nothing of before is taken over, not even a closed tab's queue.
     const queued = new Map(fresh ? [] : [...streams].map(([stream, state]) => [stream, state.queued.length]));
-    const { stream, release } = await claimStream(this.storage.lockName ?? '', base, given !== undefined, queued);
+    const { stream, release } = await claimStream(
+      this.storage.lockName ?? '',
+      base,
+      given !== undefined,
+      queued,
+    );
     this.stream = stream;
     this.release = release;
     const state = streams.get(stream) ?? { next: 1, queued: [] };
@@ -587,11 +589,14 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     const left = exp * 1000 - Date.now();
     this.refreshTimer = setTimeout(
       () => {
-        getToken().then((token) => {
-          if (this.socket !== socket || !this.live) return;
-          const frame: RefreshRequest = { type: 'refresh', token };
-          socket.send(JSON.stringify(frame));
-        }, (error: unknown) => this.report(error));
+        getToken().then(
+          (token) => {
+            if (this.socket !== socket || !this.live) return;
+            const frame: RefreshRequest = { type: 'refresh', token };
+            socket.send(JSON.stringify(frame));
+          },
+          (error: unknown) => this.report(error),
+        );
       },
       Math.max(0, left - Math.min(30_000, left / 4)),
     );

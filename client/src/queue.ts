@@ -29,7 +29,7 @@ export class WriteAheadQueue {
   private removals = new Set<string>();
   private sets = new Map<string, string>();
   private writing = false;
-  private retry?: unknown;
+  private retry?: ReturnType<typeof setTimeout>;
   private idle: (() => void)[] = [];
   bytes = 0;
 

@@ -70,7 +70,7 @@ export async function refusedAs401(
 ): Promise<boolean> {
   if (/\b401\b/.test(failure)) return true;
   if (/\b[1-5]\d\d\b/.test(failure) || !globals.fetch) return false;
-  let bound: unknown;
+  let bound: ReturnType<typeof setTimeout>;
   const late = new Promise<boolean>((resolve) => (bound = setTimeout(() => resolve(false), timeout)));
   const probe = globals
     .fetch(url.replace(/^ws/, 'http'), { headers: token ? { authorization: `Bearer ${token}` } : {} })

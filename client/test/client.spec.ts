@@ -549,7 +549,9 @@ describe(CbsaClient.name, () => {
       const { c } = client({ token: 'static-token-1', stream: 'tok-1' });
       await c.send({ n: 1 });
       await expect(c.flush()).resolves.toBe(true);
-      expect(server.upgrades).toEqual([{ via: 'header', token: 'static-token-1', url: '/ws/behaviour?stream=tok-1' }]);
+      expect(server.upgrades).toEqual([
+        { via: 'header', token: 'static-token-1', url: '/ws/behaviour?stream=tok-1' },
+      ]);
     });
 
     it('getToken: called before each connect, and the refresh frame goes out before exp', async () => {

@@ -19,7 +19,9 @@ describe('@cbsa/client package', () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(pkg.name).toBe('@cbsa/client');
     expect(pkg.dependencies).toBeUndefined();
-    expect(pkg.peerDependenciesMeta).toEqual({ '@react-native-async-storage/async-storage': { optional: true } });
+    expect(pkg.peerDependenciesMeta).toEqual({
+      '@react-native-async-storage/async-storage': { optional: true },
+    });
     expect(pkg.files).toEqual(['dist', 'README.md']);
     expect((pkg.scripts as Record<string, string>).prepack).toBeDefined();
     const entry = (name: string) => ({
@@ -63,20 +65,35 @@ describe('@cbsa/client package', () => {
       const tarball = npm(['pack', '--pack-destination', dir, '--json'], ROOT);
       const [{ filename, files }] = JSON.parse(tarball) as { filename: string; files: { path: string }[] }[];
       const paths = files.map((f) => f.path);
-      expect(paths).toEqual(expect.arrayContaining(['README.md', 'dist/index.js', 'dist/cjs/index.js', 'dist/react-native.js']));
+      expect(paths).toEqual(
+        expect.arrayContaining(['README.md', 'dist/index.js', 'dist/cjs/index.js', 'dist/react-native.js']),
+      );
       writeFileSync(join(dir, 'package.json'), '{ "name": "consumer", "version": "1.0.0", "private": true }');
       npm(['install', '--offline', '--no-audit', '--no-fund', `./${filename}`], dir);
       const node = (code: string, type: 'module' | 'commonjs') =>
-        execFileSync(process.execPath, ['--input-type=' + type, '-e', code], { cwd: dir, encoding: 'utf8' }).trim();
-      expect(node(`import { CbsaClient, MemoryStorage } from '@cbsa/client'; console.log(typeof CbsaClient, typeof MemoryStorage)`, 'module')).toBe('function function');
-      expect(node(`const { CbsaClient } = require('@cbsa/client'); const rn = require('@cbsa/client/react-native'); console.log(typeof CbsaClient, typeof rn.asyncStorageQueue)`, 'commonjs')).toBe('function function');
+        execFileSync(process.execPath, ['--input-type=' + type, '-e', code], {
+          cwd: dir,
+          encoding: 'utf8',
+        }).trim();
+      expect(
+        node(
+          `import { CbsaClient, MemoryStorage } from '@cbsa/client'; console.log(typeof CbsaClient, typeof MemoryStorage)`,
+          'module',
+        ),
+      ).toBe('function function');
+      expect(
+        node(
+          `const { CbsaClient } = require('@cbsa/client'); const rn = require('@cbsa/client/react-native'); console.log(typeof CbsaClient, typeof rn.asyncStorageQueue)`,
+          'commonjs',
+        ),
+      ).toBe('function function');
       writeFileSync(
         join(dir, 'app.ts'),
         [
           "import { CbsaClient } from '@cbsa/client';",
           "import { asyncStorageQueue } from '@cbsa/client/react-native';",
           'interface Tap { event_type: "tap"; x: number; y: number }',
-          "declare const storage: Parameters<typeof asyncStorageQueue>[0];",
+          'declare const storage: Parameters<typeof asyncStorageQueue>[0];',
           "const client = new CbsaClient<Tap>({ url: 'ws://localhost/ws/behaviour', storage: asyncStorageQueue(storage) });",
           "const tap: Tap = { event_type: 'tap', x: 1, y: 2 };",
           'export const seq: Promise<number> = client.send(tap);',

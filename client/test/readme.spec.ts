@@ -36,7 +36,13 @@ describe('client/README.md React Native example', () => {
     const server = await FakeServer.start();
     try {
       server.verdict = () => ({ error: 'Service unavailable' });
-      const options = { url: server.url, WebSocket, storage: asyncStorageQueue(AsyncStorage), minDelay: 20, maxDelay: 50 };
+      const options = {
+        url: server.url,
+        WebSocket,
+        storage: asyncStorageQueue(AsyncStorage),
+        minDelay: 20,
+        maxDelay: 50,
+      };
       const first = new CbsaClient(options);
       await first.send({ n: 1 });
       await first.send({ n: 2 });

@@ -45,25 +45,19 @@ class ChaosStorage implements QueueStorage {
     const roll = this.rand();
     const mode = roll < this.failRate / 2 ? 'fail' : roll < this.failRate ? 'fail-after' : 'ok';
     return new Promise((resolve, reject) => {
-      setTimeout(
-        () => {
+      setTimeout(() => {
+        if (life !== this.life) return;
+        if (mode !== 'fail') {
+          for (const [key, value] of set) this.map.set(key, value);
+          for (const key of remove) this.map.delete(key);
+        }
+        setTimeout(() => {
           if (life !== this.life) return;
-          if (mode !== 'fail') {
-            for (const [key, value] of set) this.map.set(key, value);
-            for (const key of remove) this.map.delete(key);
-          }
-          setTimeout(
-            () => {
-              if (life !== this.life) return;
-              if (mode === 'ok') return resolve();
-              this.failures++;
-              reject(new Error(`write failed (${mode})`));
-            },
-            this.rand() * 3,
-          );
-        },
-        this.rand() * 3,
-      );
+          if (mode === 'ok') return resolve();
+          this.failures++;
+          reject(new Error(`write failed (${mode})`));
+        }, this.rand() * 3);
+      }, this.rand() * 3);
     });
   }
 
@@ -86,10 +80,13 @@ describe('write-ahead (property)', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 2 ** 31 - 1 }),
-        fc.array(fc.record({ events: fc.integer({ min: 0, max: 12 }), killAfterMs: fc.integer({ min: 0, max: 8 }) }), {
-          minLength: 1,
-          maxLength: 4,
-        }),
+        fc.array(
+          fc.record({ events: fc.integer({ min: 0, max: 12 }), killAfterMs: fc.integer({ min: 0, max: 8 }) }),
+          {
+            minLength: 1,
+            maxLength: 4,
+          },
+        ),
         fc.constantFrom(0, 0.15, 0.4),
         async (seed, lives, failRate) => {
           const rand = random(seed);
