@@ -10,7 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
+// Built beside dist/ and swapped in at the end, so a test reading dist/ meanwhile never finds it empty.
+const dist = join(root, `dist.building-${process.pid}`);
 const sources = readdirSync(join(root, 'src'))
   .filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts'))
   .map((file) => join(root, 'src', file));
@@ -43,3 +44,11 @@ for (const file of readdirSync(join(types, 'client', 'src'))) {
   cpSync(join(dist, file), join(dist, 'cjs', file));
 }
 rmSync(types, { recursive: true });
+const old = join(root, `dist.old-${process.pid}`);
+try {
+  renameSync(join(root, 'dist'), old);
+} catch {
+  // first build
+}
+renameSync(dist, join(root, 'dist'));
+rmSync(old, { recursive: true, force: true });
