@@ -361,7 +361,7 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     this.stream = stream;
     this.release = release;
     const state = streams.get(stream) ?? { next: 1, queued: [] };
-    state.queued.sort((a, b) => a.seq - b.seq);
+    state.queued.sort((first, second) => first.seq - second.seq);
     for (const entry of state.queued) state.next = Math.max(state.next, entry.seq + 1);
     const queue = new WriteAheadQueue(
       this.storage,

@@ -49,9 +49,9 @@ export class IndexedDBStorage implements QueueStorage {
   }
 
   private open(): Promise<Db> {
-    const g = globalThis as unknown as IdbGlobals;
+    const idb = globalThis as unknown as IdbGlobals;
     if (!this.db) {
-      const req = g.indexedDB.open(this.name, 1);
+      const req = idb.indexedDB.open(this.name, 1);
       req.onupgradeneeded = () => req.result.createObjectStore(STORE);
       this.db = done(req);
     }

@@ -57,7 +57,7 @@ export async function claimStream(
 ): Promise<{ stream: string; release: () => void }> {
   const candidates = [...stored.keys()]
     .filter((stream) => stream !== base && (!given || stream.startsWith(`${base}:`)))
-    .sort((a, b) => stored.get(b)! - stored.get(a)!);
+    .sort((one, other) => stored.get(other)! - stored.get(one)!);
   for (const stream of [base, ...candidates]) {
     const release = await tryLock(scope, stream);
     if (release) return { stream, release };
