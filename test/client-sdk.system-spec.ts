@@ -14,7 +14,7 @@ import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
 import { CLIENT_DIST, importSdk, range, readLog } from './support/sdk.js';
 import { Service } from './support/service.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { sleep } from './support/wait.js';
+import { sleep, until } from './support/wait.js';
 
 const FAST = { minDelay: 20, maxDelay: 400, ackTimeout: 3_000 };
 
@@ -237,6 +237,46 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
         `reconnect after a 2 s outage: ${took.join(', ')} ms (median ${sorted[2]} ms, max ${sorted[4]} ms)`,
       );
     }, 90_000);
+
+    it('tamper: a forged last_seq (2^53-1 written by another client) is reported, not believed', async () => {
+      const tampers: Sdk.Tamper[] = [];
+      const drops: Sdk.Drop[] = [];
+      const victim = make({
+        stream: 'victim',
+        onTamper: (tamper) => tampers.push(tamper),
+        onDrop: (drop) => drops.push(drop),
+      });
+      for (let n = 1; n <= 3; n++) await victim.send({ n });
+      await expect(victim.flush(10_000)).resolves.toBe(true);
+      // The attacker: same static token, the victim's stream id, one frame with the largest seq.
+      const attacker = new WebSocket(`${url()}?stream=victim`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      const replies: string[] = [];
+      attacker.on('message', (data: Buffer) => replies.push(data.toString()));
+      await new Promise((resolve) => attacker.once('open', resolve));
+      attacker.send(JSON.stringify({ seq: 2 ** 53 - 1, forged: true }));
+      await until(
+        () => replies,
+        (seen) => seen.some((r) => r.includes('"received"')),
+        10_000,
+        10,
+      );
+      attacker.close();
+      victim.reconnect(); // the victim took its stream back (the attacker had replaced it)
+      await until(
+        () => tampers.length,
+        (count) => count > 0,
+        10_000,
+        10,
+      );
+      expect(tampers).toEqual([{ stream: 'victim', lastSeq: 2 ** 53 - 1, highestSeq: 3 }]);
+      expect(await victim.send({ n: 4 })).toBe(4); // its own numbering
+      await expect(victim.flush(10_000)).resolves.toBe(true);
+      expect(drops).toEqual([{ seq: 4, reason: 'tampered', event: '{"n":4}' }]);
+      expect(victim.stats).toMatchObject({ lastSeq: 4, acked: 3, dropped: 1 });
+      expect((await readLog(redis.url)).get('victim')!.map((e) => e.seq)).toEqual([1, 2, 3, 2 ** 53 - 1]);
+    });
 
     it('close(): flushes what was queued, then closes its socket', async () => {
       const base = `http://127.0.0.1:${port}`;

@@ -3,14 +3,14 @@
 // every connect how far it got (`resume.last_seq`), so the client resends the rest after any fault
 // without creating duplicates.
 import type { CLOSE_TOKEN_EXPIRED } from '../../src/protocol/close-codes.js';
-import type { RefreshRequest, RefreshedReply } from '../../src/protocol/refresh-frames.js';
+import type { RefreshRequest, RefreshReply } from '../../src/protocol/auth-frames.js';
 import type {
   CLOSE_STREAM_RESUMED,
   INVALID_SEQ,
   ResumableReply,
   ResumeFrame,
 } from '../../src/protocol/resume-frames.js';
-import type { MALFORMED_JSON, RATE_LIMIT_EXCEEDED } from '../../src/protocol/ingest-frames.js';
+import type { INVALID_TOKEN, MALFORMED_JSON, RATE_LIMIT_EXCEEDED } from '../../src/protocol/ingest-frames.js';
 import { Backoff } from './backoff.js';
 import { type Entry, WriteAheadQueue } from './queue.js';
 import { MemoryStorage, type QueueStorage, type StorageEntry } from './storage.js';
@@ -114,7 +114,7 @@ type Settings = CbsaClientOptions &
     Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>
   >;
 type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
-type ServerFrame = ResumeFrame | RefreshedReply | ResumableReply;
+type ServerFrame = ResumeFrame | RefreshReply | ResumableReply;
 
 interface Waiter {
   upTo: number;
@@ -127,7 +127,7 @@ const TOKEN_EXPIRED: typeof CLOSE_TOKEN_EXPIRED = 4003;
 const BAD_SEQ: typeof INVALID_SEQ = 'Invalid seq';
 const MALFORMED: typeof MALFORMED_JSON = 'Malformed JSON';
 const RATE_LIMITED: typeof RATE_LIMIT_EXCEEDED = 'Rate limit exceeded';
-const INVALID_TOKEN = 'Invalid token';
+const REFRESH_REFUSED: typeof INVALID_TOKEN = 'Invalid token';
 
 const STREAM_ID = /^[A-Za-z0-9._:@-]{1,200}$/;
 const ROOT = 'cbsa/';
@@ -499,7 +499,7 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
       return;
     }
     const queue = this.queue!;
-    if (frame.status === 'error' && (frame.message as string) === INVALID_TOKEN) {
+    if (frame.status === 'error' && frame.message === REFRESH_REFUSED) {
       // The answer to a refresh frame, not to an event: the old token stands until it expires.
       return this.report(new Error('Token refresh refused: Invalid token'));
     }

@@ -1,6 +1,11 @@
 // Opening the socket. The stream id goes in the URL; a token never does: Node and React Native send
 // it as `Authorization: Bearer`, browsers (which cannot set headers on a WebSocket) as the subprotocol
 // `cbsa.bearer.<token>` offered beside `cbsa.v1`.
+import type { BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL } from '../../src/protocol/auth-frames.js';
+
+// Checked against the service's own constants: a change there fails the type check here.
+const V1: typeof SUBPROTOCOL = 'cbsa.v1';
+const BEARER: typeof BEARER_SUBPROTOCOL_PREFIX = 'cbsa.bearer.';
 
 /** The part of a WebSocket (browser, React Native, undici, `ws`) the client uses. */
 export interface Socket {
@@ -53,7 +58,7 @@ export function openSocket(url: string, token: string | undefined, given?: WebSo
       return new Native(url, undefined, headers) as Socket;
     default:
       // Offered only with a token: a browser fails a handshake that offers one the server does not pick.
-      return new Native(url, token ? ['cbsa.v1', `cbsa.bearer.${token}`] : undefined) as Socket;
+      return new Native(url, token ? [V1, BEARER + token] : undefined) as Socket;
   }
 }
 
