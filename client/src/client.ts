@@ -14,7 +14,7 @@ import type { INVALID_TOKEN, MALFORMED_JSON, RATE_LIMIT_EXCEEDED } from '../../s
 import { Backoff } from './backoff.js';
 import { type Entry, WriteAheadQueue } from './queue.js';
 import { MemoryStorage, type QueueStorage, type StorageEntry } from './storage.js';
-import { claimStream, randomId } from './stream-claim.js';
+import { claimStream, randomId, suffixed } from './stream-claim.js';
 import {
   type Socket,
   type WebSocketConstructor,
@@ -22,6 +22,7 @@ import {
   openSocket,
   refusedAs401,
   streamUrl,
+  tokenClaims,
   tokenExpiry,
 } from './transport.js';
 
@@ -155,6 +156,7 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
   private socket?: Socket;
   private attempt = 0; // bumped by every connect and hang-up: a late token or socket of an old one is ignored
   private opening = false; // waiting for a token
+  private fresh?: string; // a token got at start, not yet used
   private live = false; // the resume frame arrived
   private tampered = false; // ...and claimed seqs this device never gave
   private heard = 0;
@@ -315,8 +317,8 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
       this.release?.();
       this.stopped = undefined;
       this.backoff.reset();
-      const base = stream ?? this.settings.stream;
-      await this.start(base === undefined || base === this.stream ? undefined : base, true);
+      const given = this.settings.stream;
+      await this.start(stream ?? (given === undefined ? undefined : suffixed(given)), true);
     })();
     for (const waiter of [...this.waiters]) waiter.resolve(true);
     return this.starting;
@@ -345,6 +347,12 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
       else if (Number(rest) > 0) state.queued.push({ seq: Number(rest), body: value });
     }
     let base = given;
+    if (base === undefined) {
+      // After reset() a new stream: in JWT mode still one of the subject's.
+      const sub = await this.subject();
+      base = sub !== undefined && fresh ? suffixed(sub) : sub;
+    }
+    const chosen = base !== undefined;
     const writes: StorageEntry[] = [];
     if (!base) {
       if (!install || fresh) writes.push([INSTALL, (install = `${Date.now().toString(36)}-${randomId(16)}`)]);
@@ -352,12 +360,7 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     }
     // After reset() nothing of before is taken over, not even a closed tab's queue.
     const queued = new Map(fresh ? [] : [...streams].map(([stream, state]) => [stream, state.queued.length]));
-    const { stream, release } = await claimStream(
-      this.storage.lockName ?? '',
-      base,
-      given !== undefined,
-      queued,
-    );
+    const { stream, release } = await claimStream(this.storage.lockName ?? '', base, chosen, queued);
     this.stream = stream;
     this.release = release;
     const state = streams.get(stream) ?? { next: 1, queued: [] };
@@ -378,6 +381,19 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     this.queue = queue;
     this.trim();
     if (!this.stopped) this.connect();
+  }
+
+  /** JWT mode without a `stream` option: the token's `sub`, the stream its owner may write. */
+  private async subject(): Promise<string | undefined> {
+    let token = this.settings.token;
+    try {
+      // Kept for the first connect, which would otherwise ask again at once.
+      token = this.fresh = (await this.settings.getToken?.()) ?? token;
+    } catch (error) {
+      this.report(error);
+    }
+    const sub = tokenClaims(token)?.sub;
+    return typeof sub === 'string' && STREAM_ID.test(sub) ? sub : undefined;
   }
 
   /** Browsers: reconnect at once when the network comes back or the page is shown or hidden. */
@@ -435,7 +451,8 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     let token = this.settings.token;
     if (this.settings.getToken) {
       try {
-        token = await this.settings.getToken();
+        token = this.fresh ?? (await this.settings.getToken());
+        this.fresh = undefined;
       } catch (error) {
         this.report(error);
         if (attempt === this.attempt) {

@@ -86,15 +86,23 @@ export async function refusedAs401(
   return Promise.race([probe, late]).finally(() => clearTimeout(bound));
 }
 
-/** The `exp` claim (unix seconds) of a JWT, or undefined for any other token. */
-export function tokenExpiry(token: string | undefined): number | undefined {
+/** The claims of a JWT (not verified: the client only plans with them), or undefined for any other token. */
+export function tokenClaims(token: string | undefined): { exp?: unknown; sub?: unknown } | undefined {
   const payload = token?.split('.')[1];
   const decode = (globalThis as { atob?: (text: string) => string }).atob;
   if (!payload || !decode) return undefined;
   try {
-    const claims = JSON.parse(decode(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown };
-    return typeof claims.exp === 'number' ? claims.exp : undefined;
+    return JSON.parse(decode(payload.replace(/-/g, '+').replace(/_/g, '/'))) as {
+      exp?: unknown;
+      sub?: unknown;
+    };
   } catch {
     return undefined;
   }
+}
+
+/** The `exp` claim (unix seconds) of a JWT. */
+export function tokenExpiry(token: string | undefined): number | undefined {
+  const exp = tokenClaims(token)?.exp;
+  return typeof exp === 'number' ? exp : undefined;
 }

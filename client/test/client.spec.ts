@@ -595,6 +595,25 @@ describe(CbsaClient.name, () => {
       expect(statuses).not.toContain('unauthorized');
     });
 
+    it("without a stream option, JWT mode streams on the token's sub: sub, then sub:<random>", async () => {
+      const storage = new MemoryStorage();
+      const token = jwt(3600, 1).replace(
+        /\.[^.]+\./,
+        `.${Buffer.from(JSON.stringify({ sub: 'device-9' })).toString('base64url')}.`,
+      );
+      const getToken = () => Promise.resolve(token);
+      const first = client({ storage, getToken });
+      const second = client({ storage, getToken });
+      await Promise.all([first.c.send({ n: 1 }), second.c.send({ n: 1 })]);
+      expect([first.c.streamId, second.c.streamId].sort()).toEqual([
+        'device-9',
+        expect.stringMatching(/^device-9:[a-z0-9]{7}$/),
+      ]);
+      await first.c.reset();
+      expect(first.c.streamId).toMatch(/^device-9:[a-z0-9]{7}$/);
+      expect(first.c.streamId).not.toBe(second.c.streamId);
+    });
+
     it('close 4003 with a static token: status "unauthorized"', async () => {
       server.verdict = () => ({ close: 4003 });
       const { c } = client({ token: 'static' });
