@@ -329,7 +329,10 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     try {
       entries = await this.storage.load(ROOT);
     } catch (error) {
+      // The stored next seqs are unknown: only a stream never used before is safe to number from 1.
       this.report(error);
+      if (given !== undefined) given = suffixed(given);
+      fresh = true;
     }
     const streams = new Map<string, { next: number; queued: Entry[] }>();
     let install: string | undefined;

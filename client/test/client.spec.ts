@@ -399,6 +399,22 @@ describe(CbsaClient.name, () => {
       expect(backing.load('cbsa/wal-2/')).toEqual([['cbsa/wal-2/n', '4']]);
     });
 
+    it('when the storage cannot be read, it numbers from 1 only on a new stream', async () => {
+      const backing = new MemoryStorage();
+      backing.write([['cbsa/dev-1/n', '40']], []);
+      const errors: unknown[] = [];
+      const broken: QueueStorage = {
+        load: () => Promise.reject(new Error('EIO')),
+        write: (set, remove) => backing.write(set, remove),
+      };
+      const { c } = client({ storage: broken, stream: 'dev-1', onError: (e) => errors.push(e) });
+      expect(await c.send({ n: 1 })).toBe(1);
+      expect(c.streamId).toMatch(/^dev-1:[a-z0-9]{7}$/);
+      expect(errors).toEqual([new Error('EIO')]);
+      await expect(c.flush()).resolves.toBe(true);
+      expect(server.seqs('dev-1')).toEqual([]);
+    });
+
     it('a restart after a full flush numbers on from the stored next seq', async () => {
       const storage = new MemoryStorage();
       const first = client({ storage });
