@@ -293,8 +293,9 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
   }
 
   /**
-   * At logout: forgets the queue (from the storage too) and starts a new stream, `stream` or a newly
-   * generated one. Sends made meanwhile go to the new stream.
+   * At logout: forgets the queue (from the storage too) and starts a new stream: `stream`, else one
+   * derived from the `stream` option or the JWT's `sub`, else a newly generated one. Sends made
+   * meanwhile go to the new stream.
    */
   async reset(stream?: string): Promise<void> {
     if (stream !== undefined && !STREAM_ID.test(stream)) throw new TypeError('Invalid stream id');
@@ -373,7 +374,7 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
       this.storage,
       `${ROOT}${stream}/`,
       state.next,
-      () => this.onWritten(),
+      () => this.queue === queue && this.onWritten(), // not after reset()
       (error) => this.report(error),
     );
     for (const entry of state.queued) {
