@@ -1,6 +1,6 @@
 // A child process for the SDK kill test: @cbsa/client (client/dist) on a file storage (atomic
 // rename, as an app's storage would be). `send`: sends events one after another, awaiting each
-// send(), until it is killed. `drain`: delivers what is left, then exits. Every line it prints is
+// send() (and now and then a flush), until it is killed. `drain`: delivers what is left, then exits. Every line it prints is
 // written before the next step (stdout to a pipe is synchronous), so the parent knows at least what
 // it printed when it killed it.
 import { readFileSync } from 'node:fs';
@@ -54,5 +54,8 @@ if (mode === 'drain') {
     } catch {
       say(`rejected ${id}`);
     }
+    // Now and then everything is confirmed and deleted, so only the stored next seq is left: a kill
+    // then tests that it was written with the events.
+    if (Math.random() < 0.2) await client.flush(100);
   }
 }
