@@ -22,7 +22,7 @@ const RETRY_MS = 1000;
 export class WriteAheadQueue {
   /** Durable events not yet confirmed, in seq order: only these may be sent. */
   readonly entries: Entry[] = [];
-  /** Events waiting for their write (the one running and the next). */
+  /** Events waiting for the next write. */
   private pending: Pending[] = [];
   /** The events of the write that runs. */
   private batch: Pending[] = [];
