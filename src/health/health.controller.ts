@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { ServerResponse } from 'node:http';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
@@ -25,7 +25,6 @@ export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   bus?: 'up' | 'down';
 }
 
-@ApiTags('health')
 @Controller()
 export class HealthController {
   private readonly startedAt = Date.now();
@@ -44,6 +43,8 @@ export class HealthController {
 
   /** 200 while serving; 503 with status "shutting_down" once a shutdown has begun. */
   @Get(ROUTES.health)
+  @ApiTags('health')
+  @ApiOperation({ operationId: 'getHealth', summary: 'Counts, version and whether the service is shutting down' })
   @ApiOkResponse({ description: 'Serving', schema: HEALTH_REPORT })
   @ApiServiceUnavailableResponse({ description: 'Shutting down', schema: HEALTH_REPORT })
   health(@Res({ passthrough: true }) res: ServerResponse): HealthReport {
@@ -77,6 +78,8 @@ export class HealthController {
 
   /** Liveness: the process is up and its event loop answers. */
   @Get(ROUTES.live)
+  @ApiTags('health')
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness probe: the process answers' })
   @ApiOkResponse({ description: 'The process is up', schema: HEALTH_CHECK })
   @HealthCheck()
   live() {
@@ -90,6 +93,8 @@ export class HealthController {
    * local monitors still see events): it shows as "bus":"down" in /health and in metrics instead.
    */
   @Get(ROUTES.ready)
+  @ApiTags('health')
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness probe: this instance can serve ingest' })
   @ApiOkResponse({ description: 'Ready for traffic', schema: HEALTH_CHECK })
   @ApiServiceUnavailableResponse({
     description: 'Not ready: the failing checks are in error',
@@ -121,6 +126,7 @@ export class HealthController {
 
   @Get(ROUTES.flowMap)
   @ApiTags('flow map')
+  @ApiOperation({ operationId: 'getEventFlowMap', summary: 'The event flow map events are classified onto' })
   @ApiOkResponse({ description: 'The event flow map the service classifies onto', schema: FLOW_MAP })
   eventFlowMap(): FlowMapDocument {
     return this.flowMap.document;

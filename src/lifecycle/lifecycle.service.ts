@@ -1,9 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 
 /** Whether the service is shutting down: /health reports it and new upgrades are refused. */
 @Injectable()
-export class LifecycleService {
+export class LifecycleService implements OnModuleDestroy {
   private stopping = false;
   private startedAt: number | undefined;
 
@@ -19,5 +19,13 @@ export class LifecycleService {
   beginShutdown(): void {
     this.stopping = true;
     this.startedAt ??= performance.now();
+  }
+
+  /**
+   * Any app.close() is a shutdown, also a host application's (enableShutdownHooks): this global
+   * module's hook runs before the sink drains and the sockets get their 1001.
+   */
+  onModuleDestroy(): void {
+    this.beginShutdown();
   }
 }

@@ -12,7 +12,7 @@ import { BusService, type RemoteBatch } from '../cluster/bus.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { FLOW_MAP_PATH, encodeEvent, encodeHello, encodeStats } from '../protocol/index.js';
+import { FLOW_MAP_PATH, encodeEvent, encodeHello, encodeStats, mounted } from '../protocol/index.js';
 import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { StreamService } from '../stream/stream.service.js';
@@ -151,11 +151,11 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     socket.send(
       encodeHello({
         app: { name: this.cfg.appName, version: this.cfg.version },
-        flow_map: FLOW_MAP_PATH,
+        flow_map: mounted(this.cfg, FLOW_MAP_PATH),
         endpoints: {
-          ingest: this.cfg.websocketEndpoint,
-          monitor: this.cfg.monitorEndpoint,
-          flow_map: FLOW_MAP_PATH,
+          ingest: mounted(this.cfg, this.cfg.websocketEndpoint),
+          monitor: mounted(this.cfg, this.cfg.monitorEndpoint),
+          flow_map: mounted(this.cfg, FLOW_MAP_PATH),
         },
         nodes: this.cluster.view().nodes,
         replay: { events: this.cfg.monitorReplay, scope: this.publishing ? 'cluster' : 'instance' },

@@ -1,10 +1,10 @@
 // GET /config.json: what the monitor page needs to know about this server before it connects,
 // so a custom MONITOR_ENDPOINT works without editing the page.
 import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
-import { FLOW_MAP_PATH, ROUTES } from '../protocol/index.js';
+import { FLOW_MAP_PATH, ROUTES, mounted } from '../protocol/index.js';
 
 export interface PageConfig {
   ingest_endpoint: string;
@@ -18,6 +18,7 @@ export class PageConfigController {
 
   @Get(ROUTES.config)
   @ApiTags('monitor page')
+  @ApiOperation({ operationId: 'getPageConfig', summary: 'Where the monitor page finds its socket and the flow map' })
   @ApiOkResponse({
     description: 'Where the monitor page finds the monitor socket and the flow map',
     schema: {
@@ -32,9 +33,9 @@ export class PageConfigController {
   })
   pageConfig(): PageConfig {
     return {
-      ingest_endpoint: this.cfg.websocketEndpoint,
-      monitor_endpoint: this.cfg.monitorEndpoint,
-      flow_map: FLOW_MAP_PATH,
+      ingest_endpoint: mounted(this.cfg, this.cfg.websocketEndpoint),
+      monitor_endpoint: mounted(this.cfg, this.cfg.monitorEndpoint),
+      flow_map: mounted(this.cfg, FLOW_MAP_PATH),
     };
   }
 }
