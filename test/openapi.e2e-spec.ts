@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type RunningApp, startApp } from './support/app.js';
 
-const DOCUMENTED = ['/health', '/health/live', '/health/ready', '/event-flow-map', '/metrics', '/config.json'];
+const DOCUMENTED = [
+  '/health',
+  '/health/live',
+  '/health/ready',
+  '/event-flow-map',
+  '/metrics',
+  '/config.json',
+];
 /** A plain GET on a WebSocket path is documented too: it answers as the upgrade would be answered. */
 const WS_PROBES = ['/ws/behaviour', '/custom/monitor'];
 
@@ -25,10 +32,14 @@ async function redoclyLint(doc: unknown): Promise<LintReport> {
     const file = join(dir, 'openapi.json');
     await writeFile(file, JSON.stringify(doc, null, 2));
     const cli = join(process.cwd(), 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
-    const run = promisify(execFile)(process.execPath, [cli, 'lint', file, '--extends=recommended', '--format=json'], {
-      cwd: dir,
-      env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
-    });
+    const run = promisify(execFile)(
+      process.execPath,
+      [cli, 'lint', file, '--extends=recommended', '--format=json'],
+      {
+        cwd: dir,
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+      },
+    );
     // Exits 1 when it finds errors; the report on stdout is what is checked either way.
     const { stdout } = await run.catch((err: { stdout: string }) => err);
     return JSON.parse(stdout) as LintReport;
@@ -52,13 +63,18 @@ describe('OpenAPI document (e2e)', () => {
 
   it('is an OpenAPI 3.1 document naming every HTTP endpoint', () => {
     expect(doc.openapi).toBe('3.1.0');
-    expect(doc.info).toEqual(expect.objectContaining({ title: 'CBSA Backend', version: running.config.version }));
+    expect(doc.info).toEqual(
+      expect.objectContaining({ title: 'CBSA Backend', version: running.config.version }),
+    );
     expect(Object.keys(doc.paths).sort()).toEqual([...DOCUMENTED, ...WS_PROBES].sort());
   });
 
   it('passes `redocly lint` with the recommended rules: no error, no warning', async () => {
     const report = await redoclyLint(doc);
-    expect({ totals: report.totals, problems: report.problems.map((p) => `${p.ruleId}: ${p.message}`) }).toEqual({
+    expect({
+      totals: report.totals,
+      problems: report.problems.map((p) => `${p.ruleId}: ${p.message}`),
+    }).toEqual({
       totals: expect.objectContaining({ errors: 0, warnings: 0 }),
       problems: [],
     });

@@ -4,7 +4,13 @@ import { type AppConfig, ConfigError, parseEnv } from './env.js';
 import { SETTINGS } from './schema.js';
 
 /** A setting's value as a host writes it: the parsed type, or the text the environment would hold. */
-type Given<T> = T extends readonly string[] ? readonly string[] | string : T extends number ? number | string : T extends boolean ? boolean | string : T;
+type Given<T> = T extends readonly string[]
+  ? readonly string[] | string
+  : T extends number
+    ? number | string
+    : T extends boolean
+      ? boolean | string
+      : T;
 
 /** Every setting of the environment (see docs/configuration.md), in camelCase, all optional. */
 export type CbsaSettings = { [K in keyof AppConfig]?: Given<AppConfig[K]> };
@@ -43,7 +49,8 @@ export function resolveOptions(options: CbsaOptions = {}): ResolvedOptions {
     if (name === undefined) unknown.push(`Unknown option ${key}: not a CBSA setting`);
     else env[name] = asEnvText(value);
   }
-  if (logger !== 'nest' && logger !== 'pino') unknown.push(`Invalid logger=${JSON.stringify(logger)}: expected nest or pino`);
+  if (logger !== 'nest' && logger !== 'pino')
+    unknown.push(`Invalid logger=${JSON.stringify(logger)}: expected nest or pino`);
   let config: AppConfig;
   try {
     config = parseEnv(env);

@@ -44,7 +44,10 @@ export class HealthController {
   /** 200 while serving; 503 with status "shutting_down" once a shutdown has begun. */
   @Get(ROUTES.health)
   @ApiTags('health')
-  @ApiOperation({ operationId: 'getHealth', summary: 'Counts, version and whether the service is shutting down' })
+  @ApiOperation({
+    operationId: 'getHealth',
+    summary: 'Counts, version and whether the service is shutting down',
+  })
   @ApiOkResponse({ description: 'Serving', schema: HEALTH_REPORT })
   @ApiServiceUnavailableResponse({ description: 'Shutting down', schema: HEALTH_REPORT })
   health(@Res({ passthrough: true }) res: ServerResponse): HealthReport {

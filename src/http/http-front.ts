@@ -43,7 +43,9 @@ export class HttpFront {
     const base = this.cfg.basePath;
     if (base !== '') return under(path, base) ? path.slice(base.length) : undefined;
     if (this.options.ownsServer || path === '/') return path;
-    const own = [...HTTP_ROUTES, this.cfg.websocketEndpoint, this.cfg.monitorEndpoint].some((r) => under(path, r));
+    const own = [...HTTP_ROUTES, this.cfg.websocketEndpoint, this.cfg.monitorEndpoint].some((r) =>
+      under(path, r),
+    );
     return own ? path : undefined;
   }
 

@@ -29,7 +29,12 @@ const TAGS = [
 ];
 
 /** A plain GET on a WebSocket path answers as the upgrade would be answered (see http/http-front.ts). */
-function upgradeProbe(summary: string, operationId: string, security: OperationObject['security'], refusals: Record<string, string>): PathItemObject {
+function upgradeProbe(
+  summary: string,
+  operationId: string,
+  security: OperationObject['security'],
+  refusals: Record<string, string>,
+): PathItemObject {
   return {
     get: {
       tags: ['websocket'],
@@ -38,10 +43,13 @@ function upgradeProbe(summary: string, operationId: string, security: OperationO
       security,
       responses: {
         default: {
-          description: 'As a WebSocket upgrade (Upgrade: websocket): 101 Switching Protocols, then the contract in docs/asyncapi.yaml',
+          description:
+            'As a WebSocket upgrade (Upgrade: websocket): 101 Switching Protocols, then the contract in docs/asyncapi.yaml',
         },
         '426': { description: 'Upgrade Required: a WebSocket upgrade with these headers would be let in' },
-        ...Object.fromEntries(Object.entries(refusals).map(([status, description]) => [status, { description }])),
+        ...Object.fromEntries(
+          Object.entries(refusals).map(([status, description]) => [status, { description }]),
+        ),
         '421': HOST_REFUSED,
         '503': { description: 'Service Unavailable: shutting down, or at the connection cap' },
       },
@@ -79,7 +87,12 @@ export class OpenApiController {
       )
       .addServer(cfg.basePath || '/', 'This service')
       .addBearerAuth(
-        { type: 'http', scheme: 'bearer', bearerFormat: 'token', description: 'MONITOR_TOKEN (also accepted as ?token=)' },
+        {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'token',
+          description: 'MONITOR_TOKEN (also accepted as ?token=)',
+        },
         'monitorToken',
       )
       .addBearerAuth(
@@ -94,7 +107,10 @@ export class OpenApiController {
     for (const tag of TAGS) builder.addTag(tag.name, tag.description);
     const config = builder.build();
     // package.json says UNLICENSED: no licence is granted (SPDX has no id for that, hence a LicenseRef).
-    config.info.license = { name: 'UNLICENSED', identifier: 'LicenseRef-UNLICENSED' } as OpenAPIObject['info']['license'];
+    config.info.license = {
+      name: 'UNLICENSED',
+      identifier: 'LicenseRef-UNLICENSED',
+    } as OpenAPIObject['info']['license'];
     // SwaggerModule scans an application; CBSA's part of it is handed over as one (its container
     // and HTTP adapter), so a host application's controllers never appear here.
     const app = {
@@ -116,7 +132,8 @@ export class OpenApiController {
       paths[path.slice(cfg.basePath.length) || '/'] = item;
     }
     // With no token configured, a bearer token is not needed (and not checked).
-    const security = (configured: boolean, scheme: string) => (configured ? [{ [scheme]: [] }] : [{}, { [scheme]: [] }]);
+    const security = (configured: boolean, scheme: string) =>
+      configured ? [{ [scheme]: [] }] : [{}, { [scheme]: [] }];
     paths[cfg.websocketEndpoint] = upgradeProbe(
       'Ingest WebSocket: would an upgrade be let in',
       'probeIngestUpgrade',

@@ -61,7 +61,9 @@ export function nestLogStream(): DestinationStream {
         const base = cfg.basePath.slice(1);
         return {
           pinoHttp: [{ ...options, base: null, autoLogging: false }, nestLogStream()],
-          forRoutes: [{ path: base === '' ? '/__cbsa_unrouted__' : `${base}{/*splat}`, method: RequestMethod.ALL }],
+          forRoutes: [
+            { path: base === '' ? '/__cbsa_unrouted__' : `${base}{/*splat}`, method: RequestMethod.ALL },
+          ],
         };
       },
     }),

@@ -9,7 +9,10 @@ export class MetricsController {
 
   @Get(ROUTES.metrics)
   @ApiTags('metrics')
-  @ApiOperation({ operationId: 'getMetrics', summary: 'Prometheus metrics of this instance (of all workers with WORKERS>1)' })
+  @ApiOperation({
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics of this instance (of all workers with WORKERS>1)',
+  })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format 0.0.4', schema: { type: 'string' } })
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')

@@ -18,7 +18,10 @@ export class PageConfigController {
 
   @Get(ROUTES.config)
   @ApiTags('monitor page')
-  @ApiOperation({ operationId: 'getPageConfig', summary: 'Where the monitor page finds its socket and the flow map' })
+  @ApiOperation({
+    operationId: 'getPageConfig',
+    summary: 'Where the monitor page finds its socket and the flow map',
+  })
   @ApiOkResponse({
     description: 'Where the monitor page finds the monitor socket and the flow map',
     schema: {

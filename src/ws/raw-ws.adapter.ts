@@ -161,7 +161,9 @@ export class RawWsAdapter extends WsAdapter {
       if (!wsServer) return rejectUpgrade(socket, 404);
       const endpoint = this.endpoints.get(wsServer);
       if (!endpoint) {
-        return wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+        return wsServer.handleUpgrade(request, socket, head, (ws) =>
+          wsServer.emit('connection', ws, request),
+        );
       }
       const status = this.policy.refusal(request, endpoint);
       if (status !== undefined) {
@@ -330,7 +332,7 @@ export class RawWsAdapter extends WsAdapter {
         const ws = next.value;
         const awaiting = this.awaitingPong.get(ws);
         if (awaiting !== undefined) {
-          if (((ticks - awaiting.readUInt32LE(4)) >>> 0) < patience) continue;
+          if ((ticks - awaiting.readUInt32LE(4)) >>> 0 < patience) continue;
           // Acks already decided are written first (the peer may yet read them).
           void this.settled(ws).then(() => ws.terminate());
           continue;

@@ -1,0 +1,222 @@
+// CBSA embedded in a host Nest application, from the packed package: `npm pack` of this repository,
+// laid out in a temporary node_modules as npm installs it (its dependencies are this repository's,
+// linked, so no registry is needed). The host (test/fixtures/embed-host/host.mjs) keeps its own
+// routes, logger, headers and gateway; CBSA answers under /cbsa; SIGTERM drains it with 1001.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PACKAGE_ROOT } from '../src/config/env.js';
+import { TestClient } from './support/ws-client.js';
+import { sleep } from './support/wait.js';
+
+const run = promisify(execFile);
+
+/** `npm pack`, then the tarball's files under node_modules/cbsa, beside links to every dependency. */
+async function installPacked(dir: string): Promise<void> {
+  await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: PACKAGE_ROOT });
+  const tarball = (await readdir(dir)).find((f) => f.endsWith('.tgz'))!;
+  const target = join(dir, 'node_modules', 'cbsa');
+  await mkdir(target, { recursive: true });
+  await run('tar', ['-xzf', join(dir, tarball), '-C', target, '--strip-components=1']);
+  for (const entry of await readdir(join(PACKAGE_ROOT, 'node_modules'))) {
+    if (entry.startsWith('.') || entry === 'cbsa') continue;
+    await symlink(join(PACKAGE_ROOT, 'node_modules', entry), join(dir, 'node_modules', entry));
+  }
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'host', private: true, type: 'module' }));
+  await copyFile(join(PACKAGE_ROOT, 'test', 'fixtures', 'embed-host', 'host.mjs'), join(dir, 'host.mjs'));
+}
+
+interface HostLine {
+  level?: string;
+  context?: string;
+  message?: unknown;
+  host_listening?: number;
+  msg?: string;
+}
+
+class Host {
+  readonly proc: ChildProcess;
+  stdout = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(dir: string, options: Record<string, unknown> = {}) {
+    this.proc = spawn(process.execPath, ['host.mjs'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, CBSA_OPTIONS: JSON.stringify(options) },
+    });
+    this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.proc.stderr!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.exited = new Promise((resolve) =>
+      this.proc.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  lines(): HostLine[] {
+    return this.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        try {
+          return JSON.parse(l) as HostLine;
+        } catch {
+          return { msg: l };
+        }
+      });
+  }
+
+  async waitForLine(predicate: (line: HostLine) => boolean, timeout = 30_000): Promise<HostLine> {
+    const deadline = Date.now() + timeout;
+    while (Date.now() < deadline) {
+      const line = this.lines().find(predicate);
+      if (line) return line;
+      if (this.proc.exitCode !== null) break;
+      await sleep(50);
+    }
+    throw new Error(`no such line; output:\n${this.stdout}`);
+  }
+}
+
+describe('CbsaModule in a host application, from the packed package (e2e)', () => {
+  let dir: string;
+  let host: Host;
+  let http: string;
+  let ws: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cbsa-host-'));
+    await installPacked(dir);
+    host = new Host(dir, { monitorFlushMs: 10, logLevel: 'info' });
+    const port = (await host.waitForLine((l) => l.host_listening !== undefined, 60_000)).host_listening!;
+    http = `http://127.0.0.1:${port}`;
+    ws = `ws://127.0.0.1:${port}`;
+  }, 120_000);
+
+  afterAll(async () => {
+    host?.proc.kill('SIGKILL');
+    await host?.exited;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("leaves the host's own routes and headers alone", async () => {
+    const root = await fetch(`${http}/`);
+    expect(root.status).toBe(200);
+    expect(await root.json()).toEqual({ app: 'host', page: 'home' });
+    // Express's default, which the host did not turn off: CBSA does not decide it for the host.
+    expect(root.headers.get('x-powered-by')).toBe('Express');
+    const health = await fetch(`${http}/health`);
+    expect(await health.json()).toEqual({ app: 'host', healthy: true });
+    expect((await fetch(`${http}/nope`)).status).toBe(404);
+  });
+
+  it('serves every CBSA endpoint under /cbsa, without X-Powered-By', async () => {
+    const redirect = await fetch(`${http}/cbsa`, { redirect: 'manual' });
+    expect({ status: redirect.status, location: redirect.headers.get('location') }).toEqual({
+      status: 308,
+      location: '/cbsa/',
+    });
+    const page = await fetch(`${http}/cbsa/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>');
+    const health = await fetch(`${http}/cbsa/health`);
+    expect(await health.json()).toEqual(expect.objectContaining({ status: 'ok', active_connections: 0 }));
+    for (const path of [
+      '/cbsa/health/live',
+      '/cbsa/health/ready',
+      '/cbsa/event-flow-map',
+      '/cbsa/vendor/uplot/uPlot.esm.js',
+    ]) {
+      const res = await fetch(`${http}${path}`);
+      expect({ path, status: res.status, poweredBy: res.headers.get('x-powered-by') }).toEqual({
+        path,
+        status: 200,
+        poweredBy: null,
+      });
+    }
+    expect(await (await fetch(`${http}/cbsa/config.json`)).json()).toEqual({
+      ingest_endpoint: '/cbsa/ws/behaviour',
+      monitor_endpoint: '/cbsa/ws/monitor',
+      flow_map: '/cbsa/event-flow-map',
+    });
+    expect(await (await fetch(`${http}/cbsa/metrics`)).text()).toMatch(/^cbsa_/m);
+    expect((await fetch(`${http}/cbsa/ws/monitor`)).status).toBe(426);
+    // The document names CBSA's endpoints only, relative to its server /cbsa.
+    const doc = (await (await fetch(`${http}/cbsa/openapi.json`)).json()) as {
+      servers: unknown;
+      paths: object;
+    };
+    expect(doc.servers).toEqual([{ url: '/cbsa', description: 'This service' }]);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/config.json',
+      '/event-flow-map',
+      '/health',
+      '/health/live',
+      '/health/ready',
+      '/metrics',
+      '/ws/behaviour',
+      '/ws/monitor',
+    ]);
+  });
+
+  it('keeps the ingest contract exactly, and a monitor sees the event', async () => {
+    const monitor = await TestClient.open(`${ws}/cbsa/ws/monitor`);
+    const hello = (await monitor.nextJson()) as { type: string; endpoints: unknown };
+    expect(hello.type).toBe('hello');
+    expect(hello.endpoints).toEqual({
+      ingest: '/cbsa/ws/behaviour',
+      monitor: '/cbsa/ws/monitor',
+      flow_map: '/cbsa/event-flow-map',
+    });
+    const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+    client.send('{"event":"page_view","embedded":true}');
+    expect(await client.next()).toMatch(
+      /^\{"status":"received","server_timestamp":\d+\.\d{3},"message_id":1\}$/,
+    );
+    client.send('{nope');
+    expect(await client.nextJson()).toEqual({ status: 'error', message: 'Malformed JSON' });
+    let seen: unknown[] = [];
+    while (!seen.some((e) => (e as { message_id: unknown }).message_id === 1)) {
+      const frame = (await monitor.nextJson()) as { type: string; events?: unknown[] };
+      if (frame.type === 'events') seen = [...seen, ...frame.events!];
+    }
+    expect(seen).toContainEqual(
+      expect.objectContaining({
+        message_id: 1,
+        status: 'received',
+        data: { event: 'page_view', embedded: true },
+      }),
+    );
+    client.socket.close();
+    monitor.socket.close();
+    await Promise.all([client.closed, monitor.closed]);
+  });
+
+  it("serves the host's own gateway on /host-ws as Nest's WsAdapter would", async () => {
+    const client = await TestClient.open(`${ws}/host-ws`);
+    client.send(JSON.stringify({ event: 'echo', data: 'hello host' }));
+    expect(await client.nextJson()).toEqual({ event: 'echo', data: 'hello host' });
+    client.socket.close();
+    await client.closed;
+  });
+
+  it("logs through the host's Nest logger: every line is the host's JSON format, CBSA's among them", () => {
+    const lines = host.lines().filter((l) => l.host_listening === undefined);
+    expect(lines.filter((l) => l.msg !== undefined)).toEqual([]);
+    expect(lines.filter((l) => typeof l.level !== 'string' || l.message === undefined)).toEqual([]);
+    expect(lines.map((l) => l.context)).toEqual(expect.arrayContaining(['OpenFiles', 'MonitorGateway']));
+  });
+
+  it("drains CBSA with 1001 on SIGTERM, through the host's enableShutdownHooks", async () => {
+    const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+    client.send('{"event":"before_shutdown"}');
+    expect(await client.nextJson()).toEqual(expect.objectContaining({ status: 'received', message_id: 2 }));
+    host.proc.kill('SIGTERM');
+    expect(await client.closed).toEqual({ code: 1001, reason: 'Server shutting down' });
+    // Nest's shutdown hooks re-raise the signal once the app has closed.
+    expect(await host.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(host.lines().map((l) => l.message)).toContainEqual(
+      expect.stringMatching(/^Closed 1 sockets with 1001/),
+    );
+  }, 30_000);
+});
