@@ -161,7 +161,7 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
 
   it('keeps the ingest contract exactly, and a monitor sees the event', async () => {
     const monitor = await TestClient.open(`${ws}/cbsa/ws/monitor`);
-    const hello = (await monitor.nextJson()) as { type: string; endpoints: unknown };
+    const hello = await monitor.nextJson<{ type: string; endpoints: unknown }>();
     expect(hello.type).toBe('hello');
     expect(hello.endpoints).toEqual({
       ingest: '/cbsa/ws/behaviour',
@@ -177,7 +177,7 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
     expect(await client.nextJson()).toEqual({ status: 'error', message: 'Malformed JSON' });
     let seen: unknown[] = [];
     while (!seen.some((e) => (e as { message_id: unknown }).message_id === 1)) {
-      const frame = (await monitor.nextJson()) as { type: string; events?: unknown[] };
+      const frame = await monitor.nextJson<{ type: string; events?: unknown[] }>();
       if (frame.type === 'events') seen = [...seen, ...frame.events!];
     }
     expect(seen).toContainEqual(

@@ -75,7 +75,7 @@ describe('OpenAPI document (e2e)', () => {
       totals: report.totals,
       problems: report.problems.map((p) => `${p.ruleId}: ${p.message}`),
     }).toEqual({
-      totals: expect.objectContaining({ errors: 0, warnings: 0 }),
+      totals: expect.objectContaining({ errors: 0, warnings: 0 }) as unknown,
       problems: [],
     });
   }, 30_000);
@@ -89,8 +89,8 @@ describe('OpenAPI document (e2e)', () => {
   it('links the AsyncAPI document, and names the monitor token as a security scheme', () => {
     expect(doc.info.description).toContain('docs/asyncapi.yaml');
     expect(doc.components?.securitySchemes).toEqual({
-      monitorToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
-      ingestToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+      monitorToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }) as unknown,
+      ingestToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }) as unknown,
     });
     expect(doc.paths['/custom/monitor'].get!.security).toEqual([{}, { monitorToken: [] }]);
   });

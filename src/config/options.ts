@@ -3,14 +3,19 @@
 import { type AppConfig, ConfigError, parseEnv } from './env.js';
 import { SETTINGS } from './schema.js';
 
-/** A setting's value as a host writes it: the parsed type, or the text the environment would hold. */
+/**
+ * A setting's value as a host writes it: the parsed type, or the text the environment would hold
+ * (a word setting takes the environment's words: logLevel 'WARNING', sink 'nats').
+ */
 type Given<T> = T extends readonly string[]
   ? readonly string[] | string
   : T extends number
     ? number | string
     : T extends boolean
       ? boolean | string
-      : T;
+      : T extends string
+        ? string
+        : T;
 
 /** Every setting of the environment (see docs/configuration.md), in camelCase, all optional. */
 export type CbsaSettings = { [K in keyof AppConfig]?: Given<AppConfig[K]> };
@@ -36,7 +41,8 @@ function asEnvText(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (Array.isArray(value)) return value.join(',');
   if (typeof value === 'boolean') return value ? '1' : '0';
-  return String(value as string | number);
+  // Anything else (an object) is shown as JSON, so its error names what was given.
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value);
 }
 
 /** Validates module options as parseEnv validates the environment; unknown keys are errors too. */

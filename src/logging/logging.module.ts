@@ -28,7 +28,8 @@ function nestMethod(level: number): 'verbose' | 'debug' | 'log' | 'warn' | 'erro
 export function nestLogStream(): DestinationStream {
   return {
     write(line: string): void {
-      const { level, msg, context, time: _time, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      const { level, msg, context, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      delete fields.time;
       const text = Object.keys(fields).length > 0 ? `${String(msg)} ${JSON.stringify(fields)}` : String(msg);
       NestLogger[nestMethod(Number(level))](text, typeof context === 'string' ? context : 'CBSA');
     },
