@@ -134,10 +134,11 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
         poweredBy: null,
       });
     }
+    // Below the base path: the page resolves them against its own URL, /cbsa/.
     expect(await (await fetch(`${http}/cbsa/config.json`)).json()).toEqual({
-      ingest_endpoint: '/cbsa/ws/behaviour',
-      monitor_endpoint: '/cbsa/ws/monitor',
-      flow_map: '/cbsa/event-flow-map',
+      ingest_endpoint: '/ws/behaviour',
+      monitor_endpoint: '/ws/monitor',
+      flow_map: '/event-flow-map',
     });
     expect(await (await fetch(`${http}/cbsa/metrics`)).text()).toMatch(/^cbsa_/m);
     expect((await fetch(`${http}/cbsa/ws/monitor`)).status).toBe(426);

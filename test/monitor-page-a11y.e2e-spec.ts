@@ -5,6 +5,7 @@
 // in any connection state (screenshots left in test/artifacts/).
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type RunningApp, startApp } from './support/app.js';
@@ -154,6 +155,146 @@ describeWithBrowser('Monitor page accessibility (browser e2e)', () => {
         timeout: UI_TIMEOUT,
       });
       expect({ theme, violations: await axeViolations(page) }).toEqual({ theme, violations: [] });
+    }
+  }, 30_000);
+});
+
+interface Box {
+  name: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** The top bar's visible parts: brand, state pill, its reason, and each statistic. */
+async function topBarBoxes(page: Page): Promise<Box[]> {
+  return page.$$eval('.topbar .brand, .topbar #conn, .topbar #conn-error, .topbar .stat', (els) =>
+    els
+      .filter((el) => !(el as HTMLElement).hidden && el.getClientRects().length > 0)
+      .map((el) => {
+        const r = el.getBoundingClientRect();
+        return { name: el.id || el.className, x: r.x, y: r.y, width: r.width, height: r.height };
+      }),
+  );
+}
+
+/** Every pair of boxes that intersect, and every box that leaves the viewport: none expected. */
+function layoutProblems(boxes: Box[], viewportWidth: number): string[] {
+  const problems: string[] = [];
+  for (const b of boxes)
+    if (b.x < 0 || b.x + b.width > viewportWidth + 0.5) problems.push(`${b.name} outside the viewport`);
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, b] = [boxes[i], boxes[j]];
+      const apart =
+        a.x + a.width <= b.x + 0.5 ||
+        b.x + b.width <= a.x + 0.5 ||
+        a.y + a.height <= b.y + 0.5 ||
+        b.y + b.height <= a.y + 0.5;
+      if (!apart) problems.push(`${a.name} overlaps ${b.name}`);
+    }
+  }
+  return problems;
+}
+
+describeWithBrowser('Monitor page top bar in every connection state (browser e2e)', () => {
+  let running: RunningApp;
+  let browser: Browser;
+  /** Forwards to the app, or while `hold` is set accepts connections and never answers them. */
+  let proxy: Server;
+  let hold = false;
+  const held: Socket[] = [];
+  const pages = new Map<number, Page>();
+
+  const check = async (width: number, state: string) => {
+    const page = pages.get(width)!;
+    await page.bringToFront();
+    await page.waitForSelector(`[data-testid="connection-state"][data-state="${state.split(':')[0]}"]`, {
+      timeout: UI_TIMEOUT,
+    });
+    await page.screenshot({
+      path: join(ARTIFACTS, `monitor-topbar-${width}-${state.replace(':', '-')}.png`),
+    });
+    const boxes = await topBarBoxes(page);
+    expect(boxes.length).toBeGreaterThanOrEqual(10);
+    expect({ width, state, problems: layoutProblems(boxes, width) }).toEqual({ width, state, problems: [] });
+  };
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    running = await startApp();
+    proxy = createServer((client) => {
+      held.push(client);
+      if (hold) return;
+      const upstream = connect(running.port, '127.0.0.1');
+      held.push(upstream);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    browser = await launchChromium();
+    for (const width of [1280, 390]) {
+      const context = await browser.newContext({ viewport: { width, height: 800 }, colorScheme: 'light' });
+      pages.set(width, await context.newPage());
+    }
+  }, 30_000);
+
+  afterAll(async () => {
+    held.forEach((s) => s.destroy());
+    proxy?.close();
+    await browser?.close();
+    await running?.close();
+  });
+
+  it('does not overlap while connecting, at 1280 and 390 px', async () => {
+    for (const [width, page] of pages) {
+      // The page is loaded through a proxy that, from its config request on, holds every new
+      // connection unanswered: its monitor socket stays "connecting".
+      hold = false;
+      await page.route('**/config.json', async (route) => {
+        hold = true;
+        await route.fulfill({
+          json: {
+            ingest_endpoint: '/ws/behaviour',
+            monitor_endpoint: '/ws/monitor',
+            flow_map: '/event-flow-map',
+          },
+        });
+      });
+      await page.goto(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`, { waitUntil: 'load' });
+      await check(width, 'connecting');
+      await page.unroute('**/config.json');
+    }
+  });
+
+  it('does not overlap when connected', async () => {
+    for (const [width, page] of pages) {
+      await page.goto(running.http + '/', { waitUntil: 'load' });
+      await check(width, 'connected');
+    }
+  });
+
+  it('does not overlap while reconnecting with a reason, or when a token is asked for', async () => {
+    await running.close();
+    for (const [width, page] of pages) {
+      await page.bringToFront();
+      await page.waitForSelector('[data-testid="connection-error"]:not([hidden])', { timeout: UI_TIMEOUT });
+      await check(width, 'reconnecting:down');
+      // The longest reason the page gives: a refused origin (the probe's answer, as the server would give it).
+      await page.route('**/ws/monitor', (route) => route.fulfill({ status: 403 }));
+      await page.click('[data-testid="connection-state"]');
+      await page.waitForSelector('[data-testid="connection-error"][data-refusal="forbidden"]', {
+        timeout: UI_TIMEOUT,
+      });
+      await check(width, 'reconnecting:forbidden');
+      await page.unroute('**/ws/monitor');
+      await page.route('**/ws/monitor', (route) => route.fulfill({ status: 401 }));
+      await page.click('[data-testid="connection-state"]');
+      await page.waitForSelector('#token-dialog[open]', { timeout: UI_TIMEOUT });
+      await page.keyboard.press('Escape');
+      await check(width, 'unauthorized');
     }
   }, 30_000);
 });

@@ -1,10 +1,12 @@
 // GET /config.json: what the monitor page needs to know about this server before it connects,
-// so a custom MONITOR_ENDPOINT works without editing the page.
+// so a custom MONITOR_ENDPOINT works without editing the page. The paths are the service's own,
+// below BASE_PATH: the page resolves them against its own URL (so it works under a base path, and
+// behind a proxy that serves the service under a prefix of its own).
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
-import { FLOW_MAP_PATH, ROUTES, mounted } from '../protocol/index.js';
+import { FLOW_MAP_PATH, ROUTES } from '../protocol/index.js';
 
 export interface PageConfig {
   ingest_endpoint: string;
@@ -36,9 +38,9 @@ export class PageConfigController {
   })
   pageConfig(): PageConfig {
     return {
-      ingest_endpoint: mounted(this.cfg, this.cfg.websocketEndpoint),
-      monitor_endpoint: mounted(this.cfg, this.cfg.monitorEndpoint),
-      flow_map: mounted(this.cfg, FLOW_MAP_PATH),
+      ingest_endpoint: this.cfg.websocketEndpoint,
+      monitor_endpoint: this.cfg.monitorEndpoint,
+      flow_map: FLOW_MAP_PATH,
     };
   }
 }
