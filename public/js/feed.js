@@ -76,6 +76,17 @@ export class Feed {
     pauseButton.addEventListener('click', () => this.setPaused(!this.paused));
   }
 
+  /**
+   * A line across the feed that is not an event: a restart of the service ("restart") or totals
+   * that fell ("fall"). Shown whatever the filter, so the break in message ids is explained.
+   */
+  addMark(kind, text) {
+    const s = { mark: kind, text, time: Date.now() / 1000 };
+    this.recent.push(s);
+    this.queue.push(s);
+    if (!this.paused) this.flush(performance.now(), true);
+  }
+
   /** Called per event with whether it passes the filter; no DOM work here. */
   add(s, matches) {
     this.recent.push(s);
@@ -92,7 +103,7 @@ export class Feed {
     if (this.paused) {
       // A paused feed keeps its rows and only hides those the new filter rejects; it is rebuilt
       // from the recent events when it resumes.
-      for (const tr of this.body.children) tr.hidden = filter !== null && !filter(this.rowEvents.get(tr));
+      for (const tr of this.body.children) tr.hidden = !this.shows(this.rowEvents.get(tr));
       this.rebuildOnResume = true;
       this.updateEmpty();
       return;
@@ -110,8 +121,12 @@ export class Feed {
     this.rebuildOnResume = false;
     this.body.replaceChildren();
     this.queue.clear();
-    for (const s of this.recent.toArray()) if (this.filter === null || this.filter(s)) this.queue.push(s);
+    for (const s of this.recent.toArray()) if (this.shows(s)) this.queue.push(s);
     this.flush(performance.now(), true);
+  }
+
+  shows(s) {
+    return this.filter === null || s.mark !== undefined || this.filter(s);
   }
 
   setPaused(paused) {
@@ -191,6 +206,7 @@ export class Feed {
   }
 
   row(s) {
+    if (s.mark !== undefined) return this.markRow(s);
     const tr = document.createElement('div');
     tr.className = s.error ? 'feed-row is-error' : 'feed-row';
     tr.setAttribute('role', 'row');
@@ -226,10 +242,24 @@ export class Feed {
     return tr;
   }
 
+  markRow(s) {
+    const tr = document.createElement('div');
+    tr.className = `feed-row feed-mark feed-mark-${s.mark}`;
+    tr.setAttribute('role', 'row');
+    tr.tabIndex = -1;
+    tr.dataset.testid = 'feed-mark';
+    tr.dataset.mark = s.mark;
+    cell(tr, 'time', formatTime(s.time));
+    const text = cell(tr, 'mark', s.text);
+    text.setAttribute('role', 'cell');
+    this.rowEvents.set(tr, s);
+    return tr;
+  }
+
   open(target) {
     const tr = target instanceof Element ? target.closest('.feed-row') : null;
     const s = tr && this.rowEvents.get(tr);
-    if (s) this.onOpen(s, tr);
+    if (s && s.mark === undefined) this.onOpen(s, tr);
   }
 
   onKey(e) {

@@ -276,15 +276,15 @@ export class FlowGraph {
         rx: 1.5,
       });
       const label = svg('text', { class: 'node-label', x: 11, y: 18 });
-      // The trailing space is not drawn (SVG collapses it) but keeps "Touch 6" apart in the text
-      // that assistive technology compares with the node's name.
-      label.textContent = `${truncate(String(node.label ?? node.id))} `;
+      label.textContent = truncate(String(node.label ?? node.id));
       const count = svg('text', { class: 'node-count', x: 11, y: 36 });
       count.dataset.testid = 'node-count';
       count.dataset.count = '0';
       count.textContent = '0';
       // No <title> tooltip: its text would join the visible text, and the name must hold that text.
-      g.append(halo, box, accent, label, count);
+      // The space between the two texts is not drawn (SVG draws only text in <text>), but keeps
+      // "Touch 6" apart in the text assistive technology compares with the node's name.
+      g.append(halo, box, accent, label, document.createTextNode(' '), count);
       nodeLayer.append(g);
       const el = { g, halo, count, name: truncate(String(node.label ?? node.id)), interactive };
       this.nameNode(el, 0);

@@ -17,6 +17,8 @@ import type { StreamStats } from '../stream/stream.service.js';
 export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   status: 'ok' | 'shutting_down';
   uptime_seconds: number;
+  /** When this instance started (ISO 8601): a new value means the service restarted. */
+  started_at: string;
   version: string;
   /** With Redis: live instances, and this instance's own counts (the top-level counts are the cluster's). */
   instances?: number;
@@ -73,6 +75,7 @@ export class HealthController {
       total_gaps,
       resumes,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      started_at: this.lifecycle.startedAt,
       version: this.cfg.version,
       ...(instance && { instances, instance }),
       ...(this.redis.enabled && { bus: this.redis.ready ? ('up' as const) : ('down' as const) }),
