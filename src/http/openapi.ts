@@ -83,7 +83,7 @@ export class OpenApiController {
       .setDescription(
         `HTTP endpoints of CBSA. The WebSocket contracts (ingest on ${mounted(cfg, cfg.websocketEndpoint)}, ` +
           `monitor on ${mounted(cfg, cfg.monitorEndpoint)}) are described by the AsyncAPI document ` +
-          '[docs/asyncapi.yaml](docs/asyncapi.yaml), shipped with the package.',
+          '[docs/asyncapi.yaml](docs/asyncapi.yaml), shipped with the package (prose in docs/protocol.md).',
       )
       .addServer(cfg.basePath || '/', 'This service')
       .addBearerAuth(
