@@ -8,6 +8,7 @@ import {
   type InjectionToken,
   Module,
   type ModuleMetadata,
+  type OnModuleDestroy,
   type OptionalFactoryDependency,
   type Provider,
 } from '@nestjs/common';
@@ -20,6 +21,7 @@ import type { AppConfig } from './config/env.js';
 import { type CbsaOptions, type ResolvedOptions, resolveOptions } from './config/options.js';
 import { HealthModule } from './health/health.module.js';
 import { DOCUMENTED_MODULES } from './http/openapi.js';
+import { LifecycleService } from './lifecycle/lifecycle.service.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MonitorModule } from './monitor/monitor.module.js';
 
@@ -43,6 +45,20 @@ class CbsaRoutes {
     for (const module of DOCUMENTED_MODULES) {
       Reflect.defineMetadata(MODULE_PATH + modules.applicationId, cfg.basePath, module);
     }
+  }
+}
+
+/**
+ * Any app.close() is a shutdown, a host application's too (enableShutdownHooks): upgrades are
+ * refused and /health says shutting_down before the sink drains and the sockets get their 1001.
+ * Nest runs onModuleDestroy from the root module down, so this one runs before the feature modules'.
+ */
+@Injectable()
+class CbsaShutdown implements OnModuleDestroy {
+  constructor(private readonly lifecycle: LifecycleService) {}
+
+  onModuleDestroy(): void {
+    this.lifecycle.beginShutdown();
   }
 }
 
@@ -89,7 +105,7 @@ export class CbsaModule {
     return {
       module: CbsaModule,
       imports: [config, AppModule],
-      providers: [CbsaRoutes],
+      providers: [CbsaRoutes, CbsaShutdown],
     };
   }
 }

@@ -1,9 +1,9 @@
-import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { performance } from 'node:perf_hooks';
 
 /** Whether the service is shutting down: /health reports it and new upgrades are refused. */
 @Injectable()
-export class LifecycleService implements OnModuleDestroy {
+export class LifecycleService {
   /**
    * When this instance started (ISO 8601), in /health and the monitor's hello: a page that sees it
    * change knows the service restarted, and why its totals and message ids began again.
@@ -24,13 +24,5 @@ export class LifecycleService implements OnModuleDestroy {
   beginShutdown(): void {
     this.stopping = true;
     this.shutdownAt ??= performance.now();
-  }
-
-  /**
-   * Any app.close() is a shutdown, also a host application's (enableShutdownHooks): this global
-   * module's hook runs before the sink drains and the sockets get their 1001.
-   */
-  onModuleDestroy(): void {
-    this.beginShutdown();
   }
 }
