@@ -174,7 +174,7 @@ async function topBarBoxes(page: Page): Promise<Box[]> {
       .filter((el) => !(el as HTMLElement).hidden && el.getClientRects().length > 0)
       .map((el) => {
         const r = el.getBoundingClientRect();
-        return { name: el.id || el.className, x: r.x, y: r.y, width: r.width, height: r.height };
+        return { name: el.id || String(el.getAttribute('class')), x: r.x, y: r.y, width: r.width, height: r.height };
       }),
   );
 }
