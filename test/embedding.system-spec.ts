@@ -2,6 +2,7 @@
 // laid out in a temporary node_modules as npm installs it (its dependencies are this repository's,
 // linked, so no registry is needed). The host (test/fixtures/embed-host/host.mjs) keeps its own
 // routes, logger, headers and gateway; CBSA answers under /cbsa; SIGTERM drains it with 1001.
+import { Redis } from 'ioredis';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { chromiumPath, launchChromium } from './support/browser.js';
+import { RedisServer, describeWithRedis } from './support/redis.js';
 import { TestClient } from './support/ws-client.js';
 import { sleep } from './support/wait.js';
 
@@ -79,25 +81,36 @@ class Host {
   }
 }
 
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cbsa-host-'));
+  await installPacked(dir);
+}, 60_000);
+
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** Starts the host and waits for it to listen; its base URLs for HTTP and WebSocket. */
+async function startHost(
+  options: Record<string, unknown>,
+): Promise<{ host: Host; http: string; ws: string }> {
+  const host = new Host(dir, options);
+  const port = (await host.waitForLine((l) => l.host_listening !== undefined, 60_000)).host_listening!;
+  return { host, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
+}
+
 describe('CbsaModule in a host application, from the packed package (e2e)', () => {
-  let dir: string;
   let host: Host;
   let http: string;
   let ws: string;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cbsa-host-'));
-    await installPacked(dir);
-    host = new Host(dir, { monitorFlushMs: 10, logLevel: 'info' });
-    const port = (await host.waitForLine((l) => l.host_listening !== undefined, 60_000)).host_listening!;
-    http = `http://127.0.0.1:${port}`;
-    ws = `ws://127.0.0.1:${port}`;
+    ({ host, http, ws } = await startHost({ monitorFlushMs: 10, logLevel: 'info' }));
   }, 120_000);
 
   afterAll(async () => {
     host?.proc.kill('SIGKILL');
     await host?.exited;
-    await rm(dir, { recursive: true, force: true });
   });
 
   it("leaves the host's own routes and headers alone", async () => {
@@ -195,23 +208,29 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
   });
 
   // Only where a Chromium is found (the browser suites say how to get one).
-  (chromiumPath ? it : it.skip)('serves the monitor page under /cbsa/, which connects and shows events', async () => {
-    const browser = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      await page.goto(`${http}/cbsa/`, { waitUntil: 'load' });
-      await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', { timeout: 10_000 });
-      const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
-      client.send('{"event":"seen_by_page","user_id":"embedded-user"}');
-      await client.nextJson();
-      await page.waitForSelector('[data-testid="feed-row"] [data-col="user"]:text-is("embedded-user")', {
-        timeout: 10_000,
-      });
-      client.socket.close();
-    } finally {
-      await browser.close();
-    }
-  }, 30_000);
+  (chromiumPath ? it : it.skip)(
+    'serves the monitor page under /cbsa/, which connects and shows events',
+    async () => {
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${http}/cbsa/`, { waitUntil: 'load' });
+        await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
+          timeout: 10_000,
+        });
+        const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+        client.send('{"event":"seen_by_page","user_id":"embedded-user"}');
+        await client.nextJson();
+        await page.waitForSelector('[data-testid="feed-row"] [data-col="user"]:text-is("embedded-user")', {
+          timeout: 10_000,
+        });
+        client.socket.close();
+      } finally {
+        await browser.close();
+      }
+    },
+    30_000,
+  );
 
   it("serves the host's own gateway on /host-ws as Nest's WsAdapter would", async () => {
     const client = await TestClient.open(`${ws}/host-ws`);
@@ -240,4 +259,47 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
       expect.stringMatching(/^Closed 1 sockets with 1001/),
     );
   }, 30_000);
+});
+
+describeWithRedis('CbsaModule in a host application, with the Redis stream sink (e2e)', () => {
+  let redis: RedisServer;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+  }, 30_000);
+
+  afterAll(() => redis?.stop());
+
+  it('stores what it acks in the stream before the ack, and drains with 1001 on SIGTERM', async () => {
+    const prefix = 'embedded:';
+    const { host, ws } = await startHost({ sink: 'redis-stream', redisUrl: redis.url, redisPrefix: prefix });
+    try {
+      const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+      const ids: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        client.send(`{"event":"stored","n":${i}}`);
+        ids.push((await client.nextJson<{ status: string; message_id: number }>()).message_id);
+      }
+      // The log itself, read back: every acked id, once, with the client's bytes.
+      const reader = new Redis(redis.url);
+      try {
+        const entries = await reader.xrange(`${prefix}stream`, '-', '+');
+        const stored = entries.map(([, list]) => {
+          const fields: Record<string, string> = {};
+          for (let i = 0; i < list.length; i += 2) fields[list[i]] = list[i + 1];
+          return fields;
+        });
+        expect(stored.map((f) => Number(f.message_id))).toEqual(ids);
+        expect(stored.map((f) => f.data)).toEqual([0, 1, 2].map((n) => `{"event":"stored","n":${n}}`));
+      } finally {
+        reader.disconnect();
+      }
+      host.proc.kill('SIGTERM');
+      expect(await client.closed).toEqual({ code: 1001, reason: 'Server shutting down' });
+      expect(await host.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    } finally {
+      host.proc.kill('SIGKILL');
+      await host.exited;
+    }
+  }, 60_000);
 });
