@@ -32,7 +32,9 @@ async function installPacked(dir: string): Promise<void> {
 }
 
 interface HostLine {
-  level?: string;
+  /** The host's ConsoleLogger writes its level as a word; pino as a number. */
+  level?: string | number;
+  req?: { url?: string };
   context?: string;
   message?: unknown;
   host_listening?: number;
@@ -259,6 +261,30 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
       expect.stringMatching(/^Closed 1 sockets with 1001/),
     );
   }, 30_000);
+});
+
+describe("CbsaModule in a host application, with logger: 'pino' (e2e)", () => {
+  it("writes CBSA's own JSON lines, logging CBSA's requests and never the host's", async () => {
+    const { host, http } = await startHost({ logger: 'pino' });
+    try {
+      expect((await fetch(`${http}/`)).status).toBe(200);
+      expect((await fetch(`${http}/cbsa/health`)).status).toBe(200);
+      const requestLine = await host.waitForLine((l) => l.msg === 'request completed');
+      expect(requestLine.req?.url).toBe('/cbsa/health');
+      const lines = host.lines();
+      // The host's logger still has the host's lines; CBSA's are pino's, with its context.
+      expect(lines).toContainEqual(
+        expect.objectContaining({ level: 'log', message: 'Nest application successfully started' }),
+      );
+      expect(lines).toContainEqual(expect.objectContaining({ level: 30, context: 'OpenFiles' }));
+      expect(lines.filter((l) => l.msg === 'request completed').map((l) => l.req?.url)).toEqual([
+        '/cbsa/health',
+      ]);
+    } finally {
+      host.proc.kill('SIGKILL');
+      await host.exited;
+    }
+  }, 60_000);
 });
 
 describeWithRedis('CbsaModule in a host application, with the Redis stream sink (e2e)', () => {

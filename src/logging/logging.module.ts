@@ -40,7 +40,7 @@ export function nestLogStream(): DestinationStream {
   imports: [
     LoggerModule.forRootAsync({
       inject: [appConfig.KEY, CBSA_OPTIONS],
-      useFactory: (cfg: ConfigType<typeof appConfig>, { logger }: ResolvedOptions): Params => {
+      useFactory: (cfg: ConfigType<typeof appConfig>, { logger, ownsServer }: ResolvedOptions): Params => {
         const options = {
           level: cfg.logLevel,
           base: { app: cfg.appName, version: cfg.version, pid: process.pid },
@@ -56,16 +56,16 @@ export function nestLogStream(): DestinationStream {
             }),
           },
         };
-        if (logger === 'pino') return { pinoHttp: options };
-        // The host's requests never pass through CBSA's middleware; with no base path there is no
-        // telling them apart, so then none do.
+        if (ownsServer) return { pinoHttp: options };
+        // Embedded, the host's requests never pass through CBSA's request middleware (nor get its
+        // req.id and req.log); with no base path there is no telling them apart, so then none do.
         const base = cfg.basePath.slice(1);
-        return {
-          pinoHttp: [{ ...options, base: null, autoLogging: false }, nestLogStream()],
-          forRoutes: [
-            { path: base === '' ? '/__cbsa_unrouted__' : `${base}{/*splat}`, method: RequestMethod.ALL },
-          ],
-        };
+        const forRoutes = [
+          { path: base === '' ? '/__cbsa_unrouted__' : `${base}{/*splat}`, method: RequestMethod.ALL },
+        ];
+        if (logger === 'pino') return { pinoHttp: options, forRoutes };
+        // Through the host's Nest logger: CBSA's own lines only, no request log of its own.
+        return { pinoHttp: [{ ...options, base: null, autoLogging: false }, nestLogStream()], forRoutes };
       },
     }),
   ],
