@@ -46,10 +46,10 @@ class Host {
   stdout = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(dir: string, options: Record<string, unknown> = {}) {
+  constructor(dir: string, options: Record<string, unknown> = {}, listen = '127.0.0.1') {
     this.proc = spawn(process.execPath, ['host.mjs'], {
       cwd: dir,
-      env: { PATH: process.env.PATH, CBSA_OPTIONS: JSON.stringify(options) },
+      env: { PATH: process.env.PATH, CBSA_OPTIONS: JSON.stringify(options), HOST_LISTEN: listen },
     });
     this.proc.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.stdout += d.toString()));
@@ -95,8 +95,9 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 /** Starts the host and waits for it to listen; its base URLs for HTTP and WebSocket. */
 async function startHost(
   options: Record<string, unknown>,
+  listen?: string,
 ): Promise<{ host: Host; http: string; ws: string }> {
-  const host = new Host(dir, options);
+  const host = new Host(dir, options, listen);
   const port = (await host.waitForLine((l) => l.host_listening !== undefined, 60_000)).host_listening!;
   return { host, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
 }
@@ -247,6 +248,8 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
     expect(lines.filter((l) => l.msg !== undefined)).toEqual([]);
     expect(lines.filter((l) => typeof l.level !== 'string' || l.message === undefined)).toEqual([]);
     expect(lines.map((l) => l.context)).toEqual(expect.arrayContaining(['OpenFiles', 'MonitorGateway']));
+    // The host listens on 127.0.0.1: no exposure warning, though HOST's default is 0.0.0.0.
+    expect(lines.filter((l) => l.context === 'Security')).toEqual([]);
   });
 
   it("drains CBSA with 1001 on SIGTERM, through the host's enableShutdownHooks", async () => {
@@ -265,7 +268,8 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
 
 describe("CbsaModule in a host application, with logger: 'pino' (e2e)", () => {
   it("writes CBSA's own JSON lines, logging CBSA's requests and never the host's", async () => {
-    const { host, http } = await startHost({ logger: 'pino' });
+    // Listening on every interface with the monitor open: the warning names the address really bound.
+    const { host, http } = await startHost({ logger: 'pino' }, '0.0.0.0');
     try {
       expect((await fetch(`${http}/`)).status).toBe(200);
       expect((await fetch(`${http}/cbsa/health`)).status).toBe(200);
@@ -280,6 +284,14 @@ describe("CbsaModule in a host application, with logger: 'pino' (e2e)", () => {
       expect(lines.filter((l) => l.msg === 'request completed').map((l) => l.req?.url)).toEqual([
         '/cbsa/health',
       ]);
+      const port = new URL(http).port;
+      const warning = await host.waitForLine((l) => l.context === 'Security');
+      expect(warning.msg).toBe(
+        `The application's server, listening on 0.0.0.0:${port}, is reachable from the network and neither ` +
+          "MONITOR_TOKEN nor ALLOWED_HOSTS is set: anyone who can reach this port can watch every event's data " +
+          'on /cbsa/ws/monitor, including a web page in a browser on your network through DNS rebinding. ' +
+          'Set MONITOR_TOKEN, or ALLOWED_HOSTS to the names this service is reached by.',
+      );
     } finally {
       host.proc.kill('SIGKILL');
       await host.exited;

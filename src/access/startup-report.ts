@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { PinoLogger } from 'nestjs-pino';
 import { CBSA_OPTIONS, appConfig } from '../config/app.config.js';
 import type { ResolvedOptions } from '../config/options.js';
+import { mounted } from '../protocol/index.js';
 import { ConnectionSlots } from './connection-slots.js';
 import { exposureWarning } from './host-check.js';
 
@@ -31,7 +32,8 @@ export class StartupReport implements OnApplicationBootstrap {
       const subject = this.options.ownsServer
         ? `HOST=${this.cfg.host}`
         : `The application's server, listening on ${address.address}:${address.port},`;
-      const exposed = exposureWarning({ ...this.cfg, host: address.address }, subject);
+      const monitorEndpoint = mounted(this.cfg, this.cfg.monitorEndpoint);
+      const exposed = exposureWarning({ ...this.cfg, host: address.address, monitorEndpoint }, subject);
       if (exposed !== undefined) this.log.warn({ context: 'Security' }, exposed);
     };
     if (server.listening) warn();
