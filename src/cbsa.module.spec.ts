@@ -4,6 +4,9 @@ import { WsAdapter } from '@nestjs/platform-ws';
 import { CbsaModule } from './cbsa.module.js';
 import { appConfig } from './config/app.config.js';
 import { ConfigError, parseEnv } from './config/env.js';
+import { LifecycleService } from './lifecycle/lifecycle.service.js';
+import { StreamSink } from './sink/stream-sink.service.js';
+import { CbsaWsAdapter } from './ws/cbsa-ws.adapter.js';
 
 /** A host's own settings provider, as forRootAsync would inject a ConfigService. */
 const HOST_SETTINGS = 'HOST_SETTINGS';
@@ -64,6 +67,22 @@ describe(CbsaModule.name, () => {
     } finally {
       await app.close();
     }
+  });
+
+  it("marks the shutdown before the sink drains, on any app.close() (a host's shutdown hooks)", async () => {
+    const app = await NestFactory.create(CbsaModule.forRoot({ logLevel: 'ERROR' }), { logger: false });
+    app.useWebSocketAdapter(new CbsaWsAdapter(app));
+    await app.listen(0, '127.0.0.1');
+    const lifecycle = app.get(LifecycleService);
+    const sink = app.get(StreamSink);
+    const shuttingDownAtDrain: boolean[] = [];
+    const drain = sink.drain.bind(sink);
+    sink.drain = (timeoutMs: number) => {
+      shuttingDownAtDrain.push(lifecycle.shuttingDown);
+      return drain(timeoutMs);
+    };
+    await app.close();
+    expect(shuttingDownAtDrain).toEqual([true]);
   });
 
   it('refuses invalid settings in forRoot at once, before any app exists', () => {
