@@ -174,7 +174,13 @@ async function topBarBoxes(page: Page): Promise<Box[]> {
       .filter((el) => !(el as HTMLElement).hidden && el.getClientRects().length > 0)
       .map((el) => {
         const r = el.getBoundingClientRect();
-        return { name: el.id || String(el.getAttribute('class')), x: r.x, y: r.y, width: r.width, height: r.height };
+        return {
+          name: el.id || String(el.getAttribute('class')),
+          x: r.x,
+          y: r.y,
+          width: r.width,
+          height: r.height,
+        };
       }),
   );
 }
@@ -263,7 +269,9 @@ describeWithBrowser('Monitor page top bar in every connection state (browser e2e
           },
         });
       });
-      await page.goto(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`, { waitUntil: 'load' });
+      await page.goto(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`, {
+        waitUntil: 'domcontentloaded',
+      });
       await check(width, 'connecting');
       await page.unroute('**/config.json');
     }
