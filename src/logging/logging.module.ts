@@ -7,6 +7,7 @@ import type { ConfigType } from '@nestjs/config';
 import { LoggerModule, type Params } from 'nestjs-pino';
 import type { DestinationStream, SerializedRequest } from 'pino';
 import { CBSA_OPTIONS, appConfig } from '../config/app.config.js';
+import { HTTP_ROUTES } from '../config/schema.js';
 import type { ResolvedOptions } from '../config/options.js';
 
 export function redactQuery(url: string | undefined): string | undefined {
@@ -58,11 +59,11 @@ export function nestLogStream(): DestinationStream {
         };
         if (ownsServer) return { pinoHttp: options };
         // Embedded, the host's requests never pass through CBSA's request middleware (nor get its
-        // req.id and req.log); with no base path there is no telling them apart, so then none do.
+        // req.id and req.log): only those under the base path, or without one, to CBSA's own routes.
         const base = cfg.basePath.slice(1);
-        const forRoutes = [
-          { path: base === '' ? '/__cbsa_unrouted__' : `${base}{/*splat}`, method: RequestMethod.ALL },
-        ];
+        const own =
+          base === '' ? ['', ...HTTP_ROUTES.map((r) => `${r.slice(1)}{/*splat}`)] : [`${base}{/*splat}`];
+        const forRoutes = own.map((path) => ({ path, method: RequestMethod.ALL }));
         if (logger === 'pino') return { pinoHttp: options, forRoutes };
         // Through the host's Nest logger: CBSA's own lines only, no request log of its own.
         return { pinoHttp: [{ ...options, base: null, autoLogging: false }, nestLogStream()], forRoutes };
