@@ -400,11 +400,20 @@ export const SETTINGS = {
   idBlockSize: int({
     env: 'ID_BLOCK_SIZE',
     area: 'scale-out',
-    default: 1000,
+    default: 1_000_000,
     min: 1,
-    max: 1_000_000_000,
+    max: 30_000_000_000,
     description:
-      'Message ids leased at once, from Redis (INCRBY) or, with SINK=nats and no REDIS_URL, from NATS KV (grows up to 64x for an instance that uses a block in under a second)',
+      "Message ids a process may hand out ahead of its id slot's share of the clock (125,000 ids/s), with REDIS_URL or SINK=nats: a burst allowance that refills at that rate; every process sharing the log must use the same value",
+  }),
+  idSlotTtlMs: int({
+    env: 'ID_SLOT_TTL_MS',
+    area: 'scale-out',
+    default: 2000,
+    min: 400,
+    max: 600_000,
+    description:
+      "Lifetime of a process's id slot lease: it hands out ids for 3/4 of it without reaching Redis (or NATS), and a process starting waits about this long for its first id; every process sharing the log must use the same value",
   }),
 
   // --- durable sinks ---
@@ -544,6 +553,13 @@ export const SETTINGS = {
     min: 0,
     max: 3650 * DAY_S,
     description: 'Retention of the stream in seconds (0: keep forever)',
+  }),
+  natsAllowLimits: flag({
+    env: 'NATS_ALLOW_LIMITS',
+    area: 'durable sinks',
+    default: false,
+    description:
+      '1 starts even when the stream has limits that can delete acked events before consumers read them (max_msgs_per_subject, max_msgs or max_bytes with discard old, a max_age shorter than NATS_MAX_AGE_S): acked evidence may then be lost, and a resend after the duplicate window stored twice',
   }),
 };
 
