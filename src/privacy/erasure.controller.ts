@@ -1,5 +1,4 @@
-// DELETE /admin/subjects/{sub}/events: mounted only when ADMIN_TOKEN is set (otherwise the route
-// does not exist: 404 like any unknown path). The token is compared in constant time and never
+// DELETE /admin/subjects/{sub}/events: without ADMIN_TOKEN it answers 404 as an unknown path does. The token is compared in constant time and never
 // logged; a wrong or missing one learns nothing and changes nothing.
 import {
   Controller,
@@ -9,10 +8,11 @@ import {
   HttpException,
   HttpStatus,
   Inject,
+  NotFoundException,
   Param,
 } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExcludeController } from '@nestjs/swagger';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { PinoLogger } from 'nestjs-pino';
 import { appConfig } from '../config/app.config.js';
@@ -22,11 +22,12 @@ import type { ErasureReceipt } from './redis-erasure.js';
 const SUBJECT_MAX = 1024;
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
-@ApiTags('privacy')
-@ApiBearerAuth()
+// Not in /openapi.json: it exists only with ADMIN_TOKEN, and docs/privacy.md describes it.
+@ApiExcludeController()
 @Controller('admin')
 export class ErasureController {
-  private readonly expected: Buffer;
+  /** undefined without ADMIN_TOKEN: the route then answers as an unknown path does. */
+  private readonly expected: Buffer | undefined;
 
   constructor(
     private readonly erasure: ErasureService,
@@ -34,16 +35,18 @@ export class ErasureController {
     private readonly logger: PinoLogger,
   ) {
     logger.setContext(ErasureController.name);
-    this.expected = digest(`Bearer ${cfg.adminToken}`);
+    this.expected = cfg.adminToken === undefined ? undefined : digest(`Bearer ${cfg.adminToken}`);
   }
 
   @Delete('subjects/:sub/events')
   @HttpCode(200)
-  @ApiOkResponse({ description: 'The receipt: {subject, deleted, receipt_id, completed_at}' })
   async erase(
     @Param('sub') subject: string,
     @Headers('authorization') authorization: string | undefined,
   ): Promise<ErasureReceipt> {
+    if (this.expected === undefined) {
+      throw new NotFoundException(`Cannot DELETE /admin/subjects/${encodeURIComponent(subject)}/events`);
+    }
     // Digests of equal length, so the comparison takes the same time whatever was sent.
     if (!timingSafeEqual(digest(authorization ?? ''), this.expected)) {
       throw new HttpException({ error: 'Unauthorized' }, HttpStatus.UNAUTHORIZED);

@@ -1,5 +1,5 @@
-// Erasure by subject: the admin endpoint and the engines behind it. Imported only with ADMIN_TOKEN
-// (see AppModule.withConfig). The field policy lives in StreamModule (every event passes it there).
+// Erasure by subject: the admin endpoint (404 unless ADMIN_TOKEN is set) and the engines behind it.
+// The field policy and the quarantine schemas live in StreamModule (every event passes them there).
 import { Module } from '@nestjs/common';
 import { SinkModule } from '../sink/sink.module.js';
 import { StreamModule } from '../stream/stream.module.js';
