@@ -1,5 +1,5 @@
 // Every environment variable the service reads, declared once: type, default, bounds, secrecy, a
-// one-line description and its area. The parser (env.ts), its errors, the README's configuration
+// one-line description and its area. The parser (env.ts), its errors, docs/configuration.md's
 // table and .env.example all come from here (`npm run config:docs`).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
