@@ -80,10 +80,7 @@ function baseImage() {
     run('tar', ['-xzf', join(work, tarball), '-C', npmDir, '--strip-components=1']);
     symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', join(rootfs, 'usr/local/bin/npm'));
     symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', join(rootfs, 'usr/local/bin/npx'));
-    const changes = [
-      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-      'CMD ["node"]',
-    ];
+    const changes = ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'CMD ["node"]'];
     // Registry traffic passes a TLS proxy here: npm ci inside the build must trust its CA.
     if (caFile) {
       const inImage = '/usr/local/share/ca-certificates/node-extra-ca.crt';
@@ -109,7 +106,18 @@ function buildService(base) {
   // Docker format: the OCI image format has no HEALTHCHECK.
   execFileSync(
     'podman',
-    [...PODMAN, 'build', ...ULIMITS, '--format', 'docker', '--build-arg', `NODE_IMAGE=${base}`, '-t', IMAGE, ROOT],
+    [
+      ...PODMAN,
+      'build',
+      ...ULIMITS,
+      '--format',
+      'docker',
+      '--build-arg',
+      `NODE_IMAGE=${base}`,
+      '-t',
+      IMAGE,
+      ROOT,
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   log(`build took ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -150,7 +158,10 @@ async function openClient(url) {
     frames.length > 0
       ? Promise.resolve(frames.shift())
       : new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`no frame from ${url} within ${timeout} ms`)), timeout);
+          const timer = setTimeout(
+            () => reject(new Error(`no frame from ${url} within ${timeout} ms`)),
+            timeout,
+          );
           waiters.push((frame) => {
             clearTimeout(timer);
             resolve(frame);
@@ -221,7 +232,10 @@ async function checkRunning(port) {
 
   // Every process of the container, tini and Node alike, runs as the image's user.
   const processes = podman('top', CONTAINER, 'user', 'ruser', 'args').split('\n').slice(1);
-  assert.ok(processes.some((p) => /node dist\/main\.js/.test(p)), processes.join('\n'));
+  assert.ok(
+    processes.some((p) => /node dist\/main\.js/.test(p)),
+    processes.join('\n'),
+  );
   for (const p of processes) assert.doesNotMatch(p, /^\s*(root|0)\s|^\S+\s+(root|0)\s/, p);
   const uids = podman('exec', CONTAINER, 'node', '-p', 'process.getuid() + ":" + process.getgid()');
   assert.equal(uids, '10001:10001');
@@ -230,7 +244,9 @@ async function checkRunning(port) {
   // The runtime stage holds the production dependencies, dist/ and public/, and nothing else of the
   // repository: every package of the lockfile's production tree is there, none of its dev-only ones.
   const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
-  const topLevel = Object.entries(lock.packages).filter(([path]) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(path));
+  const topLevel = Object.entries(lock.packages).filter(([path]) =>
+    /^node_modules\/(@[^/]+\/)?[^/]+$/.test(path),
+  );
   const production = topLevel.filter(([, p]) => !p.dev && !p.link).map(([path]) => path);
   const devOnly = topLevel.filter(([, p]) => p.dev).map(([path]) => path);
   const present = JSON.parse(
@@ -249,7 +265,9 @@ async function checkRunning(port) {
     ),
   );
   assert.deepEqual(present, [...production, 'dist/main.js', 'public/index.html']);
-  log(`layout: dist/, public/, ${production.length} production packages, none of ${devOnly.length} dev-only ones`);
+  log(
+    `layout: dist/, public/, ${production.length} production packages, none of ${devOnly.length} dev-only ones`,
+  );
 
   // The image's HEALTHCHECK, run now rather than on its timer.
   const check = tryPodman('healthcheck', 'run', CONTAINER);
@@ -274,6 +292,8 @@ async function main() {
     '--name',
     CONTAINER,
     ...ULIMITS,
+    // As deploy/kubernetes runs it (readOnlyRootFilesystem): the service writes no file.
+    '--read-only',
     '--publish',
     `127.0.0.1:${port}:8000`,
     '--env',
@@ -309,12 +329,17 @@ async function main() {
         return [];
       }
     });
-    assert.ok(lines.some((l) => l.msg === 'Shutting down (SIGTERM)'), logs.join('\n'));
+    assert.ok(
+      lines.some((l) => l.msg === 'Shutting down (SIGTERM)'),
+      logs.join('\n'),
+    );
     assert.deepEqual(
       lines.filter((l) => l.level >= 50),
       [],
     );
-    log(`podman stop: both clients closed with 1001, exit 0 after ${stopMs} ms (SHUTDOWN_TIMEOUT_MS=${SHUTDOWN_TIMEOUT_MS})`);
+    log(
+      `podman stop: both clients closed with 1001, exit 0 after ${stopMs} ms (SHUTDOWN_TIMEOUT_MS=${SHUTDOWN_TIMEOUT_MS})`,
+    );
     log(`image size: ${IMAGE} ${mb(size)} (base ${mb(baseSize)}, CBSA's layers ${mb(size - baseSize)})`);
     log('passed');
   } finally {

@@ -4,5 +4,9 @@ import { MetricsController } from './metrics.controller.js';
 import { MetricsService } from './metrics.service.js';
 
 @Global()
-@Module({ providers: [MetricsService, BuildInfo], controllers: [MetricsController], exports: [MetricsService] })
+@Module({
+  providers: [MetricsService, BuildInfo],
+  controllers: [MetricsController],
+  exports: [MetricsService],
+})
 export class MetricsModule {}
