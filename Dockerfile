@@ -4,6 +4,7 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
+LABEL org.opencontainers.image.title=cbsa
 WORKDIR /src
 # The lockfile and the workspace manifests first: the dependency layer is reused until they change.
 COPY package.json package-lock.json ./
@@ -14,6 +15,7 @@ COPY src src
 RUN npm run build
 
 FROM ${NODE_IMAGE}
+LABEL org.opencontainers.image.title=cbsa
 # tini as PID 1: it forwards SIGTERM to Node (which then drains every socket with 1001) and reaps
 # any child that exits, the cluster workers among them (WORKERS > 1).
 RUN apt-get update \

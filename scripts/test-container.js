@@ -18,6 +18,7 @@ const PODMAN = ['--runtime=runc', '--cgroup-manager=cgroupfs'];
 /** The default ulimits exceed the machine's hard limits. Also the open-files limit CBSA caps itself to. */
 const ULIMITS = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 const IMAGE = 'localhost/cbsa:test';
+const BUILD_STAGE = 'localhost/cbsa-build:test';
 const CONTAINER = `cbsa-test-${process.pid}`;
 const SHUTDOWN_TIMEOUT_MS = 5000;
 /** An orchestrator's grace period: SHUTDOWN_TIMEOUT_MS plus 5 s, as docs/container.md advises. */
@@ -100,30 +101,25 @@ function baseImage() {
 }
 
 function buildService(base) {
-  const previous = tryPodman('image', 'inspect', '--format', '{{.Id}}', IMAGE).stdout.trim();
+  const build = (...args) =>
+    execFileSync(
+      'podman',
+      [...PODMAN, 'build', ...ULIMITS, '--format', 'docker', '--build-arg', `NODE_IMAGE=${base}`, ...args, ROOT],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
   log(`podman build --build-arg NODE_IMAGE=${base} -t ${IMAGE} .`);
   const started = Date.now();
+  // The build stage gets a tag too, so the cleanup below keeps its cached npm ci layer.
   // Docker format: the OCI image format has no HEALTHCHECK.
-  execFileSync(
-    'podman',
-    [
-      ...PODMAN,
-      'build',
-      ...ULIMITS,
-      '--format',
-      'docker',
-      '--build-arg',
-      `NODE_IMAGE=${base}`,
-      '-t',
-      IMAGE,
-      ROOT,
-    ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
-  );
+  build('--target', 'build', '-t', BUILD_STAGE);
+  build('-t', IMAGE);
   log(`build took ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  const current = podman('image', 'inspect', '--format', '{{.Id}}', IMAGE);
-  // Each source change leaves the previous image untagged: remove ours, nothing else.
-  if (previous && previous !== current) tryPodman('rmi', previous);
+  // Each change of the sources or the lockfile leaves the layers of the previous build behind,
+  // untagged. Remove those of this Dockerfile (its label), nothing else, until none is left.
+  for (let round = 0; round < 20; round++) {
+    const removed = podman('image', 'prune', '--force', '--filter', 'label=org.opencontainers.image.title=cbsa');
+    if (removed === '') break;
+  }
 }
 
 function freePort() {
