@@ -46,6 +46,7 @@ function cannotRun(reason) {
 function preflight() {
   const version = spawnSync('podman', ['--version'], { encoding: 'utf8' });
   if (version.error || version.status !== 0) cannotRun('podman not found: apt-get install -y podman runc');
+  if (spawnSync('runc', ['--version']).error) cannotRun('runc not found: apt-get install -y runc');
   const info = tryPodman('info', '--format', '{{.Host.OCIRuntime.Name}}');
   if (info.status !== 0) cannotRun(`podman info failed: ${info.stderr.trim().split('\n').pop()}`);
 }
@@ -65,6 +66,7 @@ function baseImage() {
   if (spawnSync('debootstrap', ['--version']).error) {
     cannotRun('debootstrap not found: apt-get install -y debootstrap');
   }
+  if (process.getuid() !== 0) cannotRun('the base image is made with debootstrap, which needs root');
   const work = mkdtempSync('/var/tmp/cbsa-base-');
   try {
     const rootfs = join(work, 'rootfs');
