@@ -106,7 +106,17 @@ function buildService(base) {
   const build = (...args) =>
     execFileSync(
       'podman',
-      [...PODMAN, 'build', ...ULIMITS, '--format', 'docker', '--build-arg', `NODE_IMAGE=${base}`, ...args, ROOT],
+      [
+        ...PODMAN,
+        'build',
+        ...ULIMITS,
+        '--format',
+        'docker',
+        '--build-arg',
+        `NODE_IMAGE=${base}`,
+        ...args,
+        ROOT,
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
   log(`podman build --build-arg NODE_IMAGE=${base} -t ${IMAGE} .`);
@@ -119,7 +129,13 @@ function buildService(base) {
   // Each change of the sources or the lockfile leaves the layers of the previous build behind,
   // untagged. Remove those of this Dockerfile (its label), nothing else, until none is left.
   for (let round = 0; round < 20; round++) {
-    const removed = podman('image', 'prune', '--force', '--filter', 'label=org.opencontainers.image.title=cbsa');
+    const removed = podman(
+      'image',
+      'prune',
+      '--force',
+      '--filter',
+      'label=org.opencontainers.image.title=cbsa',
+    );
     if (removed === '') break;
   }
 }
