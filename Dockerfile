@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # CBSA as a container: `docker build -t cbsa .` then `docker run -p 8000:8000 cbsa` (docs/container.md).
 # Both stages start from the same Node 24 image; NODE_IMAGE names a mirror or a local stand-in for it.
 ARG NODE_IMAGE=node:24-bookworm-slim
