@@ -403,7 +403,7 @@ export const SETTINGS = {
     description:
       'Durable handoff before the ack: redis-stream needs REDIS_URL, nats publishes to NATS_URL (a local server by default)',
   }),
-  // --- Evidence integrity (issue 9) ---
+  // --- Evidence integrity ---
   streamMaxlen: int({
     env: 'STREAM_MAXLEN',
     area: 'durable sinks',
