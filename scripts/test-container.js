@@ -4,7 +4,7 @@
 // devDependency, npm 11 laid out as in the official node image, and the machine's CA bundle.
 // Without podman (or where containers cannot run) it says so in one line: a skip locally, a
 // failure under CI=true.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -184,7 +184,7 @@ async function openClient(url) {
   return { socket, next, closed };
 }
 
-async function waitHealthy(base) {
+async function waitHealthy(base, name = CONTAINER) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {
@@ -193,9 +193,9 @@ async function waitHealthy(base) {
     } catch {
       // not listening yet
     }
-    const state = podman('inspect', '--format', '{{.State.Status}}', CONTAINER);
+    const state = podman('inspect', '--format', '{{.State.Status}}', name);
     if (state !== 'running' || Date.now() > deadline) {
-      throw new Error(`the container never answered /health (state ${state}):\n${podman('logs', CONTAINER)}`);
+      throw new Error(`the container never answered /health (state ${state}):\n${podman('logs', name)}`);
     }
     await sleep(250);
   }
@@ -318,35 +318,10 @@ async function main() {
   );
   try {
     const { client, monitor } = await checkRunning(port);
-
     // SIGTERM with clients connected: each gets 1001, and the service exits 0, which it does only
     // when its drain finished inside SHUTDOWN_TIMEOUT_MS (a timed-out shutdown exits 1; a kill
     // after the grace period would show 137).
-    const started = Date.now();
-    podman('stop', '--time', String(STOP_GRACE_S), CONTAINER);
-    const stopMs = Date.now() - started;
-    const closes = await Promise.race([
-      Promise.all([client.closed, monitor.closed]),
-      sleep(5000).then(() => assert.fail('a client was not closed')),
-    ]);
-    assert.deepEqual(closes, [
-      { code: 1001, reason: 'Server shutting down' },
-      { code: 1001, reason: 'Server shutting down' },
-    ]);
-    const exitCode = Number(podman('inspect', '--format', '{{.State.ExitCode}}', CONTAINER));
-    const logs = podman('logs', CONTAINER).split('\n').filter(Boolean);
-    assert.equal(exitCode, 0, `exit code ${exitCode}:\n${logs.join('\n')}`);
-    const lines = logs.flatMap((l) => {
-      try {
-        return [JSON.parse(l)];
-      } catch {
-        return [];
-      }
-    });
-    assert.ok(
-      lines.some((l) => l.msg === 'Shutting down (SIGTERM)'),
-      logs.join('\n'),
-    );
+    const { stopMs, lines } = await stopAndCheck(CONTAINER, [client, monitor]);
     assert.deepEqual(
       lines.filter((l) => l.level >= 50),
       [],
@@ -354,15 +329,145 @@ async function main() {
     log(
       `podman stop: both clients closed with 1001, exit 0 after ${stopMs} ms (SHUTDOWN_TIMEOUT_MS=${SHUTDOWN_TIMEOUT_MS})`,
     );
-    log(`image size: ${IMAGE} ${mb(size)} (base ${mb(baseSize)}, CBSA's layers ${mb(size - baseSize)})`);
-    log('passed');
   } finally {
     tryPodman('rm', '-f', CONTAINER);
+  }
+  await checkCluster();
+  log(`image size: ${IMAGE} ${mb(size)} (base ${mb(baseSize)}, CBSA's layers ${mb(size - baseSize)})`);
+  log('passed');
+}
+
+/** `podman stop`: every client gets 1001 and the container exits 0; its log lines. */
+async function stopAndCheck(name, clients) {
+  const started = Date.now();
+  podman('stop', '--time', String(STOP_GRACE_S), name);
+  const stopMs = Date.now() - started;
+  const closes = await Promise.race([
+    Promise.all(clients.map((c) => c.closed)),
+    sleep(5000).then(() => assert.fail('a client was not closed')),
+  ]);
+  assert.deepEqual(
+    closes,
+    clients.map(() => ({ code: 1001, reason: 'Server shutting down' })),
+  );
+  const exitCode = Number(podman('inspect', '--format', '{{.State.ExitCode}}', name));
+  const logs = podman('logs', name).split('\n').filter(Boolean);
+  assert.equal(exitCode, 0, `exit code ${exitCode}:\n${logs.join('\n')}`);
+  const lines = logs.flatMap((l) => {
+    try {
+      return [JSON.parse(l)];
+    } catch {
+      return [];
+    }
+  });
+  assert.ok(
+    lines.some((l) => l.msg === 'Shutting down (SIGTERM)'),
+    logs.join('\n'),
+  );
+  return { stopMs, lines };
+}
+
+/** The container's processes from /proc: pid, parent, state (Z: a zombie nobody reaped) and command. */
+function processes(name) {
+  const script = `const fs = require('node:fs');
+    console.log(JSON.stringify(fs.readdirSync('/proc').filter((d) => /^\\d+$/.test(d)).flatMap((pid) => {
+      try {
+        const stat = fs.readFileSync('/proc/' + pid + '/stat', 'utf8');
+        const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const cmd = fs.readFileSync('/proc/' + pid + '/cmdline', 'utf8').split('\\0').join(' ').trim();
+        return [{ pid: Number(pid), ppid: Number(ppid), state, cmd }];
+      } catch { return []; }
+    })))`;
+  return JSON.parse(podman('exec', name, 'node', '-e', script));
+}
+
+/**
+ * WORKERS=2 on a Redis of the host: tini hands SIGTERM to the node:cluster primary, which drains
+ * every worker; a worker killed with SIGKILL is reaped (no zombie is left) and replaced.
+ */
+async function checkCluster() {
+  if (spawnSync('redis-server', ['--version']).error) {
+    if (process.env.CI) assert.fail('redis-server not found: apt-get install -y redis-server');
+    log('WORKERS=2 run skipped: no redis-server (apt-get install -y redis-server)');
+    return;
+  }
+  const name = `${CONTAINER}-cluster`;
+  const redisPort = await freePort();
+  const redis = spawn(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  try {
+    const port = await freePort();
+    tryPodman('rm', '-f', name);
+    // The host's network, so the container reaches the private redis-server on 127.0.0.1.
+    podman(
+      'run',
+      '--detach',
+      '--name',
+      name,
+      ...ULIMITS,
+      '--read-only',
+      '--network',
+      'host',
+      ...['--env', 'HOST=127.0.0.1', '--env', `PORT=${port}`, '--env', 'WORKERS=2'],
+      ...[
+        '--env',
+        `REDIS_URL=redis://127.0.0.1:${redisPort}/0`,
+        '--env',
+        `SHUTDOWN_TIMEOUT_MS=${SHUTDOWN_TIMEOUT_MS}`,
+      ],
+      IMAGE,
+    );
+    const base = `http://127.0.0.1:${port}`;
+    await waitHealthy(base, name);
+    const tree = () => {
+      const all = processes(name);
+      const primary = all.find((p) => p.cmd === 'node dist/main.js' && p.ppid === 1);
+      assert.ok(primary, JSON.stringify(all));
+      return { all, workers: all.filter((p) => p.ppid === primary.pid) };
+    };
+    const before = tree();
+    assert.equal(before.workers.length, 2, JSON.stringify(before.all));
+    // Kill one worker outright: the primary must reap it and fork a replacement.
+    const victim = before.workers[0].pid;
+    podman('exec', name, 'node', '-e', `process.kill(${victim}, 'SIGKILL')`);
+    const deadline = Date.now() + 30_000;
+    let after = tree();
+    while (after.workers.length < 2 || after.workers.some((w) => w.pid === victim)) {
+      if (Date.now() > deadline) assert.fail(`no replacement worker: ${JSON.stringify(after.all)}`);
+      await sleep(250);
+      after = tree();
+    }
+    assert.deepEqual(
+      after.all.filter((p) => p.state === 'Z'),
+      [],
+    );
+
+    // The replacement serves before the stop: SIGTERM in the middle of a worker's boot is another case.
+    const replacement = after.workers.find((w) => !before.workers.some((b) => b.pid === w.pid)).pid;
+    while (!podman('logs', name).includes(`"pid":${replacement},"context":"Bootstrap"`)) {
+      if (Date.now() > deadline + 30_000) assert.fail(`worker ${replacement} never listened`);
+      await sleep(250);
+    }
+    log(
+      `WORKERS=2: worker ${victim} killed with SIGKILL was reaped (no zombie) and replaced by ${replacement}`,
+    );
+    const client = await openClient(`ws://127.0.0.1:${port}/ws/behaviour`);
+    client.socket.send('{"event_type":"tap"}');
+    assert.equal(JSON.parse(await client.next()).status, 'received');
+    const { stopMs } = await stopAndCheck(name, [client]);
+    log(`WORKERS=2: podman stop drained the cluster, client closed with 1001, exit 0 after ${stopMs} ms`);
+  } finally {
+    tryPodman('rm', '-f', name);
+    redis.kill('SIGKILL');
   }
 }
 
 main().catch((err) => {
   console.error(`[test:container] FAILED: ${err.stack ?? err}`);
   tryPodman('rm', '-f', CONTAINER);
+  tryPodman('rm', '-f', `${CONTAINER}-cluster`);
   process.exit(1);
 });
