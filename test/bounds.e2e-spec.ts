@@ -2,7 +2,7 @@
 import type { Socket } from 'node:net';
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
-import { closeCode, frame, rawWebSocket } from './support/raw-frames.js';
+import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
 import { sleep } from './support/wait.js';
 import { expectServed } from './support/ws-client.js';
 
@@ -95,5 +95,56 @@ describe('A client whose sends block and that never reads (e2e)', () => {
     await waitForHealth(running.http, (h) => h.active_connections === 0, STALL_MS + 2000 + 5000);
     socket.destroy();
     await expectServed(running.ws('/ws/behaviour'));
+  });
+});
+
+describe('Every HTTP response says nosniff (e2e)', () => {
+  let running: RunningApp;
+  const script = encodeURIComponent('<script>alert(1)</script>:x');
+
+  beforeAll(async () => {
+    running = await startApp({ HTTP_MAX_HEADER_BYTES: '4096' });
+  });
+  afterAll(() => running.close());
+
+  /** The status and head of a raw request (upgrade or not). */
+  async function head(request: string): Promise<{ status: number; head: string }> {
+    const res = await rawRequest(running.port, request);
+    res.socket.destroy();
+    return { status: res.status, head: res.head };
+  }
+  const get = (path: string, extra = '') =>
+    head(`GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`);
+
+  it.each([
+    ['/health', 200],
+    ['/metrics', 200],
+    ['/', 200],
+    ['/no-such-page', 404],
+    ['/ws/behaviour', 426],
+    [`/ws/monitor?filter=${script}`, 400],
+  ])('GET %s answers %d with X-Content-Type-Options: nosniff', async (path, status) => {
+    const res = await get(path);
+    expect(res.status).toBe(status);
+    expect(res.head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+  });
+
+  it.each([
+    ['an unknown filter', `/ws/monitor?filter=${script}`, 400],
+    ['an unknown path', '/ws/nowhere', 404],
+  ])('refuses an upgrade with %s (%s) with nosniff', async (_name, path, status) => {
+    const res = await head(upgradeRequest(path));
+    expect(res.status).toBe(status);
+    expect(res.head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+  });
+
+  it('answers what Node refuses itself (431, 400) with nosniff', async () => {
+    const big = await get('/health', `X-Padding: ${'p'.repeat(6000)}\r\n`);
+    expect(big.status).toBe(431);
+    expect(big.head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+    const garbage = await head('NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage.status).toBe(400);
+    expect(garbage.head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
+    expect((await fetch(`${running.http}/health`)).status).toBe(200);
   });
 });
