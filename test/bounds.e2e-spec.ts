@@ -3,8 +3,9 @@ import type { Socket } from 'node:net';
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
+import { Service } from './support/service.js';
 import { sleep } from './support/wait.js';
-import { expectServed } from './support/ws-client.js';
+import { TestClient, expectServed } from './support/ws-client.js';
 
 const STALL_MS = 1000;
 // Acks of FRAMES frames are more than both kernels' socket buffers hold on loopback.
@@ -147,4 +148,49 @@ describe('Every HTTP response says nosniff (e2e)', () => {
     expect(garbage.head).toMatch(/\r\nX-Content-Type-Options: nosniff\r\n/i);
     expect((await fetch(`${running.http}/health`)).status).toBe(200);
   });
+});
+
+describe('Monitors that never read, with a large replay (e2e, production build)', () => {
+  const MONITORS = 20;
+  const BUFFER_BYTES = 1024 * 1024;
+  const MiB = 1024 * 1024;
+
+  it('cost at most MONITOR_MAX_BUFFER_BYTES each, replay included', async () => {
+    const service = new Service({
+      MONITOR_REPLAY: '200',
+      MONITOR_MAX_BUFFER_BYTES: String(BUFFER_BYTES),
+      MONITOR_SLOW_TIMEOUT_MS: '600000',
+      HEARTBEAT_INTERVAL_MS: '0',
+    });
+    try {
+      const port = await service.port();
+      const http = `http://127.0.0.1:${port}`;
+      // 200 events of 60 KiB fill the replay: 12 MiB, twelve times a monitor's buffer limit.
+      const producer = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
+      const pad = 'x'.repeat(60 * 1024);
+      for (let i = 0; i < 200; i++) producer.send(JSON.stringify({ event_type: 'tap', i, pad }));
+      for (let i = 0; i < 200; i++) await producer.nextJson();
+      producer.close();
+      // One monitor that reads takes the replay in, so it is built before the baseline.
+      const reader = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor`);
+      await sleep(500);
+      const idle = service.rssMb();
+      const sockets: Socket[] = [];
+      for (let i = 0; i < MONITORS; i++) {
+        const socket = await rawWebSocket(port, '/ws/monitor');
+        socket.pause();
+        sockets.push(socket);
+      }
+      await waitForHealth(http, (h) => h.active_monitors === MONITORS + 1);
+      await sleep(1000);
+      const grown = service.rssMb() - idle;
+      // Without the bound each would hold its replay less what the kernel takes: about 8 MiB each.
+      // The slack is for the heap's own growth (the monitors' state, a GC not yet run).
+      expect(grown).toBeLessThan((MONITORS * 2 * BUFFER_BYTES) / MiB + 24);
+      for (const socket of sockets) socket.destroy();
+      reader.close();
+    } finally {
+      await service.stop();
+    }
+  }, 60_000);
 });
