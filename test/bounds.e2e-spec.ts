@@ -3,8 +3,11 @@ import type { Socket } from 'node:net';
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
+import { NatsServer, describeWithNats } from './support/nats.js';
+import { scrape } from './support/prometheus.js';
+import { RedisServer, describeWithRedis } from './support/redis.js';
 import { Service } from './support/service.js';
-import { sleep } from './support/wait.js';
+import { sleep, until } from './support/wait.js';
 import { TestClient, expectServed } from './support/ws-client.js';
 
 const STALL_MS = 1000;
@@ -193,4 +196,87 @@ describe('Monitors that never read, with a large replay (e2e, production build)'
       await service.stop();
     }
   }, 60_000);
+});
+
+/** Opens a resumable connection, checks its resume frame's last_seq and sends `seq`. */
+async function resumeAndSend(url: string, stream: string, seq: number): Promise<number> {
+  const client = await TestClient.open(`${url}/ws/behaviour?stream=${stream}`);
+  const resume = await client.nextJson<{ last_seq: number }>();
+  client.send(JSON.stringify({ event_type: 'tap', seq }));
+  expect(await client.nextJson()).toMatchObject({ status: 'received', seq });
+  client.close();
+  await client.waitClosed();
+  return resume.last_seq;
+}
+
+describe('Stream state in memory, bounded by bytes (e2e)', () => {
+  let running: RunningApp;
+  const id = (i: number) => `install-${String(i).padStart(4, '0')}:${'s'.repeat(180)}`;
+
+  beforeAll(async () => {
+    running = await startApp({ STREAM_STATE_MAX_BYTES: String(64 * 1024), MONITOR_FLUSH_MS: '20' });
+  });
+  afterAll(() => running.close());
+
+  it('forgets the least recently used streams past STREAM_STATE_MAX_BYTES, counted in /metrics and on monitors', async () => {
+    const url = running.ws('');
+    // About 530 B each: 64 KiB holds about 120 of them.
+    for (let i = 0; i < 150; i++) expect(await resumeAndSend(url, id(i), 1)).toBe(0);
+    const samples = await scrape(running.http);
+    const evictions = samples.get('cbsa_stream_state_evictions_total')!;
+    expect(evictions).toBeGreaterThanOrEqual(150 - Math.floor((64 * 1024) / 520));
+    expect(evictions).toBeLessThan(150);
+    expect(samples.get('cbsa_stream_states')).toBe(150 - evictions);
+    // The weakened guarantee, as documented: the first stream is forgotten, a recent one is not.
+    expect(await resumeAndSend(url, id(149), 2)).toBe(1);
+    expect(await resumeAndSend(url, id(0), 2)).toBe(0);
+    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const stats = await monitor.until<{ type: string; state_evictions?: number }>((f) => f.type === 'stats');
+    expect(stats.state_evictions).toBe(evictions + 1);
+    monitor.close();
+  });
+});
+
+describeWithRedis('Stream state in Redis, counted without SCAN (e2e)', () => {
+  let redis: RedisServer;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    running = await startApp({ REDIS_URL: redis.url, SINK: 'redis-stream', STREAM_STATE_TTL_S: '1' });
+  });
+  afterAll(async () => {
+    await running.close();
+    await redis.stop();
+  });
+
+  it('reports cbsa_stream_states, and counts expired streams out', async () => {
+    const url = running.ws('');
+    for (let i = 0; i < 5; i++) await resumeAndSend(url, `count-${i}:s`, 1);
+    // Asked of Redis when scraped, at most every 5 s: the count follows.
+    const states = async () => (await scrape(running.http)).get('cbsa_stream_states');
+    await until(states, (n) => n === 5, 15_000);
+    await until(states, (n) => n === 0, 15_000);
+  }, 40_000);
+});
+
+describeWithNats('Stream state in the NATS KV bucket, counted (e2e)', () => {
+  let nats: NatsServer;
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+    running = await startApp({ NATS_URL: nats.url, SINK: 'nats' });
+  });
+  afterAll(async () => {
+    await running.close();
+    await nats.stop();
+  });
+
+  it('reports cbsa_stream_states from the bucket', async () => {
+    const url = running.ws('');
+    for (let i = 0; i < 4; i++) await resumeAndSend(url, `kv-${i}:s`, 1);
+    const states = async () => (await scrape(running.http)).get('cbsa_stream_states');
+    await until(states, (n) => n === 4, 15_000);
+  }, 40_000);
 });

@@ -15,6 +15,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { FLOW_MAP_PATH, encodeEvent, encodeHello, encodeStats } from '../protocol/index.js';
 import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
+import { MemoryStreamState } from '../stream/stream-state.js';
 import { StreamService } from '../stream/stream.service.js';
 import type { MonitorParams } from './monitor-params.js';
 import {
@@ -129,6 +130,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
     metrics: MetricsService,
+    private readonly state: MemoryStreamState,
   ) {
     logger.setContext(MonitorFanout.name);
     this.publishing = bus.enabled;
@@ -424,6 +426,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private sendStats(): void {
     if (this.monitors.size === 0) return;
     const { totals, instance, members, nodes } = this.cluster.view();
+    const evictions = this.state.evictions;
     const now = Date.now();
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, now)) continue;
@@ -431,6 +434,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
         encodeStats({
           ...totals,
           dropped: state.dropped,
+          state_evictions: evictions,
           ...(instance && { instance }),
           ...(members && { instances: members }),
           nodes,

@@ -220,6 +220,12 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     this.publisher?.close();
   }
 
+  /** Streams in the KV bucket (a stream info request, not a listing of keys). */
+  override countStates(): Promise<number> {
+    if (this.down || this.state === undefined) return Promise.reject(new Error('NATS unavailable'));
+    return this.state.count();
+  }
+
   /** The stream's last seq from the KV bucket (0 when unknown); rejects when NATS cannot answer. */
   async lastSeq(stream: string): Promise<number> {
     // During an outage at once (the connection is closed with 1013), not after a request timeout.

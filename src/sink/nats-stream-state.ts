@@ -32,6 +32,11 @@ export class NatsStreamState {
       this.guard(this.kv.put(key, value)),
   ) {}
 
+  /** Keys in the bucket: one message per stream (history 1), expired ones gone with the bucket's TTL. */
+  async count(): Promise<number> {
+    return (await this.guard(this.kv.status())).values;
+  }
+
   /** The stream's last durably recorded seq, 0 when unknown. */
   async lastSeq(stream: string): Promise<number> {
     const entry = await this.guard(this.kv.get(stateKey(stream)));
