@@ -341,6 +341,60 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
   );
 
   it(
+    'stops reading a socket once SINK_QUEUE_MAX frames wait (Redis stalled): the queue stays within its bound, then all is stored once',
+    async () => {
+      const prefix = 'pause:';
+      const queueMax = 20;
+      const instance = await new Instance({
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        SINK_QUEUE_MAX: String(queueMax),
+        HEARTBEAT_INTERVAL_MS: '0',
+      }).start();
+      const depth = async () =>
+        Number(
+          /^cbsa_sink_queue_depth (\S+)$/m.exec(await (await fetch(instance.http('/metrics'))).text())![1],
+        );
+      const client = await TestClient.open(instance.url());
+      // 4 KB frames: a read of 64 KiB holds at most 16 of them, all decided before the pause takes hold.
+      const frames = 5000;
+      const pad = 'p'.repeat(4000);
+      redis.pause();
+      try {
+        for (let i = 0; i < frames; i++) client.send(JSON.stringify({ event_type: 'tap', i, pad }));
+        await sleep(1000);
+        // Sampled for 1.5 s: appends that time out are answered "Service unavailable", so the
+        // queue drains and refills, but never past its bound plus what one read had already taken.
+        const samples: number[] = [];
+        for (let i = 0; i < 30; i++) {
+          samples.push(await depth());
+          await sleep(50);
+        }
+        expect(Math.max(...samples)).toBeGreaterThanOrEqual(queueMax);
+        expect(Math.max(...samples)).toBeLessThanOrEqual(queueMax + 16);
+        // The socket is not read: the client's frames wait in its own buffer, not in the server.
+        expect(client.socket.bufferedAmount).toBeGreaterThan(0);
+      } finally {
+        redis.resume();
+      }
+      const received: number[] = [];
+      for (let i = 0; i < frames; i++)
+        if ((await client.nextJson(30_000)).status === 'received') received.push(i);
+      expect(received.length).toBeGreaterThan(0);
+      // Every acked frame is stored, and nothing twice ("Service unavailable" ones may be stored too:
+      // their append ran once Redis woke up, after the service had stopped waiting for it).
+      const stored = (await readLog(redis.url, prefix)).map(
+        (e) => (JSON.parse(e.fields.data) as { i: number }).i,
+      );
+      expect(new Set(stored).size).toBe(stored.length);
+      expect(received.filter((i) => !stored.includes(i))).toEqual([]);
+      client.close();
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'refuses nothing in the first 1.5 s of a burst of 50 full-speed clients on a fresh instance',
     async () => {
       const prefix = 'burst:';
