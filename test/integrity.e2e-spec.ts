@@ -146,6 +146,23 @@ async function waitFor(probe: () => Promise<boolean> | boolean, timeout = 15_000
   }
 }
 
+/**
+ * Sends seqs 1..count of `stream` again (the payload ResumableClient sends), whatever the resume
+ * frame says; returns the seqs answered duplicate, in order.
+ */
+async function resendStored(url: string, stream: string, count: number): Promise<number[]> {
+  const client = await TestClient.open(`${url}?stream=${encodeURIComponent(stream)}`);
+  expect(await client.nextJson()).toMatchObject({ type: 'resume' });
+  for (let seq = 1; seq <= count; seq++) client.send(JSON.stringify({ seq, event_type: 'tap', n: seq }));
+  const duplicates: number[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    const reply = await client.nextJson<{ status: string; seq: number }>();
+    if (reply.status === 'duplicate') duplicates.push(reply.seq);
+  }
+  client.close();
+  return duplicates;
+}
+
 function clients(instance: { url: () => string }, prefix: string, count: number, events: number, window = 8) {
   return Array.from(
     { length: count },
@@ -177,7 +194,15 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
       const severing = setInterval(() => producers[Math.floor(Math.random() * producers.length)].sever(), 60);
       await Promise.all(producers.map((p) => p.run(100_000)));
       clearInterval(severing);
+      // Duplicates forced: each stream's first 50 events sent again, as a client that lost its
+      // acks would. Every one must be answered duplicate, backed by its entry, and not stored again.
+      const resent = await Promise.all(
+        producers.slice(0, 4).map((p) => resendStored(instance.url(), p.stream, 50)),
+      );
+      expect(resent.map((seqs) => seqs.length)).toEqual([50, 50, 50, 50]);
+      resent.forEach((seqs, i) => producers[i].duplicates.push(...seqs));
       const log = await readLog(redis.url, prefix);
+      expect(producers.reduce((n, p) => n + p.duplicates.length, 0)).toBeGreaterThanOrEqual(200);
       expect(audit(producers, log)).toEqual(clean(4 * 200));
       expect(producers.flatMap((p) => p.refusals)).toEqual([]);
       const first = log.find((e) => e.fields.stream === 'sev:1' && e.fields.seq === '1')!;
