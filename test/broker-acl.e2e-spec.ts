@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { scrape } from './support/prometheus.js';
+import { NatsServer, describeWithNats, readLog } from './support/nats.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
 import { until } from './support/wait.js';
 import { TestClient } from './support/ws-client.js';
@@ -104,5 +105,31 @@ describeWithRedis('Redis with the example ACL users (e2e)', () => {
     } finally {
       service.disconnect();
     }
+  }, 60_000);
+});
+
+describeWithNats('NATS with the example accounts and permissions (e2e)', () => {
+  let server: NatsServer;
+
+  beforeAll(async () => {
+    server = await NatsServer.start({ config: join(ACL_DIR, 'nats-server.conf') });
+  });
+  afterAll(() => server.dispose());
+
+  it('serves resumable streams, monitors and the sink as user cbsa, with no permission violation', async () => {
+    const running = await startApp({
+      NATS_URL: `nats://cbsa:change-me-service-password@127.0.0.1:${server.port}`,
+      SINK: 'nats',
+      MONITOR_FLUSH_MS: '20',
+    });
+    try {
+      await exercise(running);
+      expect((await fetch(`${running.http}/health/ready`)).status).toBe(200);
+    } finally {
+      await running.close();
+    }
+    expect(server.log.split('\n').filter((line) => /Violation/i.test(line))).toEqual([]);
+    const entries = await readLog(`nats://cbsa-reader:change-me-reader-password@127.0.0.1:${server.port}`);
+    expect(entries.length).toBe(20);
   }, 60_000);
 });

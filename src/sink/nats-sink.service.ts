@@ -16,6 +16,7 @@ import type { Histogram } from 'prom-client';
 import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
 import { redactUrl } from '../config/redact.js';
+import { natsCredentials } from './nats-credentials.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { BlockIdSource, IdSource } from '../stream/id-source.js';
 import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
@@ -127,7 +128,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const cfg = this.cfg;
     try {
       this.nc = await connect({
-        servers: cfg.natsServers,
+        ...natsCredentials(cfg.natsServers),
         token: cfg.natsToken,
         name: `cbsa ${INSTANCE_ID}`,
         maxReconnectAttempts: -1,
