@@ -121,6 +121,7 @@ describe('Monitor /ws/monitor (e2e)', () => {
         total_gaps: 0,
         resumes: 0,
         dropped: 0,
+        state_evictions: 0,
         nodes: expect.objectContaining({ client: expect.any(Number) as unknown }) as unknown,
       });
     }
