@@ -3,12 +3,11 @@
 // process per run, and reports medians, their ranges and the ratio service / baseline. Scenario 6
 // runs the service as WORKERS=2 over a private redis-server and compares it with scenario 2;
 // scenario 7 runs scenario 1 with resumable clients in fast mode and in each sink mode (modes.mjs).
-// Options: --quick (tiny durations, for `npm test`), --reps=N, --scenarios=1,3.
+// Options: --quick (tiny durations, for `npm run test:system`), --reps=N, --scenarios=1,3. Figures go to
+// docs/benchmarks/latest.json (results.mjs).
 // This file only orders the runs; each job has its module: settings.mjs (what to run), server.mjs
 // (the server process), load.mjs (the load and one run's figures), figures.mjs (results and
 // targets), report.mjs (what is printed).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { connectionsMarkdown, runConnections } from './connections.mjs';
 import { framePool } from './frames.mjs';
 import { gitRevision, loadOf, machine, scaleOutResult, scenarioResult, targetChecks } from './figures.mjs';
@@ -17,6 +16,7 @@ import { modesResult } from './modes.mjs';
 import { monitorCostMarkdown, runMonitorCost } from './monitor-cost.mjs';
 import { findRedisServer } from './redis-server.mjs';
 import { markdown, runLine } from './report.mjs';
+import { saveResults } from './results.mjs';
 import { snapshotBuild } from './server.mjs';
 import {
   BATCH_MAX,
@@ -24,7 +24,6 @@ import {
   FLUSH_MS,
   LOAD_WORKERS,
   QUICK,
-  RESULTS_DIR,
   SETTINGS,
   TARGETS,
   selectScenarios,
@@ -43,35 +42,27 @@ const onlyConnections =
 const fullRun = !QUICK && !argv.some((a) => a.startsWith('--scenarios'));
 if (onlyConnections) {
   const rows = await runConnections(findRedisServer().binary);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const at = new Date().toISOString();
-  const file = join(RESULTS_DIR, `connections-${at.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({ created_at: at, node: process.version, machine: machine(), rows }, null, 2) + '\n',
-  );
-  console.log(
-    `Node ${process.version}\n\n${connectionsMarkdown(rows)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
-  );
+  const workers = Number(argv.find((a) => a.startsWith('--workers='))?.split('=')[1] ?? 0);
+  const part = workers > 1 ? `connections, WORKERS=${workers}` : 'connections';
+  const record = { created_at: new Date().toISOString(), node: process.version, machine: machine(), rows };
+  const file = saveResults(part, record);
+  console.log(`Node ${process.version}\n\n${connectionsMarkdown(rows)}\n\nRaw figures: ${file} (${part})`);
   process.exit(0);
 }
 
 // `--scenario monitor-cost`: only the cost of watching (bench/monitor-cost.mjs).
 if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scenario monitor-cost')) {
   const monitorCost = await runMonitorCost();
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const at = new Date().toISOString();
-  const file = join(RESULTS_DIR, `monitor-cost-${at.replace(/[:.]/g, '-')}.json`);
   const record = {
-    created_at: at,
+    created_at: new Date().toISOString(),
     quick: QUICK,
     machine: machine(),
     revision: gitRevision(),
     monitor_cost: monitorCost,
   };
-  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  const file = saveResults('monitor-cost', record);
   console.log(
-    `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
+    `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${file} (monitor-cost)`,
   );
   process.exit(0);
 }
@@ -142,11 +133,11 @@ const result = {
   monitor_cost: argv.some((a) => a.startsWith('--scenarios')) ? undefined : await runMonitorCost(),
 };
 
-mkdirSync(RESULTS_DIR, { recursive: true });
-const file = join(RESULTS_DIR, `${result.created_at.replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+const selected = argv.find((a) => a.startsWith('--scenarios'));
+const part = fullRun || selected === undefined ? 'all' : `scenarios=${selected.split('=')[1]}`;
+const file = saveResults(part, result);
 console.log(markdown(result));
 if (result.connections)
   console.log(`\nConnections (Node ${process.version}):\n\n${connectionsMarkdown(result.connections)}`);
 if (result.monitor_cost) console.log(`\n${monitorCostMarkdown(result.monitor_cost)}`);
-console.log(`\nRaw figures: ${relative(process.cwd(), file)} (${result.duration_s} s in all)`);
+console.log(`\nRaw figures: ${file} (${part}; ${result.duration_s} s in all)`);

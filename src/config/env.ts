@@ -74,7 +74,8 @@ export function parseEnv(env: Env): AppConfig {
     if (!rule.broken(cfg)) continue;
     const { key, setting } = BY_ENV.get(rule.variable)!;
     const raw = env[rule.variable] || String(cfg[key]);
-    problems.set(rule.variable, problem(setting, raw, rule.expected));
+    const expected = typeof rule.expected === 'string' ? rule.expected : rule.expected(cfg);
+    problems.set(rule.variable, problem(setting, raw, expected));
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()]);
   return cfg;
