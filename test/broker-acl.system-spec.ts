@@ -9,13 +9,14 @@ import { type RunningApp, startApp } from './support/app.js';
 import { scrape } from './support/prometheus.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
 import { RedisServer, describeWithRedis } from './support/redis.js';
+import { Service } from './support/service.js';
 import { until } from './support/wait.js';
 import { TestClient } from './support/ws-client.js';
 
 const ACL_DIR = join(PACKAGE_ROOT, 'deploy', 'acl');
 
 /** Exercises what the service does with a broker: resumable streams, resume, a monitor, stats. */
-async function exercise(running: RunningApp): Promise<void> {
+async function exercise(running: Pick<RunningApp, 'ws' | 'http'>): Promise<void> {
   const monitor = await TestClient.open(running.ws('/ws/monitor'));
   for (const stream of ['acl-1:s', 'acl-2:s']) {
     for (let round = 0; round < 2; round++) {
@@ -117,16 +118,23 @@ describeWithNats('NATS with the example accounts and permissions (system)', () =
   afterAll(() => server.dispose());
 
   it('serves resumable streams, monitors and the sink as user cbsa, with no permission violation', async () => {
-    const running = await startApp({
+    // The production build in a process of its own: an in-process app with SINK=nats keeps Jest
+    // from exiting after the file.
+    const service = new Service({
       NATS_URL: `nats://cbsa:change-me-service-password@127.0.0.1:${server.port}`,
       SINK: 'nats',
       MONITOR_FLUSH_MS: '20',
     });
     try {
+      const port = await service.port();
+      const running = {
+        http: `http://127.0.0.1:${port}`,
+        ws: (path: string) => `ws://127.0.0.1:${port}${path}`,
+      };
       await exercise(running);
       expect((await fetch(`${running.http}/health/ready`)).status).toBe(200);
     } finally {
-      await running.close();
+      await service.stop();
     }
     expect(server.log.split('\n').filter((line) => /Violation/i.test(line))).toEqual([]);
     const entries = await readLog(`nats://cbsa-reader:change-me-reader-password@127.0.0.1:${server.port}`);
