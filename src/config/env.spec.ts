@@ -7,6 +7,7 @@ describe(parseEnv.name, () => {
     expect(cfg).toEqual({
       appName: 'CBSA Backend',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/) as unknown,
+      basePath: '',
       host: '0.0.0.0',
       port: 8000,
       listenBacklog: 4096,
@@ -234,6 +235,18 @@ describe(parseEnv.name, () => {
   ])('rejects %s=%s naming the variable and what it accepts', (name, value, accepts) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid ${name}=.*expected ${accepts}`));
+  });
+
+  it('takes a base path without a trailing slash, and refuses others', () => {
+    expect(parseEnv({ BASE_PATH: '/cbsa' }).basePath).toBe('/cbsa');
+    expect(parseEnv({ BASE_PATH: '/platform/cbsa' }).basePath).toBe('/platform/cbsa');
+    for (const bad of ['cbsa', '/cbsa/', '/a b', '/a?b']) {
+      expect(() => parseEnv({ BASE_PATH: bad })).toThrow(
+        new ConfigError([
+          `Invalid BASE_PATH=${JSON.stringify(bad)}: expected a URL path such as /cbsa, without a trailing slash`,
+        ]),
+      );
+    }
   });
 
   it('rejects a monitor endpoint equal to the ingest endpoint', () => {

@@ -136,6 +136,19 @@ export const SETTINGS = {
     default: 'json',
     description: 'json: one JSON object per line; pretty: human-readable, for development',
   }),
+  basePath: custom({
+    env: 'BASE_PATH',
+    area: 'core',
+    default: '',
+    defaultDoc: 'empty (served at /)',
+    accepts: 'a URL path such as /cbsa, without a trailing slash',
+    schema: z
+      .string()
+      .transform((raw) => raw.trim())
+      .pipe(z.string().regex(/^(\/[A-Za-z0-9\-._~]+)*$/)),
+    description:
+      'Prefix of every path the service serves: the page, /health, /metrics, /openapi.json and both WebSocket endpoints',
+  }),
   websocketEndpoint: wsPath('WEBSOCKET_ENDPOINT', DEFAULT_INGEST_PATH, 'Path of the ingest WebSocket'),
   monitorEndpoint: wsPath(
     'MONITOR_ENDPOINT',

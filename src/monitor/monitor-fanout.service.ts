@@ -12,7 +12,8 @@ import { BusService, type RemoteBatch } from '../cluster/bus.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { FLOW_MAP_PATH, encodeEvent, encodeHello, encodeStats } from '../protocol/index.js';
+import { LifecycleService } from '../lifecycle/lifecycle.service.js';
+import { FLOW_MAP_PATH, encodeEvent, encodeHello, encodeStats, mounted } from '../protocol/index.js';
 import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
@@ -130,6 +131,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
     metrics: MetricsService,
+    private readonly lifecycle: LifecycleService,
     private readonly state: MemoryStreamState,
   ) {
     logger.setContext(MonitorFanout.name);
@@ -162,11 +164,12 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     socket.send(
       encodeHello({
         app: { name: this.cfg.appName, version: this.cfg.version },
-        flow_map: FLOW_MAP_PATH,
+        started_at: this.lifecycle.startedAt,
+        flow_map: mounted(this.cfg, FLOW_MAP_PATH),
         endpoints: {
-          ingest: this.cfg.websocketEndpoint,
-          monitor: this.cfg.monitorEndpoint,
-          flow_map: FLOW_MAP_PATH,
+          ingest: mounted(this.cfg, this.cfg.websocketEndpoint),
+          monitor: mounted(this.cfg, this.cfg.monitorEndpoint),
+          flow_map: mounted(this.cfg, FLOW_MAP_PATH),
         },
         nodes: this.cluster.view().nodes,
         replay: { events: this.cfg.monitorReplay, scope: this.publishing ? 'cluster' : 'instance' },

@@ -15,7 +15,7 @@ import type { Observable } from 'rxjs';
 import { WebSocket, type WebSocketServer } from 'ws';
 import type { Endpoint, UpgradePolicy } from '../access/upgrade-policy.js';
 import type { AppConfig } from '../config/env.js';
-import { CLOSE_GOING_AWAY } from '../protocol/index.js';
+import { CLOSE_GOING_AWAY, mounted } from '../protocol/index.js';
 import { parseMonitorParams } from '../monitor/monitor-params.js';
 import { pauseWhileBackedUp, watchStalls } from './backpressure.js';
 import { sharedListener } from './shared-listener.js';
@@ -47,6 +47,9 @@ const CLOSE_SLICE = 20_000;
 const HARD_STOP_SHARE = 0.6;
 
 type PathedServer = WebSocketServer & { path: string };
+
+/** What the adapter logs through (a PinoLogger). */
+export type WsLog = Pick<PinoLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export function rejectUpgrade(
   socket: Duplex,
@@ -82,7 +85,7 @@ export class RawWsAdapter extends WsAdapter {
     app: INestApplicationContext,
     private readonly cfg: AppConfig,
     private readonly policy: UpgradePolicy,
-    private readonly log: PinoLogger,
+    private readonly log: WsLog,
     /** Resolves once a socket's pending replies (acks waiting for the sink) are written. */
     private readonly settled: (ws: WebSocket) => Promise<void> = () => Promise.resolve(),
     /** When the shutdown began (performance.now()), if it did: sockets are cut off in time for it. */
@@ -93,13 +96,19 @@ export class RawWsAdapter extends WsAdapter {
 
   override create(port: number, options: Partial<GatewayOptions> & Record<string, unknown> = {}): unknown {
     const { endpoint, ...rest } = options;
+    // A host application's own gateway (embedded, see CbsaWsAdapter) is served as WsAdapter would.
+    if (!endpoint) {
+      const server = super.create(port, rest) as WebSocketServer;
+      server.on('connection', this.markGuest);
+      return server;
+    }
     const server = super.create(port, {
       ...rest,
-      path: endpoint ? this.cfg[endpoint] : rest.path,
+      path: mounted(this.cfg, this.cfg[endpoint]),
       maxPayload: this.cfg.maxMessageBytes,
       perMessageDeflate: false,
     }) as WebSocketServer;
-    if (endpoint) this.endpoints.set(server, endpoint);
+    this.endpoints.set(server, endpoint);
     server.on('connection', this.watch);
     if (this.cfg.heartbeatIntervalMs > 0) this.heartbeats.set(server, this.heartbeat(server));
     // Monitors have their own limit (MONITOR_MAX_BUFFER_BYTES, MONITOR_SLOW_TIMEOUT_MS).
@@ -122,7 +131,13 @@ export class RawWsAdapter extends WsAdapter {
    * Nest would add a close listener per socket to feed handleDisconnect; our gateways have none and
    * watch their sockets' close themselves, so nothing is bound (one closure fewer per connection).
    */
-  override bindClientDisconnect(): void {}
+  override bindClientDisconnect(client: WebSocket, callback: (data?: unknown) => void): void {
+    if (this.guests.has(client)) super.bindClientDisconnect(client, callback);
+  }
+
+  /** Sockets of a host application's own gateways: they keep Nest's usual disconnect handling. */
+  private readonly guests = new WeakSet<WebSocket>();
+  private readonly markGuest = (ws: WebSocket): void => void this.guests.add(ws);
 
   /** Client errors are protocol violations that ws already answers with a close code: not server errors. */
   override bindErrorHandler(server: WebSocketServer): WebSocketServer {
@@ -149,8 +164,13 @@ export class RawWsAdapter extends WsAdapter {
       const wsServer = (this.wsServersRegistry.get(port) as PathedServer[] | undefined)?.find(
         (s) => s.path === pathname,
       );
-      const endpoint = wsServer && this.endpoints.get(wsServer);
-      if (!wsServer || !endpoint) return rejectUpgrade(socket, 404);
+      if (!wsServer) return rejectUpgrade(socket, 404);
+      const endpoint = this.endpoints.get(wsServer);
+      if (!endpoint) {
+        return wsServer.handleUpgrade(request, socket, head, (ws) =>
+          wsServer.emit('connection', ws, request),
+        );
+      }
       const status = this.policy.refusal(request, endpoint);
       if (status !== undefined) {
         return rejectUpgrade(socket, status, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
@@ -187,6 +207,7 @@ export class RawWsAdapter extends WsAdapter {
    * cutting them off and closing Redis), so the process exits in time however many peers are slow.
    */
   override async close(server: WebSocketServer): Promise<void> {
+    if (!this.endpoints.has(server)) return super.close(server);
     clearInterval(this.heartbeats.get(server));
     this.heartbeats.delete(server);
     clearInterval(this.stallWatches.get(server));
@@ -319,7 +340,7 @@ export class RawWsAdapter extends WsAdapter {
         const ws = next.value;
         const awaiting = this.awaitingPong.get(ws);
         if (awaiting !== undefined) {
-          if (((ticks - awaiting.readUInt32LE(4)) >>> 0) < patience) continue;
+          if ((ticks - awaiting.readUInt32LE(4)) >>> 0 < patience) continue;
           // Acks already decided are written first (the peer may yet read them).
           void this.settled(ws).then(() => ws.terminate());
           continue;
