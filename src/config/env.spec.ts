@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { ConfigError, parseEnv } from './env.js';
 
 describe(parseEnv.name, () => {
@@ -45,6 +46,7 @@ describe(parseEnv.name, () => {
       streamMaxlen: 0,
       allowWeakTokens: false,
       streamStateMax: 1000000,
+      streamStateMaxBytes: 256 * 1024 * 1024,
       streamStateTtlS: 604800,
       sinkQueueMax: 20000,
       sinkQueueMaxBytes: 67108864,
@@ -464,6 +466,24 @@ describe('parseEnv: sinks and frames', () => {
     expect(() => parseEnv({ [name]: value })).toThrow(
       new RegExp(`^Invalid ${name}="${value.replace(/[.*]/g, '\\$&')}": expected ${expected}`),
     );
+  });
+
+  it('refuses stream state the heap cannot hold without Redis or NATS, naming the setting', () => {
+    const heap = getHeapStatistics().heap_size_limit;
+    const tooMany = String(Math.ceil(heap / 2 / 150) + 1);
+    expect(() => parseEnv({ STREAM_STATE_MAX: tooMany })).toThrow(
+      new RegExp(
+        `^Invalid STREAM_STATE_MAX="${tooMany}": expected at most \\d+ without Redis or NATS: half this process's heap`,
+      ),
+    );
+    expect(() => parseEnv({ STREAM_STATE_MAX_BYTES: String(heap) })).toThrow(
+      new RegExp(`^Invalid STREAM_STATE_MAX_BYTES="${heap}": expected at most \\d+ without Redis or NATS`),
+    );
+    // Redis or NATS keep the state: the in-memory bound does not apply.
+    expect(parseEnv({ STREAM_STATE_MAX: tooMany, REDIS_URL: 'redis://h:6379' }).streamStateMax).toBe(
+      Number(tooMany),
+    );
+    expect(parseEnv({ STREAM_STATE_MAX: tooMany, SINK: 'nats' }).streamStateMax).toBe(Number(tooMany));
   });
 
   it('refuses a duplicate window longer than the retention', () => {
