@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { join } from 'node:path';
 import { AccessModule } from './access/access.module.js';
+import { AuthModule } from './auth/auth.module.js';
 import type { LoadedConfig } from './config/app.config.js';
 import { PACKAGE_ROOT } from './config/env.js';
 import { HealthModule } from './health/health.module.js';
@@ -19,6 +20,7 @@ import { RedisModule } from './redis/redis.module.js';
     LifecycleModule,
     RedisModule,
     MetricsModule,
+    AuthModule,
     AccessModule,
     ServeStaticModule.forRoot(
       {

@@ -15,12 +15,16 @@ const streamStats = {
 
 export const HEALTH_REPORT: SchemaObject = {
   type: 'object',
-  required: ['status', ...Object.keys(streamStats), 'uptime_seconds', 'version'],
+  required: ['status', ...Object.keys(streamStats), 'uptime_seconds', 'version', 'auth_refused'],
   properties: {
     status: { type: 'string', enum: ['ok', 'shutting_down'] },
     ...streamStats,
     uptime_seconds: count,
     version: { type: 'string' },
+    auth_refused: {
+      ...count,
+      description: "This instance's refused ingest upgrades and token refreshes (cbsa_auth_refused_total)",
+    },
     instances: { ...count, description: 'With Redis: live instances' },
     bus: {
       type: 'string',

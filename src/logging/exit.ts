@@ -18,7 +18,9 @@ interface LogStream {
 }
 
 export function exitWhenLogged(logger: Logger | undefined, code: number, waitMs = LOG_FLUSH_MS): void {
-  const stream = (logger as unknown as Record<symbol, LogStream | undefined> | undefined)?.[symbols.streamSym];
+  const stream = (logger as unknown as Record<symbol, LogStream | undefined> | undefined)?.[
+    symbols.streamSym
+  ];
   if (stream === undefined) return process.exit(code);
   const deadline = Date.now() + waitMs;
   const attempt = (): void => {

@@ -1,5 +1,6 @@
 // The wire protocol: every frame the server sends, as types and encoders, and every path it serves.
 // A new frame type gets its interface and encoder in the file of the socket that carries it.
+export * from './auth-frames.js';
 export * from './close-codes.js';
 export * from './ingest-frames.js';
 export * from './monitor-frames.js';

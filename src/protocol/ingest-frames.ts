@@ -5,6 +5,8 @@ import type { StreamEvent } from '../stream/stream-event.js';
 export const MALFORMED_JSON = 'Malformed JSON';
 export const SERVICE_UNAVAILABLE = 'Service unavailable';
 export const RATE_LIMIT_EXCEEDED = 'Rate limit exceeded';
+/** The reply to a refused RefreshRequest (auth-frames.ts). */
+export const INVALID_TOKEN = 'Invalid token';
 
 /** A frame holding valid JSON, taken: `message_id` is unique and increasing. */
 export interface AckFrame {
@@ -16,7 +18,8 @@ export interface AckFrame {
 
 export interface ErrorFrame {
   status: 'error';
-  message: typeof MALFORMED_JSON | typeof SERVICE_UNAVAILABLE | typeof RATE_LIMIT_EXCEEDED;
+  message:
+    typeof MALFORMED_JSON | typeof SERVICE_UNAVAILABLE | typeof RATE_LIMIT_EXCEEDED | typeof INVALID_TOKEN;
 }
 
 export type IngestFrame = AckFrame | ErrorFrame;

@@ -18,7 +18,14 @@ import { appConfig } from '../config/app.config.js';
 import { redactUrl } from '../config/redact.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { BlockIdSource, IdSource } from '../stream/id-source.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import {
+  type AppendOutcome,
+  DUPLICATE,
+  DurableSink,
+  FAILED,
+  INVALID,
+  type SinkEntry,
+} from './durable-sink.js';
 import { natsIdLessor } from './nats-id-lessor.js';
 import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
 import { desiredStream, incompatibilities } from './nats-stream-config.js';
@@ -50,9 +57,12 @@ export function redactServers(servers: string[]): string {
  * stream ids STREAM_ID, the instance id host-pid-hex), so nothing needs escaping or checking here.
  */
 export function natsHeaderBlock(entry: SinkEntry): string {
+  // sub and kid: provenance (JWT mode; empty under static tokens). A kid is printable ASCII
+  // without spaces (token-verifier.ts), a sub of the stream-id alphabet.
   const head =
     `NATS/1.0\r\nmessage_id: ${entry.messageId}\r\nclient_id: ${entry.clientId}` +
-    `\r\nserver_timestamp: ${entry.timestamp}\r\ncategory: ${entry.category}`;
+    `\r\nserver_timestamp: ${entry.timestamp}\r\ncategory: ${entry.category}` +
+    `\r\nsub: ${entry.sub ?? ''}\r\nkid: ${entry.kid ?? ''}`;
   return entry.stream !== ''
     ? `${head}\r\nstream: ${entry.stream}\r\nseq: ${entry.seq}\r\nNats-Msg-Id: ${entry.stream}:${entry.seq}\r\n\r\n`
     : `${head}\r\nNats-Msg-Id: ${INSTANCE_ID}:${entry.messageId}\r\n\r\n`;
@@ -282,6 +292,12 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
             last.set(entry.stream, prev);
             continue;
           }
+          // Past MAX_SEQ_GAP above a known last seq: refused; with no state (0) it is the baseline.
+          if (prev > 0 && entry.seq - prev > this.cfg.maxSeqGap) {
+            outcomes[i] = INVALID;
+            last.set(entry.stream, prev);
+            continue;
+          }
           outcomes[i] = prev;
           last.set(entry.stream, entry.seq);
         }
@@ -353,7 +369,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
       const unwritten = new Set(failedWrites);
       entries.forEach((entry, i) => {
-        if (unwritten.has(entry.stream) && outcomes[i] !== DUPLICATE) outcomes[i] = FAILED;
+        if (unwritten.has(entry.stream) && outcomes[i] !== DUPLICATE && outcomes[i] !== INVALID)
+          outcomes[i] = FAILED;
       });
     });
   }

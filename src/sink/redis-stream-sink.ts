@@ -9,10 +9,12 @@ import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durab
 
 /**
  * KEYS[1]: the stream. ARGV: store ('1' append, '0' seq state only), state TTL (s), state key prefix,
- * then 2 per entry: a header "<stream id>\n<seq>\n<message_id>\n<client_id>\n<server_timestamp>\n
- * <after>\n<category>" (the category last: it is the one field that may hold a newline), and data.
- * Per entry it returns the stream's previous last seq (stored), -1 (duplicate) or -2 (failed; every
- * later entry of that stream in the batch fails too, so none overtakes it). `after` (0: none) is the
+ * MAX_SEQ_GAP, then 2 per entry: a header "<stream id>\n<seq>\n<message_id>\n<client_id>\n
+ * <server_timestamp>\n<after>\n<sub>\n<kid>\n<category>" (the category last: it is the one field
+ * that may hold a newline), and data. Per entry it returns the stream's previous last seq (stored;
+ * 0 when its state was unknown: the seq is its baseline), -1 (duplicate), -3 (the seq jumped more
+ * than MAX_SEQ_GAP past a known last seq: not stored) or -2 (failed; every later entry of that
+ * stream in the batch fails too, so none overtakes it). `after` (0: none) is the
  * highest seq of the stream in an earlier batch still in flight: a stream whose last seq is below it
  * fails, since that batch failed (or has not run yet) and nothing may overtake it. Seqs are compared
  * as numbers (exact below 2^53) but written back as the strings received (tostring would round them).
@@ -21,20 +23,22 @@ const APPEND_LUA = `
 local store = ARGV[1] == '1'
 local ttl = ARGV[2]
 local prefix = ARGV[3]
+local maxGap = tonumber(ARGV[4])
 local out = {}
 local last = {}
 local failed = {}
 local n = 0
 local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   n = n + 1
-  local stream, seqText, messageId, clientId, timestamp, after, category =
-    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+  local stream, seqText, messageId, clientId, timestamp, after, sub, kid, category =
+    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
   if stream == '' then
     out[n] = 0
     if store then
       local r = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
-        'server_timestamp', timestamp, 'category', category, 'stream', '', 'seq', '', 'data', ARGV[i + 1])
+        'server_timestamp', timestamp, 'category', category, 'stream', '', 'seq', '', 'sub', sub,
+        'kid', kid, 'data', ARGV[i + 1])
       if failedReply(r) then out[n] = -2 end
     end
   elseif failed[stream] then
@@ -53,13 +57,16 @@ for i = 4, #ARGV, 2 do
     elseif seq <= prev then
       out[n] = -1
       last[stream] = prev
+    elseif prev > 0 and seq - prev > maxGap then
+      out[n] = -3
+      last[stream] = prev
     else
       local id = nil
       local ok = true
       if store then
         id = redis.pcall('XADD', KEYS[1], '*', 'message_id', messageId, 'client_id', clientId,
           'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText,
-          'data', ARGV[i + 1])
+          'sub', sub, 'kid', kid, 'data', ARGV[i + 1])
         ok = not failedReply(id)
       end
       if ok and failedReply(redis.pcall('SET', prefix .. stream, seqText, 'EX', ttl)) then
@@ -89,6 +96,7 @@ export class RedisStreamSink extends DurableSink {
   constructor(
     redis: RedisService,
     private readonly ttlS: number,
+    private readonly maxSeqGap: number,
   ) {
     super();
     this.client = redis.sink!;
@@ -107,12 +115,13 @@ export class RedisStreamSink extends DurableSink {
   }
 
   async append(entries: readonly SinkEntry[], store: boolean): Promise<AppendOutcome[]> {
-    const args: (string | number)[] = [store ? '1' : '0', this.ttlS, this.statePrefix];
+    const args: (string | number)[] = [store ? '1' : '0', this.ttlS, this.statePrefix, this.maxSeqGap];
     // Two arguments per entry, not eight: ioredis measures and frames every argument on its own
     // (about half the cost of a batch's command in a micro-benchmark); the script splits the header.
     for (const e of entries) {
       args.push(
-        `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n${e.category}`,
+        `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n` +
+          `${e.sub ?? ''}\n${e.kid ?? ''}\n${e.category}`,
         e.data,
       );
     }

@@ -31,7 +31,7 @@ class NoSink extends DurableSink {
       inject: [appConfig.KEY, RedisService, NatsSink],
       useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService, nats: NatsSink): DurableSink => {
         if (cfg.sink === 'nats') return nats;
-        return redis.enabled ? new RedisStreamSink(redis, cfg.streamStateTtlS) : new NoSink();
+        return redis.enabled ? new RedisStreamSink(redis, cfg.streamStateTtlS, cfg.maxSeqGap) : new NoSink();
       },
     },
     StreamSink,

@@ -12,13 +12,26 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { UNAVAILABLE_ACK, duplicateReply, encodeAck, receivedWithSeq } from '../protocol/index.js';
+import {
+  INVALID_SEQ_ACK,
+  UNAVAILABLE_ACK,
+  duplicateReply,
+  encodeAck,
+  receivedWithSeq,
+} from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { cork } from '../ws/cork.js';
 import { StreamService } from '../stream/stream.service.js';
 import { type Conn, blockedReply, refuse } from './connection.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import {
+  type AppendOutcome,
+  DUPLICATE,
+  DurableSink,
+  FAILED,
+  INVALID,
+  type SinkEntry,
+} from './durable-sink.js';
 
 const MAX_BATCH = 2000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -382,6 +395,8 @@ export class StreamSink implements OnModuleDestroy {
         category: event.route.category ?? '',
         data: event.text,
         after,
+        sub: item.conn.sub,
+        kid: item.conn.kid,
       });
     }
     return entries;
@@ -400,11 +415,16 @@ export class StreamSink implements OnModuleDestroy {
           if (event.stream === undefined) {
             item.reply = encodeAck(event);
           } else {
-            event.gap = event.seq! - outcome - 1;
+            // 0: the stream's state was unknown, this seq is its baseline (no gap).
+            event.gap = outcome === 0 ? 0 : event.seq! - outcome - 1;
             item.reply = receivedWithSeq(event.timestamp, event.messageId!, event.seq!);
           }
           this.stream.accepted(event);
           this.metrics.ackLatency.observe((performance.now() - item.receivedAt) / 1000);
+        } else if (outcome === INVALID) {
+          event.messageId = null;
+          item.reply = INVALID_SEQ_ACK;
+          this.stream.countInvalidSeq();
         } else if (outcome === DUPLICATE) {
           event.messageId = null;
           item.reply = duplicateReply(event.timestamp, event.seq!);

@@ -67,7 +67,9 @@ describe(FlowMap.name, () => {
 
   it('lists every route once, each at its own index', () => {
     expect(map.routes.map((r) => r.index)).toEqual(map.routes.map((_, i) => i));
-    expect(map.routes[map.classify({ event_type: 'touch' }).index]).toBe(map.classify({ event_type: 'touch' }));
+    expect(map.routes[map.classify({ event_type: 'touch' }).index]).toBe(
+      map.classify({ event_type: 'touch' }),
+    );
   });
 
   it('loads a replacement map from a file', () => {

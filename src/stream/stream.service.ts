@@ -124,8 +124,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
    * encodeAck(event), or undefined when no message id can be handed out yet (the frame is refused).
    * Nothing here serialises client data, and nothing is logged unless debug is on.
    */
-  process(text: string, size: number, clientId: string): StreamEvent | undefined {
-    const value = this.parse(text, size, clientId);
+  process(text: string, size: number, clientId: string, sub?: string): StreamEvent | undefined {
+    const value = this.parse(text, size, clientId, sub);
     if (value === MALFORMED) return this.malformedEvent;
     const timestamp = this.timestamp();
     const messageId = this.ids.next();
@@ -136,7 +136,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.totalMessages++;
     const route = this.flowMap.classify(value);
     this.routeCounts[route.index]++;
-    const event: StreamEvent = { messageId, clientId, timestamp, route, size, text, value };
+    const event: StreamEvent = { messageId, clientId, timestamp, route, size, text, sub, value };
     if (this.subject.observed) this.subject.next(event);
     if (this.debug) this.logReceived(messageId, clientId, value);
     return event;
@@ -146,7 +146,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private malformedEvent: StreamEvent | undefined;
 
   /** Parses once; a malformed frame is counted and emitted here, and MALFORMED returned. */
-  parse(text: string, size: number, clientId: string): unknown {
+  parse(text: string, size: number, clientId: string, sub?: string): unknown {
     try {
       return JSON.parse(text);
     } catch {
@@ -159,6 +159,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
         route: this.flowMap.errorRoute,
         size,
         text,
+        sub,
         value: undefined,
       };
       this.malformedEvent = malformed;
@@ -183,9 +184,10 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     stream: string,
     seq: number,
     resumed = false,
+    sub?: string,
   ): StreamEvent {
     return {
-      ...this.unnumbered(text, size, clientId, value),
+      ...this.unnumbered(text, size, clientId, value, sub),
       stream,
       seq,
       gap: 0,
@@ -195,7 +197,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   }
 
   /** A frame without a stream id, held for the sink: classified, stamped, id assigned at append time. */
-  unnumbered(text: string, size: number, clientId: string, value: unknown): StreamEvent {
+  unnumbered(text: string, size: number, clientId: string, value: unknown, sub?: string): StreamEvent {
     return {
       messageId: null,
       clientId,
@@ -203,6 +205,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       route: this.flowMap.classify(value),
       size,
       text,
+      sub,
       value,
     };
   }
