@@ -1,7 +1,14 @@
 // Verifies JWTs with jose against the one key source configured (JWKS, PEM public key or HS256
 // secret), each with its own algorithm allowlist: `alg: none` never verifies, and an HS* token is
 // never checked against a public key (the allowlist of a public key holds no HS*).
-import { type JWTVerifyGetKey, type JWTVerifyOptions, errors, importSPKI, jwtVerify } from 'jose';
+import {
+  type CryptoKey,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  errors,
+  importSPKI,
+  jwtVerify,
+} from 'jose';
 import type { KeyObject } from 'node:crypto';
 import type { AppConfig } from '../config/env.js';
 import { publicKeyAlgorithms } from '../config/schema.js';
