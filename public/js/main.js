@@ -8,6 +8,7 @@ import { compileFilter, filterTerm, formatCount, formatRate, streamParams, summa
 import { Details, Feed } from './feed.js';
 import { ERROR_NODE, FlowGraph } from './flow-graph.js';
 import { Instances } from './instances.js';
+import { MAX_REFUSED_CLAIMS, refusedClaimText, refusedClaims } from './integrity.js';
 import { Sessions } from './sessions.js';
 
 // Relative to the page, so the monitor also works behind a path prefix. The server says where its
@@ -218,6 +219,8 @@ function handleFrame(frame) {
       instances.update(frame.instances, Date.now());
       instancesDirty = true;
     }
+  } else if (frame.type === 'auth_refused') {
+    showRefusedClaims(refusedClaims(frame));
   } else if (frame.type === 'hello') {
     // After a switch of stream (sample, full, exact filter), the feed and sessions show what the new
     // stream's replay holds, rather than a mix of both streams.
@@ -235,6 +238,20 @@ function handleFrame(frame) {
     // A restarted server may serve another map: fetch it again, redraw only if it changed.
     void loadMap(typeof frame.flow_map === 'string' ? frame.flow_map : FLOW_MAP_PATH);
   }
+}
+
+/** The integrity panel's refused stream claims: newest first, at most MAX_REFUSED_CLAIMS. */
+function showRefusedClaims(claims) {
+  if (claims.length === 0) return;
+  const list = $('refused-claims');
+  for (const claim of claims) {
+    const li = document.createElement('li');
+    li.className = `refused-${claim.reason}`;
+    li.textContent = refusedClaimText(claim);
+    list.prepend(li);
+  }
+  while (list.children.length > MAX_REFUSED_CLAIMS) list.lastElementChild.remove();
+  $('refused').hidden = false;
 }
 
 // ---- flow map -----------------------------------------------------------------------------------
