@@ -17,6 +17,7 @@ import {
   refusedUpgrade,
   signingKey,
 } from './support/auth.js';
+import { type Contract, loadContract } from './support/contract.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { scrape } from './support/prometheus.js';
 import { sleep } from './support/wait.js';
@@ -43,6 +44,11 @@ async function openStream(
   expect(resume).toEqual({ type: 'resume', stream, last_seq: expect.any(Number) });
   return { client, lastSeq: resume.last_seq };
 }
+
+let contract: Contract;
+beforeAll(async () => {
+  contract = await loadContract();
+});
 
 async function send(client: TestClient, seq: number): Promise<Record<string, unknown>> {
   client.send(JSON.stringify({ seq, event_type: 'tap', x: seq }));
@@ -117,6 +123,7 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
       { stream, sub: 'install-4', reason: 'wrong_stream', at: expect.any(Number) },
     ]);
     expect(JSON.stringify(claims)).not.toContain(attackerToken.slice(0, 20));
+    contract.check('monitor', 'authRefused', JSON.stringify(claims));
     owner.close();
     monitor.close();
   });
@@ -135,6 +142,7 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
       sub: 'device-7',
       status: 'received',
     });
+    contract.check('monitor', 'events', JSON.stringify(frame));
     client.close();
     monitor.close();
   });
@@ -297,6 +305,8 @@ describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', 
     client.send(JSON.stringify({ type: 'refresh', token: fresh }));
     const reply = await client.nextJson<{ type: string; exp: number }>();
     expect(reply).toEqual({ type: 'refreshed', exp: expect.any(Number) });
+    expect(contract.matches('ingest', JSON.stringify(reply))).toEqual(['event', 'refreshed']); // `event` is any JSON
+    contract.check('ingest', 'refresh', JSON.stringify({ type: 'refresh', token: fresh }));
     expect(reply.exp).toBeGreaterThan(Date.now() / 1000 + 100);
     await sleep(3000);
     expect(await send(client, 2)).toEqual(seqAck(2));
@@ -318,7 +328,9 @@ describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', 
         const { client } = await openStream(running, stream, await mint(key, { sub: 'ref-2', expiresIn: 2 }));
         const token = await make();
         client.send(JSON.stringify({ type: 'refresh', ...(token === '' ? {} : { token }) }));
-        expect(await client.nextJson()).toEqual({ status: 'error', message: 'Invalid token' });
+        const refused = await client.nextJson();
+        expect(refused).toEqual({ status: 'error', message: 'Invalid token' });
+        contract.check('ingest', 'error', JSON.stringify(refused));
         // Replies stay in frame order around a refresh.
         expect(await send(client, 1)).toEqual(seqAck(1));
         expect(await client.waitClosed(6000)).toEqual({ code: 4003, reason: 'Token expired' });

@@ -30,6 +30,7 @@ describe('HTTP endpoints (e2e)', () => {
       resumes: 0,
       uptime_seconds: expect.any(Number) as unknown,
       version: running.config.version,
+      auth_refused: 0,
     });
   });
 
