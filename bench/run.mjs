@@ -9,6 +9,7 @@
 // targets), report.mjs (what is printed).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { authConnectMarkdown, runAuthConnect } from './auth-connect.mjs';
 import { connectionsMarkdown, runConnections } from './connections.mjs';
 import { framePool } from './frames.mjs';
 import { gitRevision, loadOf, machine, scaleOutResult, scenarioResult, targetChecks } from './figures.mjs';
@@ -72,6 +73,26 @@ if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scena
   writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
   console.log(
     `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
+  );
+  process.exit(0);
+}
+
+// `--scenario auth-connect`: only connection setup with static tokens vs JWT (bench/auth-connect.mjs).
+if (argv.includes('--scenario=auth-connect') || argv.join(' ').includes('--scenario auth-connect')) {
+  const authConnect = await runAuthConnect();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const at = new Date().toISOString();
+  const file = join(RESULTS_DIR, `auth-connect-${at.replace(/[:.]/g, '-')}.json`);
+  const record = {
+    created_at: at,
+    quick: QUICK,
+    machine: machine(),
+    revision: gitRevision(),
+    auth_connect: authConnect,
+  };
+  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  console.log(
+    `Node ${process.version}\n\n${authConnectMarkdown(authConnect)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
   );
   process.exit(0);
 }
@@ -140,6 +161,8 @@ const result = {
   connections: fullRun ? await runConnections(findRedisServer().binary) : undefined,
   // The cost of watching at a fixed 20k events/s (full and --quick runs, not with --scenarios).
   monitor_cost: argv.some((a) => a.startsWith('--scenarios')) ? undefined : await runMonitorCost(),
+  // Connection setup with ES256 tokens beside static tokens (the full run).
+  auth_connect: fullRun ? await runAuthConnect() : undefined,
 };
 
 mkdirSync(RESULTS_DIR, { recursive: true });
@@ -149,4 +172,5 @@ console.log(markdown(result));
 if (result.connections)
   console.log(`\nConnections (Node ${process.version}):\n\n${connectionsMarkdown(result.connections)}`);
 if (result.monitor_cost) console.log(`\n${monitorCostMarkdown(result.monitor_cost)}`);
+if (result.auth_connect) console.log(`\n${authConnectMarkdown(result.auth_connect)}`);
 console.log(`\nRaw figures: ${relative(process.cwd(), file)} (${result.duration_s} s in all)`);

@@ -3,6 +3,10 @@
 // ownership, takeover, the per-subject cap, expiry (4003) and refresh, the subprotocol, the
 // monitor's JWT, the refusal counts and the MAX_SEQ_GAP and baseline rules.
 import { base64url } from 'jose';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PACKAGE_ROOT } from '../src/config/env.js';
 import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
 import {
@@ -23,6 +27,8 @@ import { scrape } from './support/prometheus.js';
 import { sleep } from './support/wait.js';
 import { TestClient } from './support/ws-client.js';
 
+const NUM = expect.any(Number) as unknown;
+
 const seqAck = (seq: number) => ({
   status: 'received',
   server_timestamp: expect.any(Number) as unknown,
@@ -41,7 +47,7 @@ async function openStream(
     bearer(token),
   );
   const resume = await client.nextJson<{ type: string; last_seq: number }>();
-  expect(resume).toEqual({ type: 'resume', stream, last_seq: expect.any(Number) });
+  expect(resume).toEqual({ type: 'resume', stream, last_seq: NUM });
   return { client, lastSeq: resume.last_seq };
 }
 
@@ -118,9 +124,9 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
       (f) => f.type === 'auth_refused',
     );
     expect(claims.claims).toEqual([
-      { stream, sub: 'install-666', reason: 'wrong_stream', at: expect.any(Number) },
-      { stream, sub: 'install-666', reason: 'wrong_stream', at: expect.any(Number) },
-      { stream, sub: 'install-4', reason: 'wrong_stream', at: expect.any(Number) },
+      { stream, sub: 'install-666', reason: 'wrong_stream', at: NUM },
+      { stream, sub: 'install-666', reason: 'wrong_stream', at: NUM },
+      { stream, sub: 'install-4', reason: 'wrong_stream', at: NUM },
     ]);
     expect(JSON.stringify(claims)).not.toContain(attackerToken.slice(0, 20));
     contract.check('monitor', 'authRefused', JSON.stringify(claims));
@@ -236,8 +242,8 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
     client.send('{"event_type":"tap"}');
     expect(await client.nextJson()).toEqual({
       status: 'received',
-      server_timestamp: expect.any(Number),
-      message_id: expect.any(Number),
+      server_timestamp: NUM,
+      message_id: NUM,
     });
     client.close();
   });
@@ -291,6 +297,18 @@ describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', 
     expect(HS_SECRET.length).toBeGreaterThanOrEqual(32);
   });
 
+  it('takes a token minted by examples/mint-token.mjs', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [join(PACKAGE_ROOT, 'examples', 'mint-token.mjs'), 'mint-1'],
+      { env: { PATH: process.env.PATH, AUTH_JWT_SECRET: HS_SECRET, ISSUER, AUDIENCE } },
+    );
+    const { client, lastSeq } = await openStream(running, 'mint-1:session-1', stdout.trim());
+    expect(lastSeq).toBe(0);
+    expect(await send(client, 1)).toEqual(seqAck(1));
+    client.close();
+  });
+
   it('closes with 4003 once the token expires, after writing the replies it owes', async () => {
     const { client } = await openStream(running, 'exp-1', await mint(key, { sub: 'exp-1', expiresIn: 2 }));
     expect(await send(client, 1)).toEqual(seqAck(1));
@@ -304,7 +322,7 @@ describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', 
     const fresh = await mint(key, { sub: 'ref-1', expiresIn: 120 });
     client.send(JSON.stringify({ type: 'refresh', token: fresh }));
     const reply = await client.nextJson<{ type: string; exp: number }>();
-    expect(reply).toEqual({ type: 'refreshed', exp: expect.any(Number) });
+    expect(reply).toEqual({ type: 'refreshed', exp: NUM });
     expect(contract.matches('ingest', JSON.stringify(reply))).toEqual(['event', 'refreshed']); // `event` is any JSON
     contract.check('ingest', 'refresh', JSON.stringify({ type: 'refresh', token: fresh }));
     expect(reply.exp).toBeGreaterThan(Date.now() / 1000 + 100);
