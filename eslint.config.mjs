@@ -27,7 +27,7 @@ export default tseslint.config(
     languageOptions: { globals: globals.browser, sourceType: 'module' },
   },
   {
-    files: ['bench/**/*.js', 'bench/**/*.mjs', 'examples/**/*.js', 'examples/**/*.mjs', 'scripts/**/*.js', '*.js'],
+    files: ['bench/**/*.js', 'bench/**/*.mjs', 'examples/**/*.js', 'examples/**/*.mjs', 'scripts/**/*.js', 'scripts/**/*.mjs', '*.js'],
     languageOptions: { globals: globals.node },
   },
 );

@@ -1,7 +1,10 @@
 // Jest runs the TypeScript sources as ES modules (Nest 12 packages are ESM): `npm test` sets
 // NODE_OPTIONS=--experimental-vm-modules (and --expose-gc for the memory checks).
-// Two projects: `unit` (specs beside the code in src/ and chaos/, and the SDK's client/test/) and `e2e`
-// (test/, against the real app and the production build); `npm run test:unit` and `npm run test:e2e` pick one, `npm test` runs both.
+// Three projects, in two tiers:
+// - `npm test`: `unit` (specs beside the code in src/ and chaos/, and the SDK's client/test/) and `e2e`
+//   (test/*.e2e-spec.ts: the real app in the Jest process);
+// - `npm run test:system`: `system` (test/*.system-spec.ts: service processes, clusters, private
+//   redis-server and nats-server, Chromium, the quick chaos run and the bench smoke run).
 const shared = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
@@ -28,5 +31,6 @@ export default {
       ],
     },
     { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+    { ...shared, displayName: 'system', testMatch: ['<rootDir>/test/**/*.system-spec.ts'] },
   ],
 };

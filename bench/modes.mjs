@@ -1,6 +1,6 @@
 // Scenario 7: scenario 1's load with resumable clients, once per mode (fast, SINK=redis-stream,
-// SINK=nats), each sink row as a ratio to the fast row of the same run, with the goals of issues
-// #7 and #8 (throughput ≥ 0.7×, service CPU per ack ≤ 1.5×). The result and its table.
+// SINK=nats), each sink row as a ratio to the fast row of the same run, with its goals (throughput
+// ≥ 0.7×, service CPU per ack ≤ 1.5×). The result and its table.
 import { fmt } from './report.mjs';
 import { loadOf, ratios, summarise } from './figures.mjs';
 import { MODE_GOALS } from './settings.mjs';

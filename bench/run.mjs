@@ -3,12 +3,11 @@
 // process per run, and reports medians, their ranges and the ratio service / baseline. Scenario 6
 // runs the service as WORKERS=2 over a private redis-server and compares it with scenario 2;
 // scenario 7 runs scenario 1 with resumable clients in fast mode and in each sink mode (modes.mjs).
-// Options: --quick (tiny durations, for `npm test`), --reps=N, --scenarios=1,3.
+// Options: --quick (tiny durations, for `npm run test:system`), --reps=N, --scenarios=1,3. Figures go to
+// docs/benchmarks/latest.json (results.mjs).
 // This file only orders the runs; each job has its module: settings.mjs (what to run), server.mjs
 // (the server process), load.mjs (the load and one run's figures), figures.mjs (results and
 // targets), report.mjs (what is printed).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import { authConnectMarkdown, runAuthConnect } from './auth-connect.mjs';
 import { connectionsMarkdown, runConnections } from './connections.mjs';
 import { framePool } from './frames.mjs';
@@ -18,6 +17,7 @@ import { modesResult } from './modes.mjs';
 import { monitorCostMarkdown, runMonitorCost } from './monitor-cost.mjs';
 import { findRedisServer } from './redis-server.mjs';
 import { markdown, runLine } from './report.mjs';
+import { saveResults } from './results.mjs';
 import { snapshotBuild } from './server.mjs';
 import {
   BATCH_MAX,
@@ -25,7 +25,6 @@ import {
   FLUSH_MS,
   LOAD_WORKERS,
   QUICK,
-  RESULTS_DIR,
   SETTINGS,
   TARGETS,
   selectScenarios,
@@ -44,35 +43,27 @@ const onlyConnections =
 const fullRun = !QUICK && !argv.some((a) => a.startsWith('--scenarios'));
 if (onlyConnections) {
   const rows = await runConnections(findRedisServer().binary);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const at = new Date().toISOString();
-  const file = join(RESULTS_DIR, `connections-${at.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify({ created_at: at, node: process.version, machine: machine(), rows }, null, 2) + '\n',
-  );
-  console.log(
-    `Node ${process.version}\n\n${connectionsMarkdown(rows)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
-  );
+  const workers = Number(argv.find((a) => a.startsWith('--workers='))?.split('=')[1] ?? 0);
+  const part = workers > 1 ? `connections, WORKERS=${workers}` : 'connections';
+  const record = { created_at: new Date().toISOString(), node: process.version, machine: machine(), rows };
+  const file = saveResults(part, record);
+  console.log(`Node ${process.version}\n\n${connectionsMarkdown(rows)}\n\nRaw figures: ${file} (${part})`);
   process.exit(0);
 }
 
 // `--scenario monitor-cost`: only the cost of watching (bench/monitor-cost.mjs).
 if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scenario monitor-cost')) {
   const monitorCost = await runMonitorCost();
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const at = new Date().toISOString();
-  const file = join(RESULTS_DIR, `monitor-cost-${at.replace(/[:.]/g, '-')}.json`);
   const record = {
-    created_at: at,
+    created_at: new Date().toISOString(),
     quick: QUICK,
     machine: machine(),
     revision: gitRevision(),
     monitor_cost: monitorCost,
   };
-  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  const file = saveResults('monitor-cost', record);
   console.log(
-    `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
+    `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${file} (monitor-cost)`,
   );
   process.exit(0);
 }
@@ -80,19 +71,16 @@ if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scena
 // `--scenario auth-connect`: only connection setup with static tokens vs JWT (bench/auth-connect.mjs).
 if (argv.includes('--scenario=auth-connect') || argv.join(' ').includes('--scenario auth-connect')) {
   const authConnect = await runAuthConnect();
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const at = new Date().toISOString();
-  const file = join(RESULTS_DIR, `auth-connect-${at.replace(/[:.]/g, '-')}.json`);
   const record = {
-    created_at: at,
+    created_at: new Date().toISOString(),
     quick: QUICK,
     machine: machine(),
     revision: gitRevision(),
     auth_connect: authConnect,
   };
-  writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
+  const file = saveResults('auth-connect', record);
   console.log(
-    `Node ${process.version}\n\n${authConnectMarkdown(authConnect)}\n\nRaw figures: ${relative(process.cwd(), file)}`,
+    `Node ${process.version}\n\n${authConnectMarkdown(authConnect)}\n\nRaw figures: ${file} (auth-connect)`,
   );
   process.exit(0);
 }
@@ -165,12 +153,12 @@ const result = {
   auth_connect: fullRun ? await runAuthConnect() : undefined,
 };
 
-mkdirSync(RESULTS_DIR, { recursive: true });
-const file = join(RESULTS_DIR, `${result.created_at.replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+const selected = argv.find((a) => a.startsWith('--scenarios'));
+const part = fullRun || selected === undefined ? 'all' : `scenarios=${selected.split('=')[1]}`;
+const file = saveResults(part, result);
 console.log(markdown(result));
 if (result.connections)
   console.log(`\nConnections (Node ${process.version}):\n\n${connectionsMarkdown(result.connections)}`);
 if (result.monitor_cost) console.log(`\n${monitorCostMarkdown(result.monitor_cost)}`);
 if (result.auth_connect) console.log(`\n${authConnectMarkdown(result.auth_connect)}`);
-console.log(`\nRaw figures: ${relative(process.cwd(), file)} (${result.duration_s} s in all)`);
+console.log(`\nRaw figures: ${file} (${part}; ${result.duration_s} s in all)`);

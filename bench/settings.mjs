@@ -10,7 +10,7 @@ export const ROOT = dirname(BENCH_DIR);
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
 export const BUILD = join(ROOT, 'dist');
 // The service runs from a copy of the build, so a rebuild in this checkout while the bench runs
-// (`npm test` starts with one) can neither pull it away nor mix two builds into one result.
+// (`npm run test:system` starts with one) can neither pull it away nor mix two builds into one result.
 export const SNAPSHOT = join(RESULTS_DIR, '.service');
 const SERVICE_MAIN = join(SNAPSHOT, 'dist', 'main.js');
 const BASELINE_MAIN = join(BENCH_DIR, 'baseline-server.mjs');
@@ -85,7 +85,7 @@ export const SCENARIOS = [
   },
 ];
 
-/** Scenario 7's goals for each sink row, as a ratio to fast mode's row of the same run (issues #7, #8). */
+/** Scenario 7's goals for each sink row, as a ratio to fast mode's row of the same run. */
 export const MODE_GOALS = { throughput: 0.7, cpuPerAck: 1.5 };
 
 export const CLUSTER_WORKERS = 2;

@@ -1,4 +1,4 @@
-// The fault table (issue 9 §2). Faults act on the service processes, the client connections, or
+// The fault table. Faults act on the service processes, the client connections, or
 // the broker through the `Broker` interface, so every fault runs against any engine that has a
 // Broker (Redis Streams here; NATS JetStream plugs in the same way).
 import type { CuttingProxy } from './proxy.js';

@@ -1,4 +1,4 @@
-// The faults run against NATS JetStream (issue 10): the engine-neutral ones of the shared table that
+// The faults run against NATS JetStream: the engine-neutral ones of the shared table that
 // apply (a service killed, connections severed, two connections on a stream, the broker killed),
 // the broker stopped with SIGTERM too, and on a three-node cluster the stream leader killed.
 import { FAULTS, type Fault } from './faults.js';
@@ -33,7 +33,7 @@ export const NATS_FAULTS: Fault[] = [
   shared('heartbeat terminate (clients stop answering pings)'),
 ];
 
-/** The short set `npm test` runs (test/chaos-nats.e2e-spec.ts): the faults issue 10 names. */
+/** The short set `npm run test:system` runs (test/chaos-nats.system-spec.ts): one fault of each kind that NATS changes. */
 export const NATS_TEST_FAULTS = [
   'kill -9 of an instance, then restart',
   'broker restarted with its data (kill -9)',

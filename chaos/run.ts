@@ -1,13 +1,16 @@
 // `npm run chaos [-- --quick] [--only <words>] [--engine <name>] [--repeat <n>]`: every fault of the
 // table against production builds and a private broker (each `n` times, to chase a timing-dependent
-// finding); prints the table and exits 1 unless every must-be-zero column is 0.
-import { mkdtempSync } from 'node:fs';
+// finding); prints the table and exits 1 unless every must-be-zero column is 0. A full run (every
+// fault of every engine, full size, once) writes its report to docs/chaos/latest.md; any other run
+// writes it beside the instance logs, so a partial run never passes for the whole table.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { FULL, QUICK } from './faults.js';
+import { ROOT } from './paths.js';
 import { BROKERS, faultsOf } from './brokers.js';
 import { runFault } from './scenario.js';
-import { details, table } from './table.js';
+import { details, report, table } from './table.js';
 import { type Row, failures } from './verdict.js';
 
 const args = process.argv.slice(2);
@@ -54,4 +57,10 @@ const failed = rows.filter((row) => failures(row).length > 0).length;
 console.log(
   failed === 0 ? '\nchaos: every fault held' : `\nchaos: ${failed} of ${rows.length} faults FAILED`,
 );
+const fullRun = !quick && only === undefined && engineAt < 0 && repeat === 1;
+const reportFile = fullRun ? join(ROOT, 'docs', 'chaos', 'latest.md') : join(logDir, 'chaos.md');
+mkdirSync(dirname(reportFile), { recursive: true });
+const command = ['npm run chaos', ...(args.length > 0 ? ['--', ...args] : [])].join(' ');
+writeFileSync(reportFile, report(rows, { command, engines, size: quick ? 'quick' : 'full' }));
+console.log(`report: ${fullRun ? relative(process.cwd(), reportFile) : reportFile}`);
 process.exit(failed === 0 ? 0 : 1);

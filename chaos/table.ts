@@ -1,4 +1,6 @@
-// The chaos table, as Markdown (it goes into the README as printed).
+// The chaos table, as Markdown: printed by every run, and the report of a full run
+// (docs/chaos/latest.md).
+import { availableParallelism, cpus } from 'node:os';
 import { MUST_BE_ZERO, type Row, failures } from './verdict.js';
 
 const COLUMNS: [keyof Row, string][] = [
@@ -45,4 +47,26 @@ export function details(rows: Row[]): string {
       return lines.join('\n');
     })
     .join('\n');
+}
+
+/** The whole report: when and where it ran, the verdict, the table and the details per fault. */
+export function report(rows: Row[], run: { command: string; engines: string[]; size: string }): string {
+  const failed = rows.filter((row) => failures(row).length > 0).length;
+  const at = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  return [
+    `# Chaos run, ${at} UTC`,
+    '',
+    `\`${run.command}\`, ${run.size} size, engines ${run.engines.join(', ')}; Node ${process.version}, ` +
+      `${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores. ` +
+      (failed === 0
+        ? 'Every fault held: every must-be-zero column is 0 in every row.'
+        : `${failed} of ${rows.length} faults FAILED.`),
+    '',
+    table(rows),
+    '',
+    'Per fault: refusals the fault explains, and the close codes the clients saw (with their own 1000 at the end):',
+    '',
+    details(rows),
+    '',
+  ].join('\n');
 }

@@ -1,7 +1,7 @@
-// npm run config:docs: regenerates the README's configuration table and .env.example from the schema.
+// npm run config:docs: regenerates docs/configuration.md's tables and .env.example from the schema.
 import { writeConfigDocs } from '../dist/config/config-docs.js';
 
 const changed = writeConfigDocs();
 console.log(
-  changed.length ? `Updated ${changed.join(' and ')}` : 'README.md and .env.example are up to date',
+  changed.length ? `Updated ${changed.join(' and ')}` : 'docs/configuration.md and .env.example are up to date',
 );

@@ -1,4 +1,4 @@
-// The README's React Native AsyncStorage adapter is client/examples/async-storage.ts word for word
+// client/README.md's React Native AsyncStorage adapter is client/examples/async-storage.ts word for word
 // (type-checked by `npm run check`), and it works: a queue written through it survives a restart.
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,7 +13,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 describe('README AsyncStorage adapter', () => {
   it('is the type-checked example, verbatim', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const readme = readFileSync(join(ROOT, 'client', 'README.md'), 'utf8');
     const example = readFileSync(join(ROOT, 'client', 'examples', 'async-storage.ts'), 'utf8');
     expect(readme).toContain('```ts\n' + example + '```');
   });

@@ -29,7 +29,7 @@ export function summarize(event) {
     status: error ? 'error' : duplicate ? 'duplicate' : 'received',
     time: typeof event.server_timestamp === 'number' ? event.server_timestamp : Date.now() / 1000,
     path: Array.isArray(event.path) ? event.path : [],
-    // Resumable connections only (see the README's Delivery guarantees): '' / null / 0 otherwise.
+    // Resumable connections only (see docs/delivery-guarantees.md): '' / null / 0 otherwise.
     stream: typeof event.stream === 'string' ? event.stream : '',
     seq: Number.isSafeInteger(event.seq) && event.seq > 0 ? event.seq : null,
     gap: Number.isSafeInteger(event.gap) && event.gap > 0 ? event.gap : 0,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import {
   ENV_EXAMPLE_PATH,
   envExample,
-  README_PATH,
+  CONFIG_DOC_PATH,
   TABLE_END,
   TABLE_START,
   withTable,
@@ -10,9 +10,9 @@ import {
 import { SETTINGS } from './schema.js';
 
 describe('config docs', () => {
-  it('README.md has the configuration table generated from the schema (npm run config:docs)', () => {
-    const readme = readFileSync(README_PATH, 'utf8');
-    expect(readme).toBe(withTable(readme));
+  it('docs/configuration.md has the configuration tables generated from the schema (npm run config:docs)', () => {
+    const doc = readFileSync(CONFIG_DOC_PATH, 'utf8');
+    expect(doc).toBe(withTable(doc));
   });
 
   it('.env.example is the one generated from the schema (npm run config:docs)', () => {
@@ -20,7 +20,7 @@ describe('config docs', () => {
   });
 
   it('lists every variable exactly once in each', () => {
-    const full = readFileSync(README_PATH, 'utf8');
+    const full = readFileSync(CONFIG_DOC_PATH, 'utf8');
     const readme = full.slice(full.indexOf(TABLE_START), full.indexOf(TABLE_END));
     const example = readFileSync(ENV_EXAMPLE_PATH, 'utf8');
     for (const { env } of Object.values(SETTINGS)) {

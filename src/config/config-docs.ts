@@ -1,4 +1,4 @@
-// The README's configuration table and .env.example, generated from the schema
+// docs/configuration.md's tables and .env.example, generated from the schema
 // (`npm run config:docs` writes them; config-docs.spec.ts fails when either is out of date).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,12 +39,12 @@ function secretNote(s: AnySetting): string {
   return '';
 }
 
-/** The tables that go between the markers in the README's Configuration section, one per area. */
-export function readmeTable(): string {
+/** The tables that go between the markers in docs/configuration.md, one per area. */
+export function configTables(): string {
   const parts: string[] = [];
   for (const area of AREAS) {
     parts.push(
-      `### ${AREA_TITLES[area]}`,
+      `## ${AREA_TITLES[area]}`,
       '',
       '| Variable | Default | Accepts | What it does |',
       '| --- | --- | --- | --- |',
@@ -65,7 +65,7 @@ export function envExample(): string {
   const lines = [
     '# CBSA configuration, generated from src/config/schema.ts by `npm run config:docs`.',
     '# Copy to .env (read from the working directory at startup) or set in the environment.',
-    "# Every value below is the default; the README's Configuration section says what each accepts.",
+    '# Every value below is the default; docs/configuration.md says what each accepts.',
   ];
   for (const area of AREAS) {
     lines.push('', `# --- ${AREA_TITLES[area]} ---`);
@@ -82,26 +82,26 @@ export function envExample(): string {
   return lines.join('\n') + '\n';
 }
 
-/** The README with its configuration table replaced by the generated one. */
-export function withTable(readme: string): string {
-  const start = readme.indexOf(TABLE_START);
-  const end = readme.indexOf(TABLE_END);
+/** The configuration document with its tables replaced by the generated ones. */
+export function withTable(doc: string): string {
+  const start = doc.indexOf(TABLE_START);
+  const end = doc.indexOf(TABLE_END);
   if (start === -1 || end < start)
-    throw new Error(`README.md has no ${TABLE_START} ... ${TABLE_END} markers`);
-  return `${readme.slice(0, start + TABLE_START.length)}\n\n${readmeTable()}\n${readme.slice(end)}`;
+    throw new Error(`docs/configuration.md has no ${TABLE_START} ... ${TABLE_END} markers`);
+  return `${doc.slice(0, start + TABLE_START.length)}\n\n${configTables()}\n${doc.slice(end)}`;
 }
 
-export const README_PATH = join(PACKAGE_ROOT, 'README.md');
+export const CONFIG_DOC_PATH = join(PACKAGE_ROOT, 'docs', 'configuration.md');
 export const ENV_EXAMPLE_PATH = join(PACKAGE_ROOT, '.env.example');
 
 /** Rewrites both files; returns the ones that changed. */
 export function writeConfigDocs(): string[] {
   const changed: string[] = [];
-  const readme = readFileSync(README_PATH, 'utf8');
-  const nextReadme = withTable(readme);
-  if (nextReadme !== readme) {
-    writeFileSync(README_PATH, nextReadme);
-    changed.push('README.md');
+  const doc = readFileSync(CONFIG_DOC_PATH, 'utf8');
+  const nextDoc = withTable(doc);
+  if (nextDoc !== doc) {
+    writeFileSync(CONFIG_DOC_PATH, nextDoc);
+    changed.push('docs/configuration.md');
   }
   const nextEnv = envExample();
   if (nextEnv !== readFileSync(ENV_EXAMPLE_PATH, 'utf8')) {

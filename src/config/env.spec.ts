@@ -76,7 +76,7 @@ describe(parseEnv.name, () => {
     });
   });
 
-  it('reads the hardening settings (issue 15), hosts lowercased', () => {
+  it('reads the hardening settings, hosts lowercased', () => {
     expect(
       parseEnv({
         CLIENT_STALL_TIMEOUT_MS: '5000',

@@ -1,5 +1,5 @@
 // Every environment variable the service reads, declared once: type, default, bounds, secrecy, a
-// one-line description and its area. The parser (env.ts), its errors, the README's configuration
+// one-line description and its area. The parser (env.ts), its errors, docs/configuration.md's
 // table and .env.example all come from here (`npm run config:docs`).
 import { createPublicKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -549,7 +549,7 @@ export const SETTINGS = {
     description:
       'Durable handoff before the ack: redis-stream needs REDIS_URL, nats publishes to NATS_URL (a local server by default)',
   }),
-  // --- Evidence integrity (issue 9) ---
+  // --- Evidence integrity ---
   streamMaxlen: int({
     env: 'STREAM_MAXLEN',
     area: 'durable sinks',

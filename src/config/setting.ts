@@ -1,5 +1,5 @@
 // The building blocks of the configuration schema: one declaration per environment variable, carrying
-// everything the parser, the error messages, the README table and .env.example need.
+// everything the parser, the error messages, the docs table and .env.example need.
 import { z } from 'zod';
 
 export const AREAS = ['core', 'monitor', 'security', 'scale-out', 'durable sinks'] as const;
@@ -15,7 +15,7 @@ export interface Setting<T> {
   /** The environment variable. */
   readonly env: string;
   readonly area: Area;
-  /** One line: what the setting does (README table and .env.example). */
+  /** One line: what the setting does (docs/configuration.md and .env.example). */
   readonly description: string;
   /** What a valid value looks like; errors say `expected <accepts>`. */
   readonly accepts: string;
@@ -23,7 +23,7 @@ export interface Setting<T> {
   readonly default: T;
   /** Key of the setting whose value is the default instead (RATE_LIMIT_BURST defaults to the rate). */
   readonly defaultFrom?: string;
-  /** The README's text for a default that is not a plain value. */
+  /** The docs' text for a default that is not a plain value. */
   readonly defaultDoc?: string;
   /** The default as written in the environment, when it differs from the config value (LOG_LEVEL). */
   readonly envDefault?: string;

@@ -13,7 +13,7 @@ export function setupOpenApi(app: INestApplication, cfg: AppConfig): void {
     .setVersion(cfg.version)
     .setDescription(
       `HTTP endpoints. The WebSocket contracts (ingest on ${cfg.websocketEndpoint}, monitor on ` +
-        `${cfg.monitorEndpoint}) are described in the README.`,
+        `${cfg.monitorEndpoint}) are described in docs/protocol.md and docs/asyncapi.yaml.`,
     )
     .build();
   const document = SwaggerModule.createDocument(app, options);

@@ -1,7 +1,7 @@
 // WS /ws/behaviour: raw frames in, one reply out per frame, in order. Everything else happens in
 // StreamService (and, with a sink or Redis, in StreamSink, which writes the acks after the append).
 // A connection opened with a stream id (?stream= or X-CBSA-Stream) is resumable: the server first
-// sends {"type":"resume",...}, then checks every frame's seq (see README "Delivery guarantees").
+// sends {"type":"resume",...}, then checks every frame's seq (see docs/delivery-guarantees.md).
 import { Inject, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import type { OnGatewayConnection } from '@nestjs/websockets';

@@ -11,7 +11,7 @@ export const LATENCY_SAMPLE_EVERY = 64;
 
 /**
  * The event-loop delay histogram's timer period (nodejs_eventloop_lag_*). prom-client's 10 ms wakes
- * an idle process 100 times a second: about 0.5 % of a core each, measured, 3 % for WORKERS=6.
+ * an idle process 100 times a second, about 0.5 % of a core per process.
  * At 100 ms a stall is still caught when it overlaps a sample (one of 100 ms or more always is).
  */
 const EVENT_LOOP_SAMPLE_MS = 100;

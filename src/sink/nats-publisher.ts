@@ -1,8 +1,8 @@
 // Pipelined JetStream publishes for SINK=nats: every publish carries the reply subject
 // `<inbox>.<n>`, and one subscription on `<inbox>.*` receives every PubAck. `js.publish` makes a
 // request per message instead (a promise, a timer, a random token and up to three Error objects
-// for stack traces): the bench measured that at more CPU than the whole rest of the ingest path, so
-// do not "simplify" this back to js.publish. Here a publish costs one map entry; its whole protocol
+// for stack traces), which costs more CPU than the whole rest of the ingest path, so do not
+// "simplify" this back to js.publish. Here a publish costs one map entry; its whole protocol
 // frame (`HPUB <subject> <reply> <sizes>`, header block, data) is written into a shared slab (see
 // WireBytes.frame) and handed to the client's protocol handler, and its PubAck is recognised
 // without JSON.parse when it has the usual shape; a sweep every 250 ms fails those without a PubAck

@@ -81,12 +81,10 @@ export class StreamSink implements OnModuleDestroy {
    * a later batch's entries of that stream carry it as `after`. Instance-wide, not per connection,
    * as two connections of one stream may share the queue for a moment (a takeover).
    *
-   * It names the flight by its number, never holds the flight itself. With the flight object here,
-   * V8's young-generation collector kept almost every batch in sink mode (its frames, texts, parsed
-   * values and replies) alive until the next full collection: about 10 MB promoted to the old
-   * generation per scavenge with either sink, 0.01–0.05 MB with SINK=nats since
-   * (`node --trace-gc-nvp` under bench scenario 7), and scavenges of 9 ms instead of 1–3: roughly a
-   * fifth of the service's CPU. Bench scenario 7 reports the GC pauses per ack.
+   * It names the flight by its number, never holds the flight itself: a flight object here would keep
+   * every batch in flight (its frames, texts, parsed values and replies) alive through V8's
+   * young-generation collections, promoting it to the old generation and multiplying the GC pauses.
+   * Bench scenario 7 reports the GC pauses per ack.
    */
   private readonly inFlightSeqs = new Map<string, { seq: number; flight: number }>();
   private flightIds = 0;

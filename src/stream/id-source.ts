@@ -193,7 +193,7 @@ export class LeasedIdSource extends IdSource {
   /** The highest id this instance ever held: a counter found below it (Redis restarted empty) is raised. */
   private highest = 0;
   private readonly waiters = new ReadyWaiters();
-  // Readiness and logging of lease failures (issue 15, item 12): kept apart from the lease logic.
+  // Readiness and logging of lease failures: kept apart from the lease logic.
   private failure: string | undefined;
   private readonly logger = new Logger('IdSource');
 

@@ -8,7 +8,7 @@ import type * as Sdk from '../../client/src/index.js';
 
 export const CLIENT_DIST = join(PACKAGE_ROOT, 'client', 'dist');
 
-/** @cbsa/client from client/dist (built by `npm test`'s pretest), typed by its sources. */
+/** @cbsa/client from client/dist (built by the tests' pretest), typed by its sources. */
 export async function importSdk(): Promise<typeof Sdk> {
   return (await import(pathToFileURL(join(CLIENT_DIST, 'index.js')).href)) as typeof Sdk;
 }

@@ -284,7 +284,7 @@ describe('HTTP header limits (e2e)', () => {
   });
 });
 
-// Hardening round 2 (issue 15) ------------------------------------------------------------------
+// Stalled readers, pongs, hosts, the exposure warning, IPv6, nested paths ---------------------
 
 /** The exit code, or 'still running' after `ms` (the timer does not keep jest waiting). */
 function exitWithin(service: Service, ms: number): Promise<number | null | 'still running'> {

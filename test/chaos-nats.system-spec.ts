@@ -1,5 +1,5 @@
-// The fault suite on NATS JetStream, short (issue 10): the faults of chaos/nats-faults.ts that the
-// issue names, against production builds and a private nats-server -js, judged by reading the
+// The fault suite on NATS JetStream, short: the faults of chaos/nats-faults.ts in NATS_TEST_FAULTS,
+// against production builds and a private nats-server -js, judged by reading the
 // JetStream stream itself. `npm run chaos -- --engine nats` runs the full set, and
 // `--engine nats-cluster` the three-node cluster.
 import { mkdtempSync } from 'node:fs';
@@ -34,7 +34,7 @@ describeWithNats('Fault suite on NATS JetStream, short (e2e)', () => {
     if (rows.length > 0) console.log(`${table(rows)}\n\n${details(rows)}\n(instance logs in ${logDir})`);
   });
 
-  it('runs every fault the issue names', () => {
+  it('runs every fault of the short set', () => {
     expect(faults.map((fault) => fault.name)).toEqual(NATS_TEST_FAULTS);
   });
 

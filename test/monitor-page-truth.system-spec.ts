@@ -13,7 +13,7 @@ import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
 
 const UI_TIMEOUT = 8000;
-// Screenshots go to test/artifacts/; with UPDATE_SCREENSHOTS=1 to docs/, for the README.
+// Screenshots go to test/artifacts/; with UPDATE_SCREENSHOTS=1 to docs/, for docs/monitor.md.
 const DOCS =
   process.env.UPDATE_SCREENSHOTS === '1'
     ? join(import.meta.dirname, '..', 'docs')

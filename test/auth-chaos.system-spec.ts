@@ -1,6 +1,6 @@
 // A fault of the chaos suite in JWT mode: every stream connects with its own subject's token
 // (Authorization: Bearer), an instance is killed -9 under load and restarted, and the log is read
-// back and judged as in test/chaos.e2e-spec.ts: every confirmed event in the log once, no id
+// back and judged as in test/chaos.system-spec.ts: every confirmed event in the log once, no id
 // reused, no refusal while healthy. The connection setup in JWT mode is what is under test here.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// The fault suite, short: every fault of `npm run chaos` (issue 9 §2) against production builds and
+// The fault suite, short: every fault of `npm run chaos` (chaos/faults.ts) against production builds and
 // a private redis-server, judged by reading the log itself. The harness is shared with the script.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

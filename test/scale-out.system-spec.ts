@@ -549,7 +549,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         },
         (a) => a.status === 'received',
       );
-      // A fresh counter starts at the time-derived floor (see README "Delivery guarantees").
+      // A fresh counter starts at the time-derived floor (see "Message ids" in docs/delivery-guarantees.md).
       expect(ack.message_id).toBeGreaterThan(timeFloor(startedAt));
       expect((await instance.ready()).status).toBe(200);
       expect(failing()).toHaveLength(1);
@@ -592,7 +592,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         },
         (a) => a.status === 'received',
       );
-      // A fresh counter starts at the time-derived floor (see README "Delivery guarantees").
+      // A fresh counter starts at the time-derived floor (see "Message ids" in docs/delivery-guarantees.md).
       expect(ack).toEqual({ ...ACK, message_id: expect.any(Number) as unknown });
       expect(ack.message_id).toBeGreaterThan(timeFloor(startedAt));
       expect(ack.message_id).toBeLessThan(2 ** 53 - 1);
