@@ -4,6 +4,7 @@
 // where the seq is decided (the Redis Lua script, the NATS sink), and an expiring connection
 // writes the reply it owes before its 4003.
 import { Redis } from 'ioredis';
+import { decodeJwt } from 'jose';
 import { type RunningApp, startApp } from './support/app.js';
 import { type SigningKey, bearer, hsKey, jwtEnv, mint, refusedUpgrade, signingKey } from './support/auth.js';
 import { readHealth, waitForHealth } from './support/health.js';
@@ -169,11 +170,13 @@ describeWithRedis('JWT mode with SINK=redis-stream (e2e)', () => {
   });
 
   it('on expiry the reply still owed is written before the 4003 close', async () => {
-    const { client } = await openStream(running, 'exp-9', await mint(key, { sub: 'exp-9', expiresIn: 2 }));
+    const token = await mint(key, { sub: 'exp-9', expiresIn: 3 });
+    const { client } = await openStream(running, 'exp-9', token);
     expect(await send(client, 1)).toEqual(seqAck(1));
     redis.pause();
     client.send('{"seq":2,"event_type":"tap"}');
-    await sleep(2500);
+    // Redis answers nothing until the token has expired (AUTH_CLOCK_TOLERANCE_S=0): the ack is owed then.
+    await sleep(decodeJwt(token).exp! * 1000 + 500 - Date.now());
     redis.resume();
     expect(await client.nextJson()).toEqual(seqAck(2));
     expect(await client.waitClosed()).toEqual({ code: 4003, reason: 'Token expired' });

@@ -2,7 +2,7 @@
 // every refused token gets its documented HTTP answer and leaves the owner's stream as it was;
 // ownership, takeover, the per-subject cap, expiry (4003) and refresh, the subprotocol, the
 // monitor's JWT, the refusal counts and the MAX_SEQ_GAP and baseline rules.
-import { base64url } from 'jose';
+import { base64url, decodeJwt } from 'jose';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -24,7 +24,7 @@ import {
 import { type Contract, loadContract } from './support/contract.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { scrape } from './support/prometheus.js';
-import { sleep } from './support/wait.js';
+import { sleep, until } from './support/wait.js';
 import { TestClient } from './support/ws-client.js';
 
 const NUM = expect.any(Number) as unknown;
@@ -164,6 +164,26 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
     second.close();
   });
 
+  it('a stream two subjects may own (a and a:b for a:b:c) is not taken over by the other one', async () => {
+    const { client: holder } = await openStream(running, 'fam:kid:s1', await mint(key, { sub: 'fam' }));
+    expect(await send(holder, 1)).toEqual(seqAck(1));
+    const other = await mint(key, { sub: 'fam:kid' });
+    expect((await refusedUpgrade(`${ingest}?stream=fam:kid:s1`, bearer(other))).status).toBe(403);
+    expect(holder.unread).toEqual([]);
+    expect(await send(holder, 2)).toEqual(seqAck(2));
+    holder.close();
+    await holder.waitClosed();
+    // Once the server has seen the holder go, the other owner may open it (and reads where it stands).
+    const opened = await until(
+      () => openStream(running, 'fam:kid:s1', other).catch(() => undefined),
+      (o) => o !== undefined,
+      5000,
+      50,
+    );
+    expect(opened!.lastSeq).toBe(2);
+    opened!.client.close();
+  });
+
   it.each<[string, () => Promise<string>]>([
     ['a wrong iss', () => mint(key, { iss: 'https://evil.example' })],
     ['a wrong aud', () => mint(key, { aud: 'another-service' })],
@@ -230,8 +250,13 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
     other.close();
     open[0].close();
     await open[0].waitClosed();
-    await sleep(50);
-    const again = await TestClient.open(ingest, bearer(token));
+    // Its place comes back once the server has seen the socket close.
+    const again = (await until(
+      () => TestClient.open(ingest, bearer(token)).catch(() => undefined),
+      (c) => c !== undefined,
+      5000,
+      50,
+    ))!;
     again.send('{"probe":true}');
     expect(await again.nextJson()).toMatchObject({ status: 'received' });
     for (const c of [again, open[1], open[2]]) c.close();
@@ -316,7 +341,8 @@ describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', 
   });
 
   it('a refresh keeps the connection open past the first expiry; it is not an event', async () => {
-    const { client } = await openStream(running, 'ref-1:s', await mint(key, { sub: 'ref-1', expiresIn: 2 }));
+    const first = await mint(key, { sub: 'ref-1', expiresIn: 3 });
+    const { client } = await openStream(running, 'ref-1:s', first);
     expect(await send(client, 1)).toEqual(seqAck(1));
     const before = await readHealth(running.http);
     const fresh = await mint(key, { sub: 'ref-1', expiresIn: 120 });
@@ -326,7 +352,8 @@ describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', 
     expect(contract.matches('ingest', JSON.stringify(reply))).toEqual(['event', 'refreshed']); // `event` is any JSON
     contract.check('ingest', 'refresh', JSON.stringify({ type: 'refresh', token: fresh }));
     expect(reply.exp).toBeGreaterThan(Date.now() / 1000 + 100);
-    await sleep(3000);
+    // Past the first token's expiry (AUTH_CLOCK_TOLERANCE_S=0): still open.
+    await sleep(decodeJwt(first).exp! * 1000 + 500 - Date.now());
     expect(await send(client, 2)).toEqual(seqAck(2));
     const after = await readHealth(running.http);
     expect(after.total_messages - before.total_messages).toBe(1);
@@ -343,7 +370,7 @@ describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', 
     await Promise.all(
       refused.map(async (make, i) => {
         const stream = `ref-2:case-${i}`;
-        const { client } = await openStream(running, stream, await mint(key, { sub: 'ref-2', expiresIn: 2 }));
+        const { client } = await openStream(running, stream, await mint(key, { sub: 'ref-2', expiresIn: 3 }));
         const token = await make();
         client.send(JSON.stringify({ type: 'refresh', ...(token === '' ? {} : { token }) }));
         const refused = await client.nextJson();
