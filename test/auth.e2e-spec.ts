@@ -129,7 +129,7 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
       { stream, sub: 'install-4', reason: 'wrong_stream', at: NUM },
     ]);
     expect(JSON.stringify(claims)).not.toContain(attackerToken.slice(0, 20));
-    contract.check('monitor', 'authRefused', JSON.stringify(claims));
+    contract.check('monitor', 'auth_refused', JSON.stringify(claims));
     owner.close();
     monitor.close();
   });

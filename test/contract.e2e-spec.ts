@@ -54,7 +54,7 @@ describe('AsyncAPI contract (docs/asyncapi.yaml)', () => {
         .all()
         .map((m) => m.id())
         .sort(),
-    ).toEqual(['authRefused', 'events', 'hello', 'stats']);
+    ).toEqual(['auth_refused', 'events', 'hello', 'stats']);
     const closeCodes = (id: string) =>
       Object.keys(channels[id].extensions().get('x-close-codes')!.value<object>());
     expect(closeCodes('ingest').sort()).toEqual([
