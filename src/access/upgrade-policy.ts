@@ -78,12 +78,18 @@ export class UpgradePolicy {
     }
     // Who it is and whether the stream is its own, before a slot is taken or any state read.
     const stream = requestedStream(request.url, request.headers[STREAM_HEADER]) ?? undefined;
-    const admission = await this.auth.admitIngest(request, stream);
-    if (typeof admission === 'number') return admission;
+    const identity = await this.auth.admitIngest(request, stream);
+    if (typeof identity === 'number') return identity;
+    // JWT mode: MAX_CONNECTIONS_PER_SUBJECT, for the machine like the other caps.
+    const sub = identity?.sub;
+    if (sub !== undefined) {
+      const capped = await this.slots.acquire(sub, 'subject');
+      if (capped !== undefined) return this.auth.tooMany(stream, sub, capped);
+    }
     const group = groupOf(request);
     const refused = await this.slots.acquire(group);
     if (refused !== undefined) {
-      admission.release();
+      if (sub !== undefined) this.slots.release(sub, 'subject');
       return refused;
     }
     let released = false;
@@ -91,7 +97,7 @@ export class UpgradePolicy {
       if (released) return;
       released = true;
       this.slots.release(group);
-      admission.release();
+      if (sub !== undefined) this.slots.release(sub, 'subject');
     };
   }
 

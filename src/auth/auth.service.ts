@@ -1,7 +1,8 @@
 // Who may write which stream, decided in one place before any stream state is read. Static tokens
 // (INGEST_TOKENS) say only "one of ours"; in JWT mode every connection carries a verified identity
-// (`sub`, `kid`, `exp`), a resumable stream must be its subject's own, a subject holds at most
-// MAX_CONNECTIONS_PER_SUBJECT sockets here, and every refusal is counted and shown to monitors.
+// (`sub`, `kid`, `exp`), a resumable stream must be its subject's own, and every refusal is counted
+// and shown to monitors. (MAX_CONNECTIONS_PER_SUBJECT is counted with the other connection caps, for
+// the machine: access/connection-slots.ts; its refusals are counted here.)
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { PinoLogger } from 'nestjs-pino';
@@ -28,12 +29,6 @@ export const MONITOR_SCOPE = 'cbsa:monitor';
 /** Refused claims shown to monitors per second at most (the rest are only counted). */
 const CLAIMS_PER_SECOND = 20;
 
-/** An upgrade let through: who it is (JWT mode), and what gives its per-subject place back. */
-export interface Admission {
-  identity: Identity | undefined;
-  release: () => void;
-}
-
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /** Compares against every allowed token without an early exit, on fixed-length digests. */
@@ -43,8 +38,6 @@ function tokenMatches(candidate: string | undefined, allowed: readonly Buffer[])
   for (const token of allowed) match = timingSafeEqual(presented, token) || match;
   return candidate !== undefined && match;
 }
-
-const NOTHING = () => undefined;
 
 @Injectable()
 export class AuthService implements OnModuleInit, OnModuleDestroy {
@@ -60,8 +53,6 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
     wrong_stream: 0,
     too_many: 0,
   };
-  /** Live ingest sockets per subject on this process. */
-  private readonly perSubject = new Map<string, number>();
   /** The subject of each stream's live connection on this process (JWT mode). */
   private readonly holders = new Map<string, string>();
   private readonly identities = new WeakMap<IncomingMessage, Identity>();
@@ -150,12 +141,15 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * The asynchronous part (JWT mode): verify the token, check the stream is its subject's and the
-   * subject's cap. Called only after precheck() let the request through. Nothing here reads any
-   * stream state, so a refused client learns nothing.
+   * The asynchronous part (JWT mode): verify the token and check the stream is its subject's. Called
+   * only after precheck() let the request through. Nothing here reads any stream state, so a
+   * refused client learns nothing. The identity (undefined without JWT mode), or the status.
    */
-  async admitIngest(request: IncomingMessage, stream: string | undefined): Promise<Admission | number> {
-    if (!this.jwt) return { identity: undefined, release: NOTHING };
+  async admitIngest(
+    request: IncomingMessage,
+    stream: string | undefined,
+  ): Promise<Identity | undefined | number> {
+    if (!this.jwt) return undefined;
     if (this.verifier === undefined || !this.verifier.ready) return 503;
     const { token } = presentedToken(request, this.cfg.authAllowQueryToken);
     const verdict = await this.verifier.verify(token!);
@@ -168,21 +162,13 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
         return this.refuse('wrong_stream', stream, sub, 403);
       }
     }
-    const open = this.perSubject.get(sub) ?? 0;
-    if (open >= this.cfg.maxConnectionsPerSubject) return this.refuse('too_many', stream, sub, 429);
-    this.perSubject.set(sub, open + 1);
     this.identities.set(request, verdict);
-    let released = false;
-    return {
-      identity: verdict,
-      release: () => {
-        if (released) return;
-        released = true;
-        const left = (this.perSubject.get(sub) ?? 1) - 1;
-        if (left <= 0) this.perSubject.delete(sub);
-        else this.perSubject.set(sub, left);
-      },
-    };
+    return verdict;
+  }
+
+  /** The subject is over MAX_CONNECTIONS_PER_SUBJECT (decided by the connection slots): counted. */
+  tooMany(stream: string | undefined, sub: string, status: number): number {
+    return status === 429 ? this.refuse('too_many', stream, sub, status) : status;
   }
 
   /** Monitors: MONITOR_TOKEN, or in JWT mode a valid JWT whose scope holds cbsa:monitor. */
