@@ -409,7 +409,7 @@ export const SETTINGS = {
     min: 1,
     max: 1_000_000,
     description:
-      'JWT mode: ingest sockets at once per token `sub` on this instance (per process); more get HTTP 429',
+      'JWT mode: ingest sockets at once per token `sub` on this instance (all its workers); more get HTTP 429',
   }),
   maxSeqGap: int({
     env: 'MAX_SEQ_GAP',
