@@ -1,6 +1,7 @@
 // The fault table. Faults act on the service processes, the client connections, or
 // the broker through the `Broker` interface, so every fault runs against any engine that has a
 // Broker (Redis Streams here; NATS JetStream plugs in the same way).
+import { Redis } from 'ioredis';
 import type { CuttingProxy } from './proxy.js';
 import type { Instance } from './instance.js';
 import type { Broker } from './log.js';
@@ -81,6 +82,12 @@ export interface Fault {
   extraClients?: ClientSpec[];
   /** Pace for the well-behaved clients (0: unpaced). */
   ratePerSec?: number;
+  /**
+   * After the drain, wait this long (past the duplicate window), then resend every event of every
+   * stream on a fresh connection to the next instance; each must be answered `duplicate`, and the
+   * log is read only after that.
+   */
+  replayAfterMs?: number;
   inject(ctx: FaultContext): Promise<void>;
 }
 
@@ -194,6 +201,52 @@ export const FAULTS: Fault[] = [
       process.kill(await instances[0].busiestWorker(), 'SIGKILL');
       await sleep(1500);
       await instances[0].waitReady();
+    },
+  },
+  {
+    name: 'id slot records rolled back (a replica promoted), a slot taken over',
+    instances: 2,
+    async inject({ broker, brokerFault, instances }) {
+      const prefix = broker.serviceEnv().REDIS_PREFIX ?? '';
+      const admin = new Redis(broker.serviceEnv().REDIS_URL, { maxRetriesPerRequest: 1 });
+      try {
+        await brokerFault(async () => {
+          // Instance 1 stops renewing: its record is the one whose TTL runs down.
+          process.kill(instances[1].pid!, 'SIGSTOP');
+          await sleep(700);
+          const keys = await admin.keys(`${prefix}id_slot:*`);
+          const ttls = await Promise.all(keys.map((key) => admin.pttl(key)));
+          const taken = keys[ttls.indexOf(Math.min(...ttls))];
+          // Rolled back to before any lease; every slot but instance 1's held, so the restarted
+          // instance 0 takes instance 1's slot while instance 1 still thinks it holds it.
+          await admin.del(...keys);
+          const fillers = Array.from({ length: 8 }, (_, n) => `${prefix}id_slot:${n}`).filter(
+            (k) => k !== taken,
+          );
+          for (const key of fillers) await admin.set(key, 'filler', 'PX', 60_000);
+          await instances[0].kill('SIGKILL');
+          const restarting = instances[0].restart();
+          while ((await admin.get(taken)) === null) await sleep(50);
+          await admin.del(...fillers);
+          process.kill(instances[1].pid!, 'SIGCONT');
+          await restarting;
+          // Instance 1 finds its slot taken and takes another (readiness is 503 until it may).
+          await sleep(800);
+        });
+      } finally {
+        admin.disconnect();
+      }
+    },
+  },
+  {
+    name: 'Redis outage x 10 (ids stay within the headroom)',
+    async inject({ broker, brokerFault }) {
+      for (let i = 0; i < 10; i++) {
+        await brokerFault(async () => {
+          await broker.restart({ keepData: true, signal: 'SIGKILL' });
+        });
+        await sleep(200);
+      }
     },
   },
 ];

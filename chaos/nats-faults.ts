@@ -31,6 +31,21 @@ export const NATS_FAULTS: Fault[] = [
   shared('two connections on one stream, two instances'),
   shared('rate-limit close (1008)'),
   shared('heartbeat terminate (clients stop answering pings)'),
+  {
+    name: 'resend after the duplicate window (2 s), two instances',
+    instances: 2,
+    // A cache of one stream: each instance reads KV again for nearly every batch and for the replay,
+    // so a last_seq that went backwards, or a stale view, would show.
+    env: { NATS_DUPLICATE_WINDOW_S: '2', STREAM_STATE_MAX: '1' },
+    extraClients: [
+      { connections: 2, secondOn: 'next', ratePerSec: 0 },
+      { connections: 2, secondOn: 'next', ratePerSec: 0 },
+    ],
+    replayAfterMs: 2500,
+    async inject({ size }) {
+      await sleep(size.faultMs);
+    },
+  },
 ];
 
 /** The short set `npm run test:system` runs (test/chaos-nats.system-spec.ts): one fault of each kind that NATS changes. */
@@ -41,6 +56,7 @@ export const NATS_TEST_FAULTS = [
   'connections severed at random',
   'two connections on one stream, one instance',
   'two connections on one stream, two instances',
+  'resend after the duplicate window (2 s), two instances',
 ];
 
 /** Three nodes, NATS_REPLICAS=3: the node leading the stream is killed mid-load; the load goes on

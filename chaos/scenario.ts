@@ -1,6 +1,7 @@
 // Runs one fault: a fresh broker and fresh instances, resumable clients under load, the fault
 // mid-load, the load stopped and every queue drained, then the log read back and judged.
 import { existsSync, mkdirSync } from 'node:fs';
+import WebSocket from 'ws';
 import { join } from 'node:path';
 import { EventSource, ResumableConnection } from './client.js';
 import type { ClientSpec, Fault, FaultContext, Size } from './faults.js';
@@ -116,6 +117,12 @@ export async function runFault(
     await proxy?.stop();
     proxy = undefined;
 
+    if (fault.replayAfterMs !== undefined) {
+      await sleep(fault.replayAfterMs);
+      await Promise.all(
+        sources.map((source, i) => replay(source, instances[(i + 1) % instances.length], recorder)),
+      );
+    }
     const entries = await broker.readLog();
     const lostEntries = loss === undefined ? undefined : await broker.readLostLog?.();
     const row = judge({
@@ -141,6 +148,51 @@ export async function runFault(
   }
 }
 
+/**
+ * Resends events 1..produced of `source` on a fresh connection to `instance`, 64 in flight, and
+ * records as a protocol error every reply other than `duplicate` (each was confirmed before).
+ */
+async function replay(source: EventSource, instance: Instance, recorder: Recorder): Promise<void> {
+  const socket = new WebSocket(`${instance.url}/ws/behaviour?stream=${encodeURIComponent(source.stream)}`);
+  const replies: string[] = [];
+  let wake = () => undefined as void;
+  socket.on('message', (data: Buffer) => {
+    replies.push(data.toString());
+    wake();
+  });
+  socket.on('error', () => undefined);
+  const waitFor = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${source.stream}: replay stalled at ${replies.length} replies`)),
+        30_000,
+      );
+      const check = () => {
+        if (replies.length < n) return;
+        clearTimeout(timer);
+        wake = () => undefined;
+        resolve();
+      };
+      wake = check;
+      check();
+    });
+  try {
+    await waitFor(1); // the resume frame
+    for (let seq = 1; seq <= source.produced; seq++) {
+      socket.send(source.text(seq));
+      if (seq % 64 === 0) await waitFor(1 + seq - 32);
+    }
+    await waitFor(1 + source.produced);
+  } finally {
+    socket.close();
+  }
+  replies.slice(1).forEach((text, i) => {
+    const reply = JSON.parse(text) as { status?: string; seq?: number; message?: string };
+    if (reply.status !== 'duplicate' || reply.seq !== i + 1)
+      recorder.protocolError(`${source.stream} ${i + 1} resent after the window: ${text}`);
+  });
+}
+
 function failedRow(fault: Fault, engine: string, err: unknown, instances: Instance[]): Row {
   const message = err instanceof Error ? err.message : String(err);
   return {
@@ -153,6 +205,7 @@ function failedRow(fault: Fault, engine: string, err: unknown, instances: Instan
     ackedButMissing: 0,
     duplicatedInLog: 0,
     idsReused: 0,
+    idsAboveHeadroom: 0,
     refusedWhileHealthy: 0,
     holes: 0,
     protocolErrors: 0,

@@ -13,6 +13,7 @@ const COLUMNS: [keyof Row, string][] = [
   ['ackedButMissing', 'Acked-but-missing'],
   ['duplicatedInLog', 'Duplicated in log'],
   ['idsReused', 'Ids reused'],
+  ['idsAboveHeadroom', 'Ids above headroom'],
   ['refusedWhileHealthy', 'Refused while healthy'],
   ['holes', 'Holes'],
   ['protocolErrors', 'Protocol errors'],

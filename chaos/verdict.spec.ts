@@ -31,6 +31,7 @@ function verdict(j: Partial<Judgement> & Pick<Judgement, 'sources' | 'recorder' 
     ackedButMissing: row.ackedButMissing,
     duplicatedInLog: row.duplicatedInLog,
     idsReused: row.idsReused,
+    idsAboveHeadroom: row.idsAboveHeadroom,
     refusedWhileHealthy: row.refusedWhileHealthy,
     holes: row.holes,
     protocolErrors: row.protocolErrors,
@@ -42,6 +43,7 @@ const CLEAN = {
   ackedButMissing: 0,
   duplicatedInLog: 0,
   idsReused: 0,
+  idsAboveHeadroom: 0,
   refusedWhileHealthy: 0,
   holes: 0,
   protocolErrors: 0,
@@ -85,6 +87,21 @@ describe(judge.name, () => {
       idsReused: 1,
       // seq 3 was acked as 103 but stored as 101
       protocolErrors: 1,
+    });
+  });
+
+  it('counts acked ids above the time floor + 6e11 (the id headroom rule)', () => {
+    const { source, recorder } = setup(2, [1]);
+    const floorNow = (Date.now() - Date.UTC(2026, 0, 1)) * 1000;
+    recorder.acked(source.stream, 2, floorNow + 6e11 + 1e9);
+    source.confirm(2, 'ack', T0 + 2);
+    const entries = [entry(source, 1), entry(source, 2, floorNow + 6e11 + 1e9)];
+    expect(verdict({ sources: [source], recorder, entries })).toEqual({
+      sent: 2,
+      acked: 2,
+      inLog: 2,
+      ...CLEAN,
+      idsAboveHeadroom: 1,
     });
   });
 

@@ -17,6 +17,8 @@ export interface Row {
   ackedButMissing: number;
   duplicatedInLog: number;
   idsReused: number;
+  /** Acked ids above (ms since 2026-01-01 UTC) x 1000 + 6e11 when acked. */
+  idsAboveHeadroom: number;
   refusedWhileHealthy: number;
   /** A seq in the log while an earlier one the client never skipped is missing. */
   holes: number;
@@ -42,6 +44,7 @@ export const MUST_BE_ZERO = [
   'ackedButMissing',
   'duplicatedInLog',
   'idsReused',
+  'idsAboveHeadroom',
   'refusedWhileHealthy',
   'holes',
   'protocolErrors',
@@ -188,6 +191,7 @@ export function judge({
     ackedButMissing,
     duplicatedInLog,
     idsReused: reused.size,
+    idsAboveHeadroom: recorder.aboveHeadroom.size,
     refusedWhileHealthy,
     holes,
     protocolErrors,

@@ -8,6 +8,7 @@ import { type StartupFailure, runPrimary } from './cluster/primary.js';
 import { type LoadedConfig, loadConfig } from './config/app.config.js';
 import { gracefulShutdown } from './lifecycle/graceful-shutdown.js';
 import { exitWhenLogged } from './logging/exit.js';
+import { mounted } from './protocol/index.js';
 
 async function bootstrap(loaded: LoadedConfig): Promise<void> {
   const app = await createApp(loaded);
@@ -22,7 +23,7 @@ async function bootstrap(loaded: LoadedConfig): Promise<void> {
     .get(Logger)
     .log(
       `${cfg.appName} ${cfg.version} listening on http://${cfg.host}:${port} ` +
-        `(ingest ${cfg.websocketEndpoint}, monitor ${cfg.monitorEndpoint})`,
+        `(ingest ${mounted(cfg, cfg.websocketEndpoint)}, monitor ${mounted(cfg, cfg.monitorEndpoint)})`,
       'Bootstrap',
     );
   if (cluster.isWorker && !reusePort) {

@@ -25,6 +25,7 @@ const EVIDENCE: Record<string, number | 'refused' | 'duplicates'> = {
   'connections severed at random': 1006,
   'two connections on one stream, one instance': 4001,
   'two connections on one stream, two instances': 'duplicates',
+  'resend after the duplicate window (2 s), two instances': 'duplicates',
 };
 
 const faults = NATS_FAULTS.filter((fault) => NATS_TEST_FAULTS.includes(fault.name));

@@ -24,6 +24,7 @@ const EVIDENCE: Record<string, number | undefined> = {
   'rate-limit close (1008)': 1008,
   'heartbeat terminate (clients stop answering pings)': 1006,
   'WORKERS=2, one worker killed -9': 1006,
+  'id slot records rolled back (a replica promoted), a slot taken over': 1006,
 };
 
 function zeros(row: Row): Record<string, unknown> {

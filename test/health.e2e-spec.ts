@@ -29,6 +29,7 @@ describe('HTTP endpoints (e2e)', () => {
       total_gaps: 0,
       resumes: 0,
       uptime_seconds: expect.any(Number) as unknown,
+      started_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) as unknown,
       version: running.config.version,
       auth_refused: 0,
     });

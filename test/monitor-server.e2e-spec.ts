@@ -65,6 +65,7 @@ describe('Monitor: server truth from the first second (e2e)', () => {
     expect(await fresh.nextJson<HelloFrame>()).toEqual({
       type: 'hello',
       app: { name: 'CBSA Backend', version: running.config.version },
+      started_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) as unknown,
       flow_map: '/event-flow-map',
       endpoints: { ingest: '/ws/behaviour', monitor: '/ws/monitor', flow_map: '/event-flow-map' },
       nodes: ZERO_NODES,

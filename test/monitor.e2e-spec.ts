@@ -44,6 +44,7 @@ describe('Monitor /ws/monitor (e2e)', () => {
     expect(await monitor.nextJson()).toEqual({
       type: 'hello',
       app: { name: 'CBSA Backend', version: running.config.version },
+      started_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) as unknown,
       flow_map: '/event-flow-map',
       endpoints: { ingest: '/ws/behaviour', monitor: '/ws/monitor', flow_map: '/event-flow-map' },
       nodes: expect.objectContaining({ client: expect.any(Number) as unknown }) as unknown,

@@ -223,10 +223,48 @@ describeWithNats('SINK=nats (e2e)', () => {
       'CBSA failed to start: NATS stream "WRONG" exists with settings this service cannot use: ' +
         'its subjects ["wrong.events"] do not include NATS_SUBJECT="other.events"; ' +
         'its storage is "memory" (needs "file": memory storage is lost on restart); ' +
-        'its duplicate window is 10 s (NATS_DUPLICATE_WINDOW_S=120); ' +
-        'its max age is 0 s (NATS_MAX_AGE_S=604800). ' +
+        'its duplicate window is 10 s (NATS_DUPLICATE_WINDOW_S=120). ' +
         'Change the NATS_* settings to match, or update or remove the stream (nats stream edit/rm).',
     );
+  }, 90_000);
+
+  it('refuses to start when the stream has limits that delete acked events, unless NATS_ALLOW_LIMITS=1', async () => {
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({
+      name: 'LIMITED',
+      subjects: ['limited.events'],
+      storage: StorageType.File,
+      duplicate_window: nanos(120_000),
+      max_age: nanos(3_600_000),
+      max_msgs_per_subject: 1,
+    });
+    await nc.close();
+    const env = { NATS_URL: nats.url, NATS_STREAM: 'LIMITED', NATS_SUBJECT: 'limited.events' };
+    const { code, stderr } = await refusal(env);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      'CBSA failed to start: NATS stream "LIMITED" has limits that can delete acked events before consumers read them: ' +
+        'max_msgs_per_subject is 1 (every event is on one subject: older ones are deleted); ' +
+        'max_age is 3600 s, shorter than the retention (NATS_MAX_AGE_S=604800). ' +
+        'Remove them (nats stream edit), or set NATS_ALLOW_LIMITS=1 to accept the loss.',
+    );
+    // The operator's opt-in: it starts, says what is at risk, and serves.
+    const allowed = await Instance.start({ ...env, NATS_ALLOW_LIMITS: '1' });
+    try {
+      const warning = await allowed.service.waitForLine((l) => /NATS stream limits can delete/.test(l.msg));
+      expect(warning.msg).toBe(
+        'NATS stream limits can delete acked events (NATS_ALLOW_LIMITS=1): ' +
+          'max_msgs_per_subject is 1 (every event is on one subject: older ones are deleted); ' +
+          'max_age is 3600 s, shorter than the retention (NATS_MAX_AGE_S=604800)',
+      );
+      const client = await TestClient.open(allowed.ws());
+      client.send('{"event_type":"tap"}');
+      expect(await client.nextJson()).toMatchObject({ status: 'received' });
+      client.close();
+    } finally {
+      await allowed.stop();
+    }
   }, 90_000);
 
   it('refuses to start without JetStream, or when NATS is unreachable, and never logs credentials', async () => {

@@ -40,6 +40,31 @@ export class ThroughputChart {
     this.uPlot = null;
     this.lastErrors = null;
     this.lastT = 0;
+    /** Restarts and falls of the totals, drawn as labelled lines over the plot: { t, label }. */
+    this.marks = [];
+  }
+
+  /** A labelled vertical line at `t` (seconds), such as "service restarted". */
+  addMark(t, label) {
+    this.marks.push({ t, label });
+    this.placeMarks();
+  }
+
+  /** Marks are elements in uPlot's overlay, so they stay text (readable, and found by tests). */
+  placeMarks() {
+    if (!this.plot) return;
+    const oldest = Date.now() / 1000 - WINDOW_S;
+    this.marks = this.marks.filter((m) => m.t >= oldest);
+    const over = this.plot.over;
+    for (const el of over.querySelectorAll('.chart-mark')) el.remove();
+    for (const { t, label } of this.marks) {
+      const el = document.createElement('div');
+      el.className = 'chart-mark';
+      el.dataset.testid = 'chart-mark';
+      el.style.left = `${this.plot.valToPos(t, 'x')}px`;
+      el.textContent = label;
+      over.append(el);
+    }
   }
 
   async init() {
@@ -71,6 +96,7 @@ export class ThroughputChart {
     this.rateEl.textContent = this.formatRate(stats.messages_per_second);
     this.errorsEl.textContent = this.formatRate(eps);
     this.plot?.setData([this.xs, this.rates, this.errors]);
+    this.placeMarks();
   }
 
   append(t, rate, eps) {
@@ -134,6 +160,7 @@ export class ThroughputChart {
       [this.xs, this.rates, this.errors],
       this.container,
     );
+    this.placeMarks();
   }
 
   resize() {
@@ -141,5 +168,6 @@ export class ThroughputChart {
     const { width, height } = this.container.getBoundingClientRect();
     if (width < 10 || height < 10) return;
     this.plot.setSize({ width: Math.floor(width), height: Math.floor(height) });
+    this.placeMarks();
   }
 }

@@ -2,6 +2,16 @@
 // event's JSON. Client data reaches the DOM only through textContent and attribute setters.
 import { Ring, formatCount, formatTime, prettyJson } from './events.js';
 
+/** Keys that move within the feed: where to start, which way, how many rows (roving tabindex). */
+const MOVES = {
+  ArrowDown: ['self', 'nextElementSibling', 1],
+  ArrowUp: ['self', 'previousElementSibling', 1],
+  PageDown: ['self', 'nextElementSibling', 10],
+  PageUp: ['self', 'previousElementSibling', 10],
+  Home: ['firstElementChild', 'nextElementSibling', 0],
+  End: ['lastElementChild', 'previousElementSibling', 0],
+};
+
 export const MAX_ROWS = 200;
 /**
  * Feed DOM updates are coalesced: every FLUSH_MS, or SLOW_FLUSH_MS while the stream outruns what a
@@ -55,9 +65,26 @@ export class Feed {
     this.stale = false;
     this.rebuildOnResume = false;
 
+    /** The feed's one tab stop (roving tabindex): the row last focused, else the newest shown. */
+    this.active = null;
     body.addEventListener('click', (e) => this.open(e.target));
     body.addEventListener('keydown', (e) => this.onKey(e));
+    body.addEventListener('focusin', (e) => {
+      const tr = e.target instanceof Element ? e.target.closest('.feed-row') : null;
+      if (tr) this.setActive(tr);
+    });
     pauseButton.addEventListener('click', () => this.setPaused(!this.paused));
+  }
+
+  /**
+   * A line across the feed that is not an event: a restart of the service ("restart") or totals
+   * that fell ("fall"). Shown whatever the filter, so the break in message ids is explained.
+   */
+  addMark(kind, text) {
+    const s = { mark: kind, text, time: Date.now() / 1000 };
+    this.recent.push(s);
+    this.queue.push(s);
+    if (!this.paused) this.flush(performance.now(), true);
   }
 
   /** Called per event with whether it passes the filter; no DOM work here. */
@@ -76,7 +103,7 @@ export class Feed {
     if (this.paused) {
       // A paused feed keeps its rows and only hides those the new filter rejects; it is rebuilt
       // from the recent events when it resumes.
-      for (const tr of this.body.children) tr.hidden = filter !== null && !filter(this.rowEvents.get(tr));
+      for (const tr of this.body.children) tr.hidden = !this.shows(this.rowEvents.get(tr));
       this.rebuildOnResume = true;
       this.updateEmpty();
       return;
@@ -94,8 +121,12 @@ export class Feed {
     this.rebuildOnResume = false;
     this.body.replaceChildren();
     this.queue.clear();
-    for (const s of this.recent.toArray()) if (this.filter === null || this.filter(s)) this.queue.push(s);
+    for (const s of this.recent.toArray()) if (this.shows(s)) this.queue.push(s);
     this.flush(performance.now(), true);
+  }
+
+  shows(s) {
+    return this.filter === null || s.mark !== undefined || this.filter(s);
   }
 
   setPaused(paused) {
@@ -144,7 +175,28 @@ export class Feed {
     this.updateEmpty();
   }
 
+  setActive(tr) {
+    if (this.active === tr) return;
+    if (this.active) this.active.tabIndex = -1;
+    this.active = tr;
+    if (tr) tr.tabIndex = 0;
+  }
+
+  /**
+   * Keeps exactly one row reachable with Tab: the newest shown, unless focus is in the feed (then the
+   * focused row stays the stop while rows arrive above it), or when the active one was dropped.
+   */
+  keepTabStop() {
+    const reading = this.body.contains(document.activeElement);
+    if (reading && this.active && this.active.isConnected && !this.active.hidden) return;
+    let first = this.body.firstElementChild;
+    while (first && first.hidden) first = first.nextElementSibling;
+    if (this.active && !this.active.isConnected) this.active = null;
+    this.setActive(first);
+  }
+
   updateEmpty() {
+    this.keepTabStop();
     let visible = 0;
     for (const tr of this.body.children) if (!tr.hidden) visible++;
     this.empty.hidden = visible > 0;
@@ -154,10 +206,11 @@ export class Feed {
   }
 
   row(s) {
+    if (s.mark !== undefined) return this.markRow(s);
     const tr = document.createElement('div');
     tr.className = s.error ? 'feed-row is-error' : 'feed-row';
     tr.setAttribute('role', 'row');
-    tr.tabIndex = 0;
+    tr.tabIndex = -1;
     tr.dataset.testid = 'feed-row';
     tr.dataset.status = s.status;
     if (s.id !== null) tr.dataset.messageId = String(s.id);
@@ -189,10 +242,24 @@ export class Feed {
     return tr;
   }
 
+  markRow(s) {
+    const tr = document.createElement('div');
+    tr.className = `feed-row feed-mark feed-mark-${s.mark}`;
+    tr.setAttribute('role', 'row');
+    tr.tabIndex = -1;
+    tr.dataset.testid = 'feed-mark';
+    tr.dataset.mark = s.mark;
+    cell(tr, 'time', formatTime(s.time));
+    const text = cell(tr, 'mark', s.text);
+    text.setAttribute('role', 'cell');
+    this.rowEvents.set(tr, s);
+    return tr;
+  }
+
   open(target) {
     const tr = target instanceof Element ? target.closest('.feed-row') : null;
     const s = tr && this.rowEvents.get(tr);
-    if (s) this.onOpen(s, tr);
+    if (s && s.mark === undefined) this.onOpen(s, tr);
   }
 
   onKey(e) {
@@ -201,12 +268,23 @@ export class Feed {
     if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();
       this.open(tr);
-    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+    } else if (Object.hasOwn(MOVES, e.key)) {
       e.preventDefault();
-      let next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
-      while (next && next.hidden)
-        next = e.key === 'ArrowDown' ? next.nextElementSibling : next.previousElementSibling;
-      if (next) next.focus();
+      const [start, step, far] = MOVES[e.key];
+      let next = start === 'self' ? tr : this.body[start];
+      const visible = (el) => el && !el.hidden;
+      if (start === 'self') {
+        // One row, or a page of them (PageUp/PageDown), skipping rows the filter hid.
+        for (let n = 0; n < far; n++) {
+          let candidate = next[step];
+          while (candidate && candidate.hidden) candidate = candidate[step];
+          if (!candidate) break;
+          next = candidate;
+        }
+      } else {
+        while (next && !visible(next)) next = next[step];
+      }
+      if (next && next !== tr) next.focus();
     }
   }
 }

@@ -255,13 +255,9 @@ export class FlowGraph {
       const color = this.colors.get(node.id);
       if (color) g.style.setProperty('--node-color', color);
       const interactive = node.kind === 'category' || node.id === ERROR_NODE;
-      if (interactive) {
-        g.setAttribute('tabindex', '0');
-        g.setAttribute('role', 'button');
-        g.setAttribute('aria-label', `${node.label}: filter the feed`);
-      }
-      const title = svg('title');
-      title.textContent = `${node.label} (${node.id}, ${node.kind}): events through it since this page opened${interactive ? ' · click to filter' : ''}`;
+      // Every node says its count: a button for the ones that filter, an image for the others.
+      g.setAttribute('role', interactive ? 'button' : 'img');
+      if (interactive) g.setAttribute('tabindex', '0');
       const halo = svg('rect', {
         class: 'node-halo',
         x: -3,
@@ -285,9 +281,14 @@ export class FlowGraph {
       count.dataset.testid = 'node-count';
       count.dataset.count = '0';
       count.textContent = '0';
-      g.append(title, halo, box, accent, label, count);
+      // No <title> tooltip: its text would join the visible text, and the name must hold that text.
+      // The space between the two texts is not drawn (SVG draws only text in <text>), but keeps
+      // "Touch 6" apart in the text assistive technology compares with the node's name.
+      g.append(halo, box, accent, label, document.createTextNode(' '), count);
       nodeLayer.append(g);
-      return { g, halo, count };
+      const el = { g, halo, count, name: truncate(String(node.label ?? node.id)), interactive };
+      this.nameNode(el, 0);
+      return el;
     });
     this.buildMarks(nodeLayer);
   }
@@ -554,6 +555,14 @@ export class FlowGraph {
     else this.dotWorker?.postMessage({ type: 'clear' });
   }
 
+  /** The accessible name: the label and count as shown (the exact count too when abbreviated). */
+  nameNode(el, count) {
+    const shown = this.formatCount(count);
+    const exact = count.toLocaleString('en-US');
+    const events = `${shown}${shown === exact ? '' : ` (${exact})`} event${count === 1 ? '' : 's'}`;
+    el.g.setAttribute('aria-label', `${el.name} ${events}${el.interactive ? ': filter the feed' : ''}`);
+  }
+
   /** Advances dots and repaints coalesced counters; called once per animation frame. */
   frame(now, dt) {
     if (!this.map) return;
@@ -568,6 +577,7 @@ export class FlowGraph {
         const el = this.nodeEls[i].count;
         el.textContent = this.formatCount(count);
         el.dataset.count = String(count);
+        this.nameNode(this.nodeEls[i], count);
       }
       this.paintMarks();
     }

@@ -4,7 +4,15 @@
 import { ThroughputChart } from './chart.js';
 import { MonitorSocket } from './connection.js';
 import { explain } from './diagnose.js';
-import { compileFilter, filterTerm, formatCount, formatRate, streamParams, summarize } from './events.js';
+import {
+  compileFilter,
+  filterTerm,
+  formatCount,
+  formatRate,
+  formatTime,
+  streamParams,
+  summarize,
+} from './events.js';
 import { Details, Feed } from './feed.js';
 import { ERROR_NODE, FlowGraph } from './flow-graph.js';
 import { Instances } from './instances.js';
@@ -210,6 +218,7 @@ function handleFrame(frame) {
     if (Array.isArray(frame.events)) onEvents(frame.events, frame.replay === true);
     else onSkipped(1);
   } else if (frame.type === 'stats') {
+    explainFall(stats, frame);
     stats = frame;
     statsDirty = true;
     chart.push(frame);
@@ -230,6 +239,7 @@ function handleFrame(frame) {
       sessions.clear();
     }
     switched = false;
+    noteStart(frame.started_at);
     if (frame.nodes) graph.setTotals((nodeTotals = frame.nodes));
     const app = frame.app && typeof frame.app === 'object' ? frame.app : {};
     if (typeof app.name === 'string') {
@@ -238,6 +248,48 @@ function handleFrame(frame) {
     // A restarted server may serve another map: fetch it again, redraw only if it changed.
     void loadMap(typeof frame.flow_map === 'string' ? frame.flow_map : FLOW_MAP_PATH);
   }
+}
+
+// ---- restarts and falling totals ----------------------------------------------------------------
+
+/** The started_at of the instance this page last heard from, and whether a restart awaits its stats. */
+let startedAt = null;
+let restartPending = false;
+
+/** A new start time after a reconnect: the service restarted, and its totals begin again. */
+function noteStart(value) {
+  if (typeof value !== 'string') return;
+  if (startedAt !== null && value !== startedAt) {
+    const at = Date.parse(value);
+    const before = stats && typeof stats.total_messages === 'number' ? stats.total_messages : null;
+    const text =
+      `Service restarted at ${formatTime((Number.isNaN(at) ? Date.now() : at) / 1000).slice(0, 8)}: ` +
+      `totals and message ids start again from 0${before === null ? '' : ` (it had counted ${formatCount(before)} messages)`}`;
+    feed.addMark('restart', text);
+    chart.addMark(Date.now() / 1000, 'service restarted');
+    restartPending = true;
+  }
+  startedAt = value;
+}
+
+/** Totals never fall silently: a restart explains it, otherwise the page says what it saw. */
+function explainFall(before, after) {
+  if (!before || typeof before.total_messages !== 'number' || typeof after.total_messages !== 'number')
+    return;
+  if (after.total_messages >= before.total_messages) {
+    restartPending = false;
+    return;
+  }
+  if (restartPending) {
+    restartPending = false;
+    return;
+  }
+  feed.addMark(
+    'fall',
+    `Totals fell from ${formatCount(before.total_messages)} to ${formatCount(after.total_messages)} messages: ` +
+      'the figures now come from fewer instances (one left the cluster) or from another one',
+  );
+  chart.addMark(Date.now() / 1000, 'totals fell');
 }
 
 /** The integrity panel's refused stream claims: newest first, at most MAX_REFUSED_CLAIMS. */

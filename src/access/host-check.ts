@@ -42,15 +42,19 @@ function isLoopback(host: string): boolean {
 }
 
 /** What an operator must be told at startup, or undefined when the monitor is not exposed. */
-export function exposureWarning(cfg: {
-  host: string;
-  monitorToken: string | undefined;
-  allowedHosts: readonly string[];
-  monitorEndpoint: string;
-}): string | undefined {
+export function exposureWarning(
+  cfg: {
+    host: string;
+    monitorToken: string | undefined;
+    allowedHosts: readonly string[];
+    monitorEndpoint: string;
+  },
+  /** What is bound, as the operator knows it: HOST standalone, the host application's server embedded. */
+  subject = `HOST=${cfg.host}`,
+): string | undefined {
   if (isLoopback(cfg.host) || cfg.monitorToken !== undefined || cfg.allowedHosts.length > 0) return undefined;
   return (
-    `HOST=${cfg.host} is reachable from the network and neither MONITOR_TOKEN nor ALLOWED_HOSTS is set: ` +
+    `${subject} is reachable from the network and neither MONITOR_TOKEN nor ALLOWED_HOSTS is set: ` +
     `anyone who can reach this port can watch every event's data on ${cfg.monitorEndpoint}, ` +
     'including a web page in a browser on your network through DNS rebinding. ' +
     'Set MONITOR_TOKEN, or ALLOWED_HOSTS to the names this service is reached by.'

@@ -1,38 +1,37 @@
-// The validated configuration as Nest provides it: read and checked once per app by loadConfig().
-import { type DynamicModule } from '@nestjs/common';
+// The validated configuration as Nest provides it: parsed once, from the environment (standalone,
+// loadConfig) or from CbsaModule's options (config/options.ts), and injected under appConfig.KEY.
 import { ConfigModule, registerAs } from '@nestjs/config';
 import { type AppConfig, parseEnv } from './env.js';
 
-const NAMESPACE = 'app';
+/** Its own namespace, so a host application's `registerAs('app')` never collides with it. */
+const NAMESPACE = 'cbsa';
 
 /**
  * The token and type of the config, injected as `@Inject(appConfig.KEY) cfg: ConfigType<typeof appConfig>`.
- * Its value is the one loadConfig() parsed; this factory itself is never loaded.
+ * Its value is the one parsed at boot; this factory itself is never loaded.
  */
 export const appConfig = registerAs(NAMESPACE, (): AppConfig => {
-  throw new Error('the app config is provided by loadConfig()');
+  throw new Error('the CBSA config is provided by CbsaModule');
 });
+
+/** The resolved module options (config/options.ts): how CBSA logs and whether it owns the server. */
+export const CBSA_OPTIONS = Symbol('CBSA_OPTIONS');
 
 export interface LoadedConfig {
   config: AppConfig;
-  /** The global ConfigModule that provides `config` under appConfig.KEY. */
-  module: DynamicModule;
 }
 
 /**
- * Reads `.env` (the real environment wins) and validates it against the schema, once. The primary
- * process needs the config before any app exists, and the HTTP server's limits are set before DI runs,
- * so the parsed value is handed back as well as provided.
+ * The standalone service's configuration: reads `.env` (the real environment wins) and validates it
+ * against the schema, once. This is the only place the environment is read.
  */
 export async function loadConfig(): Promise<LoadedConfig> {
   let config: AppConfig | undefined;
-  const module = await ConfigModule.forRoot({
-    isGlobal: true,
+  await ConfigModule.forRoot({
     validate: (env) => {
       config = parseEnv(env as Record<string, string | undefined>);
       return env;
     },
-    load: [registerAs(NAMESPACE, () => config!)],
   });
-  return { config: config!, module };
+  return { config: config! };
 }

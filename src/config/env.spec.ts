@@ -7,6 +7,7 @@ describe(parseEnv.name, () => {
     expect(cfg).toEqual({
       appName: 'CBSA Backend',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/) as unknown,
+      basePath: '',
       host: '0.0.0.0',
       port: 8000,
       listenBacklog: 4096,
@@ -50,7 +51,9 @@ describe(parseEnv.name, () => {
       workers: 1,
       redisUrl: undefined,
       redisPrefix: 'cbsa:',
-      idBlockSize: 1000,
+      idBlockSize: 1_000_000,
+      idSlotTtlMs: 2000,
+      idSlots: 8,
       sink: 'none',
       streamMaxlen: 0,
       allowWeakTokens: false,
@@ -68,6 +71,7 @@ describe(parseEnv.name, () => {
       natsReplicas: 1,
       natsDuplicateWindowS: 120,
       natsMaxAgeS: 604800,
+      natsAllowLimits: false,
       clientStallTimeoutMs: 30000,
       allowedHosts: [],
       monitorFrameMaxBytes: 1048576,
@@ -112,6 +116,29 @@ describe(parseEnv.name, () => {
     expect(() => parseEnv({ WORKERS: '2' })).toThrow(
       /^Invalid WORKERS="2": expected 1 unless REDIS_URL is set: without the Redis bus each monitor would see only its own worker's events$/,
     );
+  });
+
+  it('takes up to 1024 id slots, and refuses a burst allowance that would put ids 6·10^11 ahead of the clock, naming ID_SLOTS', () => {
+    expect(parseEnv({ ID_SLOTS: '1024' })).toMatchObject({ idSlots: 1024, idBlockSize: 1_000_000 });
+    expect(parseEnv({ ID_SLOTS: '1024', ID_BLOCK_SIZE: '585935448' }).idBlockSize).toBe(585_935_448);
+    expect(() => parseEnv({ ID_SLOTS: '1024', ID_BLOCK_SIZE: '585935449' })).toThrow(
+      new ConfigError([
+        'Invalid ID_BLOCK_SIZE="585935449": expected at most 585935448 with ID_SLOTS=1024 and ID_SLOT_TTL_MS=2000: ids may run ahead of the clock by ID_BLOCK_SIZE × ID_SLOTS, which must stay under 6·10^11',
+      ]),
+    );
+    // The largest ID_BLOCK_SIZE fits 19 slots with the longest lease, not 20.
+    expect(parseEnv({ ID_SLOTS: '19', ID_SLOT_TTL_MS: '600000', ID_BLOCK_SIZE: '30000000000' }).idSlots).toBe(
+      19,
+    );
+    expect(() =>
+      parseEnv({ ID_SLOTS: '20', ID_SLOT_TTL_MS: '600000', ID_BLOCK_SIZE: '30000000000' }),
+    ).toThrow(
+      /^Invalid ID_BLOCK_SIZE="30000000000": expected at most 29969994999 with ID_SLOTS=20 and ID_SLOT_TTL_MS=600000:/,
+    );
+    expect(() => parseEnv({ ID_SLOTS: '1025' })).toThrow(
+      new ConfigError(['Invalid ID_SLOTS="1025": expected an integer from 1 to 1024']),
+    );
+    expect(() => parseEnv({ ID_SLOTS: '0' })).toThrow(/^Invalid ID_SLOTS="0"/);
   });
 
   it('refuses the redis-stream sink without Redis', () => {
@@ -219,6 +246,18 @@ describe(parseEnv.name, () => {
   ])('rejects %s=%s naming the variable and what it accepts', (name, value, accepts) => {
     expect(() => parseEnv({ [name]: value })).toThrow(ConfigError);
     expect(() => parseEnv({ [name]: value })).toThrow(new RegExp(`^Invalid ${name}=.*expected ${accepts}`));
+  });
+
+  it('takes a base path without a trailing slash, and refuses others', () => {
+    expect(parseEnv({ BASE_PATH: '/cbsa' }).basePath).toBe('/cbsa');
+    expect(parseEnv({ BASE_PATH: '/platform/cbsa' }).basePath).toBe('/platform/cbsa');
+    for (const bad of ['cbsa', '/cbsa/', '/a b', '/a?b']) {
+      expect(() => parseEnv({ BASE_PATH: bad })).toThrow(
+        new ConfigError([
+          `Invalid BASE_PATH=${JSON.stringify(bad)}: expected a URL path such as /cbsa, without a trailing slash`,
+        ]),
+      );
+    }
   });
 
   it('rejects a monitor endpoint equal to the ingest endpoint', () => {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_INGEST_PATH, DEFAULT_MONITOR_PATH } from '../protocol/paths.js';
+import { ID_SLOTS, ID_SLOTS_MAX, maxBurst } from '../stream/id-source.js';
 import { choice, custom, flag, int, list, optional, type Rule, text } from './setting.js';
 
 export const PACKAGE_ROOT = join(import.meta.dirname, '..', '..');
@@ -151,6 +152,19 @@ export const SETTINGS = {
     choices: ['json', 'pretty'],
     default: 'json',
     description: 'json: one JSON object per line; pretty: human-readable, for development',
+  }),
+  basePath: custom({
+    env: 'BASE_PATH',
+    area: 'core',
+    default: '',
+    defaultDoc: 'empty (served at /)',
+    accepts: 'a URL path such as /cbsa, without a trailing slash',
+    schema: z
+      .string()
+      .transform((raw) => raw.trim())
+      .pipe(z.string().regex(/^(\/[A-Za-z0-9\-._~]+)*$/)),
+    description:
+      'Prefix of every path the service serves: the page, /health, /metrics, /openapi.json and both WebSocket endpoints',
   }),
   websocketEndpoint: wsPath('WEBSOCKET_ENDPOINT', DEFAULT_INGEST_PATH, 'Path of the ingest WebSocket'),
   monitorEndpoint: wsPath(
@@ -533,11 +547,29 @@ export const SETTINGS = {
   idBlockSize: int({
     env: 'ID_BLOCK_SIZE',
     area: 'scale-out',
-    default: 1000,
+    default: 1_000_000,
     min: 1,
-    max: 1_000_000_000,
+    max: 30_000_000_000,
     description:
-      'Message ids leased at once, from Redis (INCRBY) or, with SINK=nats and no REDIS_URL, from NATS KV (grows up to 64x for an instance that uses a block in under a second)',
+      "Message ids a process may hand out ahead of its id slot's share of the clock (1,000,000 / ID_SLOTS ids/s), with REDIS_URL or SINK=nats: a burst allowance that refills at that rate; ID_BLOCK_SIZE × ID_SLOTS must stay under 6·10^11; every process sharing the log must use the same value",
+  }),
+  idSlots: int({
+    env: 'ID_SLOTS',
+    area: 'scale-out',
+    default: ID_SLOTS,
+    min: 1,
+    max: ID_SLOTS_MAX,
+    description:
+      'Slots the message id space is cut into, with REDIS_URL or SINK=nats: each process (workers included) leases one, so at most this many share one Redis or NATS stream, and each follows the clock at 1,000,000 / ID_SLOTS ids/s (plus its ID_BLOCK_SIZE burst allowance); every process sharing the log must use the same value',
+  }),
+  idSlotTtlMs: int({
+    env: 'ID_SLOT_TTL_MS',
+    area: 'scale-out',
+    default: 2000,
+    min: 400,
+    max: 600_000,
+    description:
+      "Lifetime of a process's id slot lease: it hands out ids for 3/4 of it without reaching Redis (or NATS), and a process starting waits about this long for its first id; every process sharing the log must use the same value",
   }),
 
   // --- durable sinks ---
@@ -678,6 +710,13 @@ export const SETTINGS = {
     max: 3650 * DAY_S,
     description: 'Retention of the stream in seconds (0: keep forever)',
   }),
+  natsAllowLimits: flag({
+    env: 'NATS_ALLOW_LIMITS',
+    area: 'durable sinks',
+    default: false,
+    description:
+      '1 starts even when the stream has limits that can delete acked events before consumers read them (max_msgs_per_subject, max_msgs or max_bytes with discard old, a max_age shorter than NATS_MAX_AGE_S): acked evidence may then be lost, and a resend after the duplicate window stored twice',
+  }),
 };
 
 type Settings = typeof SETTINGS;
@@ -764,5 +803,12 @@ export const RULES: readonly Rule<AppConfig>[] = [
     uses: ['NATS_DUPLICATE_WINDOW_S', 'NATS_MAX_AGE_S'],
     expected: 'at most NATS_MAX_AGE_S: JetStream refuses a duplicate window longer than the retention',
     broken: (c) => c.natsMaxAgeS > 0 && c.natsDuplicateWindowS > c.natsMaxAgeS,
+  },
+  {
+    variable: 'ID_BLOCK_SIZE',
+    uses: ['ID_BLOCK_SIZE', 'ID_SLOTS', 'ID_SLOT_TTL_MS'],
+    expected: (c) =>
+      `at most ${maxBurst(c.idSlotTtlMs, c.idSlots)} with ID_SLOTS=${c.idSlots} and ID_SLOT_TTL_MS=${c.idSlotTtlMs}: ids may run ahead of the clock by ID_BLOCK_SIZE × ID_SLOTS, which must stay under 6·10^11`,
+    broken: (c) => c.idBlockSize > maxBurst(c.idSlotTtlMs, c.idSlots),
   },
 ];

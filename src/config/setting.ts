@@ -136,6 +136,7 @@ export function custom<T>(
 export interface Rule<C> {
   readonly variable: string;
   readonly uses: readonly string[];
-  readonly expected: string;
+  /** What the variable should be, possibly stated in terms of the other settings' values. */
+  readonly expected: string | ((config: C) => string);
   readonly broken: (config: C) => boolean;
 }

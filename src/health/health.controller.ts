@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { ServerResponse } from 'node:http';
 import { AuthService } from '../auth/auth.service.js';
@@ -18,6 +18,8 @@ import type { StreamStats } from '../stream/stream.service.js';
 export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   status: 'ok' | 'shutting_down';
   uptime_seconds: number;
+  /** When this instance started (ISO 8601): a new value means the service restarted. */
+  started_at: string;
   version: string;
   /** With Redis: live instances, and this instance's own counts (the top-level counts are the cluster's). */
   instances?: number;
@@ -28,7 +30,6 @@ export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   auth_refused: number;
 }
 
-@ApiTags('health')
 @Controller()
 export class HealthController {
   private readonly startedAt = Date.now();
@@ -48,6 +49,11 @@ export class HealthController {
 
   /** 200 while serving; 503 with status "shutting_down" once a shutdown has begun. */
   @Get(ROUTES.health)
+  @ApiTags('health')
+  @ApiOperation({
+    operationId: 'getHealth',
+    summary: 'Counts, version and whether the service is shutting down',
+  })
   @ApiOkResponse({ description: 'Serving', schema: HEALTH_REPORT })
   @ApiServiceUnavailableResponse({ description: 'Shutting down', schema: HEALTH_REPORT })
   health(@Res({ passthrough: true }) res: ServerResponse): HealthReport {
@@ -73,6 +79,7 @@ export class HealthController {
       total_gaps,
       resumes,
       uptime_seconds: Math.floor((Date.now() - this.startedAt) / 1000),
+      started_at: this.lifecycle.startedAt,
       version: this.cfg.version,
       ...(instance && { instances, instance }),
       ...(this.redis.enabled && { bus: this.redis.ready ? ('up' as const) : ('down' as const) }),
@@ -82,6 +89,8 @@ export class HealthController {
 
   /** Liveness: the process is up and its event loop answers. */
   @Get(ROUTES.live)
+  @ApiTags('health')
+  @ApiOperation({ operationId: 'getLiveness', summary: 'Liveness probe: the process answers' })
   @ApiOkResponse({ description: 'The process is up', schema: HEALTH_CHECK })
   @HealthCheck()
   live() {
@@ -95,6 +104,8 @@ export class HealthController {
    * local monitors still see events): it shows as "bus":"down" in /health and in metrics instead.
    */
   @Get(ROUTES.ready)
+  @ApiTags('health')
+  @ApiOperation({ operationId: 'getReadiness', summary: 'Readiness probe: this instance can serve ingest' })
   @ApiOkResponse({ description: 'Ready for traffic', schema: HEALTH_CHECK })
   @ApiServiceUnavailableResponse({
     description: 'Not ready: the failing checks are in error',
@@ -131,6 +142,7 @@ export class HealthController {
 
   @Get(ROUTES.flowMap)
   @ApiTags('flow map')
+  @ApiOperation({ operationId: 'getEventFlowMap', summary: 'The event flow map events are classified onto' })
   @ApiOkResponse({ description: 'The event flow map the service classifies onto', schema: FLOW_MAP })
   eventFlowMap(): FlowMapDocument {
     return this.flowMap.document;

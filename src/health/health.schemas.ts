@@ -15,11 +15,24 @@ const streamStats = {
 
 export const HEALTH_REPORT: SchemaObject = {
   type: 'object',
-  required: ['status', ...Object.keys(streamStats), 'uptime_seconds', 'version', 'auth_refused'],
+  required: [
+    'status',
+    ...Object.keys(streamStats),
+    'uptime_seconds',
+    'started_at',
+    'version',
+    'auth_refused',
+  ],
   properties: {
     status: { type: 'string', enum: ['ok', 'shutting_down'] },
     ...streamStats,
     uptime_seconds: count,
+    started_at: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        'When this instance started: a new value means the service restarted (its counts began again)',
+    },
     version: { type: 'string' },
     auth_refused: {
       ...count,

@@ -4,8 +4,13 @@ import { performance } from 'node:perf_hooks';
 /** Whether the service is shutting down: /health reports it and new upgrades are refused. */
 @Injectable()
 export class LifecycleService {
+  /**
+   * When this instance started (ISO 8601), in /health and the monitor's hello: a page that sees it
+   * change knows the service restarted, and why its totals and message ids began again.
+   */
+  readonly startedAt = new Date().toISOString();
   private stopping = false;
-  private startedAt: number | undefined;
+  private shutdownAt: number | undefined;
 
   get shuttingDown(): boolean {
     return this.stopping;
@@ -13,11 +18,11 @@ export class LifecycleService {
 
   /** When the shutdown began (performance.now()), so each step can keep to SHUTDOWN_TIMEOUT_MS. */
   get shutdownStartedAt(): number | undefined {
-    return this.startedAt;
+    return this.shutdownAt;
   }
 
   beginShutdown(): void {
     this.stopping = true;
-    this.startedAt ??= performance.now();
+    this.shutdownAt ??= performance.now();
   }
 }

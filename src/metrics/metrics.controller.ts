@@ -1,5 +1,5 @@
 import { Controller, Get, Header, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { ROUTES } from '../protocol/index.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -9,6 +9,10 @@ export class MetricsController {
 
   @Get(ROUTES.metrics)
   @ApiTags('metrics')
+  @ApiOperation({
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics of this instance (of all workers with WORKERS>1)',
+  })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format 0.0.4', schema: { type: 'string' } })
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')

@@ -13,6 +13,7 @@ import { BusService, type RemoteBatch } from '../cluster/bus.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import {
   FLOW_MAP_PATH,
   type RefusedClaim,
@@ -20,6 +21,7 @@ import {
   encodeEvent,
   encodeHello,
   encodeStats,
+  mounted,
 } from '../protocol/index.js';
 import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
@@ -131,6 +133,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly logger: PinoLogger,
     metrics: MetricsService,
+    private readonly lifecycle: LifecycleService,
     private readonly auth: AuthService,
   ) {
     logger.setContext(MonitorFanout.name);
@@ -180,11 +183,12 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     socket.send(
       encodeHello({
         app: { name: this.cfg.appName, version: this.cfg.version },
-        flow_map: FLOW_MAP_PATH,
+        started_at: this.lifecycle.startedAt,
+        flow_map: mounted(this.cfg, FLOW_MAP_PATH),
         endpoints: {
-          ingest: this.cfg.websocketEndpoint,
-          monitor: this.cfg.monitorEndpoint,
-          flow_map: FLOW_MAP_PATH,
+          ingest: mounted(this.cfg, this.cfg.websocketEndpoint),
+          monitor: mounted(this.cfg, this.cfg.monitorEndpoint),
+          flow_map: mounted(this.cfg, FLOW_MAP_PATH),
         },
         nodes: this.cluster.view().nodes,
         replay: { events: this.cfg.monitorReplay, scope: this.publishing ? 'cluster' : 'instance' },

@@ -9,6 +9,11 @@ export const PREVIEW_CHARS = 200;
 export interface HelloFrame {
   type: 'hello';
   app: { name: string; version: string };
+  /**
+   * When the instance this monitor is connected to started (ISO 8601). A monitor that sees it
+   * change across a reconnect knows the service restarted: totals and message ids began again.
+   */
+  started_at: string;
   /** Where the page fetches the event flow map. */
   flow_map: string;
   /** The configured paths, so a page served elsewhere can still find the sockets. */

@@ -16,3 +16,8 @@ export const ROUTES = {
 
 export const FLOW_MAP_PATH = `/${ROUTES.flowMap}`;
 export const CONFIG_PATH = `/${ROUTES.config}`;
+
+/** A path as served: under BASE_PATH (basePath), which is empty for the standalone service by default. */
+export function mounted(cfg: { basePath: string }, path: string): string {
+  return `${cfg.basePath}${path}`;
+}

@@ -90,6 +90,30 @@ export class RedisService implements OnApplicationShutdown {
     );
     this.warned = false;
     this.ready$.next();
+    void this.checkEviction();
+  }
+
+  /**
+   * Warns when Redis may evict keys under memory pressure: the seq states, the stream and the id
+   * slots are keys, and an evicted one loses evidence or resume state silently. Checked at each
+   * (re)connect, since a restarted Redis may come back with another configuration.
+   */
+  private async checkEviction(): Promise<void> {
+    let policy: string | undefined;
+    try {
+      const reply = (await this.client!.config('GET', 'maxmemory-policy')) as string[];
+      policy = reply[1];
+    } catch (err) {
+      // Managed Redis often refuses CONFIG: say it cannot be checked, once per connect.
+      this.logger.info({ err: (err as Error).message }, 'Redis maxmemory-policy could not be read');
+      return;
+    }
+    if (policy === undefined || policy === 'noeviction') return;
+    this.logger.warn(
+      { redis: redactUrl(this.cfg.redisUrl), maxmemoryPolicy: policy },
+      'Redis maxmemory-policy is %s: under memory pressure Redis may evict stream states, stream entries and id slots; set it to noeviction',
+      policy,
+    );
   }
 
   /** One warning per outage, however many errors and reconnect attempts it takes. */

@@ -26,7 +26,9 @@ export type PublishOutcome = 'stored' | 'duplicate' | 'failed';
  * callback per publish: one listener serves a whole batch, so a publish allocates no closure.
  */
 export interface PublishListener {
-  settled(index: number, outcome: PublishOutcome, at: number, error?: Error): void;
+  settled(index: number, outcome: PublishOutcome, at: number, error?: Error, seq?: number): void;
+  /** true: the PubAck's stream sequence is wanted (the PubAck is parsed in full: KV compare-and-set). */
+  readonly wantsSeq?: boolean;
 }
 
 interface Waiter {
@@ -38,6 +40,7 @@ interface Waiter {
 /** The parts of a PubAck (or JetStream API error) this sink reads. */
 interface PubAck {
   stream?: string;
+  seq?: number;
   duplicate?: boolean;
   error?: { code?: number; description?: string };
 }
@@ -158,8 +161,8 @@ export function plainPubAck(data: Uint8Array): 'stored' | undefined {
   return 'stored';
 }
 
-function settle(waiter: Waiter, outcome: PublishOutcome, error?: Error): void {
-  waiter.listener.settled(waiter.index, outcome, waiter.at, error);
+function settle(waiter: Waiter, outcome: PublishOutcome, error?: Error, seq?: number): void {
+  waiter.listener.settled(waiter.index, outcome, waiter.at, error, seq);
 }
 
 export class PubAckPublisher {
@@ -267,6 +270,23 @@ export class PubAckPublisher {
     });
   }
 
+  /**
+   * A KV compare-and-set through the pipeline: publishes `data` on `subject` (`$KV.<bucket>.<key>`)
+   * only if the subject's last message is `expectedRevision` (0: none), as the KV client's update
+   * and create do. Resolves with the new revision; rejects when the key moved or the write failed.
+   */
+  compareAndSet(subject: string, data: string, expectedRevision: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const listener: PublishListener = {
+        wantsSeq: true,
+        settled: (_, outcome, __, error, seq) =>
+          outcome === 'failed' || seq === undefined ? reject(error ?? new Error('no PubAck')) : resolve(seq),
+      };
+      const headers = `NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: ${expectedRevision}\r\n\r\n`;
+      this.publish(subject, headers, data, performance.now(), listener, 0);
+    });
+  }
+
   /** Stops the sweep and fails every publish still waiting (the connection's drain ends the subscription). */
   close(): void {
     clearInterval(this.sweeper);
@@ -298,7 +318,7 @@ export class PubAckPublisher {
       const code = msg.headers?.code ?? 0;
       return settle(waiter, 'failed', new Error(`no PubAck (status ${code})`));
     }
-    if (plainPubAck(data) === 'stored') return settle(waiter, 'stored');
+    if (waiter.listener.wantsSeq !== true && plainPubAck(data) === 'stored') return settle(waiter, 'stored');
     let ack: PubAck;
     try {
       ack = msg.json<PubAck>();
@@ -309,7 +329,7 @@ export class PubAckPublisher {
       const why = ack.error?.description ?? 'invalid PubAck';
       return settle(waiter, 'failed', new Error(why));
     }
-    settle(waiter, ack.duplicate === true ? 'duplicate' : 'stored');
+    settle(waiter, ack.duplicate === true ? 'duplicate' : 'stored', undefined, ack.seq);
   }
 
   /**

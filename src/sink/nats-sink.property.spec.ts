@@ -3,7 +3,8 @@
 // of others (stored or not), dedupes on Nats-Msg-Id as JetStream does within its window, and a KV
 // bucket whose writes fail at random. Resumable clients resend from the first refused seq. Checked
 // throughout: every `received` reply is for a seq in the log and covered by KV (written before the
-// ack), every `duplicate` reply is for a seq in the log, KV is never ahead of the log; at the end
+// ack), every `duplicate` reply is for a seq in the log and covered by KV, KV is never ahead of the
+// log and never lowered (its writes are compare-and-set on the revision); at the end
 // every stream's log holds 1..10 once each, with no gap reported; and with no fault at all, nothing is ever refused.
 import fc from 'fast-check';
 import type { ConfigType } from '@nestjs/config';
@@ -36,15 +37,23 @@ class FakeJetStream {
   readonly log: { stream: string; seq: number }[] = [];
   private readonly ids = new Set<string>();
   readonly waiting: Publish[] = [];
-  readonly kv = new Map<string, number>();
-  readonly puts: { key: string; value: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  readonly kv = new Map<string, { value: number; revision: number }>();
+  private revision = 0;
+  readonly puts: {
+    key: string;
+    value: number;
+    /** The revision the write expects (0: the key must not exist). */
+    expect: number;
+    resolve: (revision: number) => void;
+    reject: (e: Error) => void;
+  }[] = [];
 
   holds(stream: string, seq: number): boolean {
     return this.log.some((e) => e.stream === stream && e.seq === seq);
   }
 
   kvOf(stream: string): number {
-    return this.kv.get(stateKey(stream)) ?? 0;
+    return this.kv.get(stateKey(stream))?.value ?? 0;
   }
 
   /** What NatsSink calls: one publish, settled later by a step. */
@@ -86,37 +95,42 @@ class FakeJetStream {
     p.settle(!stored || !acked ? 'failed' : duplicate ? 'duplicate' : 'stored');
   }
 
-  /** One KV write lands (or fails). It must never claim more than the log holds. */
+  /** One KV write lands (or fails). It must never claim more than the log holds, nor lower the key. */
   write(pick: number, ok: boolean): void {
     if (this.puts.length === 0) return;
     const [put] = this.puts.splice(pick % this.puts.length, 1);
     if (!ok) return put.reject(new Error('KV write failed'));
+    const current = this.kv.get(put.key);
+    // Compare-and-set on the revision, as JetStream's expected last subject sequence.
+    if ((current?.revision ?? 0) !== put.expect) return put.reject(new Error('wrong last sequence'));
     const stream = Buffer.from(put.key, 'base64url').toString();
-    for (let seq = (this.kv.get(put.key) ?? 0) + 1; seq <= put.value; seq++) {
+    for (let seq = (current?.value ?? 0) + 1; seq <= put.value; seq++) {
       // Seqs 1..value of a stream that never skips: each one in the log before KV says so.
       if (!this.holds(stream, seq)) throw new Error(`KV ${stream}=${put.value} ahead of the log (no ${seq})`);
     }
-    this.kv.set(put.key, Math.max(this.kv.get(put.key) ?? 0, put.value));
-    put.resolve();
+    if (put.value < (current?.value ?? 0)) throw new Error(`KV ${stream} lowered to ${put.value}`);
+    this.kv.set(put.key, { value: put.value, revision: ++this.revision });
+    put.resolve(this.revision);
   }
 
   state(): NatsStreamState {
+    const cas = (key: string, value: string, expect: number) =>
+      new Promise<number>((resolve, reject) =>
+        this.puts.push({ key, value: Number(value), expect, resolve, reject }),
+      );
     const kv = {
       get: (key: string) => {
-        const value = this.kv.get(key);
+        const held = this.kv.get(key);
         return Promise.resolve(
-          value === undefined ? null : { operation: 'PUT', string: () => String(value) },
+          held === undefined
+            ? null
+            : { operation: 'PUT', string: () => String(held.value), revision: held.revision },
         );
       },
+      create: (key: string, value: string) => cas(key, value, 0),
+      update: (key: string, value: string, revision: number) => cas(key, value, revision),
     } as unknown as KV;
-    return new NatsStreamState(
-      kv,
-      (request) => request,
-      (key, value) =>
-        new Promise<void>((resolve, reject) =>
-          this.puts.push({ key, value: Number(value), resolve, reject }),
-        ),
-    );
+    return new NatsStreamState(kv);
   }
 }
 
@@ -203,6 +217,9 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
       } else {
         expect(status).toBe('duplicate');
         if (!shared(client)) expect(js.holds(client.stream, seq)).toBe(true);
+        // A duplicate is answered only once KV covers it too: a resend after the window, to any
+        // instance, is then a duplicate again.
+        expect(js.kvOf(client.stream)).toBeGreaterThanOrEqual(seq);
       }
     });
 

@@ -17,7 +17,7 @@ import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
 import { redactUrl } from '../config/redact.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { BlockIdSource, IdSource } from '../stream/id-source.js';
+import { IdSource, SlotIdSource } from '../stream/id-source.js';
 import {
   type AppendOutcome,
   DUPLICATE,
@@ -26,9 +26,9 @@ import {
   INVALID,
   type SinkEntry,
 } from './durable-sink.js';
-import { natsIdLessor } from './nats-id-lessor.js';
 import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
-import { desiredStream, incompatibilities } from './nats-stream-config.js';
+import { desiredStream, evidenceLimits, incompatibilities } from './nats-stream-config.js';
+import { natsSlotStore } from './nats-slot-store.js';
 import { NatsStreamState } from './nats-stream-state.js';
 
 /** A PubAck later than this fails the publish ("Service unavailable"). */
@@ -80,6 +80,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
    * published by it (its KV write may still be under way, or have failed). LRU-bounded.
    */
   private readonly held = new Map<string, number>();
+  /** Streams of the batches in flight (how many each): never evicted from `held` meanwhile. */
+  private readonly pinned = new Map<string, number>();
   /** Settles once the last append() called so far has recorded its outcomes (step 3). */
   private recorded: Promise<void> = Promise.resolve();
   /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
@@ -94,6 +96,8 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   private probing?: NodeJS.Timeout;
   private readonly publishLatency?: Histogram;
   private readonly servers: string;
+  /** How long a stream's KV value, once seen, is trusted without reading it again: half the window. */
+  private readonly freshMs: number;
 
   constructor(
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
@@ -105,6 +109,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     logger.setContext(NatsSink.name);
     this.enabled = cfg.sink === 'nats';
     this.servers = redactServers(cfg.natsServers);
+    this.freshMs = (cfg.natsDuplicateWindowS * 1000) / 2;
     if (!this.enabled) return;
     this.publishLatency = metrics.histogram(
       'cbsa_nats_publish_latency_seconds',
@@ -178,32 +183,34 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         reuseReplies: cfg.natsReplicas === 1,
       });
       this.publisher = publisher;
-      // KV writes are plain puts (a publish on $KV.<bucket>.<key>) through the pipelined publisher:
-      // one per stream per batch.
+      // KV writes are compare-and-set on the key's revision, coalesced (one per stream in flight),
+      // and go through the pipelined publisher: the KV client's update costs a request each.
       const bucket = `$KV.${cfg.natsStream}_streams.`;
       this.state = new NatsStreamState(
         kv,
         (request) => this.guard(request),
-        (key, value) => publisher.put(bucket + key, value),
+        cfg.streamStateMax,
+        Date.now,
+        (key, value, revision) => publisher.compareAndSet(bucket + key, value, revision),
       );
-      if (this.ids instanceof BlockIdSource) {
-        const counter = await new Kvm(this.nc).create(`${cfg.natsStream}_ids`, {
+      if (this.ids instanceof SlotIdSource && !this.ids.attached) {
+        // The bucket's TTL is the slot lease's: a record not renewed in time is gone.
+        const slots = await new Kvm(this.nc).create(`${cfg.natsStream}_id_slots`, {
+          ttl: cfg.idSlotTtlMs,
           replicas: cfg.natsReplicas,
           history: 1,
           storage: StorageType.File,
         });
-        const lease = natsIdLessor(counter);
-        // Not while down: a request sent then waits in the reconnect buffer for its timeout,
-        // and the ids it would bring are needed only once the stream takes publishes again.
-        this.ids.attach((size, minimum) =>
-          (this.down
-            ? Promise.reject(new Error('NATS unavailable'))
-            : this.guard(lease(size, minimum))
-          ).catch((err: Error) => {
-            this.outage('Leasing message ids from NATS failed; answering "Service unavailable"', err);
-            throw err;
-          }),
-        );
+        const store = natsSlotStore(slots, (request) => this.guard(request));
+        // Not while down: a request sent then waits in the reconnect buffer for its timeout.
+        const live = <T>(request: () => Promise<T>) =>
+          this.down ? Promise.reject(new Error('NATS unavailable')) : request();
+        this.ids.attach({
+          acquire: (slot, token, ttlMs) => live(() => store.acquire(slot, token, ttlMs)),
+          renew: (slot, token, ttlMs) => live(() => store.renew(slot, token, ttlMs)),
+          release: (slot, token) => live(() => store.release(slot, token)),
+          reachable: () => !this.down,
+        });
       }
     } catch (err) {
       this.publisher?.close();
@@ -262,6 +269,9 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const previous = this.recorded;
     let recorded!: () => void;
     this.recorded = new Promise((resolve) => (recorded = resolve));
+    const streams = new Set<string>();
+    for (const entry of entries) if (entry.stream !== '') streams.add(entry.stream);
+    for (const stream of streams) this.pinned.set(stream, (this.pinned.get(stream) ?? 0) + 1);
     try {
       const outcomes: AppendOutcome[] = entries.map(() => FAILED);
       const indexes: number[] = [];
@@ -274,12 +284,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
         } else {
           let prev = last.get(entry.stream);
           if (prev === undefined) {
-            prev = this.held.get(entry.stream);
-            if (prev === undefined)
-              prev = await this.lastSeq(entry.stream).catch((err: Error) => {
-                this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err);
-                return -1;
-              });
+            prev = await this.knownSeq(entry.stream);
             // An earlier batch in flight sends seqs up to `after`: taken as held here, checked in step 3.
             if (prev >= 0 && (entry.after ?? 0) > prev) prev = entry.after!;
           }
@@ -311,6 +316,11 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       return outcomes;
     } finally {
       recorded();
+      for (const stream of streams) {
+        const n = this.pinned.get(stream)! - 1;
+        if (n === 0) this.pinned.delete(stream);
+        else this.pinned.set(stream, n);
+      }
     }
   }
 
@@ -346,7 +356,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     for (const i of published) isPublished[i] = 1;
     const checked = new Set<string>();
     const failed = new Set<string>();
-    /** Per stream, the highest seq published before its first failure: in the log, not yet in KV. */
+    /** Per stream, the highest seq published or answered duplicate before its first failure: in the log. */
     const highest = new Map<string, number>();
     entries.forEach((entry, i) => {
       const stream = entry.stream;
@@ -359,7 +369,13 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       if (failed.has(stream) || outcomes[i] === FAILED) {
         failed.add(stream);
         outcomes[i] = FAILED;
-      } else if (isPublished[i] === 1 && entry.seq > (highest.get(stream) ?? 0))
+      } else if (
+        (isPublished[i] === 1 || outcomes[i] === DUPLICATE) &&
+        entry.seq > (highest.get(stream) ?? 0)
+      )
+        // Stored, or a duplicate of a seq the log holds (published, PubAck'd, or below `after`,
+        // checked above): KV covers it before it is answered, so no other instance, and no
+        // restart, ever sees a last_seq below a confirmed seq.
         highest.set(stream, entry.seq);
     });
     if (highest.size === 0) return Promise.resolve();
@@ -369,10 +385,33 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       this.outage('NATS stream state (KV) write failed; answering "Service unavailable"');
       const unwritten = new Set(failedWrites);
       entries.forEach((entry, i) => {
-        if (unwritten.has(entry.stream) && outcomes[i] !== DUPLICATE && outcomes[i] !== INVALID)
-          outcomes[i] = FAILED;
+        if (unwritten.has(entry.stream)) outcomes[i] = FAILED;
       });
     });
+  }
+
+  /**
+   * The highest seq of a stream the log is known to hold: what this process published, and what the
+   * KV bucket held when this process last saw it, if that was under half the duplicate window ago;
+   * otherwise the bucket is read again (-1 when it cannot be). Another instance may have stored
+   * more of the stream since: its publishes are then younger than the duplicate window, so JetStream
+   * answers a resend of them "duplicate" (its KV write follows its PubAck at once). A view older than
+   * that could let a resend past the window be stored twice, so it is never trusted.
+   */
+  private async knownSeq(stream: string): Promise<number> {
+    const fresh = this.state!.seenSince(stream, Date.now() - this.freshMs);
+    if (fresh !== undefined) {
+      // What KV proves the log holds counts as held: a later batch's `after` is checked against it.
+      this.remember(stream, fresh);
+      return this.held.get(stream)!;
+    }
+    try {
+      await this.lastSeq(stream);
+      return this.held.get(stream) ?? 0;
+    } catch (err) {
+      this.outage('NATS stream state (KV) unreadable; answering "Service unavailable"', err as Error);
+      return -1;
+    }
   }
 
   /** Raises what this process knows the log holds of a stream (never lowers it); LRU-bounded. */
@@ -380,7 +419,13 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const before = this.held.get(stream) ?? 0;
     this.held.delete(stream);
     this.held.set(stream, Math.max(before, seq));
-    if (this.held.size > this.cfg.streamStateMax) this.held.delete(this.held.keys().next().value!);
+    if (this.held.size <= this.cfg.streamStateMax) return;
+    // The oldest stream no batch in flight holds: a batch's `after` is checked against `held`.
+    for (const key of this.held.keys()) {
+      if (this.pinned.has(key)) continue;
+      this.held.delete(key);
+      return;
+    }
   }
 
   /** One publish, in order, once a slot is free. `now` is performance.now(), read once per batch. */
@@ -459,6 +504,19 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
           'Change the NATS_* settings to match, or update or remove the stream (nats stream edit/rm).',
       );
     }
+    const limits = evidenceLimits(existing.config, cfg);
+    if (limits.length === 0) return;
+    if (!cfg.natsAllowLimits) {
+      throw new Error(
+        `NATS stream "${cfg.natsStream}" has limits that can delete acked events before consumers read them: ` +
+          `${limits.join('; ')}. Remove them (nats stream edit), or set NATS_ALLOW_LIMITS=1 to accept the loss.`,
+      );
+    }
+    this.logger.warn(
+      { stream: cfg.natsStream, limits },
+      'NATS stream limits can delete acked events (NATS_ALLOW_LIMITS=1): %s',
+      limits.join('; '),
+    );
   }
 
   /** Follows the connection: an outage starts at a disconnect and ends when the stream answers again. */

@@ -1,6 +1,7 @@
 // The JetStream stream the NATS sink writes to: the settings it creates it with, and the check that
 // an existing stream can keep the sink's promises (file storage, our subject, limits retention, the
-// configured replicas, duplicate window and retention age).
+// configured replicas and duplicate window), and the limits that can delete acked events before
+// consumers read them (refused unless NATS_ALLOW_LIMITS=1).
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import type { AppConfig } from '../config/schema.js';
@@ -60,8 +61,35 @@ export function incompatibilities(existing: StreamConfig, cfg: NatsSettings): st
       `its duplicate window is ${seconds(existing.duplicate_window)} s (NATS_DUPLICATE_WINDOW_S=${cfg.natsDuplicateWindowS})`,
     );
   }
-  if (seconds(existing.max_age) !== cfg.natsMaxAgeS) {
-    problems.push(`its max age is ${seconds(existing.max_age)} s (NATS_MAX_AGE_S=${cfg.natsMaxAgeS})`);
-  }
   return problems;
+}
+
+/**
+ * The stream's limits that can delete acked events before the documented retention (NATS_MAX_AGE_S;
+ * 0: forever) is over, each naming its setting; empty when none can. A max_age equal to the
+ * retention, or longer, or none at all is fine; so are limits that refuse new messages (discard new)
+ * instead of deleting old ones: the publish fails and the frame is not acked.
+ */
+export function evidenceLimits(existing: StreamConfig, cfg: Pick<AppConfig, 'natsMaxAgeS'>): string[] {
+  const limits: string[] = [];
+  const set = (n: number | undefined) => n !== undefined && n > 0;
+  const discardOld = existing.discard !== DiscardPolicy.New;
+  if (set(existing.max_msgs_per_subject) && (discardOld || existing.discard_new_per_subject !== true)) {
+    limits.push(
+      `max_msgs_per_subject is ${existing.max_msgs_per_subject} (every event is on one subject: older ones are deleted)`,
+    );
+  }
+  if (set(existing.max_msgs) && discardOld) {
+    limits.push(`max_msgs is ${existing.max_msgs} with discard "old" (the oldest events are deleted)`);
+  }
+  if (set(existing.max_bytes) && discardOld) {
+    limits.push(`max_bytes is ${existing.max_bytes} with discard "old" (the oldest events are deleted)`);
+  }
+  const maxAgeS = (existing.max_age ?? 0) / 1e9;
+  if (maxAgeS > 0 && (cfg.natsMaxAgeS === 0 || maxAgeS < cfg.natsMaxAgeS)) {
+    limits.push(
+      `max_age is ${maxAgeS} s, shorter than the retention (NATS_MAX_AGE_S=${cfg.natsMaxAgeS}${cfg.natsMaxAgeS === 0 ? ': forever' : ''})`,
+    );
+  }
+  return limits;
 }

@@ -1,12 +1,13 @@
 // Resume state with SINK=nats: each resumable stream's last_seq, in the JetStream KV bucket
 // `<NATS_STREAM>_streams` (TTL STREAM_STATE_TTL_S). It is written only after the PubAck of the
-// events it covers, so it is never ahead of what the log holds. Reads go through the KV client;
-// writes are a plain put (a publish on `$KV.<bucket>.<key>`, as the KV client's put does) through
-// the sink's pipelined publisher when one is given, because a batch writes one key per stream in it.
+// events it covers, so it is never ahead of what the log holds, and only by compare-and-set on the
+// key's revision (create, or update at the revision last seen), so it only rises: a writer that
+// lost a race reads the key again and writes only when its seq is still higher. Several instances
+// may write one stream (a client that moved, or two connections of one stream).
 import type { KV } from '@nats-io/kv';
 
 interface Entry {
-  /** Highest seq stored in the KV bucket by this process (or read from it). */
+  /** Highest seq the bucket is known to hold (written by this process, or read from it). */
   written: number;
   /** Highest seq whose PubAck arrived; written next. */
   wanted: number;
@@ -15,35 +16,56 @@ interface Entry {
   waiters: { seq: number; stream: string; done: (stream: string, ok: boolean) => void }[];
 }
 
+/** What the bucket held when last read or written by this process. */
+interface Seen {
+  seq: number;
+  /** The key's revision then; 0 when the key did not exist. */
+  revision: number;
+  /** Date.now() when the request that saw it was sent: nobody had written a higher seq before then. */
+  at: number;
+}
+
 /** KV keys allow [-/_=.A-Za-z0-9]; stream ids may hold ':' and '@', so keys are base64url (no dots). */
 export function stateKey(stream: string): string {
   return Buffer.from(stream).toString('base64url');
 }
 
+/** Lost races in a row before a write gives up (and its entries fail, to be resent). */
+const ATTEMPTS = 10;
+
 export class NatsStreamState {
   private readonly entries = new Map<string, Entry>();
+  /** Revisions last seen per stream (LRU-bounded), so a write is one update, not a read and an update. */
+  private readonly seen = new Map<string, Seen>();
 
   constructor(
     private readonly kv: KV,
     /** Fails a request cut off by a disconnect at once rather than at its timeout. */
     private readonly guard: <T>(request: Promise<T>) => Promise<T> = (request) => request,
-    /** Writes a key; rejects when the write is not acknowledged. */
-    private readonly put: (key: string, value: string) => Promise<unknown> = (key, value) =>
-      this.guard(this.kv.put(key, value)),
+    private readonly maxSeen = 100_000,
+    private readonly now: () => number = Date.now,
+    /**
+     * Writes `value` to `key` if the key's revision is `revision` (0: it must not exist); resolves
+     * with the new revision. The sink passes one through its pipelined publisher.
+     */
+    private readonly compareAndSet: (key: string, value: string, revision: number) => Promise<number> = (
+      key,
+      value,
+      revision,
+    ) => (revision === 0 ? this.kv.create(key, value) : this.kv.update(key, value, revision)),
   ) {}
 
   /** The stream's last durably recorded seq, 0 when unknown. */
   async lastSeq(stream: string): Promise<number> {
-    const entry = await this.guard(this.kv.get(stateKey(stream)));
-    const seq = entry === null || entry.operation !== 'PUT' ? 0 : Number(entry.string());
-    return Number.isSafeInteger(seq) && seq > 0 ? seq : 0;
+    return (await this.read(stream)).seq;
   }
 
   /**
    * Records, per stream, that its seq is in the log. Resolves once the bucket holds at least each
    * seq, with the streams whose write failed (none: all written). Writes are coalesced: one in
    * flight per stream, carrying the highest seq asked so far, so the batches in flight cost a few KV
-   * writes per stream and a write never goes backwards. One promise per call, not per stream.
+   * writes per stream, and each is a compare-and-set that never lowers the key. One promise per
+   * call, not per stream.
    */
   recordAll(seqs: ReadonlyMap<string, number>): Promise<string[]> {
     const failed: string[] = [];
@@ -69,17 +91,58 @@ export class NatsStreamState {
     return left === 0 ? Promise.resolve(failed) : all;
   }
 
+  private async read(stream: string): Promise<Seen> {
+    const at = this.now();
+    const entry = await this.guard(this.kv.get(stateKey(stream)));
+    let seen: Seen;
+    if (entry === null) seen = { seq: 0, revision: 0, at };
+    else {
+      const seq = entry.operation === 'PUT' ? Number(entry.string()) : 0;
+      seen = { seq: Number.isSafeInteger(seq) && seq > 0 ? seq : 0, revision: entry.revision, at };
+    }
+    this.see(stream, seen);
+    return seen;
+  }
+
+  private see(stream: string, seen: Seen): void {
+    this.seen.delete(stream);
+    this.seen.set(stream, seen);
+    if (this.seen.size > this.maxSeen) this.seen.delete(this.seen.keys().next().value!);
+  }
+
+  /**
+   * Raises the key to `target` unless it already holds as much: update at the revision last seen
+   * (create when the key never existed); on a lost race read it again and retry.
+   */
+  private async raise(stream: string, target: number): Promise<number> {
+    const key = stateKey(stream);
+    let seen = this.seen.get(stream) ?? (await this.read(stream));
+    for (let attempt = 0; ; attempt++) {
+      if (seen.seq >= target) return seen.seq;
+      const at = this.now();
+      try {
+        const revision = await this.guard(this.compareAndSet(key, String(target), seen.revision));
+        this.see(stream, { seq: target, revision, at });
+        return target;
+      } catch (err) {
+        // Another writer moved the key (or it expired, or NATS failed): read it again and decide.
+        this.seen.delete(stream);
+        if (attempt + 1 >= ATTEMPTS) throw err;
+        seen = await this.read(stream);
+      }
+    }
+  }
+
   private async write(stream: string, entry: Entry): Promise<void> {
     entry.writing = true;
     while (entry.wanted > entry.written) {
       const target = entry.wanted;
       let ok = true;
       try {
-        await this.put(stateKey(stream), String(target));
+        entry.written = Math.max(entry.written, await this.raise(stream, target));
       } catch {
         ok = false;
       }
-      if (ok) entry.written = target;
       const waiting = entry.waiters;
       entry.waiters = [];
       for (const waiter of waiting) {
@@ -95,5 +158,14 @@ export class NatsStreamState {
     }
     entry.writing = false;
     if (entry.waiters.length === 0) this.entries.delete(stream);
+  }
+
+  /**
+   * The seq this process last saw in the bucket for a stream (read, or written by compare-and-set),
+   * if it saw it at `since` or later; undefined otherwise (the caller reads the bucket again).
+   */
+  seenSince(stream: string, since: number): number | undefined {
+    const seen = this.seen.get(stream);
+    return seen !== undefined && seen.at >= since ? seen.seq : undefined;
   }
 }

@@ -1,189 +1,244 @@
-import { Subject } from 'rxjs';
-import type { RedisService } from '../redis/redis.service.js';
-import { BlockIdSource, type IdLessor, LeasedIdSource, timeFloor } from './id-source.js';
+// The slot id scheme against a fake store that can be rolled back to any earlier state, flushed, or
+// answer late, with processes that restart and whose clocks disagree a little: no id is ever handed
+// out twice, none is above the time floor + 6·10^11, each process's ids increase, and with a healthy
+// store a process that has warmed up is never without an id at its slot's rate; for several ID_SLOTS.
+import { Logger } from '@nestjs/common';
+import fc from 'fast-check';
+import { ID_HEADROOM, type SlotStore, SlotIdSource, maxBurst, timeFloor } from './id-source.js';
 
-/** An in-memory stand-in for the few Redis commands the leases use, with a switch for outages. */
-function fakeRedis() {
-  const store = new Map<string, number>();
-  const state = { ready: true };
-  const ready$ = new Subject<void>();
-  const client = {
-    incrby: (key: string, by: number) =>
-      Promise.resolve(store.set(key, (store.get(key) ?? 0) + by).get(key)!),
-    incr: (key: string) => Promise.resolve(store.set(key, (store.get(key) ?? 0) + 1).get(key)!),
-    // The LEASE script without the Redis clock: raise to ARGV[2] (here: the instance's highest id
-    // only, as timeFloor is mocked to 0), then INCRBY ARGV[1].
-    eval: (_script: string, _keys: number, key: string, size: string, minimum: string) => {
-      store.set(key, Math.max(store.get(key) ?? 0, Number(minimum)) + Number(size));
-      return Promise.resolve(store.get(key)!);
-    },
-  };
-  const redis = {
-    client,
-    ready$,
-    get ready() {
-      return state.ready;
-    },
-    key: (name: string) => `t:${name}`,
-  } as unknown as RedisService;
-  return { redis, state, ready$, store };
+const TTL = 2000;
+const T0 = Date.UTC(2026, 5, 1);
+
+type Records = Map<number, { token: string; expires: number }>;
+
+/** A slot store whose every state is kept, so it can be set back to any of them (a promoted replica). */
+class FakeStore {
+  records: Records = new Map();
+  readonly history: Records[] = [new Map() as Records];
+  readonly pending: (() => void)[] = [];
+
+  constructor(private readonly clock: { t: number }) {}
+
+  private live(slot: number) {
+    const r = this.records.get(slot);
+    return r !== undefined && r.expires > this.clock.t ? r : undefined;
+  }
+
+  private save(): void {
+    this.history.push(new Map(this.records));
+  }
+
+  /** The store for one process: each call runs when its reply is delivered (later, in any order). */
+  storeFor(alive: () => boolean): SlotStore {
+    const later = <T>(run: () => T) =>
+      new Promise<T>((resolve) => this.pending.push(() => (alive() ? resolve(run()) : undefined)));
+    return {
+      acquire: (slot, token, ttl) =>
+        later(() => {
+          if (this.live(slot) !== undefined) return false;
+          this.records.set(slot, { token, expires: this.clock.t + ttl });
+          this.save();
+          return true;
+        }),
+      renew: (slot, token, ttl) =>
+        later(() => {
+          const r = this.live(slot);
+          if (r !== undefined && r.token !== token) return false;
+          this.records.set(slot, { token, expires: this.clock.t + ttl });
+          this.save();
+          return true;
+        }),
+      release: (slot, token) =>
+        later(() => {
+          if (this.live(slot)?.token === token) this.records.delete(slot);
+          this.save();
+        }),
+    };
+  }
+
+  deliver(pick: number): void {
+    if (this.pending.length === 0) return;
+    this.pending.splice(pick % this.pending.length, 1)[0]();
+  }
+
+  rollback(pick: number): void {
+    this.records = new Map(this.history[pick % this.history.length]);
+    this.save();
+  }
 }
 
-const noFloor = () => 0;
+type Step =
+  | { kind: 'advance'; ms: number }
+  | { kind: 'maintain'; p: number }
+  | { kind: 'deliver'; pick: number }
+  | { kind: 'draw'; p: number; n: number }
+  | { kind: 'rollback'; pick: number }
+  | { kind: 'flush' }
+  | { kind: 'restart'; p: number };
+
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-async function take(source: LeasedIdSource, count: number): Promise<(number | undefined)[]> {
-  const ids = [];
-  for (let i = 0; i < count; i++) {
-    ids.push(source.next());
-    await settle();
-  }
-  return ids;
-}
+const step: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: TTL / 4 }) }),
+  },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('maintain' as const), p: fc.nat(3) }) },
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(20) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('draw' as const),
+      p: fc.nat(3),
+      n: fc.integer({ min: 1, max: 50 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rollback' as const), pick: fc.nat(1000) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'flush' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), p: fc.nat(3) }) },
+);
 
-describe(LeasedIdSource.name, () => {
-  it('gives no id before its first lease, then ids from leased blocks', async () => {
-    const { redis } = fakeRedis();
-    const source = new LeasedIdSource(redis, 10, noFloor);
-    expect(source.next()).toBeUndefined();
-    await settle();
-    expect(await take(source, 12)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+describe.each([2, 8, 64])(`${SlotIdSource.name} with ID_SLOTS=%i`, (slots) => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
   });
 
-  it('keeps ids unique across instances sharing the counter', async () => {
-    const { redis } = fakeRedis();
-    const sources = [
-      new LeasedIdSource(redis, 5, noFloor),
-      new LeasedIdSource(redis, 5, noFloor),
-      new LeasedIdSource(redis, 5, noFloor),
-    ];
-    sources.forEach((s) => s.lease());
-    await settle();
-    const ids: number[] = [];
-    for (let i = 0; i < 60; i++) {
-      const id = sources[i % 3].next();
-      if (id !== undefined) ids.push(id);
-      await settle();
-    }
-    expect(ids.length).toBe(60);
-    expect(new Set(ids).size).toBe(60);
+  it('never hands out an id twice, nor above floor + 6·10^11, and increases per process, whatever the store does', async () => {
+    let handedOut = 0;
+    let slotTaken = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 300, size: 'max' }),
+        // Each process's clock is off by up to TTL/8 (the scheme allows TTL/4 between two hosts).
+        fc.array(fc.integer({ min: -TTL / 8, max: TTL / 8 }), { minLength: 4, maxLength: 4 }),
+        // Small allowances, and the largest the settings allow (ids right up to the headroom).
+        fc.oneof(fc.integer({ min: 1, max: 5000 }), fc.constant(maxBurst(TTL, slots))),
+        async (steps, skews, burst) => {
+          const clock = { t: T0 };
+          const store = new FakeStore(clock);
+          const seen = new Map<number, number>();
+          const make = (p: number) => {
+            const entry = { alive: true, last: 0, source: undefined as unknown as SlotIdSource };
+            entry.source = new SlotIdSource(
+              { ttlMs: TTL, burst, slots, now: () => clock.t + skews[p], mono: () => clock.t, timer: false },
+              store.storeFor(() => entry.alive),
+            );
+            return entry;
+          };
+          const processes = [0, 1, 2, 3].map(make);
+          for (const s of steps) {
+            if (s.kind === 'advance') clock.t += s.ms;
+            else if (s.kind === 'maintain') processes[s.p].source.maintain();
+            else if (s.kind === 'deliver') store.deliver(s.pick);
+            else if (s.kind === 'rollback') store.rollback(s.pick);
+            else if (s.kind === 'flush') store.records = new Map();
+            else if (s.kind === 'restart') {
+              // kill -9: it never hears from the store again, and a new process takes its place.
+              processes[s.p].alive = false;
+              processes[s.p] = make(s.p);
+            } else {
+              const proc = processes[s.p];
+              for (let i = 0; i < s.n; i++) {
+                const id = proc.source.next();
+                if (id === undefined) continue;
+                handedOut++;
+                expect(seen.has(id)).toBe(false);
+                seen.set(id, clock.t);
+                expect(id).toBeGreaterThan(proc.last);
+                proc.last = id;
+                expect(id).toBeLessThanOrEqual(timeFloor(clock.t) + ID_HEADROOM);
+                expect(Number.isSafeInteger(id)).toBe(true);
+              }
+            }
+            await settle();
+          }
+          // How often two processes ever held one slot (the case the fencing is for).
+          if (
+            new Set(processes.map((p) => p.source.heldSlot)).size <
+            processes.filter((p) => p.source.heldSlot !== undefined).length
+          )
+            slotTaken++;
+        },
+      ),
+      { numRuns: 200 },
+    );
+    // The property must have exercised ids, not only refusals.
+    expect(handedOut).toBeGreaterThan(3_000);
+    expect(slotTaken).toBeGreaterThan(0);
   });
 
-  it('keeps handing out unique, increasing ids through an outage, and above them afterwards', async () => {
-    const { redis, state, ready$ } = fakeRedis();
-    const a = new LeasedIdSource(redis, 4, noFloor);
-    const b = new LeasedIdSource(redis, 4, noFloor);
-    a.lease();
-    b.lease();
-    await settle();
-    const before = [...(await take(a, 3)), ...(await take(b, 3))] as number[];
-    state.ready = false;
-    const duringA = (await take(a, 20)) as number[];
-    const duringB = (await take(b, 20)) as number[];
-    expect([...duringA, ...duringB].every((id) => id !== undefined)).toBe(true);
-    expect(new Set([...before, ...duringA, ...duringB]).size).toBe(46);
-    for (const ids of [duringA, duringB])
-      for (let i = 1; i < ids.length; i++) expect(ids[i]).toBeGreaterThan(ids[i - 1]);
-    state.ready = true;
-    ready$.next();
-    await settle();
-    await settle();
-    const after = (await take(a, 5)) as number[];
-    expect(Math.min(...after)).toBeGreaterThan(Math.max(...duringA, ...duringB));
+  it('with a healthy store, is never without an id at its slot rate once warmed up (up to four processes)', async () => {
+    const count = Math.min(4, slots);
+    // Up to half the slot's share of the clock (1,000 / slots ids per ms).
+    const share = 1000 / slots;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            ms: fc.integer({ min: 1, max: 50 }),
+            perMs: fc.integer({ min: 0, max: Math.floor(share / 2) }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 100,
+          },
+        ),
+        async (rounds) => {
+          const clock = { t: T0 };
+          const store = new FakeStore(clock);
+          const burst = 100_000;
+          const processes = Array.from(
+            { length: count },
+            () =>
+              new SlotIdSource(
+                { ttlMs: TTL, burst, slots, now: () => clock.t, mono: () => clock.t, timer: false },
+                store.storeFor(() => true),
+              ),
+          );
+          const healthy = async () => {
+            while (store.pending.length > 0) {
+              store.deliver(0);
+              await settle();
+            }
+          };
+          await healthy();
+          // The start: every process waits one TTL (and a little), renewing every TTL/8.
+          for (let i = 0; i < 12; i++) {
+            clock.t += TTL / 8;
+            processes.forEach((p) => p.maintain());
+            await healthy();
+          }
+          expect(new Set(processes.map((p) => p.heldSlot)).size).toBe(count);
+          let missing = 0;
+          const draw = (p: SlotIdSource, n: number) => {
+            for (let i = 0; i < n; i++) if (p.next() === undefined) missing++;
+          };
+          // A first burst right away: a second of the slot's share has built up since the start, up to the allowance.
+          for (const p of processes) draw(p, Math.min(30_000, share * 300));
+          let renewedAt = clock.t;
+          for (const { ms, perMs } of rounds) {
+            const n = ms * perMs;
+            clock.t += ms;
+            if (clock.t - renewedAt >= TTL / 8) {
+              processes.forEach((p) => p.maintain());
+              await healthy();
+              renewedAt = clock.t;
+            }
+            for (const p of processes) draw(p, n);
+          }
+          expect(missing).toBe(0);
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 
-  it('raises a counter found below its highest id (Redis restarted empty), so no id repeats', async () => {
-    const { redis, store } = fakeRedis();
-    const source = new LeasedIdSource(redis, 10, noFloor);
-    source.lease();
-    await settle();
-    const before = (await take(source, 25)) as number[];
-    store.clear();
-    const after = (await take(source, 40)) as number[];
-    expect(after.every((id) => id !== undefined)).toBe(true);
-    expect(new Set([...before, ...after]).size).toBe(65);
-    const all = [...before, ...after];
-    for (let i = 1; i < all.length; i++) expect(all[i]).toBeGreaterThan(all[i - 1]);
-  });
-
-  it('starts a fresh counter at the time floor', async () => {
-    const { redis } = fakeRedis();
-    const source = new LeasedIdSource(redis, 10, () => timeFloor(Date.UTC(2026, 10, 28)));
-    source.lease();
-    await settle();
-    expect(source.next()).toBe(timeFloor(Date.UTC(2026, 10, 28)) + 1);
-    expect(timeFloor(Date.UTC(2026, 10, 28))).toBe(331 * 86_400_000 * 1000);
-  });
-});
-
-describe(BlockIdSource.name, () => {
-  /** A shared counter as the NATS KV lessor keeps it: raised to `minimum`, then by `size`. */
-  function counter(): { lessor: IdLessor; fail: { on: boolean } } {
-    let value = 0;
-    const fail = { on: false };
-    const lessor: IdLessor = (size, minimum) => {
-      if (fail.on) return Promise.reject(new Error('NATS down'));
-      value = Math.max(value, minimum) + size;
-      return Promise.resolve(value);
-    };
-    return { lessor, fail };
-  }
-  const flush = () => new Promise((resolve) => setImmediate(resolve));
-
-  it('gives no id until its engine attaches a lessor, then ids from leased blocks', async () => {
-    const ids = new BlockIdSource(10, () => 0);
-    expect(ids.next()).toBeUndefined();
-    expect(await ids.whenReady(20)).toBe(false);
-    ids.attach(counter().lessor);
-    expect(await ids.whenReady(1000)).toBe(true);
-    const handed: (number | undefined)[] = [];
-    for (let i = 0; i < 25; i++) {
-      handed.push(ids.next());
-      // The next block is leased while this one is used (the lease is asynchronous).
-      await flush();
-    }
-    expect(handed).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
-  });
-
-  it('keeps ids unique and increasing across instances and restarts sharing the counter', async () => {
-    const { lessor } = counter();
-    const seen = new Set<number>();
-    for (let round = 0; round < 3; round++) {
-      // Two instances at once, then both "restarted" (new sources, the counter kept).
-      const a = new BlockIdSource(7, () => 0);
-      const b = new BlockIdSource(7, () => 0);
-      a.attach(lessor);
-      b.attach(lessor);
-      for (const ids of [a, b]) {
-        let last = 0;
-        for (let i = 0; i < 40; i++) {
-          await ids.whenReady(1000);
-          const id = ids.next()!;
-          expect(id).toBeGreaterThan(last);
-          expect(seen.has(id)).toBe(false);
-          seen.add(id);
-          last = id;
-          await flush();
-        }
-      }
-    }
-  });
-
-  it('gives none while leases fail and the block is used up, and recovers when they work', async () => {
-    const { lessor, fail } = counter();
-    const ids = new BlockIdSource(5, () => 1000);
-    ids.attach(lessor);
-    await ids.whenReady(1000);
-    fail.on = true;
-    const handed: (number | undefined)[] = [];
-    for (let i = 0; i < 12; i++) {
-      handed.push(ids.next());
-      await flush();
-    }
-    // The first block, then nothing: its reserve could not be leased.
-    expect(handed).toEqual([1001, 1002, 1003, 1004, 1005, ...Array.from({ length: 7 }, () => undefined)]);
-    fail.on = false;
-    expect(await ids.whenReady(1000)).toBe(true);
-    expect(ids.next()).toBeGreaterThan(1005);
+  it('bounds ID_BLOCK_SIZE so that its lead stays within the headroom', () => {
+    expect(maxBurst(600_000, slots) * slots + slots + (600_000 + 100) * 1000).toBeLessThanOrEqual(
+      ID_HEADROOM,
+    );
+    expect((maxBurst(600_000, slots) + 1) * slots + slots + (600_000 + 100) * 1000).toBeGreaterThan(
+      ID_HEADROOM,
+    );
   });
 });

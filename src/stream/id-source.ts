@@ -1,7 +1,10 @@
-// Where message ids come from: a local counter in one process, or blocks leased from Redis with
-// INCRBY when several instances must never hand out the same id.
+// Where message ids come from: a local counter in one process, or, when several processes share a
+// log (Redis, or NATS without Redis), the clock in a slot of the id space each process leases for
+// itself. The scheme, and why it holds when the lease records are rolled back or lost, is in
+// docs/delivery-engines.md ("Message ids").
 import { Logger } from '@nestjs/common';
-import type { RedisService } from '../redis/redis.service.js';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 
 export abstract class IdSource {
   /** The next id, or undefined when none can be handed out safely yet. */
@@ -21,31 +24,6 @@ export abstract class IdSource {
   }
 }
 
-/** Callers of whenReady() waiting for the first id block: each resolves true on release(), or false at its timeout. */
-class ReadyWaiters {
-  private waiters: (() => void)[] = [];
-
-  wait(timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done);
-        resolve(false);
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.waiters.push(done);
-    });
-  }
-
-  release(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    waiters.forEach((w) => w());
-  }
-}
-
 export class LocalIdSource extends IdSource {
   private last = 0;
 
@@ -58,99 +36,10 @@ export class LocalIdSource extends IdSource {
   }
 }
 
-/** Leases the next block of ids from a shared counter: resolves with the block's last id. */
-export type IdLessor = (size: number, minimum: number) => Promise<number>;
-
 /**
- * Blocks of ids leased from a shared counter that is not Redis (SINK=nats without REDIS_URL: a key
- * in a JetStream KV bucket, see nats-id-lessor.ts), once the engine attaches its lessor. Each lease
- * raises the counter to this instance's highest id and its clock's floor, so ids are unique across
- * instances and restarts, and increase on every connection. With no block left no id is given (the
- * frame waits, then is refused): that happens only while the engine is down, which refuses anyway.
- * Blocks double (up to 64x) while each lasts under a second, as with Redis.
- */
-export class BlockIdSource extends IdSource {
-  private nextId = 1;
-  private end = 0;
-  private reserve: { start: number; end: number } | undefined;
-  private lessor?: IdLessor;
-  private leasing = false;
-  private highest = 0;
-  private size: number;
-  private blockStartedAt = 0;
-  private readonly waiters = new ReadyWaiters();
-
-  constructor(
-    private readonly blockSize: number,
-    private readonly floor: () => number = timeFloor,
-  ) {
-    super();
-    this.size = blockSize;
-  }
-
-  /** The engine is connected: lease from it from now on. */
-  attach(lessor: IdLessor): void {
-    this.lessor = lessor;
-    this.lease();
-  }
-
-  override get available(): boolean {
-    return this.nextId <= this.end || this.reserve !== undefined;
-  }
-
-  next(): number | undefined {
-    if (this.nextId > this.end) {
-      if (this.reserve === undefined) {
-        this.lease();
-        return undefined;
-      }
-      this.use(this.reserve);
-      this.reserve = undefined;
-    }
-    const id = this.nextId++;
-    if (this.reserve === undefined && this.end - id < this.size) this.lease();
-    return id;
-  }
-
-  whenReady(timeoutMs: number): Promise<boolean> {
-    if (this.available) return Promise.resolve(true);
-    this.lease();
-    return this.waiters.wait(timeoutMs);
-  }
-
-  private use(block: { start: number; end: number }): void {
-    const now = Date.now();
-    if (this.end !== 0 && now - this.blockStartedAt < FAST_BLOCK_MS) {
-      this.size = Math.min(this.size * 2, this.blockSize * MAX_GROWTH);
-    }
-    this.blockStartedAt = now;
-    this.nextId = block.start;
-    this.end = block.end;
-  }
-
-  private lease(): void {
-    if (this.leasing || this.lessor === undefined || this.reserve !== undefined) return;
-    this.leasing = true;
-    const size = this.size;
-    this.lessor(size, Math.max(this.highest, this.floor()))
-      .then((end) => {
-        this.highest = Math.max(this.highest, end);
-        const block = { start: end - size + 1, end };
-        if (this.nextId > this.end) this.use(block);
-        else this.reserve = block;
-        this.waiters.release();
-      })
-      // The engine reports its outage; the next frame leases again.
-      .catch(() => undefined)
-      .finally(() => (this.leasing = false));
-  }
-}
-
-/**
- * The time-derived floor of the shared counter: every lease raises the counter to at least
- * (ms since 2026-01-01 UTC) x 1000, read from the Redis server's clock and this instance's. So a
- * counter that restarts empty resumes above every id handed out before, as long as the cluster
- * never averaged more than 1,000 ids per ms (1 M/s) since 2026 (ids stay below 2^53 until ~2311).
+ * The time floor: (ms since 2026-01-01 UTC) x 1000. A slot's ids follow it, so the id space is
+ * consumed by time (1,000 ids per ms for the whole cluster; below 2^53 until about 2311), never by
+ * outages or restarts.
  */
 export const FLOOR_T0_MS = Date.UTC(2026, 0, 1);
 export const FLOOR_IDS_PER_MS = 1000;
@@ -159,184 +48,242 @@ export function timeFloor(nowMs = Date.now()): number {
   return Math.max(0, nowMs - FLOOR_T0_MS) * FLOOR_IDS_PER_MS;
 }
 
-/** Ids handed out while Redis is unreachable live above 2^40 boundaries, one range per slot. */
-const EPOCH = 2 ** 40;
-const SLOTS = 2048;
-const SLOT_RANGE = EPOCH / SLOTS;
-/** A block used up faster than this makes the next lease twice as large (up to 64 x ID_BLOCK_SIZE). */
-const FAST_BLOCK_MS = 1000;
-const MAX_GROWTH = 64;
+/** Slots of the id space by default (ID_SLOTS): slot s hands out ids = s (mod slots); a process holds one. */
+export const ID_SLOTS = 8;
+/** The most ID_SLOTS may be: each slot's share of the clock is 1,000,000 / ID_SLOTS ids/s. */
+export const ID_SLOTS_MAX = 1024;
+/** The most an id may ever be above the time floor when it is handed out. */
+export const ID_HEADROOM = 6e11;
+/** A process is ready once it can serve this long of its slot's share at once, not just one id. */
+const WARMUP_MS = 100;
+
+/** Where slots are leased: Redis (redis-slot-store.ts) or a NATS KV bucket (nats-slot-store.ts). */
+export interface SlotStore {
+  /** Takes `slot` for `token` for `ttlMs` unless someone holds it; true when taken. */
+  acquire(slot: number, token: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Extends `token`'s hold on `slot` by `ttlMs`, taking it again when its record is gone (Redis
+   * restarted empty, FLUSHALL); false when another token holds it.
+   */
+  renew(slot: number, token: string, ttlMs: number): Promise<boolean>;
+  /** Gives `slot` up, if `token` holds it. */
+  release(slot: number, token: string): Promise<void>;
+  /** false while the store is known to be unreachable (its outage is reported elsewhere). */
+  reachable?(): boolean;
+}
+
+export interface SlotIdOptions {
+  /** How long a slot lease lasts unrenewed (ID_SLOT_TTL_MS). */
+  ttlMs: number;
+  /** Ids a process may hand out ahead of its slot's share of the clock (ID_BLOCK_SIZE). */
+  burst: number;
+  /** Wall clock (ms since the epoch), replaceable in tests. */
+  now?: () => number;
+  /** Monotonic clock (ms), replaceable in tests. */
+  mono?: () => number;
+  /** Slots the id space is cut into (ID_SLOTS); the same in every process sharing the log. */
+  slots?: number;
+  /** false: no timer renews the slot; the caller calls maintain() (tests). */
+  timer?: boolean;
+}
 
 /**
- * Leases blocks of ids with INCRBY on `<prefix>message_id` and keeps at least two blocks' worth in
- * reserve, leasing again as soon as it drops below that, so a frame never waits on Redis. Blocks
- * start at ID_BLOCK_SIZE and double (up to 64x) while each lasts under a second. Ids are unique
- * across instances and increase on every connection.
- *
- * Before the first lease there is no safe id, so none is given (the frame is refused). While Redis
- * is unreachable and the leased ids run out, ids come from this instance's own slot above the next
- * 2^40 boundary: unique (each instance has its slot) and above every leased id; when Redis returns,
- * the counter is raised past that boundary before the next lease, so ids keep increasing.
+ * The largest ID_BLOCK_SIZE for ID_SLOT_TTL_MS and ID_SLOTS whose lead over the floor (burst x slots),
+ * plus the slot number and a margin for clocks that disagree, stays within ID_HEADROOM.
  */
-export class LeasedIdSource extends IdSource {
-  private nextId = 1;
-  private end = 0;
-  private readonly reserve: { start: number; end: number }[] = [];
-  /** Ids in `reserve`. */
-  private reserved = 0;
-  private leasing = false;
+export function maxBurst(ttlMs: number, slots = ID_SLOTS): number {
+  return Math.floor((ID_HEADROOM - (ttlMs + WARMUP_MS) * FLOOR_IDS_PER_MS - slots) / slots);
+}
+
+/**
+ * Ids from a leased slot, following the clock. The process holds slot s (a record in the store with
+ * a TTL, renewed every TTL/8) and hands out s + k x SLOTS for increasing k, with k x SLOTS never
+ * above timeFloor(now) + burst x SLOTS: so each id is at most that far above the floor, and a burst
+ * above the slot's share of the clock (1,000 / SLOTS ids per ms) draws on the allowance, which
+ * refills at that share while the process is slower.
+ *
+ * It uses its slot only while its last renewal was sent less than 3/4 TTL ago: a process that may
+ * have lost its slot (its record rolled back, flushed or taken) stops before anyone who takes the
+ * slot next can start. And whoever takes a slot starts above the highest id any earlier holder could
+ * have handed out: above timeFloor(taken + TTL) + burst x SLOTS, which it reaches about TTL later.
+ * So no id repeats however the records are rolled back or lost, provided every process shares
+ * ID_SLOTS, ID_SLOT_TTL_MS and ID_BLOCK_SIZE and the hosts' clocks agree within TTL/4.
+ */
+export class SlotIdSource extends IdSource {
+  private store?: SlotStore;
+  private readonly token = randomBytes(9).toString('base64url');
+  private readonly ttlMs: number;
+  private readonly lead: number;
+  private readonly slots: number;
+  private readonly now: () => number;
+  private readonly mono: () => number;
   private slot: number | undefined;
-  /** Set while ids come from the outage range: the counter must be raised past it. */
-  private outageTop: number | undefined;
-  private size: number;
-  private blockStartedAt = 0;
-  /** The highest id this instance ever held: a counter found below it (Redis restarted empty) is raised. */
-  private highest = 0;
-  private readonly waiters = new ReadyWaiters();
-  // Readiness and logging of lease failures: kept apart from the lease logic.
+  /** Monotonic time until which the slot may be used (3/4 TTL after the last renewal was sent). */
+  private validUntil = 0;
+  /** The last k handed out (id = k x slots + slot), or the k a new slot starts above. */
+  private lastK = 0;
+  private acquiring = false;
+  private renewing = false;
+  /** Set when a renewal found the slot held by another: keep it until validUntil, take another. */
+  private lost = false;
+  private timer?: NodeJS.Timeout;
   private failure: string | undefined;
   private readonly logger = new Logger('IdSource');
+  private readonly timed: boolean;
 
-  constructor(
-    private readonly redis: RedisService,
-    private readonly blockSize: number,
-    /** The instance clock's floor (replaceable in unit tests, whose fake Redis has no clock). */
-    private readonly floor: () => number = timeFloor,
-  ) {
+  constructor(options: SlotIdOptions, store?: SlotStore) {
     super();
-    this.size = blockSize;
-    redis.ready$.subscribe(() => this.lease());
+    this.timed = options.timer ?? true;
+    this.ttlMs = options.ttlMs;
+    this.slots = options.slots ?? ID_SLOTS;
+    this.lead = options.burst * this.slots;
+    this.now = options.now ?? Date.now;
+    this.mono = options.mono ?? (() => performance.now());
+    if (store !== undefined) this.attach(store);
   }
 
-  whenReady(timeoutMs: number): Promise<boolean> {
-    if (this.nextId <= this.end || this.reserve.length > 0) return Promise.resolve(true);
-    this.lease();
-    return this.waiters.wait(timeoutMs);
+  /** The store is reachable: take a slot and keep it renewed from now on. */
+  attach(store: SlotStore): void {
+    this.store = store;
+    this.acquire();
+    if (!this.timed) return;
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.maintain(), Math.max(10, this.ttlMs / 8));
+    this.timer.unref();
+  }
+
+  /** Shutdown: stop renewing and give the slot up (whoever takes it next still starts above it). */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    const slot = this.slot;
+    this.slot = undefined;
+    if (slot !== undefined) await this.store?.release(slot, this.token).catch(() => undefined);
+  }
+
+  /** Whether a store is attached (the NATS sink attaches its own when there is no Redis). */
+  get attached(): boolean {
+    return this.store !== undefined;
+  }
+
+  /** The slot held now, for tests and logs. */
+  get heldSlot(): number | undefined {
+    return this.slot;
   }
 
   override get available(): boolean {
-    if (this.nextId <= this.end || this.reserve.length > 0) return true;
-    // What advance() would do: the outage range, once per outage, after a first lease.
-    return this.end !== 0 && this.slot !== undefined && !this.redis.ready && this.outageTop === undefined;
+    return this.nextK() !== undefined;
   }
 
   override get leaseError(): string | undefined {
     return this.failure;
   }
 
-  /** Logs once when leases start failing (or fail differently) and once when they work again. */
-  private leaseFailed(err: unknown): void {
-    // An outage is reported by RedisService; here only errors from a reachable Redis (ACL, key type).
-    if (!this.redis.ready) return;
+  next(): number | undefined {
+    const k = this.nextK();
+    if (k === undefined) {
+      if (this.slot === undefined || this.mono() >= this.validUntil) this.acquire();
+      return undefined;
+    }
+    this.lastK = k;
+    return k * this.slots + this.slot!;
+  }
+
+  async whenReady(timeoutMs: number): Promise<boolean> {
+    const deadline = this.mono() + timeoutMs;
+    // Ready once a first burst can be served, not just one id (or at the deadline, whichever first).
+    const warm = Math.min(this.lead, WARMUP_MS * FLOOR_IDS_PER_MS);
+    for (;;) {
+      const k = this.nextK();
+      if (k !== undefined && k * this.slots + warm <= timeFloor(this.now()) + this.lead) return true;
+      if (this.mono() >= deadline) return k !== undefined;
+      this.acquire();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** The k of the next id, or undefined when no id may be handed out now. */
+  private nextK(): number | undefined {
+    if (this.slot === undefined || this.mono() >= this.validUntil) return undefined;
+    const floor = timeFloor(this.now());
+    const k = Math.max(this.lastK + 1, Math.ceil(floor / this.slots));
+    return k * this.slots <= floor + this.lead ? k : undefined;
+  }
+
+  /** Renews the slot, or takes one when there is none (every TTL/8). */
+  maintain(): void {
+    if (this.slot === undefined || this.lost) return this.acquire();
+    this.renew();
+  }
+
+  private renew(): void {
+    const store = this.store;
+    const slot = this.slot;
+    if (store === undefined || slot === undefined || this.renewing) return;
+    this.renewing = true;
+    const sent = this.mono();
+    store
+      .renew(slot, this.token, this.ttlMs)
+      .then((held) => {
+        if (this.slot !== slot) return;
+        if (held) {
+          this.validUntil = Math.max(this.validUntil, sent + (this.ttlMs * 3) / 4);
+          this.worked();
+        } else {
+          // Taken by another process (a rolled-back record): ours until validUntil, then another slot.
+          this.lost = true;
+          this.logger.warn(`Id slot ${slot} is held by another process; taking another`);
+          this.acquire();
+        }
+      })
+      .catch((err: unknown) => this.failed(err))
+      .finally(() => (this.renewing = false));
+  }
+
+  private acquire(): void {
+    const store = this.store;
+    if (store === undefined || this.acquiring) return;
+    if (this.slot !== undefined && !this.lost && this.mono() < this.validUntil) return;
+    this.acquiring = true;
+    const first = Math.floor(Math.random() * this.slots);
+    const attempt = async (): Promise<void> => {
+      for (let i = 0; i < this.slots; i++) {
+        const slot = (first + i) % this.slots;
+        if (slot === this.slot) continue;
+        const sent = this.mono();
+        if (!(await store.acquire(slot, this.token, this.ttlMs))) continue;
+        // Above every id an earlier holder could hand out: they stop within 3/4 TTL of their last
+        // renewal, which was before this take, at an id at most timeFloor(then) + lead.
+        const start = timeFloor(this.now() + this.ttlMs) + this.lead;
+        const previous = this.slot;
+        this.slot = slot;
+        this.lost = false;
+        this.validUntil = sent + (this.ttlMs * 3) / 4;
+        this.lastK = Math.max(this.lastK, Math.ceil(start / this.slots));
+        this.worked();
+        if (previous !== undefined) void store.release(previous, this.token).catch(() => undefined);
+        return;
+      }
+      throw new Error(
+        `all ${this.slots} id slots are held by other processes (ID_SLOTS=${this.slots}: at most ${this.slots} processes, workers included, share one log; raise ID_SLOTS on every one of them, or run fewer)`,
+      );
+    };
+    attempt()
+      .catch((err: unknown) => this.failed(err))
+      .finally(() => (this.acquiring = false));
+  }
+
+  /** Logs once when the store starts failing (or fails differently) and once when it works again. */
+  private failed(err: unknown): void {
+    if (this.store?.reachable?.() === false) return;
     const message = err instanceof Error ? err.message : String(err);
     if (message === this.failure) return;
     this.failure = message;
-    this.logger.error(`Leasing message ids fails: ${message}`);
+    this.logger.error(`Leasing an id slot fails: ${message}`);
   }
 
-  private leaseWorked(): void {
+  private worked(): void {
     if (this.failure === undefined) return;
     this.failure = undefined;
-    this.logger.log('Leasing message ids works again');
-  }
-
-  next(): number | undefined {
-    if (this.nextId > this.end && !this.advance()) return undefined;
-    const id = this.nextId++;
-    if (this.end - id + this.reserved < 2 * this.size) this.lease();
-    return id;
-  }
-
-  /** Moves to the next reserved block, or into the outage range; false when no id can be given. */
-  private advance(): boolean {
-    const block = this.reserve.shift();
-    if (block !== undefined) {
-      this.reserved -= block.end - block.start + 1;
-      this.use(block);
-      return true;
-    }
-    this.lease();
-    if (this.end === 0 || this.slot === undefined || this.redis.ready) return false;
-    if (this.outageTop === undefined) {
-      const base = (Math.floor(this.end / EPOCH) + 1) * EPOCH;
-      this.nextId = base + this.slot * SLOT_RANGE;
-      this.end = this.nextId + SLOT_RANGE - 1;
-      this.outageTop = base + EPOCH;
-      this.highest = Math.max(this.highest, this.outageTop);
-      return true;
-    }
-    return false;
-  }
-
-  private use(block: { start: number; end: number }): void {
-    const now = Date.now();
-    if (this.end !== 0 && now - this.blockStartedAt < FAST_BLOCK_MS) {
-      this.size = Math.min(this.size * 2, this.blockSize * MAX_GROWTH);
-    }
-    this.blockStartedAt = now;
-    this.nextId = block.start;
-    this.end = block.end;
-  }
-
-  lease(): void {
-    const client = this.redis.client;
-    if (this.leasing || client === undefined || !this.redis.ready) return;
-    this.leasing = true;
-    const key = this.redis.key('message_id');
-    const size = this.size;
-    const raiseTo = this.outageTop;
-    const minimum = Math.max(this.highest, this.floor());
-    const slot =
-      this.slot === undefined
-        ? client.incr(this.redis.key('slot')).then((n) => (this.slot = n % SLOTS))
-        : Promise.resolve(this.slot);
-    let leased = false;
-    slot
-      .then(() => client.eval(LEASE, 1, key, String(size), String(minimum)) as Promise<number>)
-      .then((end) => {
-        leased = true;
-        this.highest = Math.max(this.highest, end);
-        this.leaseWorked();
-        const block = { start: end - size + 1, end };
-        if (raiseTo !== undefined && this.outageTop === raiseTo) {
-          // Back from an outage: this block is above every id handed out so far (older reserved
-          // blocks are not), so switch to it at once.
-          this.outageTop = undefined;
-          this.reserve.length = 0;
-          this.reserved = 0;
-          this.use(block);
-        } else {
-          // Blocks are used in the order they were leased, which is increasing.
-          this.reserve.push(block);
-          this.reserved += size;
-        }
-        this.waiters.release();
-      })
-      .catch((err: unknown) => this.leaseFailed(err))
-      .finally(() => {
-        this.leasing = false;
-        // Still short (a burst used the new block up while it was in flight): lease again.
-        if (leased && this.end - this.nextId + 1 + this.reserved < 2 * this.size) this.lease();
-      });
+    this.logger.log('Leasing an id slot works again');
   }
 }
-
-/**
- * A missing counter (Redis new, or restarted empty) starts a minute's worth of floor higher, above any
- * block other instances leased from the lost counter just before and still hold in reserve.
- */
-const EMPTY_MARGIN = 60_000 * FLOOR_IDS_PER_MS;
-
-/**
- * Leases ARGV[1] ids: raises the counter to at least ARGV[2] (the instance's highest id and its clock's
- * floor) and to the floor from the Redis server's clock, then INCRBY. Returns the block's last id.
- */
-export const LEASE = `local t = redis.call('TIME')
-local floor = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ${FLOOR_T0_MS}) * ${FLOOR_IDS_PER_MS}
-local want = tonumber(ARGV[2])
-if floor > want then want = floor end
-local raw = redis.call('GET', KEYS[1])
-if not raw then want = want + ${EMPTY_MARGIN} end
-local cur = tonumber(raw or '0')
-if want > cur then redis.call('SET', KEYS[1], string.format('%d', want)) end
-return redis.call('INCRBY', KEYS[1], ARGV[1])`;

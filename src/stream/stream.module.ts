@@ -3,7 +3,8 @@ import type { ConfigType } from '@nestjs/config';
 import { appConfig } from '../config/app.config.js';
 import { RedisService } from '../redis/redis.service.js';
 import { FlowMap } from './flow-map.js';
-import { BlockIdSource, IdSource, LeasedIdSource, LocalIdSource } from './id-source.js';
+import { redisSlotStore } from '../redis/redis-slot-store.js';
+import { IdSource, LocalIdSource, SlotIdSource } from './id-source.js';
 import { MemoryStreamState } from './stream-state.js';
 import { StreamService } from './stream.service.js';
 
@@ -18,10 +19,11 @@ import { StreamService } from './stream.service.js';
       provide: IdSource,
       inject: [appConfig.KEY, RedisService],
       useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService) => {
-        if (redis.enabled) return new LeasedIdSource(redis, cfg.idBlockSize);
+        const options = { ttlMs: cfg.idSlotTtlMs, burst: cfg.idBlockSize, slots: cfg.idSlots };
+        if (redis.enabled) return new SlotIdSource(options, redisSlotStore(redis));
         // SINK=nats without Redis: several instances (and restarts) share one log, so ids come
-        // from a counter in JetStream KV, leased once the NATS sink has connected.
-        return cfg.sink === 'nats' ? new BlockIdSource(cfg.idBlockSize) : new LocalIdSource();
+        // from a slot leased in JetStream KV once the NATS sink has connected.
+        return cfg.sink === 'nats' ? new SlotIdSource(options) : new LocalIdSource();
       },
     },
     StreamService,

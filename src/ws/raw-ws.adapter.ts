@@ -16,7 +16,7 @@ import { WebSocket, type WebSocketServer } from 'ws';
 import type { Endpoint, UpgradePolicy } from '../access/upgrade-policy.js';
 import { selectProtocol } from '../auth/credentials.js';
 import type { AppConfig } from '../config/env.js';
-import { CLOSE_GOING_AWAY } from '../protocol/index.js';
+import { CLOSE_GOING_AWAY, mounted } from '../protocol/index.js';
 import { parseMonitorParams } from '../monitor/monitor-params.js';
 import { pauseWhileBackedUp } from './backpressure.js';
 import { sharedListener } from './shared-listener.js';
@@ -48,6 +48,9 @@ const CLOSE_SLICE = 20_000;
 const HARD_STOP_SHARE = 0.6;
 
 type PathedServer = WebSocketServer & { path: string };
+
+/** What the adapter logs through (a PinoLogger). */
+export type WsLog = Pick<PinoLogger, 'debug' | 'info' | 'warn' | 'error'>;
 
 export function rejectUpgrade(
   socket: Duplex,
@@ -86,7 +89,7 @@ export class RawWsAdapter extends WsAdapter {
     app: INestApplicationContext,
     private readonly cfg: AppConfig,
     private readonly policy: UpgradePolicy,
-    private readonly log: PinoLogger,
+    private readonly log: WsLog,
     /** Resolves once a socket's pending replies (acks waiting for the sink) are written. */
     private readonly settled: (ws: WebSocket) => Promise<void> = () => Promise.resolve(),
     /** When the shutdown began (performance.now()), if it did: sockets are cut off in time for it. */
@@ -97,15 +100,21 @@ export class RawWsAdapter extends WsAdapter {
 
   override create(port: number, options: Partial<GatewayOptions> & Record<string, unknown> = {}): unknown {
     const { endpoint, ...rest } = options;
+    // A host application's own gateway (embedded, see CbsaWsAdapter) is served as WsAdapter would.
+    if (!endpoint) {
+      const server = super.create(port, rest) as WebSocketServer;
+      server.on('connection', this.markGuest);
+      return server;
+    }
     const server = super.create(port, {
       ...rest,
-      path: endpoint ? this.cfg[endpoint] : rest.path,
+      path: mounted(this.cfg, this.cfg[endpoint]),
       maxPayload: this.cfg.maxMessageBytes,
       perMessageDeflate: false,
       // cbsa.v1 when offered; never a cbsa.bearer.<jwt> (the answer would echo the token).
       handleProtocols: selectProtocol,
     }) as WebSocketServer;
-    if (endpoint) this.endpoints.set(server, endpoint);
+    this.endpoints.set(server, endpoint);
     server.on('connection', this.watch);
     if (this.cfg.heartbeatIntervalMs > 0) this.heartbeats.set(server, this.heartbeat(server));
     return server;
@@ -124,7 +133,13 @@ export class RawWsAdapter extends WsAdapter {
    * Nest would add a close listener per socket to feed handleDisconnect; our gateways have none and
    * watch their sockets' close themselves, so nothing is bound (one closure fewer per connection).
    */
-  override bindClientDisconnect(): void {}
+  override bindClientDisconnect(client: WebSocket, callback: (data?: unknown) => void): void {
+    if (this.guests.has(client)) super.bindClientDisconnect(client, callback);
+  }
+
+  /** Sockets of a host application's own gateways: they keep Nest's usual disconnect handling. */
+  private readonly guests = new WeakSet<WebSocket>();
+  private readonly markGuest = (ws: WebSocket): void => void this.guests.add(ws);
 
   /** Client errors are protocol violations that ws already answers with a close code: not server errors. */
   override bindErrorHandler(server: WebSocketServer): WebSocketServer {
@@ -151,8 +166,13 @@ export class RawWsAdapter extends WsAdapter {
       const wsServer = (this.wsServersRegistry.get(port) as PathedServer[] | undefined)?.find(
         (s) => s.path === pathname,
       );
-      const endpoint = wsServer && this.endpoints.get(wsServer);
-      if (!wsServer || !endpoint) return rejectUpgrade(socket, 404);
+      if (!wsServer) return rejectUpgrade(socket, 404);
+      const endpoint = this.endpoints.get(wsServer);
+      if (!endpoint) {
+        return wsServer.handleUpgrade(request, socket, head, (ws) =>
+          wsServer.emit('connection', ws, request),
+        );
+      }
       const status = this.policy.refusal(request, endpoint);
       if (status !== undefined) return refuseUpgrade(socket, status);
       if (endpoint === 'monitorEndpoint') {
@@ -187,6 +207,7 @@ export class RawWsAdapter extends WsAdapter {
    * cutting them off and closing Redis), so the process exits in time however many peers are slow.
    */
   override async close(server: WebSocketServer): Promise<void> {
+    if (!this.endpoints.has(server)) return super.close(server);
     clearInterval(this.heartbeats.get(server));
     this.heartbeats.delete(server);
     const grace = Math.min(MAX_CLOSE_GRACE_MS, this.cfg.shutdownTimeoutMs / 2);
