@@ -27,7 +27,17 @@ export default tseslint.config(
     languageOptions: { globals: globals.browser, sourceType: 'module' },
   },
   {
-    files: ['bench/**/*.js', 'bench/**/*.mjs', 'examples/**/*.js', 'examples/**/*.mjs', 'scripts/**/*.js', 'scripts/**/*.mjs', '*.js'],
+    files: [
+      'bench/**/*.js',
+      'bench/**/*.mjs',
+      'client/scripts/**/*.mjs',
+      'examples/**/*.js',
+      'examples/**/*.mjs',
+      'scripts/**/*.js',
+      'scripts/**/*.mjs',
+      'test/support/**/*.mjs',
+      '*.js',
+    ],
     languageOptions: { globals: globals.node },
   },
 );

@@ -10,9 +10,11 @@ const shared = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
-    // The SDK's README example imports the package by name, and React Native's AsyncStorage.
+    // The SDK's README example imports the package by name, React Native's AsyncStorage and AppState.
     '^@cbsa/client$': '<rootDir>/client/src/index.ts',
+    '^@cbsa/client/react-native$': '<rootDir>/client/src/react-native.ts',
     '^@react-native-async-storage/async-storage$': '<rootDir>/client/test/async-storage-fake.ts',
+    '^react-native$': '<rootDir>/client/test/react-native-fake.ts',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],

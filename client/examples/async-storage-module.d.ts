@@ -1,5 +1,5 @@
-// The part of @react-native-async-storage/async-storage (v1 and v2) the README's adapter uses, with
-// the package's own signatures, so the adapter is type-checked here without React Native installed.
+// The parts of @react-native-async-storage/async-storage (v1 and v2) and react-native the README's
+// example uses, with the packages' own signatures, so it is type-checked here without React Native.
 declare module '@react-native-async-storage/async-storage' {
   type KeyValuePair = [string, string | null];
   const AsyncStorage: {
@@ -9,4 +9,10 @@ declare module '@react-native-async-storage/async-storage' {
     multiRemove(keys: readonly string[]): Promise<void>;
   };
   export default AsyncStorage;
+}
+declare module 'react-native' {
+  type AppStateStatus = 'active' | 'background' | 'inactive' | 'unknown' | 'extension';
+  export const AppState: {
+    addEventListener(type: 'change', listener: (state: AppStateStatus) => void): { remove(): void };
+  };
 }

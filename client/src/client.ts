@@ -1,10 +1,38 @@
-// CbsaClient: a queue of numbered events streamed over one resumable WebSocket. Every event gets a
-// seq; the server keeps each (stream, seq) once and says on every connect how far it got
-// (`resume.last_seq`), so the client resends the rest after any fault without creating duplicates.
+// CbsaClient: the API and the connection's state. Events go through a write-ahead queue (queue.ts)
+// onto one resumable WebSocket (transport.ts); the server keeps each (stream, seq) once and says on
+// every connect how far it got (`resume.last_seq`), so the client resends the rest after any fault
+// without creating duplicates.
+import type { CLOSE_TOKEN_EXPIRED } from '../../src/protocol/close-codes.js';
+import type { RefreshRequest, RefreshReply } from '../../src/protocol/auth-frames.js';
+import type {
+  CLOSE_STREAM_RESUMED,
+  INVALID_SEQ,
+  ResumableReply,
+  ResumeFrame,
+} from '../../src/protocol/resume-frames.js';
+import type { INVALID_TOKEN, MALFORMED_JSON, RATE_LIMIT_EXCEEDED } from '../../src/protocol/ingest-frames.js';
+import { Backoff } from './backoff.js';
+import { type Entry, WriteAheadQueue } from './queue.js';
 import { MemoryStorage, type QueueStorage, type StorageEntry } from './storage.js';
+import { claimStream, randomId, suffixed } from './stream-claim.js';
+import {
+  type Socket,
+  type WebSocketConstructor,
+  hasWebSocket,
+  openSocket,
+  refusedAs401,
+  streamUrl,
+  tokenClaims,
+  tokenExpiry,
+} from './transport.js';
 
-export type Status = 'connecting' | 'connected' | 'offline' | 'unauthorized' | 'replaced' | 'closed';
-export type DropReason = 'overflow' | 'too_large' | 'invalid_seq' | 'malformed' | 'closed';
+/**
+ * `stopped`: the server closed with a code this version does not know (4000–4999), e.g. a state a
+ * newer service adds; the queue stays, and `reconnect()` tries again.
+ */
+export type Status =
+  'connecting' | 'connected' | 'offline' | 'unauthorized' | 'replaced' | 'stopped' | 'closed';
+export type DropReason = 'overflow' | 'too_large' | 'invalid_seq' | 'malformed' | 'tampered' | 'closed';
 
 /** An event the server confirmed: stored now (`received`), earlier (`duplicate`), or as told by a resume frame (`resumed`). */
 export interface Ack {
@@ -21,8 +49,25 @@ export interface Drop {
   event: string;
 }
 
+/** The service claimed a `last_seq` above every seq this device ever gave on the stream. */
+export interface Tamper {
+  stream: string;
+  lastSeq: number;
+  highestSeq: number;
+}
+
+/** What `on(name, listener)` listeners get. */
+export interface ClientEvents {
+  ack: Ack;
+  drop: Drop;
+  status: Status;
+  /** Storage failures, token provider failures, unknown close codes, and exceptions thrown by listeners. */
+  error: unknown;
+  tamper: Tamper;
+}
+
 export interface Stats {
-  /** Events not yet confirmed, in flight included. */
+  /** Events not yet confirmed, in flight and not yet written included. */
   queued: number;
   inflight: number;
   /** Events confirmed stored (received, duplicate or covered by a resume frame). */
@@ -30,7 +75,7 @@ export interface Stats {
   duplicates: number;
   dropped: number;
   reconnects: number;
-  /** The seq given to the latest event (0 before the first). */
+  /** The highest seq given on this stream (0 before the first). */
   lastSeq: number;
   status: Status;
 }
@@ -40,10 +85,12 @@ export interface CbsaClientOptions {
   url: string;
   /** 1–200 characters of `[A-Za-z0-9._:@-]`; generated (and kept in `storage`) when absent. */
   stream?: string;
-  /** Sent as `?token=`. */
+  /** A static token. */
   token?: string;
+  /** Called before each connect and before the token's `exp`: returns a fresh token (JWT mode). */
+  getToken?: () => Promise<string>;
   /** A WebSocket constructor (e.g. the `ws` package); defaults to `globalThis.WebSocket`. */
-  WebSocket?: new (url: string) => unknown;
+  WebSocket?: WebSocketConstructor;
   /** Where the queue and the next seq live; defaults to a new MemoryStorage. */
   storage?: QueueStorage;
   /** Frames in flight at most (default 32). */
@@ -51,7 +98,7 @@ export interface CbsaClientOptions {
   /** Queue bounds (default 10 000 events, 5 MiB of JSON text): past them the oldest waiting events are dropped. */
   maxQueue?: number;
   maxQueueBytes?: number;
-  /** Reconnect backoff in ms: exponential with full jitter, from `minDelay` (500) up to `maxDelay` (30 000). */
+  /** Reconnect backoff in ms (see backoff.ts): from `minDelay` (500) up to `maxDelay` (30 000), with full jitter. */
   minDelay?: number;
   maxDelay?: number;
   /** With frames in flight (or no resume frame yet), a socket silent this long (ms, default 20 000) is replaced. */
@@ -59,88 +106,75 @@ export interface CbsaClientOptions {
   onAck?: (ack: Ack) => void;
   onDrop?: (drop: Drop) => void;
   onStatus?: (status: Status) => void;
-  /** Storage failures and exceptions thrown by the callbacks above. */
   onError?: (error: unknown) => void;
+  onTamper?: (tamper: Tamper) => void;
 }
 
-interface Entry {
-  seq: number;
-  /** The event's JSON text without `seq`; the frame is this with `"seq":S` spliced in first. */
-  body: string;
-}
-
-interface Reply {
-  type?: string;
-  status?: string;
-  message?: string;
-  seq?: number;
-  last_seq?: number;
-  message_id?: number;
-  server_timestamp?: number;
-}
-
-interface Socket {
-  onopen: (() => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onerror: ((event: { message?: unknown }) => void) | null;
-  onclose: ((event: { code: number }) => void) | null;
-  send(data: string): void;
-  close(code?: number): void;
-}
+type Settings = CbsaClientOptions &
+  Required<
+    Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>
+  >;
+type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
+type ServerFrame = ResumeFrame | RefreshReply | ResumableReply;
 
 interface Waiter {
   upTo: number;
   resolve: (done: boolean) => void;
 }
 
+// Checked against the service's own constants: a change there fails the type check here.
+const REPLACED: typeof CLOSE_STREAM_RESUMED = 4001;
+const TOKEN_EXPIRED: typeof CLOSE_TOKEN_EXPIRED = 4003;
+const BAD_SEQ: typeof INVALID_SEQ = 'Invalid seq';
+const MALFORMED: typeof MALFORMED_JSON = 'Malformed JSON';
+const RATE_LIMITED: typeof RATE_LIMIT_EXCEEDED = 'Rate limit exceeded';
+const REFRESH_REFUSED: typeof INVALID_TOKEN = 'Invalid token';
+
 const STREAM_ID = /^[A-Za-z0-9._:@-]{1,200}$/;
 const ROOT = 'cbsa/';
-const CURRENT = ROOT + '~'; // the generated stream id ('~' cannot occur in one)
-const NEXT = 'n';
+const INSTALL = ROOT + '~'; // the generated base stream id ('~' cannot occur in one)
 
-function newStreamId(): string {
-  let id = Date.now().toString(36) + '-';
-  for (let i = 0; i < 4; i++) id += Math.random().toString(36).slice(2, 8);
-  return id;
-}
-
-export class CbsaClient {
-  /** Resolves once the stored queue is loaded; `send` returns 0 before that (async storage only). */
-  readonly ready: Promise<void>;
-  private readonly o: Required<
-    Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>
-  > &
-    CbsaClientOptions;
+export class CbsaClient<E extends object = Record<string, unknown>> {
+  private readonly settings: Settings;
   private readonly storage: QueueStorage;
+  private readonly listeners: { [K in keyof ClientEvents]: Set<Listener<K>> } = {
+    ack: new Set(),
+    drop: new Set(),
+    status: new Set(),
+    error: new Set(),
+    tamper: new Set(),
+  };
+  private starting: Promise<void>;
+  private queue?: WriteAheadQueue;
   private stream = '';
-  private prefix = '';
-  private loaded = false;
-  private early: string[] = []; // events sent before the storage was loaded
-  private q: Entry[] = [];
-  private bytes = 0;
-  private next = 1;
-  private sent = 0; // q[0..sent) went out on the current socket
-  private cursor = 0; // the next reply is for q[cursor]; q[0..cursor) were refused
-  private win: number;
+  private release?: () => void;
+  private sent = 0; // queue.entries[0..sent) went out on the current socket
+  private cursor = 0; // the next reply is for entries[cursor]; entries[0..cursor) were refused
+  private window: number;
   private grow = 0;
   private probeTo = 0; // after a 1009 close: one frame at a time up to this seq, to find the culprit
-  private ws?: Socket;
+  private socket?: Socket;
+  private attempt = 0; // bumped by every connect and hang-up: a late token or socket of an old one is ignored
+  private opening = false; // waiting for a token
+  private fresh?: string; // a token got at start, not yet used
   private live = false; // the resume frame arrived
+  private tampered = false; // ...and claimed seqs this device never gave
   private heard = 0;
-  private attempt = 0;
   private paused = false;
+  private expiredInARow = 0;
+  private readonly backoff: Backoff;
   private timer?: ReturnType<typeof setTimeout>;
+  private refreshTimer?: ReturnType<typeof setTimeout>;
   private watchdog?: ReturnType<typeof setInterval>;
+  private unwatch?: () => void;
   private stopped?: Status;
-  private st: Status = 'offline';
+  private current: Status = 'offline';
   private waiters: Waiter[] = [];
-  private sets = new Map<string, string>();
-  private dels = new Set<string>();
-  private writing?: Promise<void>;
   private counts = { acked: 0, duplicates: 0, dropped: 0, reconnects: -1 };
+  private early = 0; // sends waiting for the storage to load
 
   constructor(options: CbsaClientOptions) {
-    this.o = {
+    this.settings = {
       window: 32,
       maxQueue: 10_000,
       maxQueueBytes: 5 * 1024 * 1024,
@@ -149,74 +183,90 @@ export class CbsaClient {
       ackTimeout: 20_000,
       ...options,
     };
-    if (options.stream !== undefined && !STREAM_ID.test(options.stream))
+    if (options.stream !== undefined && !STREAM_ID.test(options.stream)) {
       throw new TypeError('Invalid stream id');
-    if (!options.WebSocket && !(globalThis as { WebSocket?: unknown }).WebSocket) {
+    }
+    if (!hasWebSocket(options.WebSocket))
       throw new TypeError('No global WebSocket: pass the WebSocket option');
-    }
-    this.o.window = Math.max(1, Math.min(this.o.window, this.o.maxQueue));
-    this.win = this.o.window;
+    const { onAck, onDrop, onStatus, onError, onTamper } = options;
+    if (onAck) this.on('ack', onAck);
+    if (onDrop) this.on('drop', onDrop);
+    if (onStatus) this.on('status', onStatus);
+    if (onError) this.on('error', onError);
+    if (onTamper) this.on('tamper', onTamper);
+    this.settings.window = Math.max(1, Math.min(this.settings.window, this.settings.maxQueue));
+    this.window = this.settings.window;
+    this.backoff = new Backoff(this.settings.minDelay, this.settings.maxDelay);
     this.storage = options.storage ?? new MemoryStorage();
-    const given = options.stream;
-    const loading = this.storage.load(given ? `${ROOT}${given}/` : ROOT);
-    const init = (entries: StorageEntry[]) => this.init(entries, given);
-    if (Array.isArray(loading)) {
-      init(loading);
-      this.ready = Promise.resolve();
-    } else {
-      this.ready = loading.then(init, (error: unknown) => {
-        this.report(error);
-        init([]);
-      });
-    }
+    this.starting = this.start(options.stream);
+    this.unwatch = this.watch();
+  }
+
+  /** Resolves once the storage is loaded and the stream claimed. */
+  get ready(): Promise<void> {
+    return this.starting;
   }
 
   get stats(): Stats {
+    const queue = this.queue;
     return {
-      queued: this.q.length + this.early.length,
+      queued: (queue ? queue.entries.length + queue.waiting : 0) + this.early,
       inflight: this.sent - this.cursor,
       ...this.counts,
       reconnects: Math.max(0, this.counts.reconnects),
-      lastSeq: this.next - 1,
-      status: this.st,
+      lastSeq: queue?.highest ?? 0,
+      status: this.current,
     };
   }
 
-  /** The stream id in use ('' until the storage is loaded, when it is generated). */
+  /** The stream id in use ('' until the storage is loaded). */
   get streamId(): string {
     return this.stream;
   }
 
-  /** Queues an event (any JSON object; its own `seq` key is replaced) and returns its seq. Never throws while offline. */
-  send(event: Record<string, unknown>): number {
-    const body = JSON.stringify({ ...event, seq: undefined });
-    if (body[0] !== '{') throw new TypeError('An event must be a JSON object');
-    if (this.stopped === 'closed') {
-      this.counts.dropped++;
-      this.emit(this.o.onDrop, { seq: 0, reason: 'closed', event: body });
-      return 0;
-    }
-    if (!this.loaded) {
-      this.early.push(body);
-      return 0;
-    }
-    return this.enqueue(body);
+  on<K extends keyof ClientEvents>(name: K, listener: Listener<K>): this {
+    this.listeners[name].add(listener);
+    return this;
   }
 
-  /** Resolves true when every event queued so far is confirmed or dropped; false after `timeout` ms, or when the client stops. */
+  off<K extends keyof ClientEvents>(name: K, listener: Listener<K>): this {
+    this.listeners[name].delete(listener);
+    return this;
+  }
+
+  /**
+   * Queues an event (a JSON object; its own `seq` key is replaced). Resolves with its seq once the
+   * event and the next seq are written to the storage; rejects when that write fails or the client
+   * is closed. Never waits for the network.
+   */
+  async send(event: E): Promise<number> {
+    const body = JSON.stringify({ ...event, seq: undefined });
+    if (body[0] !== '{') throw new TypeError('An event must be a JSON object');
+    this.early++;
+    await this.starting;
+    this.early--;
+    if (this.stopped === 'closed' || !this.queue) {
+      this.counts.dropped++;
+      this.emit('drop', { seq: 0, reason: 'closed', event: body });
+      throw new Error('The client is closed');
+    }
+    return this.queue.add(body);
+  }
+
+  /** Resolves true when every event sent so far is confirmed or dropped; false after `timeout` ms, or when the client stops. */
   async flush(timeout = 30_000): Promise<boolean> {
-    await this.ready;
+    await this.starting;
     return new Promise((resolve) => {
       const timer = setTimeout(() => finish(false), timeout);
       const finish = (done: boolean) => {
         clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w !== waiter);
+        this.waiters = this.waiters.filter((waiter) => waiter !== mine);
         resolve(done);
       };
-      const waiter: Waiter = { upTo: this.next - 1, resolve: finish };
-      this.waiters.push(waiter);
+      const mine: Waiter = { upTo: this.queue?.highest ?? 0, resolve: finish };
+      this.waiters.push(mine);
       this.settle();
-      if (this.stopped && this.waiters.includes(waiter)) finish(false);
+      if (this.stopped && this.waiters.includes(mine)) finish(false);
     });
   }
 
@@ -225,151 +275,291 @@ export class CbsaClient {
     if (this.stopped !== 'closed') {
       if (!this.stopped) await this.flush(timeout);
       this.stop('closed');
+      this.unwatch?.();
     }
-    while (this.writing || this.sets.size || this.dels.size) await (this.writing ?? this.persist());
+    await this.queue?.settled();
+    this.release?.();
+    this.release = undefined;
   }
 
-  /** Starts connecting again after `unauthorized` or `replaced`, optionally with a new token. */
+  /** Connects again now, whatever the state (after `unauthorized`, `replaced`, `stopped`, or to skip a backoff). */
   reconnect(token?: string): void {
     if (this.stopped === 'closed') return;
-    if (token !== undefined) this.o.token = token;
+    if (token !== undefined) this.settings.token = token;
     this.stopped = undefined;
-    this.attempt = 0;
     this.hangUp();
     clearTimeout(this.timer);
-    if (this.loaded) this.connect();
+    this.connect();
   }
 
-  private init(entries: StorageEntry[], given: string | undefined): void {
-    let stream = given;
-    if (!stream) {
-      stream = entries.find(([key]) => key === CURRENT)?.[1] ?? newStreamId();
-      this.put(CURRENT, stream);
+  /**
+   * At logout: forgets the queue (from the storage too) and starts a new stream: `stream`, else one
+   * derived from the `stream` option or the JWT's `sub`, else a newly generated one. Sends made
+   * meanwhile go to the new stream.
+   */
+  async reset(stream?: string): Promise<void> {
+    if (stream !== undefined && !STREAM_ID.test(stream)) throw new TypeError('Invalid stream id');
+    const previous = this.starting;
+    this.starting = (async () => {
+      await previous;
+      const queue = this.queue;
+      if (this.stopped === 'closed' || !queue) return;
+      this.hangUp();
+      clearTimeout(this.timer);
+      this.queue = undefined;
+      await queue.settled();
+      while (queue.entries.length) queue.remove(0);
+      await queue.settled();
+      try {
+        await this.storage.write([], [`${ROOT}${this.stream}/n`]);
+      } catch (error) {
+        this.report(error);
+      }
+      this.release?.();
+      this.stopped = undefined;
+      this.backoff.reset();
+      const given = this.settings.stream;
+      await this.start(stream ?? (given === undefined ? undefined : suffixed(given)), true);
+    })();
+    for (const waiter of [...this.waiters]) waiter.resolve(true);
+    return this.starting;
+  }
+
+  private async start(given: string | undefined, fresh = false): Promise<void> {
+    let entries: StorageEntry[] = [];
+    try {
+      entries = await this.storage.load(ROOT);
+    } catch (error) {
+      // The stored next seqs are unknown: only a stream never used before is safe to number from 1.
+      this.report(error);
+      if (given !== undefined) given = suffixed(given);
+      fresh = true;
     }
-    this.stream = stream;
-    this.prefix = `${ROOT}${stream}/`;
+    const streams = new Map<string, { next: number; queued: Entry[] }>();
+    let install: string | undefined;
     for (const [key, value] of entries) {
-      if (!key.startsWith(this.prefix)) continue;
-      const rest = key.slice(this.prefix.length);
-      if (rest === NEXT) this.next = Math.max(this.next, Number(value));
-      else if (Number(rest) > 0) this.q.push({ seq: Number(rest), body: value });
+      if (key === INSTALL) {
+        install = value;
+        continue;
+      }
+      const slash = key.lastIndexOf('/');
+      const stream = key.slice(ROOT.length, slash);
+      const rest = key.slice(slash + 1);
+      const state = streams.get(stream) ?? { next: 1, queued: [] };
+      streams.set(stream, state);
+      if (rest === 'n') state.next = Math.max(state.next, Number(value) || 1);
+      else if (Number(rest) > 0) state.queued.push({ seq: Number(rest), body: value });
     }
-    this.q.sort((a, b) => a.seq - b.seq);
-    for (const e of this.q) {
-      this.bytes += e.body.length;
-      this.next = Math.max(this.next, e.seq + 1);
+    let base = given;
+    if (base === undefined) {
+      // After reset() a new stream: in JWT mode still one of the subject's.
+      const sub = await this.subject();
+      base = sub !== undefined && fresh ? suffixed(sub) : sub;
     }
-    this.loaded = true;
-    for (const body of this.early.splice(0)) this.enqueue(body);
+    const chosen = base !== undefined;
+    const writes: StorageEntry[] = [];
+    if (!base) {
+      if (!install || fresh) writes.push([INSTALL, (install = `${Date.now().toString(36)}-${randomId(16)}`)]);
+      base = install;
+    }
+    // After reset() nothing of before is taken over, not even a closed tab's queue.
+    const queued = new Map(fresh ? [] : [...streams].map(([stream, state]) => [stream, state.queued.length]));
+    const { stream, release } = await claimStream(this.storage.lockName ?? '', base, chosen, queued);
+    this.stream = stream;
+    this.release = release;
+    const state = streams.get(stream) ?? { next: 1, queued: [] };
+    state.queued.sort((first, second) => first.seq - second.seq);
+    for (const entry of state.queued) state.next = Math.max(state.next, entry.seq + 1);
+    const queue = new WriteAheadQueue(
+      this.storage,
+      `${ROOT}${stream}/`,
+      state.next,
+      () => this.queue === queue && this.onWritten(), // not after reset()
+      (error) => this.report(error),
+    );
+    for (const entry of state.queued) {
+      queue.entries.push(entry);
+      queue.bytes += entry.body.length;
+    }
+    for (const [key, value] of writes) queue.put(key, value);
+    this.queue = queue;
     this.trim();
     if (!this.stopped) this.connect();
   }
 
-  private enqueue(body: string): number {
-    const seq = this.next++;
-    this.q.push({ seq, body });
-    this.bytes += body.length;
-    this.put(this.prefix + seq, body);
-    this.put(this.prefix + NEXT, String(this.next));
+  /** JWT mode without a `stream` option: the token's `sub`, the stream its owner may write. */
+  private async subject(): Promise<string | undefined> {
+    let token = this.settings.token;
+    try {
+      // Kept for the first connect, which would otherwise ask again at once.
+      token = this.fresh = (await this.settings.getToken?.()) ?? token;
+    } catch (error) {
+      this.report(error);
+    }
+    const sub = tokenClaims(token)?.sub;
+    return typeof sub === 'string' && STREAM_ID.test(sub) ? sub : undefined;
+  }
+
+  /** Browsers: reconnect at once when the network comes back or the page is shown or hidden. */
+  private watch(): (() => void) | undefined {
+    type Target = {
+      addEventListener(name: string, listener: () => void): void;
+      removeEventListener(name: string, listener: () => void): void;
+    };
+    const page = globalThis as unknown as Partial<Target> & { document?: Target };
+    const { document } = page;
+    if (!page.addEventListener || !page.removeEventListener || !document) return undefined;
+    const wake = () => this.wake();
+    page.addEventListener('online', wake);
+    document.addEventListener('visibilitychange', wake);
+    return () => {
+      page.removeEventListener!('online', wake);
+      document.removeEventListener('visibilitychange', wake);
+    };
+  }
+
+  /** The network may be back (or the app in the foreground): connect now unless connected or stopped. */
+  wake(): void {
+    if (this.stopped || this.live) return;
+    this.hangUp();
+    clearTimeout(this.timer);
+    this.connect();
+  }
+
+  private onWritten(): void {
     this.trim();
+    this.settle();
     this.pump();
-    return seq;
   }
 
   /** Drops the oldest events not in flight while the queue is over a bound; the server sees the gap. */
   private trim(): void {
+    const queue = this.queue!;
     while (
-      (this.q.length > this.o.maxQueue || this.bytes > this.o.maxQueueBytes) &&
-      this.q.length > this.sent
+      (queue.entries.length > this.settings.maxQueue || queue.bytes > this.settings.maxQueueBytes) &&
+      queue.entries.length > this.sent
     ) {
       this.drop(this.sent, 'overflow');
     }
   }
 
   private connect(): void {
-    if (this.stopped || this.ws) return;
+    if (this.stopped || this.socket || this.opening || !this.queue) return;
+    const attempt = ++this.attempt;
+    this.opening = true;
     this.status('connecting');
-    const { url, token } = this.o;
-    const full = `${url}${url.includes('?') ? '&' : '?'}stream=${encodeURIComponent(this.stream)}${token ? `&token=${encodeURIComponent(token)}` : ''}`;
-    let ws: Socket;
+    void this.open(attempt);
+  }
+
+  private async open(attempt: number): Promise<void> {
+    let token = this.settings.token;
+    if (this.settings.getToken) {
+      try {
+        token = this.fresh ?? (await this.settings.getToken());
+        this.fresh = undefined;
+      } catch (error) {
+        this.report(error);
+        if (attempt === this.attempt) {
+          this.opening = false;
+          this.retry();
+        }
+        return;
+      }
+      if (attempt !== this.attempt || this.stopped) return;
+    }
+    this.opening = false;
+    const url = streamUrl(this.settings.url, this.stream);
+    let socket: Socket;
     try {
-      const Ctor = (this.o.WebSocket ??
-        (globalThis as { WebSocket?: new (url: string) => unknown }).WebSocket)!;
-      ws = new Ctor(full) as Socket;
+      socket = openSocket(url, token, this.settings.WebSocket);
     } catch (error) {
       this.report(error);
       return this.retry();
     }
-    this.ws = ws;
+    this.socket = socket;
     let opened = false;
     let failure = '';
     this.heard = Date.now();
-    ws.onopen = () => {
+    socket.onopen = () => {
       opened = true;
       this.heard = Date.now();
     };
-    ws.onmessage = (event) => {
-      if (this.ws === ws) this.onFrame(String(event.data));
+    socket.onmessage = (event) => {
+      if (this.socket === socket) this.onFrame(String(event.data), socket, token);
     };
-    ws.onerror = (event) => {
+    socket.onerror = (event) => {
       const message = event?.message;
       failure = typeof message === 'string' ? message : '';
     };
-    ws.onclose = (event) => {
-      if (this.ws === ws) void this.onClose(event.code, opened, failure, full);
+    socket.onclose = (event) => {
+      if (this.socket === socket) void this.onClose(event.code, event.reason, opened, failure, url, token);
     };
     clearInterval(this.watchdog);
     this.watchdog = setInterval(
       () => {
-        if ((!this.live || this.sent > this.cursor) && Date.now() - this.heard > this.o.ackTimeout) {
+        if ((!this.live || this.sent > this.cursor) && Date.now() - this.heard > this.settings.ackTimeout) {
           this.hangUp();
           this.retry();
         }
       },
-      Math.max(50, this.o.ackTimeout / 4),
+      Math.max(50, this.settings.ackTimeout / 4),
     );
   }
 
-  private onFrame(text: string): void {
+  private onFrame(text: string, socket: Socket, token: string | undefined): void {
     this.heard = Date.now();
-    let m: Reply;
+    let frame: ServerFrame;
     try {
-      m = JSON.parse(text) as Reply;
+      frame = JSON.parse(text) as ServerFrame;
     } catch {
       return;
     }
-    if (m.type === 'resume') return this.onResume(Number(m.last_seq) || 0);
-    const e = this.q[this.cursor];
-    if (!this.live || !e || this.cursor >= this.sent) return;
-    if (m.status === 'received' || m.status === 'duplicate') {
-      if (m.seq !== undefined && m.seq !== e.seq) {
+    if ('type' in frame) {
+      if (frame.type === 'resume') return this.onResume(Number(frame.last_seq) || 0, socket, token);
+      if (frame.type === 'refreshed') return this.scheduleRefresh(socket, frame.exp);
+      return;
+    }
+    const queue = this.queue!;
+    if (frame.status === 'error' && frame.message === REFRESH_REFUSED) {
+      // The answer to a refresh frame, not to an event: the old token stands until it expires.
+      return this.report(new Error('Token refresh refused: Invalid token'));
+    }
+    const entry = queue.entries[this.cursor];
+    if (!this.live || !entry || this.cursor >= this.sent) return;
+    if (frame.status === 'received' || frame.status === 'duplicate') {
+      if (frame.seq !== undefined && frame.seq !== entry.seq) {
         // Out of step with the server: a fresh connection and its resume frame put that right.
         this.hangUp();
         return this.retry();
       }
-      this.remove(this.cursor);
       this.sent--;
-      this.counts.acked++;
-      if (m.status === 'duplicate') this.counts.duplicates++;
-      this.attempt = 0;
-      if (this.win < this.o.window && ++this.grow >= this.win) {
-        this.win++;
-        this.grow = 0;
+      if (frame.status === 'duplicate' && this.tampered) {
+        // Below a forged last_seq: the service did not store it.
+        this.drop(this.cursor, 'tampered');
+      } else {
+        queue.remove(this.cursor);
+        this.counts.acked++;
+        if (frame.status === 'duplicate') this.counts.duplicates++;
+        this.backoff.reset();
+        if (this.window < this.settings.window && ++this.grow >= this.window) {
+          this.window++;
+          this.grow = 0;
+        }
+        this.emit('ack', {
+          seq: entry.seq,
+          status: frame.status,
+          message_id: 'message_id' in frame ? frame.message_id : undefined,
+          server_timestamp: frame.server_timestamp,
+        });
       }
-      this.emit(this.o.onAck, {
-        seq: e.seq,
-        status: m.status,
-        message_id: m.message_id,
-        server_timestamp: m.server_timestamp,
-      });
-    } else if (m.message === 'Invalid seq' || m.message === 'Malformed JSON') {
-      this.drop(this.cursor, m.message === 'Invalid seq' ? 'invalid_seq' : 'malformed');
+    } else if (frame.message === BAD_SEQ || frame.message === MALFORMED) {
+      this.drop(this.cursor, frame.message === BAD_SEQ ? 'invalid_seq' : 'malformed');
       this.sent--;
-    } else if (m.message === 'Rate limit exceeded') {
+    } else if (frame.message === RATE_LIMITED) {
       // Refused, so it stays queued; the later frames in flight come back refused too (or stored).
       this.cursor++;
       this.paused = true;
-      this.win = Math.max(1, this.win >> 1);
+      this.window = Math.max(1, this.window >> 1);
       this.grow = 0;
     } else {
       // "Service unavailable" (or anything unknown): resume from last_seq on a new connection after backoff.
@@ -382,100 +572,123 @@ export class CbsaClient {
       this.timer = setTimeout(() => {
         this.paused = false;
         this.pump();
-      }, this.delay());
+      }, this.backoff.next());
     }
     this.settle();
     this.pump();
   }
 
-  private onResume(last: number): void {
+  private onResume(last: number, socket: Socket, token: string | undefined): void {
+    const queue = this.queue!;
     this.live = true;
     this.counts.reconnects++;
-    // Everything at or below last_seq is stored: confirmed without a resend.
-    while (this.q.length && this.q[0].seq <= last) {
-      const { seq } = this.q[0];
-      this.remove(0);
-      this.counts.acked++;
-      this.emit(this.o.onAck, { seq, status: 'resumed' });
+    this.expiredInARow = 0;
+    this.tampered = last > queue.highest;
+    if (this.tampered) {
+      // Never believed: the queue is not confirmed and the numbering stays the device's own.
+      this.emit('tamper', { stream: this.stream, lastSeq: last, highestSeq: queue.highest });
+    } else {
+      // Everything at or below last_seq is stored: confirmed without a resend.
+      while (queue.entries.length && queue.entries[0].seq <= last) {
+        const { seq } = queue.remove(0);
+        this.counts.acked++;
+        this.emit('ack', { seq, status: 'resumed' });
+      }
     }
-    if (last >= this.next) {
-      this.next = last + 1;
-      this.put(this.prefix + NEXT, String(this.next));
-    }
-    if (!this.q.length) this.attempt = 0;
+    if (!queue.entries.length) this.backoff.reset();
     this.status('connected');
+    this.scheduleRefresh(socket, tokenExpiry(token));
     this.settle();
     this.pump();
   }
 
-  private async onClose(code: number, opened: boolean, failure: string, url: string): Promise<void> {
+  /** With `getToken`: a fresh token goes out on the open socket a little before `exp` (unix seconds). */
+  private scheduleRefresh(socket: Socket, exp: number | undefined): void {
+    clearTimeout(this.refreshTimer);
+    const { getToken } = this.settings;
+    if (!getToken || exp === undefined) return;
+    const left = exp * 1000 - Date.now();
+    this.refreshTimer = setTimeout(
+      () => {
+        getToken().then(
+          (token) => {
+            if (this.socket !== socket || !this.live) return;
+            const frame: RefreshRequest = { type: 'refresh', token };
+            socket.send(JSON.stringify(frame));
+          },
+          (error: unknown) => this.report(error),
+        );
+      },
+      Math.max(0, left - Math.min(30_000, left / 4)),
+    );
+  }
+
+  private async onClose(
+    code: number,
+    reason: string | undefined,
+    opened: boolean,
+    failure: string,
+    url: string,
+    token: string | undefined,
+  ): Promise<void> {
     const unanswered = this.sent - this.cursor;
+    const queue = this.queue!;
     this.detach();
-    if (code === 4001) return this.stop('replaced');
-    if (code === 1009 && unanswered > 0) {
-      const first = this.q[this.cursor];
-      if (unanswered === 1 && first.seq <= this.probeTo) this.drop(this.cursor, 'too_large');
-      else this.probeTo = this.q[this.cursor + unanswered - 1].seq;
+    if (code === REPLACED) return this.stop('replaced');
+    if (code === TOKEN_EXPIRED) {
+      if (!this.settings.getToken) return this.stop('unauthorized');
+      // A new token at once; a second expiry in a row waits for the backoff.
+      if (this.expiredInARow++ === 0) return this.connect();
+      return this.retry();
     }
-    if (code === 1008) this.win = Math.max(1, this.win >> 1);
-    if (!opened && (await this.unauthorized(failure, url))) return this.stop('unauthorized');
+    if (code >= 4000 && code < 5000) {
+      this.report(new Error(`Closed by the service with code ${code}${reason ? ` (${reason})` : ''}`));
+      return this.stop('stopped');
+    }
+    if (code === 1009 && unanswered > 0) {
+      const first = queue.entries[this.cursor];
+      if (unanswered === 1 && first.seq <= this.probeTo) this.drop(this.cursor, 'too_large');
+      else this.probeTo = queue.entries[this.cursor + unanswered - 1].seq;
+    }
+    if (code === 1008) this.window = Math.max(1, this.window >> 1);
+    if (!opened && (await refusedAs401(failure, url, token, this.settings.ackTimeout))) {
+      return this.stop('unauthorized');
+    }
     this.settle();
     this.retry();
   }
 
-  /**
-   * A refused upgrade: `ws` and React Native name the HTTP status in the error; browsers and undici do
-   * not, so ask with a plain GET on the same URL (the service answers what an upgrade would get).
-   */
-  private async unauthorized(failure: string, url: string): Promise<boolean> {
-    if (/\b401\b/.test(failure)) return true;
-    const fetcher = (globalThis as { fetch?: (url: string) => Promise<{ status: number }> }).fetch;
-    if (/\b[1-5]\d\d\b/.test(failure) || !fetcher) return false;
-    // Bounded: a probe that hangs (a proxy holding the request) must not stall reconnecting. The bound
-    // is cleared once the probe answers, or it would keep a Node process alive for ackTimeout.
-    let bound: ReturnType<typeof setTimeout>;
-    const late = new Promise<boolean>(
-      (resolve) => (bound = setTimeout(() => resolve(false), this.o.ackTimeout)),
-    );
-    const probe = fetcher(url.replace(/^ws/, 'http')).then(
-      (res) => res.status === 401,
-      () => false,
-    );
-    return Promise.race([probe, late]).finally(() => clearTimeout(bound));
-  }
-
   private pump(): void {
-    const ws = this.ws;
-    if (!ws || !this.live || this.paused) return;
-    while (this.sent < this.q.length) {
-      const e = this.q[this.sent];
-      if (this.sent - this.cursor >= (e.seq <= this.probeTo ? 1 : this.win)) break;
+    const socket = this.socket;
+    const entries = this.queue?.entries;
+    if (!socket || !entries || !this.live || this.paused) return;
+    while (this.sent < entries.length) {
+      const entry = entries[this.sent];
+      if (this.sent - this.cursor >= (entry.seq <= this.probeTo ? 1 : this.window)) break;
       if (this.sent === this.cursor) this.heard = Date.now();
-      ws.send(e.body.length > 2 ? `{"seq":${e.seq},${e.body.slice(1)}` : `{"seq":${e.seq}}`);
+      socket.send(
+        entry.body.length > 2 ? `{"seq":${entry.seq},${entry.body.slice(1)}` : `{"seq":${entry.seq}}`,
+      );
       this.sent++;
     }
-  }
-
-  private delay(): number {
-    return Math.random() * Math.min(this.o.maxDelay, this.o.minDelay * 2 ** this.attempt++);
   }
 
   private retry(): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
     this.status('offline');
-    this.timer = setTimeout(() => this.connect(), this.delay());
+    this.timer = setTimeout(() => this.connect(), this.backoff.next());
   }
 
   /** Forgets the current socket (closing it) and what was in flight on it. */
   private hangUp(): void {
-    const ws = this.ws;
+    const socket = this.socket;
     this.detach();
-    if (ws) {
-      ws.onclose = ws.onmessage = null;
-      ws.onerror = () => {}; // `ws` emits an error when a connecting socket is closed
+    if (socket) {
+      socket.onclose = socket.onmessage = null;
+      socket.onerror = () => {}; // `ws` emits an error when a connecting socket is closed
       try {
-        ws.close(1000);
+        socket.close(1000);
       } catch {
         // already closed
       }
@@ -483,10 +696,13 @@ export class CbsaClient {
   }
 
   private detach(): void {
-    this.ws = undefined;
-    this.live = this.paused = false;
+    this.socket = undefined;
+    this.attempt++;
+    this.live = this.paused = this.tampered = false;
     this.sent = this.cursor = 0;
+    this.opening = false;
     clearInterval(this.watchdog);
+    clearTimeout(this.refreshTimer);
   }
 
   private stop(status: Status): void {
@@ -495,73 +711,42 @@ export class CbsaClient {
     clearTimeout(this.timer);
     this.hangUp();
     this.status(status);
-    for (const w of [...this.waiters]) w.resolve(false);
+    for (const waiter of [...this.waiters]) waiter.resolve(false);
   }
 
   private status(status: Status): void {
-    if (this.st === status) return;
-    this.st = status;
-    this.emit(this.o.onStatus, status);
+    if (this.current === status) return;
+    this.current = status;
+    this.emit('status', status);
   }
 
-  private remove(i: number): Entry {
-    const [e] = i ? this.q.splice(i, 1) : [this.q.shift()!];
-    this.bytes -= e.body.length;
-    const key = this.prefix + e.seq;
-    if (!this.sets.delete(key)) {
-      this.dels.add(key);
-      this.schedule();
-    }
-    return e;
-  }
-
-  private drop(i: number, reason: DropReason): void {
-    const e = this.remove(i);
+  private drop(index: number, reason: DropReason): void {
+    const entry = this.queue!.remove(index);
     this.counts.dropped++;
-    this.emit(this.o.onDrop, { seq: e.seq, reason, event: e.body });
+    this.emit('drop', { seq: entry.seq, reason, event: entry.body });
   }
 
   /** Resolves the flush() calls whose events are all confirmed or dropped. */
   private settle(): void {
-    const head = this.q.length ? this.q[0].seq : Infinity;
-    for (const w of [...this.waiters]) if (!this.early.length && head > w.upTo) w.resolve(true);
+    const queue = this.queue;
+    if (!queue) return;
+    const head = queue.entries.length ? queue.entries[0].seq : Infinity;
+    for (const waiter of [...this.waiters]) {
+      if (Math.min(head, queue.firstUnwritten) > waiter.upTo) waiter.resolve(true);
+    }
   }
 
-  private emit<T>(callback: ((arg: T) => void) | undefined, arg: T): void {
-    try {
-      callback?.(arg);
-    } catch (error) {
-      this.report(error);
+  private emit<K extends keyof ClientEvents>(name: K, value: ClientEvents[K]): void {
+    for (const listener of [...this.listeners[name]]) {
+      try {
+        listener(value);
+      } catch (error) {
+        if (name !== 'error') this.report(error);
+      }
     }
   }
 
   private report(error: unknown): void {
-    this.o.onError?.(error);
-  }
-
-  // Storage writes are batched: an event confirmed before its batch is written is never written.
-  private put(key: string, value: string): void {
-    this.dels.delete(key);
-    this.sets.set(key, value);
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (!this.writing)
-      this.writing = new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => this.persist());
-  }
-
-  private async persist(): Promise<void> {
-    const set = [...this.sets];
-    const remove = [...this.dels];
-    this.sets.clear();
-    this.dels.clear();
-    try {
-      if (set.length || remove.length) await this.storage.write(set, remove);
-    } catch (error) {
-      this.report(error);
-    }
-    this.writing = undefined;
-    if (this.sets.size || this.dels.size) this.schedule();
+    this.emit('error', error);
   }
 }

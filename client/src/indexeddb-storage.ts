@@ -42,13 +42,16 @@ function done<T>(req: Req<T>): Promise<T> {
 /** Keeps the queue in the IndexedDB database `name` (default `cbsa`), for browsers. */
 export class IndexedDBStorage implements QueueStorage {
   private db?: Promise<Db>;
+  readonly lockName: string;
 
-  constructor(private readonly name = 'cbsa') {}
+  constructor(private readonly name = 'cbsa') {
+    this.lockName = `indexeddb:${name}`;
+  }
 
   private open(): Promise<Db> {
-    const g = globalThis as unknown as IdbGlobals;
+    const idb = globalThis as unknown as IdbGlobals;
     if (!this.db) {
-      const req = g.indexedDB.open(this.name, 1);
+      const req = idb.indexedDB.open(this.name, 1);
       req.onupgradeneeded = () => req.result.createObjectStore(STORE);
       this.db = done(req);
     }

@@ -22,7 +22,12 @@ export class FakeServer {
   readonly frames: string[] = [];
   readonly sockets = new Set<WebSocket>();
   connections = 0;
-  token?: string;
+  /** When set, an upgrade must present it (Authorization: Bearer, or the cbsa.bearer. subprotocol). */
+  token?: string | ((token: string) => boolean);
+  /** Per upgrade: how the token came (header, subprotocol, none), and the URL (never holding it). */
+  readonly upgrades: { via: 'header' | 'subprotocol' | 'none'; token?: string; url: string }[] = [];
+  /** Tokens received in refresh frames. */
+  readonly refreshes: string[] = [];
   maxPayload = 64 * 1024;
   /** Decides per frame; default: store. */
   verdict: (frame: { stream: string; seq: number; ws: WebSocket }) => Verdict = () => 'store';
@@ -33,9 +38,23 @@ export class FakeServer {
       port: 0,
       host: '127.0.0.1',
       maxPayload: this.maxPayload,
+      handleProtocols: (protocols) => (protocols.has('cbsa.v1') ? 'cbsa.v1' : false),
       verifyClient: (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number) => void) => {
-        const url = new URL(info.req.url ?? '/', 'http://x');
-        if (this.token && url.searchParams.get('token') !== this.token) return cb(false, 401);
+        const { req } = info;
+        const bearer = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+        const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+          .split(',')
+          .map((p) => p.trim())
+          .find((p) => p.startsWith('cbsa.bearer.'))
+          ?.slice('cbsa.bearer.'.length);
+        const token = bearer ?? offered;
+        this.upgrades.push({
+          via: bearer ? 'header' : offered ? 'subprotocol' : 'none',
+          token,
+          url: req.url ?? '',
+        });
+        const valid = typeof this.token === 'function' ? this.token : (t: string) => t === this.token;
+        if (this.token && (token === undefined || !valid(token))) return cb(false, 401);
         cb(true);
       },
     });
@@ -83,6 +102,10 @@ export class FakeServer {
       const text = (raw as Buffer).toString();
       this.frames.push(text);
       const data = JSON.parse(text) as Record<string, unknown>;
+      if (data.type === 'refresh') {
+        this.refreshes.push(String(data.token));
+        return ws.send(JSON.stringify({ type: 'refreshed', exp: Math.floor(Date.now() / 1000) + 3600 }));
+      }
       const seq = data.seq;
       const ts = Date.now() / 1000;
       if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 1) {

@@ -1,6 +1,6 @@
 // Every frame the server sends on the ingest socket: one per client frame, in frame order.
 // The encoders build strings by concatenation: JSON.stringify costs more on the per-frame path.
-import type { StreamEvent } from '../stream/stream-event.js';
+// Types only from this folder: the SDK (client/) takes its wire types from here, without the service.
 
 export const MALFORMED_JSON = 'Malformed JSON';
 export const SERVICE_UNAVAILABLE = 'Service unavailable';
@@ -33,7 +33,7 @@ export const UNAVAILABLE_ACK = errorFrame(SERVICE_UNAVAILABLE);
 export const RATE_LIMITED = errorFrame(RATE_LIMIT_EXCEEDED);
 
 /** The reply to the frame behind `event`: an AckFrame, or the malformed-JSON ErrorFrame. */
-export function encodeAck(event: StreamEvent): string {
+export function encodeAck(event: { messageId: number | null; timestamp: string }): string {
   return event.messageId === null
     ? MALFORMED_ACK
     : '{"status":"received","server_timestamp":' + event.timestamp + ',"message_id":' + event.messageId + '}';
