@@ -172,6 +172,32 @@ describe(judge.name, () => {
       ackedButMissing: 1,
       holes: 1,
       idsReused: 1,
+      // 3 was acked as 103 before the loss, and the lost data does not hold it: its id must match.
+      protocolErrors: 1,
+    });
+  });
+
+  it('after a data loss, excuses an ack id that differs from the stored one only for events whose acked copy was lost', () => {
+    const { source, recorder } = setup(4, [1, 2, 3, 4]);
+    const loss = { from: T0 + 2.5, to: T0 + 2.7 };
+    // 1-2 were acked before the loss and stored again after it under new ids: excused. 3-4 were
+    // acked after the loss: the log must hold them under their acked ids, and 4 is not.
+    const entries = [entry(source, 1, 201), entry(source, 2, 202), entry(source, 3), entry(source, 4, 999)];
+    expect(verdict({ sources: [source], recorder, entries, loss })).toEqual({
+      sent: 4,
+      acked: 4,
+      inLog: 4,
+      ...CLEAN,
+      protocolErrors: 1,
+    });
+    // With the lost data at hand: only 1's acked copy is in it, so 2's new id is an error too.
+    const lostEntries = [entry(source, 1)];
+    expect(verdict({ sources: [source], recorder, entries, loss, lostEntries })).toEqual({
+      sent: 4,
+      acked: 4,
+      inLog: 4,
+      ...CLEAN,
+      protocolErrors: 2,
     });
   });
 

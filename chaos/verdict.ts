@@ -91,8 +91,24 @@ export function judge({
   const byStream = new Map(sources.map((s) => [s.stream, s]));
   const logIds = new Map<number, string>();
   const reused = new Set(recorder.reusedIds);
-  /** Counts one log's entries per `stream seq`; checks data and ids across both logs. */
-  const tally = (log: LogEntry[], what: string): Map<string, number> => {
+  /** The message ids the lost data holds per `stream seq`. */
+  const lostIds = new Map<string, Set<number>>();
+  /**
+   * After a data loss, whether the acked copy of `key` may have been stored in the lost data, so
+   * the log may hold it again under another id: with the lost data at hand, when it holds the
+   * acked id; without, when the ack answered a frame taken before the old server was gone.
+   */
+  const ackedCopyLost = (key: string, stream: string, seq: number, ackId: number): boolean => {
+    if (loss === undefined) return false;
+    if (lostEntries !== undefined) return lostIds.get(key)?.has(ackId) === true;
+    const confirmation = byStream.get(stream)?.confirmed.get(seq);
+    return confirmation !== undefined && (confirmation.lastAt ?? -Infinity) < loss.from;
+  };
+  /**
+   * Counts one log's entries per `stream seq`; checks data and ids across both logs, and in the
+   * live log that an acked event is stored under the id its ack gave (except where that copy was lost).
+   */
+  const tally = (log: LogEntry[], what: string, live: boolean): Map<string, number> => {
     const count = new Map<string, number>();
     for (const entry of log) {
       const key = `${entry.stream} ${entry.seq}`;
@@ -106,8 +122,19 @@ export function judge({
       const other = logIds.get(entry.messageId) ?? recorder.ackIds.get(entry.messageId);
       if (other !== undefined && other !== key) reused.add(entry.messageId);
       logIds.set(entry.messageId, key);
+      if (!live) {
+        let ids = lostIds.get(key);
+        if (ids === undefined) lostIds.set(key, (ids = new Set()));
+        ids.add(entry.messageId);
+        continue;
+      }
       const ackId = recorder.ackOf.get(key);
-      if (ackId !== undefined && count.get(key) === 1 && ackId !== entry.messageId && loss === undefined) {
+      if (
+        ackId !== undefined &&
+        count.get(key) === 1 &&
+        ackId !== entry.messageId &&
+        !ackedCopyLost(key, entry.stream, entry.seq, ackId)
+      ) {
         protocolErrors++;
         if (notes.length < 30)
           notes.push(`${key} acked as message_id ${ackId} but stored as ${entry.messageId}`);
@@ -116,8 +143,8 @@ export function judge({
     return count;
   };
   // The lost data first, so an id it holds and the new log reuses is caught either way round.
-  const lost = tally(lostEntries ?? [], 'lost data');
-  const count = tally(entries, 'log');
+  const lost = tally(lostEntries ?? [], 'lost data', false);
+  const count = tally(entries, 'log', true);
   let duplicatedInLog = 0;
   for (const n of count.values()) duplicatedInLog += n - 1;
   for (const n of lost.values()) duplicatedInLog += n - 1;

@@ -335,14 +335,54 @@ describe('Clients that stop reading (e2e)', () => {
     await waitForHealth(running.http, (h) => h.active_connections === 0);
     await expectServed(running.ws('/ws/behaviour'));
   });
+});
+
+describe('A client that reads slowly (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    // Long enough for the kernel to report the socket writable again at this pace: it waits for a
+    // third of its send buffer (up to 4 MB here) to free up before the server may write more.
+    running = await startApp({
+      CLIENT_MAX_BUFFER_BYTES: '1024',
+      CLIENT_STALL_TIMEOUT_MS: '3000',
+      HEARTBEAT_INTERVAL_MS: '0',
+    });
+  });
+  afterAll(() => running.close());
 
   it('keeps a client that reads slowly but does read', async () => {
-    const client = await TestClient.open(running.ws('/ws/behaviour'));
-    for (let i = 0; i < 2000; i++) client.send('{}');
-    for (let i = 0; i < 2000; i++) expect(await client.nextJson()).toEqual(ACK);
-    client.close();
+    // 100,000 acks (about 7.6 MB) are more than the kernel's buffers hold, so the server's queue
+    // passes CLIENT_MAX_BUFFER_BYTES and it stops reading; the client reads 16 KiB every 10 ms
+    // (about 1.6 MB/s), each pause shorter than CLIENT_STALL_TIMEOUT_MS, and must get every ack.
+    const frames = 100_000;
+    const socket = await rawWebSocket(running.port, '/ws/behaviour');
+    socket.pause();
+    const one = frame({ opcode: 0x1, payload: '{}' });
+    socket.write(Buffer.concat(Array.from({ length: frames }, () => one)));
+    let acks = 0;
+    let closed = false;
+    let pending = Buffer.alloc(0);
+    socket.once('close', () => (closed = true));
+    while (acks < frames && !closed) {
+      await sleep(10);
+      const chunk = socket.read(Math.min(16 * 1024, socket.readableLength)) as Buffer | null;
+      if (chunk === null) {
+        socket.read(0);
+        continue;
+      }
+      pending = Buffer.concat([pending, chunk]);
+      // Server frames: unmasked, acks shorter than 126 bytes; a close frame ends the loop.
+      while (pending.length >= 2 && pending.length >= 2 + (pending[1] & 0x7f)) {
+        if ((pending[0] & 0x0f) === 0x8) closed = true;
+        else acks++;
+        pending = pending.subarray(2 + (pending[1] & 0x7f));
+      }
+    }
+    expect({ acks, closed }).toEqual({ acks: frames, closed: false });
+    socket.destroy();
     await expectServed(running.ws('/ws/behaviour'));
-  });
+  }, 60_000);
 });
 
 describe('Heartbeats and unsolicited pongs (e2e)', () => {

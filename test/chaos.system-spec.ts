@@ -13,10 +13,16 @@ import { describeWithRedis } from './support/redis.js';
 const logDir = mkdtempSync(join(tmpdir(), 'cbsa-chaos-test-'));
 const rows: Row[] = [];
 
-/** The close code that shows the fault really happened to the clients, where it has one. */
-const EVIDENCE: Record<string, number | undefined> = {
+/**
+ * What shows the fault really struck the clients: a close code they saw, or frames answered
+ * "Service unavailable" inside the fault's window (the broker could not take appends). Every fault
+ * has one, so a fault that does nothing fails here.
+ */
+const EVIDENCE: Record<string, number | 'refused'> = {
   'kill -9 of an instance, then restart': 1006,
   'SIGTERM under load, then restart': 1001,
+  'broker restarted with its data (kill -9)': 'refused',
+  'broker stalled (SIGSTOP, SIGCONT)': 'refused',
   'broker restarted empty (check: no id reused, nothing after lost)': 1006,
   'connections severed at random': 1006,
   'two connections on one stream, one instance': 4001,
@@ -25,6 +31,7 @@ const EVIDENCE: Record<string, number | undefined> = {
   'heartbeat terminate (clients stop answering pings)': 1006,
   'WORKERS=2, one worker killed -9': 1006,
   'id slot records rolled back (a replica promoted), a slot taken over': 1006,
+  'Redis outage x 10 (ids stay within the headroom)': 'refused',
 };
 
 function zeros(row: Row): Record<string, unknown> {
@@ -54,7 +61,9 @@ describeWithRedis('Fault suite, short (e2e)', () => {
       expect(row.acked).toBeGreaterThan(0);
       expect(row.inLog).toBeGreaterThanOrEqual(fault.name.includes('empty') ? 1 : row.acked);
       const evidence = EVIDENCE[fault.name];
-      if (evidence !== undefined) expect(row.closeCodes[evidence]).toBeGreaterThan(0);
+      expect(evidence).toBeDefined();
+      if (evidence === 'refused') expect(row.refusedInFault).toBeGreaterThan(0);
+      else expect(row.closeCodes[evidence]).toBeGreaterThan(0);
     },
     120_000,
   );

@@ -146,6 +146,23 @@ async function waitFor(probe: () => Promise<boolean> | boolean, timeout = 15_000
   }
 }
 
+/**
+ * Sends seqs 1..count of `stream` again (the payload ResumableClient sends), whatever the resume
+ * frame says; returns the seqs answered duplicate, in order.
+ */
+async function resendStored(url: string, stream: string, count: number): Promise<number[]> {
+  const client = await TestClient.open(`${url}?stream=${encodeURIComponent(stream)}`);
+  expect(await client.nextJson()).toMatchObject({ type: 'resume' });
+  for (let seq = 1; seq <= count; seq++) client.send(JSON.stringify({ seq, event_type: 'tap', n: seq }));
+  const duplicates: number[] = [];
+  for (let seq = 1; seq <= count; seq++) {
+    const reply = await client.nextJson<{ status: string; seq: number }>();
+    if (reply.status === 'duplicate') duplicates.push(reply.seq);
+  }
+  client.close();
+  return duplicates;
+}
+
 function clients(instance: { url: () => string }, prefix: string, count: number, events: number, window = 8) {
   return Array.from(
     { length: count },
@@ -177,7 +194,15 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
       const severing = setInterval(() => producers[Math.floor(Math.random() * producers.length)].sever(), 60);
       await Promise.all(producers.map((p) => p.run(100_000)));
       clearInterval(severing);
+      // Duplicates forced: each stream's first 50 events sent again, as a client that lost its
+      // acks would. Every one must be answered duplicate, backed by its entry, and not stored again.
+      const resent = await Promise.all(
+        producers.slice(0, 4).map((p) => resendStored(instance.url(), p.stream, 50)),
+      );
+      expect(resent.map((seqs) => seqs.length)).toEqual([50, 50, 50, 50]);
+      resent.forEach((seqs, i) => producers[i].duplicates.push(...seqs));
       const log = await readLog(redis.url, prefix);
+      expect(producers.reduce((n, p) => n + p.duplicates.length, 0)).toBeGreaterThanOrEqual(200);
       expect(audit(producers, log)).toEqual(clean(4 * 200));
       expect(producers.flatMap((p) => p.refusals)).toEqual([]);
       const first = log.find((e) => e.fields.stream === 'sev:1' && e.fields.seq === '1')!;
@@ -338,6 +363,60 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
       await Promise.all(producers.map((p) => p.run(100_000)));
       expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(10 * 150));
       expect(producers.flatMap((p) => p.refusals)).toEqual([]);
+      await instance.stop();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'stops reading a socket once SINK_QUEUE_MAX frames wait (Redis stalled): the queue stays within its bound, then all is stored once',
+    async () => {
+      const prefix = 'pause:';
+      const queueMax = 20;
+      const instance = await new Instance({
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        SINK_QUEUE_MAX: String(queueMax),
+        HEARTBEAT_INTERVAL_MS: '0',
+      }).start();
+      const depth = async () =>
+        Number(
+          /^cbsa_sink_queue_depth (\S+)$/m.exec(await (await fetch(instance.http('/metrics'))).text())![1],
+        );
+      const client = await TestClient.open(instance.url());
+      // 4 KB frames: a read of 64 KiB holds at most 16 of them, all decided before the pause takes hold.
+      const frames = 5000;
+      const pad = 'p'.repeat(4000);
+      redis.pause();
+      try {
+        for (let i = 0; i < frames; i++) client.send(JSON.stringify({ event_type: 'tap', i, pad }));
+        await sleep(1000);
+        // Sampled for 1.5 s: appends that time out are answered "Service unavailable", so the
+        // queue drains and refills, but never past its bound plus what one read had already taken.
+        const samples: number[] = [];
+        for (let i = 0; i < 30; i++) {
+          samples.push(await depth());
+          await sleep(50);
+        }
+        expect(Math.max(...samples)).toBeGreaterThanOrEqual(queueMax);
+        expect(Math.max(...samples)).toBeLessThanOrEqual(queueMax + 16);
+        // The socket is not read: the client's frames wait in its own buffer, not in the server.
+        expect(client.socket.bufferedAmount).toBeGreaterThan(0);
+      } finally {
+        redis.resume();
+      }
+      const received: number[] = [];
+      for (let i = 0; i < frames; i++)
+        if ((await client.nextJson(30_000)).status === 'received') received.push(i);
+      expect(received.length).toBeGreaterThan(0);
+      // Every acked frame is stored, and nothing twice ("Service unavailable" ones may be stored too:
+      // their append ran once Redis woke up, after the service had stopped waiting for it).
+      const stored = (await readLog(redis.url, prefix)).map(
+        (e) => (JSON.parse(e.fields.data) as { i: number }).i,
+      );
+      expect(new Set(stored).size).toBe(stored.length);
+      expect(received.filter((i) => !stored.includes(i))).toEqual([]);
+      client.close();
       await instance.stop();
     },
     TEST_TIMEOUT_MS,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { ResumeFrame } from '../src/protocol/index.js';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
-import { REDIS_SERVER, RedisServer } from './support/redis.js';
+import { RedisServer, itWithRedis } from './support/redis.js';
 import type { Reply } from './support/resumable-client.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';
@@ -194,7 +194,7 @@ describeWithBrowser('Monitor page: integrity panel (browser e2e, production buil
     }
   }, 60_000);
 
-  (REDIS_SERVER ? it : it.skip)(
+  itWithRedis(
     'shows the same in sink mode, where the seq check and the append happen in Redis',
     async () => {
       const redis = await RedisServer.start();

@@ -114,6 +114,7 @@ describeWithBrowser('Monitor page when totals fall without a restart (browser e2
       resumes: 0,
       messages_per_second: 0,
       dropped: 0,
+      state_evictions: 0,
       nodes: {},
     });
     // The same instance (same started_at) reporting lower totals: as when an instance leaves a cluster.

@@ -122,6 +122,7 @@ describe('Monitor /ws/monitor (e2e)', () => {
         total_gaps: 0,
         resumes: 0,
         dropped: 0,
+        state_evictions: 0,
         nodes: expect.objectContaining({ client: expect.any(Number) as unknown }) as unknown,
       });
     }
@@ -160,6 +161,8 @@ describe('A monitor that never reads (e2e)', () => {
     running = await startApp({
       MONITOR_SLOW_TIMEOUT_MS: '1500',
       MONITOR_MAX_BUFFER_BYTES: String(1024 * 1024),
+      // No pings: a heartbeat would drop the silent monitor by itself and hide the slow-monitor cut.
+      HEARTBEAT_INTERVAL_MS: '0',
     });
   });
   afterAll(() => running.close());

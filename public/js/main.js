@@ -363,10 +363,12 @@ function paintStats() {
   setStat('stat-gaps', stats.total_gaps);
   setStat('stat-duplicates', stats.total_duplicates);
   setStat('stat-resumes', stats.resumes);
+  setStat('stat-evictions', stats.state_evictions ?? 0);
   $('stat-errors').parentElement.classList.toggle('alert', stats.total_errors > 0);
   $('stat-dropped').parentElement.classList.toggle('alert', stats.dropped > 0);
   $('stat-gaps').parentElement.classList.toggle('alert', stats.total_gaps > 0);
   $('stat-duplicates').parentElement.classList.toggle('alert', stats.total_duplicates > 0);
+  $('stat-evictions').parentElement.classList.toggle('alert', stats.state_evictions > 0);
 }
 
 function paintSkipped() {

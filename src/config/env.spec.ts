@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { getHeapStatistics } from 'node:v8';
 import { ConfigError, parseEnv } from './env.js';
 
 describe(parseEnv.name, () => {
@@ -58,6 +59,7 @@ describe(parseEnv.name, () => {
       streamMaxlen: 0,
       allowWeakTokens: false,
       streamStateMax: 1000000,
+      streamStateMaxBytes: 256 * 1024 * 1024,
       streamStateTtlS: 604800,
       sinkQueueMax: 20000,
       sinkQueueMaxBytes: 67108864,
@@ -473,6 +475,24 @@ describe('parseEnv: sinks and frames', () => {
     );
   });
 
+  it('refuses stream state the heap cannot hold without Redis or NATS, naming the setting', () => {
+    const heap = getHeapStatistics().heap_size_limit;
+    const tooMany = String(Math.ceil(heap / 2 / 150) + 1);
+    expect(() => parseEnv({ STREAM_STATE_MAX: tooMany })).toThrow(
+      new RegExp(
+        `^Invalid STREAM_STATE_MAX="${tooMany}": expected at most \\d+ without Redis or NATS: half this process's heap`,
+      ),
+    );
+    expect(() => parseEnv({ STREAM_STATE_MAX_BYTES: String(heap) })).toThrow(
+      new RegExp(`^Invalid STREAM_STATE_MAX_BYTES="${heap}": expected at most \\d+ without Redis or NATS`),
+    );
+    // Redis or NATS keep the state: the in-memory bound does not apply.
+    expect(parseEnv({ STREAM_STATE_MAX: tooMany, REDIS_URL: 'redis://h:6379' }).streamStateMax).toBe(
+      Number(tooMany),
+    );
+    expect(parseEnv({ STREAM_STATE_MAX: tooMany, SINK: 'nats' }).streamStateMax).toBe(Number(tooMany));
+  });
+
   it('refuses a duplicate window longer than the retention', () => {
     expect(() => parseEnv({ NATS_DUPLICATE_WINDOW_S: '3600', NATS_MAX_AGE_S: '60' })).toThrow(
       new ConfigError([
@@ -542,7 +562,11 @@ describe('parseEnv: JWT authentication', () => {
   it('takes a PEM public key with "\\n" for its line breaks (one-line environment files)', () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const cfg = parseEnv({ ...JWT, AUTH_JWT_SECRET: '', AUTH_JWT_PUBLIC_KEY: pem.trim().replace(/\n/g, '\\n') });
+    const cfg = parseEnv({
+      ...JWT,
+      AUTH_JWT_SECRET: '',
+      AUTH_JWT_PUBLIC_KEY: pem.trim().replace(/\n/g, '\\n'),
+    });
     expect(cfg.authJwtPublicKey).toBe(pem.trim());
   });
 });

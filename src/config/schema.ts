@@ -4,9 +4,11 @@
 import { createPublicKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { DEFAULT_INGEST_PATH, DEFAULT_MONITOR_PATH } from '../protocol/paths.js';
 import { ID_SLOTS, ID_SLOTS_MAX, maxBurst } from '../stream/id-source.js';
+import { ENTRY_MIN_BYTES } from '../stream/stream-state.js';
 import { choice, custom, flag, int, list, optional, type Rule, text } from './setting.js';
 
 export const PACKAGE_ROOT = join(import.meta.dirname, '..', '..');
@@ -23,6 +25,12 @@ export type PinoLevel = (typeof LOG_LEVELS)[keyof typeof LOG_LEVELS];
 
 const MiB = 1024 * 1024;
 const DAY_S = 24 * 3600;
+
+/** V8's heap limit for this process (--max-old-space-size), which the in-memory stream state must fit. */
+const HEAP_LIMIT_BYTES = getHeapStatistics().heap_size_limit;
+/** The share of the heap stream state may take without Redis or NATS: the rest is for connections. */
+const STREAM_STATE_HEAP_SHARE = 0.5;
+const STREAM_STATE_HEAP_BYTES = Math.floor(HEAP_LIMIT_BYTES * STREAM_STATE_HEAP_SHARE);
 
 /**
  * HTTP routes a WebSocket path must not shadow: the 426 probe on an endpoint path is mounted with
@@ -598,7 +606,17 @@ export const SETTINGS = {
     min: 1,
     max: 100_000_000,
     description:
-      'Resumable streams whose last seq is kept in memory without Redis (least recently used go first)',
+      'Resumable streams whose last seq is kept in memory without Redis (least recently used go first); at most what half the heap holds at 150 B each',
+  }),
+  streamStateMaxBytes: int({
+    env: 'STREAM_STATE_MAX_BYTES',
+    area: 'durable sinks',
+    default: Math.min(256 * MiB, Math.floor(HEAP_LIMIT_BYTES / 4)),
+    defaultDoc: '256 MiB, or a quarter of the heap if less',
+    min: 64 * 1024,
+    max: 64 * 1024 * MiB,
+    description:
+      'The same bound in estimated heap bytes (140 B plus 2 per stream id character each); at most half the heap',
   }),
   streamStateTtlS: int({
     env: 'STREAM_STATE_TTL_S',
@@ -797,6 +815,22 @@ export const RULES: readonly Rule<AppConfig>[] = [
     uses: ['AUTH_JWT_AUDIENCE', 'AUTH_JWKS_URL', 'AUTH_JWT_PUBLIC_KEY', 'AUTH_JWT_SECRET'],
     expected: 'set when JWT auth is on (AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET)',
     broken: (c) => jwtKeySources(c) > 0 && c.authJwtAudience === undefined,
+  },
+  {
+    variable: 'STREAM_STATE_MAX',
+    uses: ['STREAM_STATE_MAX', 'REDIS_URL', 'SINK'],
+    expected: `at most ${Math.floor(STREAM_STATE_HEAP_BYTES / ENTRY_MIN_BYTES)} without Redis or NATS: half this process's heap (${Math.round(HEAP_LIMIT_BYTES / MiB)} MiB, --max-old-space-size) at ${ENTRY_MIN_BYTES} B a stream`,
+    broken: (c) =>
+      c.redisUrl === undefined &&
+      c.sink !== 'nats' &&
+      c.streamStateMax * ENTRY_MIN_BYTES > STREAM_STATE_HEAP_BYTES,
+  },
+  {
+    variable: 'STREAM_STATE_MAX_BYTES',
+    uses: ['STREAM_STATE_MAX_BYTES', 'REDIS_URL', 'SINK'],
+    expected: `at most ${STREAM_STATE_HEAP_BYTES} without Redis or NATS: half this process's heap (${Math.round(HEAP_LIMIT_BYTES / MiB)} MiB, --max-old-space-size)`,
+    broken: (c) =>
+      c.redisUrl === undefined && c.sink !== 'nats' && c.streamStateMaxBytes > STREAM_STATE_HEAP_BYTES,
   },
   {
     variable: 'NATS_DUPLICATE_WINDOW_S',

@@ -94,6 +94,16 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     private readonly auth: AuthService,
   ) {
     logger.setContext(IngestGateway.name);
+    metrics.counter(
+      'cbsa_stream_state_evictions_total',
+      'Resumable streams dropped from the in-memory state within their TTL (STREAM_STATE_MAX or STREAM_STATE_MAX_BYTES): their old seqs would be accepted again',
+      () => state.evictions,
+    );
+    metrics.gauge(
+      'cbsa_stream_states',
+      "Resumable streams whose last seq is kept: in memory, or in Redis or the NATS KV bucket (the store's count, refreshed every few seconds)",
+      () => (sink.queued ? sink.stateCount() : state.size),
+    );
   }
 
   onModuleInit(): void {

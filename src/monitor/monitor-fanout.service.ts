@@ -25,6 +25,7 @@ import {
 } from '../protocol/index.js';
 import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
+import { MemoryStreamState } from '../stream/stream-state.js';
 import { StreamService } from '../stream/stream.service.js';
 import type { MonitorParams } from './monitor-params.js';
 import {
@@ -71,6 +72,13 @@ interface ReplayChunk {
   text: string;
 }
 
+interface ReplayFrame {
+  frame: Buffer;
+  count: number;
+}
+
+const EMPTY_REPLAY = Buffer.from('{"type":"events","replay":true,"events":[]}');
+
 /** A local event as a Candidate: encoded only once a sampled or filtered monitor picks it. */
 class LocalCandidate implements Candidate {
   readonly error: boolean;
@@ -108,6 +116,8 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   /** The last MONITOR_REPLAY events (oldest first), whole batches for other instances' events. */
   private replay: ReplayChunk[] = [];
   private replayCount = 0;
+  /** The full replay's frames, built once for every monitor that joins until the replay changes. */
+  private replayFrames?: ReplayFrame[];
   /** Monitors with ?sample or ?filter: while 0, flushes build no per-event candidates. */
   private selective = 0;
   private readonly selections = new Map<string, Selection>();
@@ -135,6 +145,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     metrics: MetricsService,
     private readonly lifecycle: LifecycleService,
     private readonly auth: AuthService,
+    private readonly state: MemoryStreamState,
   ) {
     logger.setContext(MonitorFanout.name);
     this.publishing = bus.enabled;
@@ -194,29 +205,27 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
         replay: { events: this.cfg.monitorReplay, scope: this.publishing ? 'cluster' : 'instance' },
       }),
     );
+    let dropped = 0;
     if (this.cfg.monitorReplay > 0) {
       // Events already acked but not yet flushed belong in the replay: flush them now (to the
       // monitors already connected too), so the replay and the live stream neither miss nor repeat.
       if (this.pendingCount > 0) this.flush();
-      let texts = this.replay.map((c) => c.text);
-      // A filtered monitor's replay holds only matching events (sampling does not apply: it is small).
-      const filter = params.filter;
-      if (filter !== undefined) {
-        texts = this.replay
-          .flatMap((c) => (c.count === 1 ? [c.text] : splitEvents(c.text)))
-          .map(remoteCandidate)
-          .filter((c): c is Candidate => c !== undefined && matches(c, filter))
-          .map((c) => c.text);
+      const frames =
+        params.filter === undefined
+          ? (this.replayFrames ??= this.encodeReplay())
+          : this.encodeReplay(params.filter);
+      // The replay counts against MONITOR_MAX_BUFFER_BYTES like live frames: a monitor that does
+      // not read costs at most that, however large the replay. The frames of the full replay are
+      // shared by every monitor (one copy in memory, not one per monitor).
+      for (const { frame, count } of frames) {
+        if (socket.bufferedAmount > this.cfg.monitorMaxBufferBytes) dropped += count;
+        else socket.send(frame, { binary: false });
       }
-      const max = this.cfg.monitorFrameMaxBytes;
-      const frames = eventsFrames(chunkEvents(texts, max), max, '"replay":true,');
-      // Always one replay frame, empty when there is nothing yet: the page knows history is complete.
-      if (frames.length === 0) frames.push(Buffer.from('{"type":"events","replay":true,"events":[]}'));
-      for (const frame of frames) socket.send(frame, { binary: false });
+      this.droppedTotal += dropped;
     }
     const selection = this.join(params);
     if (this.monitors.size === 0 && this.publishing) this.bus.announceMonitor();
-    this.monitors.set(socket, { id, params, selection, dropped: 0, overSince: undefined });
+    this.monitors.set(socket, { id, params, selection, dropped, overSince: undefined });
     if (selection) this.selective++;
     this.stream.monitorOpened();
     this.updateSubscription();
@@ -229,6 +238,30 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
       this.stream.monitorClosed();
       this.updateSubscription();
     });
+  }
+
+  /**
+   * The replay as frames, each with its event count; filtered ones hold only matching events
+   * (sampling does not apply: the replay is small). Always one frame, empty when there is nothing
+   * yet: the page knows history is complete.
+   */
+  private encodeReplay(filter?: MonitorParams['filter']): ReplayFrame[] {
+    let texts = this.replay.map((c) => c.text);
+    if (filter !== undefined) {
+      texts = this.replay
+        .flatMap((c) => (c.count === 1 ? [c.text] : splitEvents(c.text)))
+        .map(remoteCandidate)
+        .filter((c): c is Candidate => c !== undefined && matches(c, filter))
+        .map((c) => c.text);
+    }
+    const max = this.cfg.monitorFrameMaxBytes;
+    // chunkEvents already cut at the frame size: one frame per chunk, so each knows its count.
+    const frames = chunkEvents(texts, max).map((chunk) => ({
+      frame: eventsFrames([chunk], max, '"replay":true,')[0],
+      count: chunk.count,
+    }));
+    if (frames.length === 0) frames.push({ frame: EMPTY_REPLAY, count: 0 });
+    return frames;
   }
 
   /** The shared selection for these parameters (created on first use); undefined for the full stream. */
@@ -403,7 +436,8 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   /** Keeps the newest MONITOR_REPLAY events; other instances' batches are kept or dropped whole. */
   private remember(local: string[], remote: RemoteBatch[]): void {
     const limit = this.cfg.monitorReplay;
-    if (limit === 0) return;
+    if (limit === 0 || (local.length === 0 && remote.length === 0)) return;
+    this.replayFrames = undefined;
     // The same order as the live frame: this instance's events, then other instances' batches.
     for (const text of local) this.replay.push({ count: 1, text });
     for (const batch of remote) this.replay.push({ count: batch.count, text: batch.events });
@@ -425,6 +459,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private sendStats(): void {
     if (this.monitors.size === 0) return;
     const { totals, instance, members, nodes } = this.cluster.view();
+    const evictions = this.state.evictions;
     const now = Date.now();
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, now)) continue;
@@ -432,6 +467,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
         encodeStats({
           ...totals,
           dropped: state.dropped,
+          state_evictions: evictions,
           ...(instance && { instance }),
           ...(members && { instances: members }),
           nodes,

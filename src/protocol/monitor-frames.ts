@@ -107,6 +107,12 @@ export interface StatsFrame extends StreamStats {
   type: 'stats';
   /** Events this monitor missed because its socket was over MONITOR_MAX_BUFFER_BYTES. */
   dropped: number;
+  /**
+   * Resumable streams this instance's in-memory state forgot within their TTL to stay within
+   * STREAM_STATE_MAX or STREAM_STATE_MAX_BYTES: their old seqs would be accepted again. 0 with Redis
+   * or NATS, which keep the state.
+   */
+  state_evictions: number;
   /** With Redis: this instance's own counts (the top-level counts are the cluster's). */
   instance?: StreamStats & { id: string };
   /** With Redis: every live instance, sorted by id. */

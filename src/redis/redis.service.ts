@@ -101,10 +101,10 @@ export class RedisService implements OnApplicationShutdown {
   private async checkEviction(): Promise<void> {
     let policy: string | undefined;
     try {
-      const reply = (await this.client!.config('GET', 'maxmemory-policy')) as string[];
-      policy = reply[1];
+      // INFO, not CONFIG GET: a least-privilege ACL user has INFO, and CONFIG GET can read secrets.
+      policy = /^maxmemory_policy:(\S+)/m.exec(await this.client!.info('memory'))?.[1];
     } catch (err) {
-      // Managed Redis often refuses CONFIG: say it cannot be checked, once per connect.
+      // Say it cannot be checked, once per connect.
       this.logger.info({ err: (err as Error).message }, 'Redis maxmemory-policy could not be read');
       return;
     }

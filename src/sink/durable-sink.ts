@@ -60,4 +60,12 @@ export abstract class DurableSink {
 
   /** The stream's last accepted (in sink mode: durably appended) seq; 0 when unknown. Rejects when unreachable. */
   abstract lastSeq(stream: string): Promise<number>;
+
+  /**
+   * How many streams have a seq state in the engine (cbsa_stream_states); none without one.
+   * Rejects when the engine cannot be asked.
+   */
+  countStates(): Promise<number> {
+    return Promise.resolve(0);
+  }
 }

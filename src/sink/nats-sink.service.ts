@@ -16,6 +16,7 @@ import type { Histogram } from 'prom-client';
 import { INSTANCE_ID } from '../cluster/instance-id.js';
 import { appConfig } from '../config/app.config.js';
 import { redactUrl } from '../config/redact.js';
+import { natsCredentials } from './nats-credentials.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { IdSource, SlotIdSource } from '../stream/id-source.js';
 import {
@@ -142,7 +143,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const cfg = this.cfg;
     try {
       this.nc = await connect({
-        servers: cfg.natsServers,
+        ...natsCredentials(cfg.natsServers),
         token: cfg.natsToken,
         name: `cbsa ${INSTANCE_ID}`,
         maxReconnectAttempts: -1,
@@ -235,6 +236,12 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
       await this.nc.close();
     }
     this.publisher?.close();
+  }
+
+  /** Streams in the KV bucket (a stream info request, not a listing of keys). */
+  override countStates(): Promise<number> {
+    if (this.down || this.state === undefined) return Promise.reject(new Error('NATS unavailable'));
+    return this.state.count();
   }
 
   /** The stream's last seq from the KV bucket (0 when unknown); rejects when NATS cannot answer. */

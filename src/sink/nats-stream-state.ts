@@ -55,6 +55,11 @@ export class NatsStreamState {
     ) => (revision === 0 ? this.kv.create(key, value) : this.kv.update(key, value, revision)),
   ) {}
 
+  /** Keys in the bucket: one message per stream (history 1), expired ones gone with the bucket's TTL. */
+  async count(): Promise<number> {
+    return (await this.guard(this.kv.status())).values;
+  }
+
   /** The stream's last durably recorded seq, 0 when unknown. */
   async lastSeq(stream: string): Promise<number> {
     return (await this.read(stream)).seq;

@@ -27,8 +27,10 @@ local maxGap = tonumber(ARGV[4])
 local out = {}
 local last = {}
 local failed = {}
+local fresh = {}
 local n = 0
 local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
+local function expiresAt() return tonumber(redis.call('TIME')[1]) + tonumber(ttl) end
 for i = 5, #ARGV, 2 do
   n = n + 1
   local stream, seqText, messageId, clientId, timestamp, after, sub, kid, category =
@@ -48,6 +50,7 @@ for i = 5, #ARGV, 2 do
     if prev == nil then
       local raw = redis.pcall('GET', prefix .. stream)
       if failedReply(raw) then prev = -1 else prev = tonumber(raw or '0') end
+      if raw == false then fresh[stream] = true end
       if prev < tonumber(after) then prev = -1 end
     end
     local seq = tonumber(seqText)
@@ -73,6 +76,10 @@ for i = 5, #ARGV, 2 do
         if id ~= nil then redis.pcall('XDEL', KEYS[1], id) end
         ok = false
       end
+      if ok and fresh[stream] then
+        fresh[stream] = nil
+        redis.pcall('ZADD', prefix .. '#', expiresAt(), stream)
+      end
       if ok then
         out[n] = prev
         last[stream] = seq
@@ -86,6 +93,29 @@ end
 return out
 `;
 
+/**
+ * The count of stream states, without SCAN: the append script adds a stream to the index
+ * `<prefix>#` (no stream id holds '#') when it creates its state key, scored with when that key
+ * would expire. Here the streams whose score has passed are looked at (at most 1,000 a call): gone
+ * ones leave the index, the others (written since) are scored again with their key's TTL. Each live
+ * stream is looked at about once per STREAM_STATE_TTL_S, so the cost follows the rate of new streams.
+ * KEYS[1]: the index. ARGV: the state key prefix. Returns the index's size.
+ */
+const COUNT_LUA = `
+local now = tonumber(redis.call('TIME')[1])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 1000)
+for _, stream in ipairs(due) do
+  local ttl = redis.call('TTL', ARGV[1] .. stream)
+  if ttl == -2 then
+    redis.call('ZREM', KEYS[1], stream)
+  else
+    redis.call('ZADD', KEYS[1], now + math.max(ttl, 1), stream)
+  end
+end
+return redis.call('ZCARD', KEYS[1])
+`;
+
+type CountCommand = (key: string, prefix: string) => Promise<number>;
 type AppendCommand = (key: string, ...args: (string | number)[]) => Promise<number[]>;
 
 export class RedisStreamSink extends DurableSink {
@@ -101,6 +131,7 @@ export class RedisStreamSink extends DurableSink {
     super();
     this.client = redis.sink!;
     this.client.defineCommand('cbsaAppend', { numberOfKeys: 1, lua: APPEND_LUA });
+    this.client.defineCommand('cbsaCountStates', { numberOfKeys: 1, lua: COUNT_LUA });
     this.key = redis.key('stream');
     this.statePrefix = redis.key('seq:');
   }
@@ -136,5 +167,10 @@ export class RedisStreamSink extends DurableSink {
   async lastSeq(stream: string): Promise<number> {
     const raw = await this.client.get(this.statePrefix + stream);
     return raw === null ? 0 : Number(raw);
+  }
+
+  override countStates(): Promise<number> {
+    const command = (this.client as unknown as { cbsaCountStates: CountCommand }).cbsaCountStates;
+    return command.call(this.client, this.statePrefix + '#', this.statePrefix);
   }
 }

@@ -62,6 +62,9 @@ interface Flight {
   streams: string[];
 }
 
+/** How often at most the engine is asked its count of stream states. */
+const STATE_COUNT_EVERY_MS = 5000;
+
 @Injectable()
 export class StreamSink implements OnModuleDestroy {
   /** SINK=redis-stream: every frame is appended before its ack. */
@@ -100,6 +103,8 @@ export class StreamSink implements OnModuleDestroy {
   /** Sockets corked by the batches answered in this tick, uncorked together (see finish). */
   private readonly corked = new Map<WebSocket, Duplex | undefined>();
   private idle: (() => void)[] = [];
+  /** The engine's last count of stream states, and when it came (performance.now()). */
+  private states = { count: 0, at: -Infinity, asking: false };
 
   constructor(
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
@@ -123,6 +128,25 @@ export class StreamSink implements OnModuleDestroy {
       'Frames waiting for their append (SINK=redis-stream)',
       () => this.depth,
     );
+  }
+
+  /**
+   * Streams with a seq state in the engine, as last counted. Asked when scraped, at most once per
+   * STATE_COUNT_EVERY_MS and never twice at once, so scrapes cost the engine nothing more.
+   */
+  stateCount(): number {
+    const now = performance.now();
+    if (!this.states.asking && now - this.states.at >= STATE_COUNT_EVERY_MS) {
+      this.states.asking = true;
+      this.durable
+        .countStates()
+        .then(
+          (count) => (this.states = { count, at: performance.now(), asking: false }),
+          () => (this.states.asking = false),
+        )
+        .catch(() => undefined);
+    }
+    return this.states.count;
   }
 
   /** Frames waiting for their append (including the batches in flight). */

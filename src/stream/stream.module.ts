@@ -31,7 +31,7 @@ import { StreamService } from './stream.service.js';
       provide: MemoryStreamState,
       inject: [appConfig.KEY],
       useFactory: (cfg: ConfigType<typeof appConfig>) =>
-        new MemoryStreamState(cfg.streamStateMax, cfg.streamStateTtlS * 1000),
+        new MemoryStreamState(cfg.streamStateMax, cfg.streamStateTtlS * 1000, cfg.streamStateMaxBytes),
     },
   ],
   exports: [FlowMap, IdSource, StreamService, MemoryStreamState],

@@ -18,7 +18,7 @@ import { selectProtocol } from '../auth/credentials.js';
 import type { AppConfig } from '../config/env.js';
 import { CLOSE_GOING_AWAY, mounted } from '../protocol/index.js';
 import { parseMonitorParams } from '../monitor/monitor-params.js';
-import { pauseWhileBackedUp } from './backpressure.js';
+import { pauseWhileBackedUp, watchStalls } from './backpressure.js';
 import { sharedListener } from './shared-listener.js';
 
 /**
@@ -65,7 +65,8 @@ export function rejectUpgrade(
     .join('');
   socket.on('error', () => socket.destroy());
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n${extra}` +
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+      `X-Content-Type-Options: nosniff\r\n${extra}` +
       `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
 }
@@ -82,6 +83,7 @@ export class RawWsAdapter extends WsAdapter {
   >();
   private readonly endpoints = new Map<WebSocketServer, Endpoint>();
   private readonly heartbeats = new Map<WebSocketServer, NodeJS.Timeout>();
+  private readonly stallWatches = new Map<WebSocketServer, NodeJS.Timeout>();
   /** Sockets pinged and not yet answered, with the payload their pong must echo. */
   private readonly awaitingPong = new WeakMap<WebSocket, Buffer>();
 
@@ -117,6 +119,10 @@ export class RawWsAdapter extends WsAdapter {
     this.endpoints.set(server, endpoint);
     server.on('connection', this.watch);
     if (this.cfg.heartbeatIntervalMs > 0) this.heartbeats.set(server, this.heartbeat(server));
+    // Monitors have their own limit (MONITOR_MAX_BUFFER_BYTES, MONITOR_SLOW_TIMEOUT_MS).
+    if (endpoint === 'websocketEndpoint') {
+      this.stallWatches.set(server, watchStalls(server, this.cfg.clientStallTimeoutMs));
+    }
     return server;
   }
 
@@ -210,6 +216,8 @@ export class RawWsAdapter extends WsAdapter {
     if (!this.endpoints.has(server)) return super.close(server);
     clearInterval(this.heartbeats.get(server));
     this.heartbeats.delete(server);
+    clearInterval(this.stallWatches.get(server));
+    this.stallWatches.delete(server);
     const grace = Math.min(MAX_CLOSE_GRACE_MS, this.cfg.shutdownTimeoutMs / 2);
     let cutOffCount = 0;
     const terminateAll = () => {

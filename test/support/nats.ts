@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { freePort } from './redis.js';
+import { natsCredentials } from '../../src/sink/nats-credentials.js';
 
 function findNats(): string | undefined {
   if (process.env.NATS_SERVER_PATH) return process.env.NATS_SERVER_PATH;
@@ -40,11 +41,15 @@ export interface NatsServerOptions {
   /** false: a server without JetStream. */
   jetstream?: boolean;
   token?: string;
+  /** A configuration file (-c), for accounts, users and permissions. */
+  config?: string;
 }
 
 export class NatsServer {
   private proc?: ChildProcess;
   readonly storeDir: string;
+  /** Everything the server logged (stderr) since it was last started. */
+  log = '';
 
   private constructor(
     readonly port: number,
@@ -72,8 +77,11 @@ export class NatsServer {
     const args = ['-a', '127.0.0.1', '-p', String(this.port)];
     if (this.options.jetstream !== false) args.push('-js', '-sd', this.storeDir);
     if (this.options.token !== undefined) args.push('--auth', this.options.token);
+    if (this.options.config !== undefined) args.push('-c', this.options.config);
     const proc = spawn(NATS_SERVER!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
+    this.log = '';
+    proc.stderr.on('data', (d: Buffer) => (this.log += d.toString()));
     await new Promise<void>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`nats-server did not start:\n${out}`)), 15_000);
@@ -115,7 +123,7 @@ export interface LogEntry {
 
 /** Every message of a JetStream stream, read back one by one (the log itself, not the service's word). */
 export async function readLog(url: string, stream = 'CBSA'): Promise<LogEntry[]> {
-  const nc = await connect({ servers: url });
+  const nc = await connect(natsCredentials([url]));
   try {
     const jsm = await jetstreamManager(nc);
     const { state } = await jsm.streams.info(stream);

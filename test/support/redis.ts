@@ -30,6 +30,18 @@ export function describeWithRedis(name: string, body: () => void): void {
   describe.skip(name, body);
 }
 
+/** `it` when redis-server exists; otherwise a skip (locally) or a failing test (under CI), as above. */
+export function itWithRedis(name: string, fn: () => Promise<void>, timeout?: number): void {
+  if (REDIS_SERVER !== undefined) return it(name, fn, timeout);
+  if (process.env.CI) {
+    return it(name, () => {
+      throw new Error(INSTALL_HINT);
+    });
+  }
+  console.warn(`Skipping "${name}": ${INSTALL_HINT}`);
+  it.skip(name, fn, timeout);
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
