@@ -8,6 +8,7 @@
 // This file only orders the runs; each job has its module: settings.mjs (what to run), server.mjs
 // (the server process), load.mjs (the load and one run's figures), figures.mjs (results and
 // targets), report.mjs (what is printed).
+import { authConnectMarkdown, runAuthConnect } from './auth-connect.mjs';
 import { connectionsMarkdown, runConnections } from './connections.mjs';
 import { framePool } from './frames.mjs';
 import { gitRevision, loadOf, machine, scaleOutResult, scenarioResult, targetChecks } from './figures.mjs';
@@ -63,6 +64,23 @@ if (argv.includes('--scenario=monitor-cost') || argv.join(' ').includes('--scena
   const file = saveResults('monitor-cost', record);
   console.log(
     `Node ${process.version}\n\n${monitorCostMarkdown(monitorCost)}\n\nRaw figures: ${file} (monitor-cost)`,
+  );
+  process.exit(0);
+}
+
+// `--scenario auth-connect`: only connection setup with static tokens vs JWT (bench/auth-connect.mjs).
+if (argv.includes('--scenario=auth-connect') || argv.join(' ').includes('--scenario auth-connect')) {
+  const authConnect = await runAuthConnect();
+  const record = {
+    created_at: new Date().toISOString(),
+    quick: QUICK,
+    machine: machine(),
+    revision: gitRevision(),
+    auth_connect: authConnect,
+  };
+  const file = saveResults('auth-connect', record);
+  console.log(
+    `Node ${process.version}\n\n${authConnectMarkdown(authConnect)}\n\nRaw figures: ${file} (auth-connect)`,
   );
   process.exit(0);
 }
@@ -131,6 +149,8 @@ const result = {
   connections: fullRun ? await runConnections(findRedisServer().binary) : undefined,
   // The cost of watching at a fixed 20k events/s (full and --quick runs, not with --scenarios).
   monitor_cost: argv.some((a) => a.startsWith('--scenarios')) ? undefined : await runMonitorCost(),
+  // Connection setup with ES256 tokens beside static tokens (the full run).
+  auth_connect: fullRun ? await runAuthConnect() : undefined,
 };
 
 const selected = argv.find((a) => a.startsWith('--scenarios'));
@@ -140,4 +160,5 @@ console.log(markdown(result));
 if (result.connections)
   console.log(`\nConnections (Node ${process.version}):\n\n${connectionsMarkdown(result.connections)}`);
 if (result.monitor_cost) console.log(`\n${monitorCostMarkdown(result.monitor_cost)}`);
+if (result.auth_connect) console.log(`\n${authConnectMarkdown(result.auth_connect)}`);
 console.log(`\nRaw figures: ${file} (${part}; ${result.duration_s} s in all)`);

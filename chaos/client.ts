@@ -82,6 +82,8 @@ export interface ConnectionOptions {
   mute?: boolean;
   /** Its refusals are the fault itself (the rate-limit fault), not "refused while healthy". */
   expectRefusals?: boolean;
+  /** Upgrade headers (JWT mode: the stream's Authorization). */
+  headers?: Record<string, string>;
 }
 
 /** A connection that owes us frames (resume, replies) and stays silent this long is given up, as a
@@ -171,6 +173,7 @@ export class ResumableConnection {
       {
         autoPong: !mute,
         handshakeTimeout: 5000,
+        headers: this.options.headers,
       },
     );
     this.socket = socket;

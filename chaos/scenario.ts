@@ -20,6 +20,8 @@ export interface RunOptions {
   broker: () => Broker;
   /** Where instance logs go (one file per instance). */
   logDir: string;
+  /** Upgrade headers per stream id (JWT mode: each stream's own token). */
+  headers?: (stream: string) => Record<string, string>;
 }
 
 function slug(name: string): string {
@@ -30,7 +32,10 @@ function slug(name: string): string {
     .slice(0, 40);
 }
 
-export async function runFault(fault: Fault, { size, broker: makeBroker, logDir }: RunOptions): Promise<Row> {
+export async function runFault(
+  fault: Fault,
+  { size, broker: makeBroker, logDir, headers }: RunOptions,
+): Promise<Row> {
   const broker = makeBroker();
   const base = join(logDir, `${broker.engine}-${slug(fault.name)}`);
   let dir = base;
@@ -73,6 +78,7 @@ export async function runFault(fault: Fault, { size, broker: makeBroker, logDir 
           window: size.window,
           mute: spec.mute,
           expectRefusals: spec.expectRefusals,
+          headers: headers?.(source.stream),
         });
         connections.push(connection);
         if (c > 0) secondConnections.push(connection);

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { AccessModule } from './access/access.module.js';
 import { StartupReport } from './access/startup-report.js';
+import { AuthModule } from './auth/auth.module.js';
 import { appConfig } from './config/app.config.js';
 import { type AppConfig, PACKAGE_ROOT } from './config/env.js';
 import { HealthModule } from './health/health.module.js';
@@ -30,6 +31,7 @@ const UPLOT_DIST = join(dirname(createRequire(import.meta.url).resolve('uplot/pa
     LifecycleModule,
     RedisModule,
     MetricsModule,
+    AuthModule,
     AccessModule,
     ServeStaticModule.forRootAsync({
       inject: [appConfig.KEY],

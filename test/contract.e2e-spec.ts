@@ -47,17 +47,26 @@ describe('AsyncAPI contract (docs/asyncapi.yaml)', () => {
         .all()
         .map((m) => m.id())
         .sort(),
-    ).toEqual(['duplicate', 'error', 'event', 'quarantined', 'received', 'resume']);
+    ).toEqual(['duplicate', 'error', 'event', 'quarantined', 'received', 'refresh', 'refreshed', 'resume']);
     expect(
       channels.monitor
         .messages()
         .all()
         .map((m) => m.id())
         .sort(),
-    ).toEqual(['events', 'hello', 'stats']);
+    ).toEqual(['auth_refused', 'events', 'hello', 'stats']);
     const closeCodes = (id: string) =>
       Object.keys(channels[id].extensions().get('x-close-codes')!.value<object>());
-    expect(closeCodes('ingest').sort()).toEqual(['1001', '1002', '1007', '1008', '1009', '1013', '4001']);
+    expect(closeCodes('ingest').sort()).toEqual([
+      '1001',
+      '1002',
+      '1007',
+      '1008',
+      '1009',
+      '1013',
+      '4001',
+      '4003',
+    ]);
     expect(closeCodes('monitor').sort()).toEqual(['1001', '1002', '1009']);
   });
 

@@ -31,6 +31,7 @@ describe('HTTP endpoints (e2e)', () => {
       uptime_seconds: expect.any(Number) as unknown,
       started_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) as unknown,
       version: running.config.version,
+      auth_refused: 0,
     });
   });
 

@@ -213,6 +213,9 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
         category: 'touch',
         stream: 'sev:1',
         seq: '1',
+        // Provenance: empty under static tokens (JWT mode: the token's sub and kid).
+        sub: '',
+        kid: '',
         data: '{"seq":1,"event_type":"tap","n":1}',
       });
       await instance.stop();

@@ -90,6 +90,8 @@ describeWithNats('NATS publisher', () => {
         client_id: 'Ab-_9xYz0123',
         server_timestamp: '1764337000.123',
         category: 'touch',
+        sub: '',
+        kid: '',
         stream: 'app-1:device@42',
         seq: '2',
         'Nats-Msg-Id': 'app-1:device@42:2',

@@ -140,6 +140,9 @@ describeWithNats('SINK=nats (e2e)', () => {
           client_id: expect.stringMatching(/^[A-Za-z0-9_-]{8}$/) as unknown,
           server_timestamp: ack.server_timestamp!.toFixed(3),
           category: ['touch', 'gesture', 'other'][i],
+          // Provenance: empty under static tokens (JWT mode: the token's sub and kid).
+          sub: '',
+          kid: '',
           'Nats-Msg-Id': `${instanceId}:${ack.message_id}`,
         })),
       );

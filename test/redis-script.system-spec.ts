@@ -34,7 +34,7 @@ describeWithRedis('The append script on Redis (system)', () => {
     server = await RedisServer.start();
     client = new Redis(server.url);
     const service = { sink: client, key: (name: string) => `t:${name}` } as unknown as RedisService;
-    sink = new RedisStreamSink(service, 60);
+    sink = new RedisStreamSink(service, 60, 100_000);
   });
   afterAll(async () => {
     client.disconnect();

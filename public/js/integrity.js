@@ -43,3 +43,52 @@ export function integrityText(it) {
   parts.push(plural(it.resumes, 'resume', 'resumes'));
   return parts.join(' · ');
 }
+
+// ---- refused stream claims (JWT mode: the server's `auth_refused` frames) -----------------------
+
+/** Claims kept on the page, newest first. */
+export const MAX_REFUSED_CLAIMS = 20;
+const REASONS = {
+  missing: 'no token',
+  invalid: 'invalid token',
+  expired: 'expired token',
+  wrong_stream: 'not its stream',
+  too_many: 'too many connections',
+};
+const ID = /^[A-Za-z0-9._:@-]{1,200}$/;
+
+/**
+ * @typedef {{ stream: string, sub: string | null, reason: string, at: number }} RefusedClaim
+ */
+
+/**
+ * The well-formed claims of an `auth_refused` frame; anything else is dropped (the page never shows
+ * text it cannot vouch for, and the server never sends token text).
+ * @param {unknown} frame
+ * @returns {RefusedClaim[]}
+ */
+export function refusedClaims(frame) {
+  const claims =
+    frame && typeof frame === 'object' ? /** @type {{ claims?: unknown }} */ (frame).claims : undefined;
+  if (!Array.isArray(claims)) return [];
+  return claims.filter(
+    (c) =>
+      c &&
+      typeof c === 'object' &&
+      typeof c.stream === 'string' &&
+      ID.test(c.stream) &&
+      (c.sub === null || (typeof c.sub === 'string' && ID.test(c.sub))) &&
+      Object.hasOwn(REASONS, c.reason) &&
+      Number.isFinite(c.at),
+  );
+}
+
+/**
+ * One line for the integrity panel, e.g. "12:03:04 · install-42:s1 · claimed by install-666 · not its stream".
+ * @param {RefusedClaim} c
+ */
+export function refusedClaimText(c) {
+  const time = new Date(c.at * 1000).toTimeString().slice(0, 8);
+  const by = c.sub === null ? 'no valid token' : `claimed by ${c.sub}`;
+  return `${time} · ${c.stream} · ${by} · ${REASONS[c.reason]}`;
+}

@@ -16,6 +16,7 @@ import {
 import { Details, Feed } from './feed.js';
 import { ERROR_NODE, FlowGraph } from './flow-graph.js';
 import { Instances } from './instances.js';
+import { MAX_REFUSED_CLAIMS, refusedClaimText, refusedClaims } from './integrity.js';
 import { Sessions } from './sessions.js';
 
 // Relative to the page, so the monitor also works behind a path prefix. The server says where its
@@ -227,6 +228,8 @@ function handleFrame(frame) {
       instances.update(frame.instances, Date.now());
       instancesDirty = true;
     }
+  } else if (frame.type === 'auth_refused') {
+    showRefusedClaims(refusedClaims(frame));
   } else if (frame.type === 'hello') {
     // After a switch of stream (sample, full, exact filter), the feed and sessions show what the new
     // stream's replay holds, rather than a mix of both streams.
@@ -287,6 +290,20 @@ function explainFall(before, after) {
       'the figures now come from fewer instances (one left the cluster) or from another one',
   );
   chart.addMark(Date.now() / 1000, 'totals fell');
+}
+
+/** The integrity panel's refused stream claims: newest first, at most MAX_REFUSED_CLAIMS. */
+function showRefusedClaims(claims) {
+  if (claims.length === 0) return;
+  const list = $('refused-claims');
+  for (const claim of claims) {
+    const li = document.createElement('li');
+    li.className = `refused-${claim.reason}`;
+    li.textContent = refusedClaimText(claim);
+    list.prepend(li);
+  }
+  while (list.children.length > MAX_REFUSED_CLAIMS) list.lastElementChild.remove();
+  $('refused').hidden = false;
 }
 
 // ---- flow map -----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// MAX_CONNECTIONS and MAX_CONNECTIONS_PER_IP hold for the machine. In one process the counts are
+// MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP and MAX_CONNECTIONS_PER_SUBJECT hold for the machine. In one process the counts are
 // local; with WORKERS > 1 the node:cluster primary keeps them and each worker asks it, over the
 // cluster IPC channel, before it accepts an ingest upgrade (one round trip per new connection).
 import { Inject, Injectable } from '@nestjs/common';
@@ -45,11 +45,22 @@ export class SlotTable {
   }
 }
 
+/**
+ * Which table a slot is counted in: `ingest` (MAX_CONNECTIONS and the per-address cap) or `subject`
+ * (JWT mode: MAX_CONNECTIONS_PER_SUBJECT, the group being the token's `sub`).
+ */
+export type SlotKind = 'ingest' | 'subject';
+
 /** Worker <-> primary messages; `cbsa` tells them apart from anything else on the channel. */
 export type SlotMessage =
-  | { cbsa: 'slot-acquire'; id: number; group: string }
-  | { cbsa: 'slot-release'; group: string }
+  | { cbsa: 'slot-acquire'; id: number; group: string; kind?: SlotKind }
+  | { cbsa: 'slot-release'; group: string; kind?: SlotKind }
   | { cbsa: 'slot-answer'; id: number; status: number | null };
+
+/** The table of subjects: no total, MAX_CONNECTIONS_PER_SUBJECT each (429 past it). */
+export function subjectTable(maxPerSubject: number): SlotTable {
+  return new SlotTable(Number.MAX_SAFE_INTEGER, maxPerSubject);
+}
 
 export function isSlotMessage(message: unknown): message is SlotMessage {
   return (
@@ -67,6 +78,8 @@ const ANSWER_TIMEOUT_MS = 5000;
 export class ConnectionSlots {
   /** This process's own sockets: all of them in one process, the probe's estimate in a worker. */
   readonly local: SlotTable;
+  /** This process's sockets per JWT subject (the machine's count is the primary's, with workers). */
+  private readonly localSubjects: SlotTable;
   private readonly inCluster = cluster.isWorker && typeof process.send === 'function';
   private nextId = 0;
   private readonly waiting = new Map<number, (status: number | undefined) => void>();
@@ -80,6 +93,7 @@ export class ConnectionSlots {
   ) {
     this.cap = ingestCap(cfg.maxConnections, cfg.fdHeadroom, readOpenFilesLimit(), cfg.workers);
     this.local = new SlotTable(this.cap.cap, cfg.maxConnectionsPerIp);
+    this.localSubjects = subjectTable(cfg.maxConnectionsPerSubject);
     if (this.inCluster) {
       process.on('message', (message: unknown) => {
         if (!isSlotMessage(message) || message.cbsa !== 'slot-answer') return;
@@ -90,15 +104,16 @@ export class ConnectionSlots {
   }
 
   /** Takes a slot for one ingest socket, or answers the status to refuse it with. */
-  async acquire(group: string): Promise<number | undefined> {
-    const refused = this.local.acquire(group);
+  async acquire(group: string, kind: SlotKind = 'ingest'): Promise<number | undefined> {
+    const table = kind === 'subject' ? this.localSubjects : this.local;
+    const refused = table.acquire(group);
     if (refused !== undefined || !this.inCluster) return refused;
     const id = ++this.nextId;
     const status = await new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => {
         // A grant that arrives after we gave up is handed back.
         this.waiting.set(id, (late) => {
-          if (late === undefined) process.send!({ cbsa: 'slot-release', group } satisfies SlotMessage);
+          if (late === undefined) process.send!({ cbsa: 'slot-release', group, kind } satisfies SlotMessage);
         });
         resolve(503);
       }, ANSWER_TIMEOUT_MS);
@@ -106,18 +121,18 @@ export class ConnectionSlots {
         clearTimeout(timer);
         resolve(answer);
       });
-      process.send!({ cbsa: 'slot-acquire', id, group } satisfies SlotMessage);
+      process.send!({ cbsa: 'slot-acquire', id, group, kind } satisfies SlotMessage);
     });
-    if (status !== undefined) this.local.release(group);
+    if (status !== undefined) table.release(group);
     return status;
   }
 
-  release(group: string): void {
-    this.local.release(group);
+  release(group: string, kind: SlotKind = 'ingest'): void {
+    (kind === 'subject' ? this.localSubjects : this.local).release(group);
     // Shutting down, the primary gets every slot of this worker back when it exits: one message
     // per socket would only queue 100k messages on the primary as the sockets close.
     if (this.inCluster && process.connected && !this.lifecycle.shuttingDown) {
-      process.send!({ cbsa: 'slot-release', group } satisfies SlotMessage);
+      process.send!({ cbsa: 'slot-release', group, kind } satisfies SlotMessage);
     }
   }
 }

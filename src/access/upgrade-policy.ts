@@ -1,9 +1,10 @@
 // Who may open a WebSocket, decided on the HTTP upgrade request before any socket exists:
-// shutdown, ALLOWED_HOSTS, tokens (constant-time), the monitor's Origin, and connection caps.
+// shutdown, ALLOWED_HOSTS, tokens and streams (AuthService), the monitor's Origin, and connection caps.
 import { Inject, Injectable } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { AuthService } from '../auth/auth.service.js';
+import { bearerWithoutVersion } from '../auth/credentials.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { STREAM_HEADER, requestedStream } from '../protocol/resume-frames.js';
@@ -13,33 +14,8 @@ import { hostAllowed, normalizeOrigin } from './host-check.js';
 
 export type Endpoint = 'websocketEndpoint' | 'monitorEndpoint';
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
-/** Compares against every allowed token without an early exit, on fixed-length digests. */
-function tokenMatches(candidate: string | undefined, allowed: readonly Buffer[]): boolean {
-  const presented = digest(candidate ?? '');
-  let match = false;
-  for (const token of allowed) match = timingSafeEqual(presented, token) || match;
-  return candidate !== undefined && match;
-}
-
-export function presentedToken(request: IncomingMessage): string | undefined {
-  const auth = request.headers.authorization;
-  if (auth !== undefined) {
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    if (bearer) return bearer[1];
-  }
-  try {
-    return new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 @Injectable()
 export class UpgradePolicy {
-  private readonly ingestTokens: Buffer[];
-  private readonly monitorTokens: Buffer[];
   private readonly allowedOrigins: Set<string>;
   /** Monitor sockets open on this instance, against MAX_MONITORS. */
   private openMonitors = 0;
@@ -48,9 +24,8 @@ export class UpgradePolicy {
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly lifecycle: LifecycleService,
     private readonly slots: ConnectionSlots,
+    private readonly auth: AuthService,
   ) {
-    this.ingestTokens = cfg.ingestTokens.map(digest);
-    this.monitorTokens = cfg.monitorToken === undefined ? [] : [digest(cfg.monitorToken)];
     this.allowedOrigins = new Set(cfg.allowedOrigins.map((o) => normalizeOrigin(o) ?? o));
   }
 
@@ -67,15 +42,20 @@ export class UpgradePolicy {
     if (this.lifecycle.shuttingDown) return 503;
     const misdirected = this.hostRefusal(request);
     if (misdirected !== undefined) return misdirected;
+    // A bearer subprotocol needs cbsa.v1 beside it: that is the one the server selects.
+    if (bearerWithoutVersion(request)) return 400;
     if (endpoint === 'monitorEndpoint') {
       if (!this.originAllowed(request)) return 403;
-      if (this.monitorTokens.length > 0 && !tokenMatches(presentedToken(request), this.monitorTokens))
-        return 401;
+      const refused = this.auth.precheck(request, true, undefined);
+      if (refused !== undefined) return refused;
       if (this.openMonitors >= this.cfg.maxMonitors) return 503;
       return undefined;
     }
-    if (this.ingestTokens.length > 0 && !tokenMatches(presentedToken(request), this.ingestTokens)) return 401;
-    if (requestedStream(request.url, request.headers[STREAM_HEADER]) === null) return 400;
+    const stream = requestedStream(request.url, request.headers[STREAM_HEADER]);
+    const refused = this.auth.precheck(request, false, stream ?? undefined);
+    if (refused !== undefined) return refused;
+    if (stream === null) return 400;
+    if (!this.auth.ready) return 503;
     return this.slots.local.peek(groupOf(request));
   }
 
@@ -85,6 +65,8 @@ export class UpgradePolicy {
    */
   async admit(request: IncomingMessage, endpoint: Endpoint): Promise<(() => void) | number> {
     if (endpoint !== 'websocketEndpoint') {
+      const refused = await this.auth.admitMonitor(request);
+      if (refused !== undefined) return refused;
       if (this.openMonitors >= this.cfg.maxMonitors) return 503;
       this.openMonitors++;
       let left = false;
@@ -94,14 +76,28 @@ export class UpgradePolicy {
         this.openMonitors--;
       };
     }
+    // Who it is and whether the stream is its own, before a slot is taken or any state read.
+    const stream = requestedStream(request.url, request.headers[STREAM_HEADER]) ?? undefined;
+    const identity = await this.auth.admitIngest(request, stream);
+    if (typeof identity === 'number') return identity;
+    // JWT mode: MAX_CONNECTIONS_PER_SUBJECT, for the machine like the other caps.
+    const sub = identity?.sub;
+    if (sub !== undefined) {
+      const capped = await this.slots.acquire(sub, 'subject');
+      if (capped !== undefined) return this.auth.tooMany(stream, sub, capped);
+    }
     const group = groupOf(request);
     const refused = await this.slots.acquire(group);
-    if (refused !== undefined) return refused;
+    if (refused !== undefined) {
+      if (sub !== undefined) this.slots.release(sub, 'subject');
+      return refused;
+    }
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.slots.release(group);
+      if (sub !== undefined) this.slots.release(sub, 'subject');
     };
   }
 

@@ -21,6 +21,8 @@ export interface RemoteBatch {
 export interface Takeover {
   stream: string;
   openedAt: number;
+  /** The subject of that connection (JWT mode; '' under static tokens): only its own may take over. */
+  sub: string;
 }
 
 @Injectable()
@@ -92,10 +94,12 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
    * Tells the other instances that a resumable connection for `stream` opened here. Best effort:
    * while Redis is down nobody hears it, and the seq check alone keeps two connections apart.
    */
-  announceStream(stream: string, openedAt: number): void {
+  announceStream(stream: string, openedAt: number, sub = ''): void {
     const client = this.redis.client;
     if (client === undefined || !this.redis.ready) return;
-    client.publish(this.streamsChannel, `${INSTANCE_ID}\n${openedAt}\n${stream}`).catch(() => undefined);
+    client
+      .publish(this.streamsChannel, `${INSTANCE_ID}\n${openedAt}\n${stream}\n${sub}`)
+      .catch(() => undefined);
   }
 
   /** One publish per flush (per frame-sized chunk of it). While Redis is down the batch is counted as an error and dropped. */
@@ -115,7 +119,12 @@ export class BusService implements OnModuleInit, OnModuleDestroy {
     if (first < 0 || second < 0 || message.slice(0, first) === INSTANCE_ID) return;
     const openedAt = Number(message.slice(first + 1, second));
     if (!Number.isSafeInteger(openedAt)) return;
-    this.takeovers$.next({ stream: message.slice(second + 1), openedAt });
+    // The subject after the stream (ids and subjects hold no newline); '' under static tokens.
+    const rest = message.slice(second + 1);
+    const third = rest.indexOf('\n');
+    const stream = third < 0 ? rest : rest.slice(0, third);
+    const sub = third < 0 ? '' : rest.slice(third + 1);
+    this.takeovers$.next({ stream, openedAt, sub });
   }
 
   private receive(message: string): void {

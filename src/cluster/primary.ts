@@ -4,7 +4,13 @@
 // SIGTERM / SIGINT shuts every worker down gracefully before exiting 0.
 import cluster, { type Worker } from 'node:cluster';
 import pino from 'pino';
-import { type SlotMessage, SlotTable, isSlotMessage } from '../access/connection-slots.js';
+import {
+  type SlotKind,
+  type SlotMessage,
+  SlotTable,
+  isSlotMessage,
+  subjectTable,
+} from '../access/connection-slots.js';
 import type { AppConfig } from '../config/env.js';
 import { type PortMessage, isPortMessage } from './listen.js';
 import { exitWhenLogged } from '../logging/exit.js';
@@ -48,6 +54,9 @@ export function runPrimary(cfg: AppConfig): void {
 
   // The machine's connection caps: every worker asks here before it accepts an ingest socket.
   const slots = new SlotTable(cfg.maxConnections, cfg.maxConnectionsPerIp);
+  const subjects = subjectTable(cfg.maxConnectionsPerSubject);
+  const tableOf = (kind: SlotKind | undefined) => (kind === 'subject' ? subjects : slots);
+  /** Per worker, the slots it holds by table and group ("<kind>\n<group>"), given back if it dies. */
   const held = new Map<Worker, Map<string, number>>();
   const onMessage = (worker: Worker, message: unknown) => {
     if (isStartupFailure(message)) {
@@ -58,18 +67,21 @@ export function runPrimary(cfg: AppConfig): void {
     if (!isSlotMessage(message)) return;
     const mine = held.get(worker) ?? new Map<string, number>();
     held.set(worker, mine);
+    if (message.cbsa === 'slot-answer') return;
+    const table = tableOf(message.kind);
+    const key = `${message.kind ?? 'ingest'}\n${message.group}`;
     if (message.cbsa === 'slot-acquire') {
-      const status = slots.acquire(message.group);
-      if (status === undefined) mine.set(message.group, (mine.get(message.group) ?? 0) + 1);
+      const status = table.acquire(message.group);
+      if (status === undefined) mine.set(key, (mine.get(key) ?? 0) + 1);
       if (worker.isConnected()) {
         worker.send({ cbsa: 'slot-answer', id: message.id, status: status ?? null } satisfies SlotMessage);
       } else if (status === undefined) {
-        slots.release(message.group);
-        mine.set(message.group, mine.get(message.group)! - 1);
+        table.release(message.group);
+        mine.set(key, mine.get(key)! - 1);
       }
-    } else if (message.cbsa === 'slot-release' && (mine.get(message.group) ?? 0) > 0) {
-      slots.release(message.group);
-      mine.set(message.group, mine.get(message.group)! - 1);
+    } else if ((mine.get(key) ?? 0) > 0) {
+      table.release(message.group);
+      mine.set(key, mine.get(key)! - 1);
     }
   };
   cluster.on('message', onMessage);
@@ -120,7 +132,10 @@ export function runPrimary(cfg: AppConfig): void {
     pickerGone(worker);
     startedAt.delete(worker);
     // A dead worker's sockets are gone: give their slots back.
-    for (const [group, count] of held.get(worker) ?? []) for (let i = 0; i < count; i++) slots.release(group);
+    for (const [key, count] of held.get(worker) ?? []) {
+      const [kind, group] = [key.slice(0, key.indexOf('\n')), key.slice(key.indexOf('\n') + 1)];
+      for (let i = 0; i < count; i++) tableOf(kind as SlotKind).release(group);
+    }
     held.delete(worker);
     if (stopping) return;
     if (!hadListened) failedStarts++;

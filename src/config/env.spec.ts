@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { getHeapStatistics } from 'node:v8';
 import { ConfigError, parseEnv } from './env.js';
 
@@ -25,6 +26,18 @@ describe(parseEnv.name, () => {
       flowMapFile: undefined,
       ingestTokens: [],
       monitorToken: undefined,
+      authJwksUrl: undefined,
+      authJwtPublicKey: undefined,
+      authJwtSecret: undefined,
+      authJwtIssuer: undefined,
+      authJwtAudience: undefined,
+      authClockToleranceS: 30,
+      authAllowQueryToken: false,
+      authJwksTimeoutMs: 5000,
+      authJwksRefetchS: 30,
+      authJwksMaxAgeS: 600,
+      maxConnectionsPerSubject: 8,
+      maxSeqGap: 100000,
       allowedOrigins: [],
       maxConnections: 10000,
       maxConnectionsPerIp: 0,
@@ -520,5 +533,65 @@ describe('parseEnv: sinks and frames', () => {
       ['nats://a:4222', 'nats://b:4222'],
       'EV',
     ]);
+  });
+});
+
+describe('parseEnv: JWT authentication', () => {
+  const SECRET = 'a-secret-of-thirty-two-bytes-min!';
+  const JWT = { AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://id.example', AUTH_JWT_AUDIENCE: 'cbsa' };
+  const problemsOf = (env: Record<string, string>): readonly string[] => {
+    try {
+      parseEnv(env);
+      return [];
+    } catch (err) {
+      return (err as ConfigError).problems;
+    }
+  };
+
+  it('reads JWT mode with an HS256 secret, its issuer and audience', () => {
+    expect(parseEnv({ ...JWT, AUTH_CLOCK_TOLERANCE_S: '5' })).toMatchObject({
+      authJwtSecret: SECRET,
+      authJwtIssuer: 'https://id.example',
+      authJwtAudience: 'cbsa',
+      authClockToleranceS: 5,
+    });
+  });
+
+  it('refuses JWT settings together with INGEST_TOKENS, naming both, and never shows either', () => {
+    const found = problemsOf({ ...JWT, INGEST_TOKENS: '0123456789abcdef' });
+    expect(found).toEqual([
+      'Invalid INGEST_TOKENS=[redacted]: expected empty when JWT auth is on (AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET): INGEST_TOKENS and JWT auth cannot be set together',
+    ]);
+    expect(found.join('\n')).not.toContain(SECRET);
+  });
+
+  it('requires AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE in JWT mode', () => {
+    expect(problemsOf({ AUTH_JWT_SECRET: SECRET })).toEqual([
+      'Missing AUTH_JWT_ISSUER: expected set when JWT auth is on (AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET)',
+      'Missing AUTH_JWT_AUDIENCE: expected set when JWT auth is on (AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET)',
+    ]);
+  });
+
+  it('refuses a secret under 32 bytes, a PEM that is no public key, and two key sources at once', () => {
+    expect(problemsOf({ ...JWT, AUTH_JWT_SECRET: 'short' })).toEqual([
+      'Invalid AUTH_JWT_SECRET=[redacted]: expected a secret of at least 32 bytes',
+    ]);
+    expect(problemsOf({ ...JWT, AUTH_JWT_SECRET: '', AUTH_JWT_PUBLIC_KEY: 'not a key' })).toEqual([
+      'Invalid AUTH_JWT_PUBLIC_KEY="not a key": expected a PEM public key (EC P-256/384/521, Ed25519 or RSA)',
+    ]);
+    expect(problemsOf({ ...JWT, AUTH_JWKS_URL: 'http://127.0.0.1:1/jwks.json' })).toEqual([
+      'Invalid AUTH_JWKS_URL="http://127.0.0.1:1/jwks.json": expected only one of AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY and AUTH_JWT_SECRET',
+    ]);
+  });
+
+  it('takes a PEM public key with "\\n" for its line breaks (one-line environment files)', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const cfg = parseEnv({
+      ...JWT,
+      AUTH_JWT_SECRET: '',
+      AUTH_JWT_PUBLIC_KEY: pem.trim().replace(/\n/g, '\\n'),
+    });
+    expect(cfg.authJwtPublicKey).toBe(pem.trim());
   });
 });

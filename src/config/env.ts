@@ -73,8 +73,13 @@ export function parseEnv(env: Env): AppConfig {
     if (problems.has(rule.variable) || rule.uses.some((name) => problems.has(name))) continue;
     if (!rule.broken(cfg)) continue;
     const { key, setting } = BY_ENV.get(rule.variable)!;
-    const raw = env[rule.variable] || String(cfg[key]);
     const expected = typeof rule.expected === 'string' ? rule.expected : rule.expected(cfg);
+    if (!env[rule.variable] && cfg[key] === undefined) {
+      // A setting a rule requires and nobody set (AUTH_JWT_ISSUER in JWT mode).
+      problems.set(rule.variable, `Missing ${setting.env}: expected ${expected}`);
+      continue;
+    }
+    const raw = env[rule.variable] || String(cfg[key]);
     problems.set(rule.variable, problem(setting, raw, expected));
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()]);

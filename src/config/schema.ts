@@ -1,6 +1,7 @@
 // Every environment variable the service reads, declared once: type, default, bounds, secrecy, a
 // one-line description and its area. The parser (env.ts), its errors, docs/configuration.md's
 // table and .env.example all come from here (`npm run config:docs`).
+import { createPublicKey } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
@@ -82,6 +83,30 @@ function packageVersion(): string {
 export const TOKEN_MIN_LENGTH = 16;
 export const ADMIN_TOKEN_MIN_LENGTH = 32;
 export const POLICY_HASH_KEY_MIN_LENGTH = 16;
+export const JWT_SECRET_MIN_BYTES = 32;
+
+/**
+ * The JWS algorithms a PEM public key may verify, by its type (never HS*: a public key is no
+ * secret), or undefined when it is not a public key this service takes.
+ */
+export function publicKeyAlgorithms(pem: string): string[] | undefined {
+  let key;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    return undefined;
+  }
+  if (key.type !== 'public') return undefined;
+  const type = key.asymmetricKeyType;
+  if (type === 'ed25519') return ['EdDSA', 'Ed25519'];
+  if (type === 'rsa') return ['RS256'];
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const alg = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' }[curve ?? ''];
+    return alg === undefined ? undefined : [alg];
+  }
+  return undefined;
+}
 
 /** Adding a variable: declare it here (and a rule below if it depends on others); run `npm run config:docs`. */
 export const SETTINGS = {
@@ -297,6 +322,127 @@ export const SETTINGS = {
     accepts: 'comma-separated host names, optionally with a port (monitor.example.com, localhost:8000)',
     defaultDoc: 'empty (any Host)',
     description: 'When set, HTTP requests and upgrades whose Host is not listed get 421 (DNS rebinding)',
+  }),
+  // --- authentication (JWT mode: one of the three key sources) ---
+  authJwksUrl: optional({
+    env: 'AUTH_JWKS_URL',
+    area: 'security',
+    secret: 'credentials',
+    pattern: /^https?:\/\/\S+$/,
+    accepts: 'an http(s) URL of a JSON Web Key Set',
+    defaultDoc: 'empty (no JWT)',
+    description:
+      'JWT mode: ingest tokens are JWTs signed by a key of this JWKS (fetched with a timeout, cached, fetched again on an unknown kid)',
+  }),
+  authJwtPublicKey: custom<string | undefined>({
+    env: 'AUTH_JWT_PUBLIC_KEY',
+    area: 'security',
+    default: undefined,
+    defaultDoc: 'empty (no JWT)',
+    accepts: 'a PEM public key (EC P-256/384/521, Ed25519 or RSA; "\\n" for line breaks is accepted)',
+    schema: z
+      .string()
+      .transform((raw) => raw.trim().replace(/\\n/g, '\n'))
+      .pipe(
+        z.union([
+          z.literal('').transform(() => undefined),
+          z.string().refine((pem) => publicKeyAlgorithms(pem) !== undefined, {
+            message: 'a PEM public key (EC P-256/384/521, Ed25519 or RSA)',
+          }),
+        ]),
+      ),
+    description: 'JWT mode: ingest tokens are JWTs signed by the private half of this key',
+  }),
+  authJwtSecret: custom<string | undefined>({
+    env: 'AUTH_JWT_SECRET',
+    area: 'security',
+    secret: 'value',
+    default: undefined,
+    defaultDoc: 'empty (no JWT)',
+    accepts: `a secret of at least ${JWT_SECRET_MIN_BYTES} bytes`,
+    schema: z
+      .string()
+      .transform((raw) => raw.trim())
+      .pipe(
+        z.union([
+          z.literal('').transform(() => undefined),
+          z.string().refine((secret) => Buffer.byteLength(secret) >= JWT_SECRET_MIN_BYTES, {
+            message: `a secret of at least ${JWT_SECRET_MIN_BYTES} bytes`,
+          }),
+        ]),
+      ),
+    description: 'JWT mode: ingest tokens are JWTs signed with HS256 and this secret',
+  }),
+  authJwtIssuer: optional({
+    env: 'AUTH_JWT_ISSUER',
+    area: 'security',
+    accepts: 'the exact `iss` your token issuer writes',
+    description: 'JWT mode (required): tokens must carry this `iss`',
+  }),
+  authJwtAudience: optional({
+    env: 'AUTH_JWT_AUDIENCE',
+    area: 'security',
+    accepts: 'the exact `aud` your token issuer writes for this service',
+    description: 'JWT mode (required): tokens must carry this `aud`',
+  }),
+  authClockToleranceS: int({
+    env: 'AUTH_CLOCK_TOLERANCE_S',
+    area: 'security',
+    default: 30,
+    min: 0,
+    max: 3600,
+    description:
+      'Clock skew allowed on `exp` and `nbf`; a connection is closed with 4003 this long after `exp`',
+  }),
+  authAllowQueryToken: flag({
+    env: 'AUTH_ALLOW_QUERY_TOKEN',
+    area: 'security',
+    default: false,
+    description:
+      'JWT mode: 1 also accepts ?token= on the ingest path (URLs end up in proxy logs; prefer the header or subprotocol)',
+  }),
+  authJwksTimeoutMs: int({
+    env: 'AUTH_JWKS_TIMEOUT_MS',
+    area: 'security',
+    default: 5000,
+    min: 100,
+    max: 60_000,
+    description: 'A JWKS fetch that takes longer fails',
+  }),
+  authJwksRefetchS: int({
+    env: 'AUTH_JWKS_REFETCH_S',
+    area: 'security',
+    default: 30,
+    min: 1,
+    max: 3600,
+    description: 'A token with an unknown `kid` fetches the JWKS again at most this often',
+  }),
+  authJwksMaxAgeS: int({
+    env: 'AUTH_JWKS_MAX_AGE_S',
+    area: 'security',
+    default: 600,
+    min: 10,
+    max: 7 * DAY_S,
+    description:
+      'The JWKS is fetched again in the background after this long (keys rotate without a restart)',
+  }),
+  maxConnectionsPerSubject: int({
+    env: 'MAX_CONNECTIONS_PER_SUBJECT',
+    area: 'security',
+    default: 8,
+    min: 1,
+    max: 1_000_000,
+    description:
+      'JWT mode: ingest sockets at once per token `sub` on this instance (all its workers); more get HTTP 429',
+  }),
+  maxSeqGap: int({
+    env: 'MAX_SEQ_GAP',
+    area: 'security',
+    default: 100_000,
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    description:
+      'A frame whose seq is more than this above its stream\'s known last seq gets "Invalid seq" (a stream with no known state takes any first seq)',
   }),
   clientStallTimeoutMs: int({
     env: 'CLIENT_STALL_TIMEOUT_MS',
@@ -647,6 +793,11 @@ export const SETTINGS = {
 type Settings = typeof SETTINGS;
 export type AppConfig = { [K in keyof Settings]: Settings[K]['default'] };
 
+/** How many JWT key sources are set: 0 (static tokens or open), 1 (JWT mode), more (an error). */
+export function jwtKeySources(c: AppConfig): number {
+  return [c.authJwksUrl, c.authJwtPublicKey, c.authJwtSecret].filter((v) => v !== undefined).length;
+}
+
 /** Rules across settings, checked once every setting they use is valid on its own. */
 export const RULES: readonly Rule<AppConfig>[] = [
   {
@@ -692,6 +843,31 @@ export const RULES: readonly Rule<AppConfig>[] = [
     expected: `a token of at least ${TOKEN_MIN_LENGTH} characters (ALLOW_WEAK_TOKENS=1 allows a shorter one for development)`,
     broken: (c) =>
       !c.allowWeakTokens && c.monitorToken !== undefined && c.monitorToken.length < TOKEN_MIN_LENGTH,
+  },
+  {
+    variable: 'INGEST_TOKENS',
+    uses: ['INGEST_TOKENS', 'AUTH_JWKS_URL', 'AUTH_JWT_PUBLIC_KEY', 'AUTH_JWT_SECRET'],
+    expected:
+      'empty when JWT auth is on (AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET): INGEST_TOKENS and JWT auth cannot be set together',
+    broken: (c) => c.ingestTokens.length > 0 && jwtKeySources(c) > 0,
+  },
+  {
+    variable: 'AUTH_JWKS_URL',
+    uses: ['AUTH_JWKS_URL', 'AUTH_JWT_PUBLIC_KEY', 'AUTH_JWT_SECRET'],
+    expected: 'only one of AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY and AUTH_JWT_SECRET',
+    broken: (c) => jwtKeySources(c) > 1,
+  },
+  {
+    variable: 'AUTH_JWT_ISSUER',
+    uses: ['AUTH_JWT_ISSUER', 'AUTH_JWKS_URL', 'AUTH_JWT_PUBLIC_KEY', 'AUTH_JWT_SECRET'],
+    expected: 'set when JWT auth is on (AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET)',
+    broken: (c) => jwtKeySources(c) > 0 && c.authJwtIssuer === undefined,
+  },
+  {
+    variable: 'AUTH_JWT_AUDIENCE',
+    uses: ['AUTH_JWT_AUDIENCE', 'AUTH_JWKS_URL', 'AUTH_JWT_PUBLIC_KEY', 'AUTH_JWT_SECRET'],
+    expected: 'set when JWT auth is on (AUTH_JWKS_URL, AUTH_JWT_PUBLIC_KEY or AUTH_JWT_SECRET)',
+    broken: (c) => jwtKeySources(c) > 0 && c.authJwtAudience === undefined,
   },
   {
     variable: 'STREAM_STATE_MAX',

@@ -3,6 +3,7 @@ import type { ConfigType } from '@nestjs/config';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import type { ServerResponse } from 'node:http';
+import { AuthService } from '../auth/auth.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
@@ -25,6 +26,8 @@ export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   instance?: StreamStats & { id: string };
   /** With Redis: whether the bus (monitor fan-out across instances, cluster counts) is connected. */
   bus?: 'up' | 'down';
+  /** Ingest upgrades and token refreshes this instance refused (cbsa_auth_refused_total summed). */
+  auth_refused: number;
 }
 
 @Controller()
@@ -41,6 +44,7 @@ export class HealthController {
     private readonly checks: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
+    private readonly auth: AuthService,
   ) {}
 
   /** 200 while serving; 503 with status "shutting_down" once a shutdown has begun. */
@@ -79,6 +83,7 @@ export class HealthController {
       version: this.cfg.version,
       ...(instance && { instances, instance }),
       ...(this.redis.enabled && { bus: this.redis.ready ? ('up' as const) : ('down' as const) }),
+      auth_refused: this.auth.refusedTotal,
     };
   }
 
@@ -119,6 +124,11 @@ export class HealthController {
         const detail: { lease_error?: string } = leaseError === undefined ? {} : { lease_error: leaseError };
         if (!this.ids.available) return check.down({ message: 'no message id to hand out', ...detail });
         return check.up(detail);
+      },
+      () => {
+        const check = this.indicators.check('auth');
+        if (!this.auth.jwt) return check.up('static tokens');
+        return this.auth.ready ? check.up() : check.down('no JWKS keys fetched yet');
       },
       () => {
         const check = this.indicators.check('sink');

@@ -15,7 +15,14 @@ const streamStats = {
 
 export const HEALTH_REPORT: SchemaObject = {
   type: 'object',
-  required: ['status', ...Object.keys(streamStats), 'uptime_seconds', 'started_at', 'version'],
+  required: [
+    'status',
+    ...Object.keys(streamStats),
+    'uptime_seconds',
+    'started_at',
+    'version',
+    'auth_refused',
+  ],
   properties: {
     status: { type: 'string', enum: ['ok', 'shutting_down'] },
     ...streamStats,
@@ -23,9 +30,14 @@ export const HEALTH_REPORT: SchemaObject = {
     started_at: {
       type: 'string',
       format: 'date-time',
-      description: 'When this instance started: a new value means the service restarted (its counts began again)',
+      description:
+        'When this instance started: a new value means the service restarted (its counts began again)',
     },
     version: { type: 'string' },
+    auth_refused: {
+      ...count,
+      description: "This instance's refused ingest upgrades and token refreshes (cbsa_auth_refused_total)",
+    },
     instances: { ...count, description: 'With Redis: live instances' },
     bus: {
       type: 'string',

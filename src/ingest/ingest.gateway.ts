@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { PinoLogger } from 'nestjs-pino';
 import type { WebSocket } from 'ws';
 import type { Subscription } from 'rxjs';
+import { AuthService } from '../auth/auth.service.js';
 import { BusService } from '../cluster/bus.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
@@ -18,18 +19,23 @@ import { LATENCY_SAMPLE_EVERY, MetricsService } from '../metrics/metrics.service
 import {
   CLOSE_POLICY_VIOLATION,
   CLOSE_STREAM_RESUMED,
+  CLOSE_TOKEN_EXPIRED,
   CLOSE_TRY_AGAIN_LATER,
   DEFAULT_INGEST_PATH,
   INVALID_SEQ_ACK,
+  INVALID_TOKEN_REPLY,
   MALFORMED_ACK,
   RATE_LIMIT_EXCEEDED,
   RATE_LIMITED,
   STREAM_HEADER,
   STREAM_RESUMED_REASON,
+  TOKEN_EXPIRED_REASON,
   UNAVAILABLE_ACK,
   duplicateReply,
   encodeAck,
   receivedWithSeq,
+  refreshToken,
+  refreshedReply,
   requestedStream,
   resumeFrame,
   seqOf,
@@ -45,6 +51,19 @@ import type { GatewayOptions } from '../ws/raw-ws.adapter.js';
 import { RateLimiter } from './rate-limiter.js';
 
 const SWEEP_MS = 60_000;
+/** setTimeout's longest delay; a later expiry is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Frames that may be a RefreshRequest hold this text; only they are parsed a second time. */
+const REFRESH_MARK = Buffer.from('"refresh"');
+
+/** The token of a RefreshRequest frame, or undefined when the frame is anything else. */
+function refreshOf(data: Buffer): string | undefined {
+  try {
+    return refreshToken(JSON.parse(data.toString()));
+  } catch {
+    return undefined;
+  }
+}
 
 /** The seq of a refused frame, when it has one: later seqs are refused until it comes again. */
 function refusedSeqOf(data: Buffer): number {
@@ -72,6 +91,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     private readonly logger: PinoLogger,
     private readonly bus: BusService,
     private readonly lifecycle: LifecycleService,
+    private readonly auth: AuthService,
   ) {
     logger.setContext(IngestGateway.name);
     metrics.counter(
@@ -90,9 +110,10 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     this.sweeper = setInterval(() => this.state.sweep(), SWEEP_MS);
     this.sweeper.unref();
     // A newer connection of a stream on another instance closes the older one here too.
-    this.takeovers = this.bus.takeovers$.subscribe(({ stream, openedAt }) => {
+    // Only a connection of the same subject takes a stream over.
+    this.takeovers = this.bus.takeovers$.subscribe(({ stream, openedAt, sub }) => {
       const older = this.owners.get(stream);
-      if (older !== undefined && older.openedAt < openedAt) {
+      if (older !== undefined && older.openedAt < openedAt && older.sub === sub) {
         this.sink.closeWhenSettled(older, CLOSE_STREAM_RESUMED, STREAM_RESUMED_REASON);
       }
     });
@@ -112,8 +133,11 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
         : undefined;
     // Checked by the UpgradePolicy already: a string or undefined here.
     const streamId = requestedStream(request.url, request.headers[STREAM_HEADER]) ?? undefined;
-    const conn = newConn(socket, clientId, streamId);
+    // JWT mode: who it is was verified at the upgrade (AuthService), before any state was read.
+    const identity = this.auth.identityOf(request);
+    const conn = newConn(socket, clientId, streamId, identity);
     this.sink.track(conn);
+    if (identity !== undefined) this.expireAt(conn, identity.exp);
     this.stream.connectionOpened();
     // `on`, not `once`: ws emits close once, and once() would wrap the listener in a closure.
     socket.on('close', this.onSocketClose);
@@ -123,6 +147,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
         remote_address: request.socket.remoteAddress,
         user_agent: request.headers['user-agent'],
         stream: streamId,
+        sub: identity?.sub,
       },
       'Client %s connected',
       clientId,
@@ -130,18 +155,30 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     if (streamId === undefined) {
       socket.on(
         'message',
-        this.sink.enabled ? this.sinkFrames(conn, limiter) : this.seedFrames(conn, limiter),
+        this.sink.enabled
+          ? this.withRefresh(conn, this.sinkFrames(conn, limiter), true)
+          : this.withRefresh(conn, this.seedFrames(conn, limiter), false),
       );
       return;
     }
     const older = this.owners.get(streamId);
+    if (older !== undefined && older.sub !== conn.sub) {
+      // Two subjects that both own the stream (a:b and a for a:b:c) raced past the upgrade check.
+      conn.closing = true;
+      socket.close(CLOSE_POLICY_VIOLATION, 'Stream held by another subject');
+      return;
+    }
     if (older !== undefined) this.sink.closeWhenSettled(older, CLOSE_STREAM_RESUMED, STREAM_RESUMED_REASON);
     this.owners.set(streamId, conn);
-    this.bus.announceStream(streamId, conn.openedAt);
+    if (identity !== undefined) this.auth.hold(streamId, identity.sub);
+    this.bus.announceStream(streamId, conn.openedAt, conn.sub);
     if (!this.sink.queued) {
       const last = this.state.lastSeq(streamId);
       socket.send(resumeFrame(streamId, last));
-      socket.on('message', this.memoryFrames(conn, streamId, limiter, this.stream.resumed(last)));
+      socket.on(
+        'message',
+        this.withRefresh(conn, this.memoryFrames(conn, streamId, limiter, this.stream.resumed(last)), false),
+      );
       return;
     }
     // The stream's state is in Redis: hold frames until the resume frame, which must come first.
@@ -152,7 +189,11 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     this.sink.lastSeq(streamId).then(
       (last) => {
         socket.send(resumeFrame(streamId, last));
-        onFrame = this.queuedFrames(conn, streamId, limiter, this.stream.resumed(last));
+        onFrame = this.withRefresh(
+          conn,
+          this.queuedFrames(conn, streamId, limiter, this.stream.resumed(last)),
+          true,
+        );
         early.forEach(onFrame);
         socket.resume();
       },
@@ -177,7 +218,11 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     const conn = this.sink.connOf(socket);
     if (conn === undefined) return;
     const { clientId, stream } = conn;
-    if (stream !== undefined && this.owners.get(stream) === conn) this.owners.delete(stream);
+    clearTimeout(conn.expiry);
+    if (stream !== undefined && this.owners.get(stream) === conn) {
+      this.owners.delete(stream);
+      this.auth.letGo(stream, conn.sub);
+    }
     // At shutdown the adapter logs one line for all of them: 100k lines would outlast SHUTDOWN_TIMEOUT_MS
     // in the log pipe alone (a process exits only once its log is flushed).
     if (this.lifecycle.shuttingDown) {
@@ -197,7 +242,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     return (data: Buffer) => {
       if (limiter !== undefined && !this.admit(conn, limiter, data, (reply) => socket.send(reply))) return;
       const timed = ++this.sampled % LATENCY_SAMPLE_EVERY === 0 ? performance.now() : 0;
-      const event = this.stream.process(data.toString(), data.length, clientId);
+      const event = this.stream.process(data.toString(), data.length, clientId, conn.identity?.sub);
       socket.send(event === undefined ? UNAVAILABLE_ACK : encodeAck(event));
       if (timed !== 0) this.metrics.ackLatency.observe((performance.now() - timed) / 1000);
       if (socket.bufferedAmount > limit) pauseWhileBackedUp(socket, limit, stallMs);
@@ -215,9 +260,14 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
       )
         return;
       const text = data.toString();
-      const value = this.stream.parse(text, data.length, conn.clientId);
+      const sub = conn.identity?.sub;
+      const value = this.stream.parse(text, data.length, conn.clientId, sub);
       if (value === MALFORMED) return this.sink.reply(conn, MALFORMED_ACK, receivedAt);
-      this.sink.append(conn, this.stream.unnumbered(text, data.length, conn.clientId, value), receivedAt);
+      this.sink.append(
+        conn,
+        this.stream.unnumbered(text, data.length, conn.clientId, value, sub),
+        receivedAt,
+      );
       this.backpressure(conn);
     };
   }
@@ -233,12 +283,14 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     resumed: boolean,
   ): (data: Buffer) => void {
     const { socket, clientId } = conn;
+    const sub = conn.identity?.sub;
+    const maxGap = this.cfg.maxSeqGap;
     let mark = resumed;
     return (data: Buffer) => {
       if (conn.closing) return;
       if (limiter !== undefined && !this.admit(conn, limiter, data, (reply) => socket.send(reply))) return;
       const text = data.toString();
-      const value = this.stream.parse(text, data.length, clientId);
+      const value = this.stream.parse(text, data.length, clientId, sub);
       if (value === MALFORMED) return socket.send(MALFORMED_ACK);
       const seq = seqOf(value);
       if (seq === undefined) {
@@ -250,16 +302,22 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
         this.stream.countRateLimited();
         return socket.send(blocked);
       }
-      const event = this.stream.pending(text, data.length, clientId, value, streamId, seq, mark);
-      mark = false;
       const last = this.state.lastSeq(streamId);
+      // With the stream's state known, a jump past MAX_SEQ_GAP is refused; unknown (0), any first
+      // seq is the baseline.
+      if (last > 0 && seq - last > maxGap) {
+        this.stream.countInvalidSeq();
+        return socket.send(INVALID_SEQ_ACK);
+      }
+      const event = this.stream.pending(text, data.length, clientId, value, streamId, seq, mark, sub);
+      mark = false;
       if (seq <= last) {
         this.stream.duplicated(event);
         socket.send(duplicateReply(event.timestamp, seq));
       } else {
         const id = this.stream.nextId()!;
         event.messageId = id;
-        event.gap = seq - last - 1;
+        event.gap = last === 0 ? 0 : seq - last - 1;
         this.state.accept(streamId, seq);
         this.stream.accepted(event);
         socket.send(receivedWithSeq(event.timestamp, id, seq));
@@ -288,7 +346,8 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
       )
         return;
       const text = data.toString();
-      const value = this.stream.parse(text, data.length, conn.clientId);
+      const sub = conn.identity?.sub;
+      const value = this.stream.parse(text, data.length, conn.clientId, sub);
       if (value === MALFORMED) return this.sink.reply(conn, MALFORMED_ACK, receivedAt);
       const seq = seqOf(value);
       if (seq === undefined) {
@@ -297,12 +356,66 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
       }
       this.sink.append(
         conn,
-        this.stream.pending(text, data.length, conn.clientId, value, streamId, seq, mark),
+        this.stream.pending(text, data.length, conn.clientId, value, streamId, seq, mark, sub),
         receivedAt,
       );
       mark = false;
       this.backpressure(conn);
     };
+  }
+
+  /**
+   * JWT mode: RefreshRequest frames are taken out before `frames` sees them (not events: no seq,
+   * not counted, not stored). While one is verified, later frames wait, so every reply still
+   * leaves in frame order. `queued`: replies go through the sink queue (else straight out).
+   */
+  private withRefresh(conn: Conn, frames: (data: Buffer) => void, queued: boolean): (data: Buffer) => void {
+    if (conn.identity === undefined) return frames;
+    let held: Buffer[] | undefined;
+    const onFrame = (data: Buffer): void => {
+      if (held !== undefined) {
+        held.push(data);
+        return;
+      }
+      const token = data.includes(REFRESH_MARK) ? refreshOf(data) : undefined;
+      if (token === undefined) return frames(data);
+      if (conn.closing) return;
+      const receivedAt = performance.now();
+      held = [];
+      void this.refreshed(conn, token).then((reply) => {
+        if (queued) this.sink.reply(conn, reply, receivedAt);
+        else if (!conn.closing) conn.socket.send(reply);
+        const waiting = held!;
+        held = undefined;
+        for (const frame of waiting) onFrame(frame);
+      });
+    };
+    return onFrame;
+  }
+
+  /** A RefreshRequest's reply: RefreshedReply (the new token is in force) or "Invalid token". */
+  private async refreshed(conn: Conn, token: string): Promise<string> {
+    const next = token === '' ? undefined : await this.auth.refresh(token, conn.identity!, conn.stream);
+    if (next === undefined || conn.closing) return INVALID_TOKEN_REPLY;
+    conn.identity = next;
+    conn.kid = next.kid;
+    this.expireAt(conn, next.exp);
+    return refreshedReply(next.exp);
+  }
+
+  /** Closes the connection with 4003 once `exp` (plus the clock tolerance) passes, replies written first. */
+  private expireAt(conn: Conn, exp: number): void {
+    clearTimeout(conn.expiry);
+    const delay = (exp + this.cfg.authClockToleranceS) * 1000 - Date.now();
+    conn.expiry = setTimeout(
+      () => {
+        if (delay > MAX_TIMER_MS) return this.expireAt(conn, exp);
+        if (conn.closing) return;
+        this.sink.closeWhenSettled(conn, CLOSE_TOKEN_EXPIRED, TOKEN_EXPIRED_REASON);
+      },
+      Math.min(Math.max(delay, 0), MAX_TIMER_MS),
+    );
+    conn.expiry.unref();
   }
 
   /** Closing, or draining for shutdown: the frame gets no reply and is not stored. */

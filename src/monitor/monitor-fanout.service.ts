@@ -8,12 +8,21 @@ import type { ConfigType } from '@nestjs/config';
 import { PinoLogger } from 'nestjs-pino';
 import type { Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
+import { AuthService } from '../auth/auth.service.js';
 import { BusService, type RemoteBatch } from '../cluster/bus.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
-import { FLOW_MAP_PATH, encodeEvent, encodeHello, encodeStats, mounted } from '../protocol/index.js';
+import {
+  FLOW_MAP_PATH,
+  type RefusedClaim,
+  encodeAuthRefused,
+  encodeEvent,
+  encodeHello,
+  encodeStats,
+  mounted,
+} from '../protocol/index.js';
 import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
@@ -129,6 +138,9 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private watchedUntil = 0;
   /** MONITOR_DATA is not none: events carry their data. */
   private readonly showData: boolean;
+  /** Refused stream claims (already rate-limited by AuthService), sent with the next stats. */
+  private refusedClaims: RefusedClaim[] = [];
+  private claimsSubscription?: Subscription;
 
   constructor(
     private readonly stream: StreamService,
@@ -138,6 +150,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     private readonly logger: PinoLogger,
     metrics: MetricsService,
     private readonly lifecycle: LifecycleService,
+    private readonly auth: AuthService,
     private readonly state: MemoryStreamState,
     private readonly policy: EventPolicy,
   ) {
@@ -154,7 +167,13 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   onModuleInit(): void {
     this.remoteEvents = this.bus.remote$.subscribe((batch) => this.enqueueRemote(batch));
     this.watchers = this.bus.watchers$.subscribe(() => (this.watchedUntil = Date.now() + WATCH_LEASE_MS));
-    this.statsTimer = setInterval(() => this.sendStats(), STATS_INTERVAL_MS);
+    this.claimsSubscription = this.auth.claims$.subscribe((claim) => {
+      if (this.monitors.size > 0) this.refusedClaims.push(claim);
+    });
+    this.statsTimer = setInterval(() => {
+      this.sendStats();
+      this.sendRefusedClaims();
+    }, STATS_INTERVAL_MS);
     this.statsTimer.unref();
     this.updateSubscription();
   }
@@ -163,8 +182,19 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     this.events?.unsubscribe();
     this.remoteEvents?.unsubscribe();
     this.watchers?.unsubscribe();
+    this.claimsSubscription?.unsubscribe();
     clearInterval(this.statsTimer);
     clearTimeout(this.flushTimer);
+  }
+
+  /** The integrity panel's refused stream claims: one frame a second at most, to every monitor. */
+  private sendRefusedClaims(): void {
+    if (this.refusedClaims.length === 0) return;
+    const frame = encodeAuthRefused(this.refusedClaims);
+    this.refusedClaims = [];
+    for (const socket of this.monitors.keys()) {
+      if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+    }
   }
 
   /** Sends hello and the replay, then batches and stats to `socket` until it closes. */

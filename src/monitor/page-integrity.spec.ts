@@ -1,7 +1,13 @@
 // The monitor page's integrity bookkeeping (public/js/integrity.js) over summaries of real monitor
 // event shapes: last seq, gaps (count and last size), duplicates and resumes per stream.
 import { summarize } from '../../public/js/events.js';
-import { integrityText, newIntegrity, noteIntegrity } from '../../public/js/integrity.js';
+import {
+  integrityText,
+  newIntegrity,
+  noteIntegrity,
+  refusedClaimText,
+  refusedClaims,
+} from '../../public/js/integrity.js';
 
 const event = (fields: Record<string, unknown>) =>
   summarize({
@@ -47,5 +53,26 @@ describe('monitor page integrity', () => {
     expect(it).toEqual({ lastSeq: 10, gaps: 2, lastGap: 3, duplicates: 2, resumes: 2 });
     expect(integrityText(it)).toBe('seq 10 · 2 gaps (last 3) · 2 duplicates · 2 resumes');
     expect(integrityText(newIntegrity())).toBe('seq – · no gaps · 0 duplicates · 0 resumes');
+  });
+});
+
+describe('monitor page refused stream claims', () => {
+  it('keeps well-formed claims of an auth_refused frame and writes one line each', () => {
+    const claims = refusedClaims({
+      type: 'auth_refused',
+      claims: [
+        { stream: 'install-42:session-1', sub: 'install-666', reason: 'wrong_stream', at: 1764337000.5 },
+        { stream: 'install-42:session-1', sub: null, reason: 'invalid', at: 1764337001 },
+        { stream: '<img src=x>', sub: null, reason: 'invalid', at: 1 },
+        { stream: 's', sub: 'x', reason: 'made-up', at: 1 },
+        { stream: 's', sub: 'eyJhbGciOi token text', reason: 'invalid', at: 1 },
+      ],
+    });
+    expect(claims).toHaveLength(2);
+    expect(refusedClaimText(claims[0])).toMatch(
+      /^\d\d:\d\d:\d\d · install-42:session-1 · claimed by install-666 · not its stream$/,
+    );
+    expect(refusedClaimText(claims[1])).toMatch(/ · install-42:session-1 · no valid token · invalid token$/);
+    expect(refusedClaims({ type: 'auth_refused' })).toEqual([]);
   });
 });

@@ -51,6 +51,8 @@ interface MonitorEventBase {
   seq?: number;
   /** Events the client skipped before this one, when positive (resumable connections). */
   gap?: number;
+  /** JWT mode: the verified `sub` of the connection that sent it. */
+  sub?: string;
   /**
    * Only on the first event of a connection that resumed a stream the service knew (its resume
    * frame had last_seq > 0): each such connection is one of the stats frame's `resumes`.
@@ -140,7 +142,34 @@ export interface StatsFrame extends StreamStats {
   nodes: Record<string, number>;
 }
 
-export type MonitorFrame = HelloFrame | EventsFrame | StatsFrame;
+/** Why an ingest upgrade (or a token refresh) was refused: cbsa_auth_refused_total{reason}. */
+export type RefusalReason = 'missing' | 'invalid' | 'expired' | 'wrong_stream' | 'too_many';
+
+/** A refused claim on a stream: who claimed it (a verified `sub`, or null), why, and when. No token text. */
+export interface RefusedClaim {
+  stream: string;
+  /** The verified subject that made the claim; null when the token was missing or did not verify. */
+  sub: string | null;
+  reason: RefusalReason;
+  /** Seconds since the epoch. */
+  at: number;
+}
+
+/**
+ * Refused stream claims on this instance since the last such frame (at most one a second, at most
+ * 20 claims a second: the rest are only counted in cbsa_auth_refused_total).
+ */
+export interface AuthRefusedFrame {
+  type: 'auth_refused';
+  claims: RefusedClaim[];
+}
+
+export type MonitorFrame = HelloFrame | EventsFrame | StatsFrame | AuthRefusedFrame;
+
+export function encodeAuthRefused(claims: RefusedClaim[]): string {
+  const frame: AuthRefusedFrame = { type: 'auth_refused', claims };
+  return JSON.stringify(frame);
+}
 
 export function encodeHello(frame: Omit<HelloFrame, 'type'>): string {
   const hello: HelloFrame = { type: 'hello', ...frame };
@@ -185,7 +214,9 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity, showDat
         '","seq":' +
         event.seq +
         (event.gap ? ',"gap":' + event.gap : '') +
-        (event.resumed === true ? ',"resumed":true' : ''));
+        (event.resumed === true ? ',"resumed":true' : '')) +
+    // A subject is of the stream-id alphabet: nothing to escape.
+    (event.sub ? ',"sub":"' + event.sub + '"' : '');
   // MONITOR_DATA=none: traversal, counts, stream and seq only; nothing the client sent.
   if (!showData)
     return (

@@ -1,5 +1,6 @@
 // Per ingest connection state shared by the gateway and the sink queue.
 import type { WebSocket } from 'ws';
+import type { Identity } from '../auth/token-verifier.js';
 
 export interface Conn {
   socket: WebSocket;
@@ -21,9 +22,20 @@ export interface Conn {
   closing: boolean;
   /** When it opened (ms): across instances, only an older connection of a stream is taken over. */
   openedAt: number;
+  /** Provenance stored with every event: the token's `sub` and `kid` (JWT mode; '' otherwise). */
+  sub: string;
+  kid: string;
+  /** JWT mode: the identity in force (a refresh replaces it) and the timer that closes it with 4003. */
+  identity: Identity | undefined;
+  expiry: NodeJS.Timeout | undefined;
 }
 
-export function newConn(socket: WebSocket, clientId: string, stream: string | undefined): Conn {
+export function newConn(
+  socket: WebSocket,
+  clientId: string,
+  stream: string | undefined,
+  identity?: Identity,
+): Conn {
   return {
     socket,
     clientId,
@@ -34,6 +46,10 @@ export function newConn(socket: WebSocket, clientId: string, stream: string | un
     onSettled: undefined,
     closing: false,
     openedAt: Date.now(),
+    sub: identity?.sub ?? '',
+    kid: identity?.kid ?? '',
+    identity,
+    expiry: undefined,
   };
 }
 

@@ -17,6 +17,9 @@ export interface SinkEntry {
   subject?: string;
   /** The event failed its schema: its errors as JSON; it goes to the quarantine log (same seq rules). */
   quarantine?: string;
+  /** Provenance: the token's `sub` and `kid` (JWT mode); '' or absent under static tokens. */
+  sub?: string;
+  kid?: string;
   /**
    * Expected predecessor: the highest seq of this stream in an earlier batch still in flight (absent
    * or 0: none). When above 0 the entry is stored only if the stream's last seq is at least this when
@@ -28,14 +31,17 @@ export interface SinkEntry {
 }
 
 /**
- * Per entry: a number >= 0 means stored, and is the stream's last seq before this entry (so the gap
- * is seq - prev - 1 when positive; always 0 for entries without a stream); DUPLICATE means the seq
- * was at or below the stream's last seq, nothing was stored; FAILED means not stored, or stored and
- * certain to be answered DUPLICATE on resend (the engine dedupes by seq).
+ * Per entry: a number >= 0 means stored, and is the stream's last seq before this entry (0: the
+ * stream's state was unknown and this seq is its baseline, no gap; else the gap is seq - prev - 1
+ * when positive; always 0 for entries without a stream); DUPLICATE means the seq was at or below
+ * the stream's last seq, nothing was stored; FAILED means not stored, or stored and certain to be
+ * answered DUPLICATE on resend (the engine dedupes by seq); INVALID means the seq jumped more than
+ * MAX_SEQ_GAP past the stream's known last seq, nothing was stored ("Invalid seq").
  */
 export type AppendOutcome = number;
 export const DUPLICATE = -1;
 export const FAILED = -2;
+export const INVALID = -3;
 
 export abstract class DurableSink {
   /** Whether appends can be attempted now (the engine is connected). */

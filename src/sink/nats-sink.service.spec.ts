@@ -20,6 +20,8 @@ function viaClient(e: SinkEntry): string {
   h.append('client_id', e.clientId);
   h.append('server_timestamp', e.timestamp);
   h.append('category', e.category);
+  h.append('sub', e.sub ?? '');
+  h.append('kid', e.kid ?? '');
   if (e.stream !== '') {
     h.append('stream', e.stream);
     h.append('seq', String(e.seq));
@@ -33,6 +35,7 @@ describe(natsHeaderBlock.name, () => {
     ['a resumable entry', entry],
     ['an entry without a stream', { ...entry, stream: '', seq: 0 }],
     ['an entry without a category', { ...entry, category: '' }],
+    ['an entry with its provenance (JWT mode)', { ...entry, sub: 'app-1', kid: 'key-2026.12' }],
   ])('is byte for byte the header set the client would build, for %s', (_, e) => {
     expect(natsHeaderBlock(e)).toBe(viaClient(e));
   });

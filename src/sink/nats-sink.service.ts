@@ -21,7 +21,14 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { EventPolicy } from '../privacy/event-policy.service.js';
 import { natsSubjectTokens } from '../privacy/subject.js';
 import { IdSource, SlotIdSource } from '../stream/id-source.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import {
+  type AppendOutcome,
+  DUPLICATE,
+  DurableSink,
+  FAILED,
+  INVALID,
+  type SinkEntry,
+} from './durable-sink.js';
 import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
 import { desiredStream, evidenceLimits, incompatibilities, quarantineSubject } from './nats-stream-config.js';
 import { natsSlotStore } from './nats-slot-store.js';
@@ -53,9 +60,12 @@ export function redactServers(servers: string[]): string {
  * stream ids STREAM_ID, the instance id host-pid-hex), so nothing needs escaping or checking here.
  */
 export function natsHeaderBlock(entry: SinkEntry, policyVersion?: string): string {
+  // sub and kid: provenance (JWT mode; empty under static tokens). A kid is printable ASCII
+  // without spaces (token-verifier.ts), a sub of the stream-id alphabet.
   const head =
     `NATS/1.0\r\nmessage_id: ${entry.messageId}\r\nclient_id: ${entry.clientId}` +
     `\r\nserver_timestamp: ${entry.timestamp}\r\ncategory: ${entry.category}` +
+    `\r\nsub: ${entry.sub ?? ''}\r\nkid: ${entry.kid ?? ''}` +
     (policyVersion === undefined ? '' : `\r\npolicy: ${policyVersion}`) +
     (entry.quarantine === undefined ? '' : `\r\nerrors: ${entry.quarantine}`);
   return entry.stream !== ''
@@ -314,6 +324,12 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
           }
           if (entry.seq <= prev) {
             outcomes[i] = DUPLICATE;
+            last.set(entry.stream, prev);
+            continue;
+          }
+          // Past MAX_SEQ_GAP above a known last seq: refused; with no state (0) it is the baseline.
+          if (prev > 0 && entry.seq - prev > this.cfg.maxSeqGap) {
+            outcomes[i] = INVALID;
             last.set(entry.stream, prev);
             continue;
           }

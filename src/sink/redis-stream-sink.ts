@@ -12,11 +12,14 @@ import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durab
  * KEYS[1]: the stream, KEYS[2]: the quarantine log. ARGV: store ('1' append, '0' seq state only),
  * state TTL (s), state key prefix, policy version ('' without a field policy; else stored as the
  * entry's `policy` field), subject index prefix ('' when erasure is off; see
- * src/privacy/redis-erasure.ts), then 2 per entry: a header "<stream id>\n<seq>\n<message_id>\n
- * <client_id>\n<server_timestamp>\n<after>\n<subject>\n<schema errors as JSON, '' unless
- * quarantined>\n<category>" (the category last: it is the one field that may hold a newline), and data.
- * Per entry it returns the stream's previous last seq (stored), -1 (duplicate) or -2 (failed; every
- * later entry of that stream in the batch fails too, so none overtakes it). `after` (0: none) is the
+ * src/privacy/redis-erasure.ts), MAX_SEQ_GAP, then 2 per entry: a header "<stream id>\n<seq>\n
+ * <message_id>\n<client_id>\n<server_timestamp>\n<after>\n<subject>\n<schema errors as JSON, ''
+ * unless quarantined>\n<sub>\n<kid>\n<category>" (the category last: it is the one field that may
+ * hold a newline), and data. `sub` and `kid` are the token's (JWT mode; '' under static tokens),
+ * stored with every entry as provenance. Per entry it returns the stream's previous last seq (stored;
+ * 0 when its state was unknown: the seq is its baseline), -1 (duplicate), -3 (the seq jumped more
+ * than MAX_SEQ_GAP past a known last seq: not stored) or -2 (failed; every later entry of that
+ * stream in the batch fails too, so none overtakes it). `after` (0: none) is the
  * highest seq of the stream in an earlier batch still in flight: a stream whose last seq is below it
  * fails, since that batch failed (or has not run yet) and nothing may overtake it. Seqs are compared
  * as numbers (exact below 2^53) but written back as the strings received (tostring would round them).
@@ -27,6 +30,7 @@ local ttl = ARGV[2]
 local prefix = ARGV[3]
 local policy = ARGV[4]
 local index = ARGV[5]
+local maxGap = tonumber(ARGV[6])
 local out = {}
 local last = {}
 local failed = {}
@@ -36,16 +40,17 @@ local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
 -- The XADD, and with erasure on the subject's index in the same script: an entry is never in the
 -- log without its index entry (a failed index write takes the entry out again).
 -- An entry that failed its schema (errors ~= '') goes to the quarantine log (KEYS[2]), with its errors.
-local function append(messageId, clientId, timestamp, category, stream, seqText, data, subject, errors)
+local function append(messageId, clientId, timestamp, category, stream, seqText, data, subject, errors, sub, kid)
   local key = KEYS[1]
   local id
   if policy == '' and errors == '' then
     -- The common case, without building a table per entry.
     id = redis.pcall('XADD', key, '*', 'message_id', messageId, 'client_id', clientId,
-      'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText, 'data', data)
+      'server_timestamp', timestamp, 'category', category, 'stream', stream, 'seq', seqText, 'sub', sub,
+      'kid', kid, 'data', data)
   else
     local fields = {'message_id', messageId, 'client_id', clientId, 'server_timestamp', timestamp,
-      'category', category, 'stream', stream, 'seq', seqText, 'data', data}
+      'category', category, 'stream', stream, 'seq', seqText, 'sub', sub, 'kid', kid, 'data', data}
     if policy ~= '' then
       fields[#fields + 1] = 'policy'
       fields[#fields + 1] = policy
@@ -75,14 +80,14 @@ local function append(messageId, clientId, timestamp, category, stream, seqText,
   return id
 end
 local function expiresAt() return tonumber(redis.call('TIME')[1]) + tonumber(ttl) end
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   n = n + 1
-  local stream, seqText, messageId, clientId, timestamp, after, subject, errors, category =
-    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
+  local stream, seqText, messageId, clientId, timestamp, after, subject, errors, sub, kid, category =
+    string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
   if stream == '' then
     out[n] = 0
     if store then
-      local r = append(messageId, clientId, timestamp, category, '', '', ARGV[i + 1], subject, errors)
+      local r = append(messageId, clientId, timestamp, category, '', '', ARGV[i + 1], subject, errors, sub, kid)
       if failedReply(r) then out[n] = -2 end
     end
   elseif failed[stream] then
@@ -102,11 +107,14 @@ for i = 6, #ARGV, 2 do
     elseif seq <= prev then
       out[n] = -1
       last[stream] = prev
+    elseif prev > 0 and seq - prev > maxGap then
+      out[n] = -3
+      last[stream] = prev
     else
       local id = nil
       local ok = true
       if store then
-        id = append(messageId, clientId, timestamp, category, stream, seqText, ARGV[i + 1], subject, errors)
+        id = append(messageId, clientId, timestamp, category, stream, seqText, ARGV[i + 1], subject, errors, sub, kid)
         ok = not failedReply(id)
       end
       if ok and failedReply(redis.pcall('SET', prefix .. stream, seqText, 'EX', ttl)) then
@@ -166,6 +174,8 @@ export class RedisStreamSink extends DurableSink {
   constructor(
     redis: RedisService,
     private readonly ttlS: number,
+    /** MAX_SEQ_GAP: a seq further than this past a known last seq is refused. */
+    private readonly maxSeqGap: number,
     /** The field policy's version, stored with every entry ('' without a policy). */
     private readonly policyVersion = '',
     /** The per-subject index's key prefix ('' when erasure is off: nothing indexed). */
@@ -196,13 +206,15 @@ export class RedisStreamSink extends DurableSink {
       this.statePrefix,
       this.policyVersion,
       this.indexPrefix,
+      this.maxSeqGap,
     ];
     // Two arguments per entry, not eight: ioredis measures and frames every argument on its own
     // (about half the cost of a batch's command in a micro-benchmark); the script splits the header.
     for (const e of entries) {
       args.push(
         `${e.stream}\n${e.seq}\n${e.messageId}\n${e.clientId}\n${e.timestamp}\n${e.after ?? 0}\n` +
-          `${this.indexPrefix === '' ? '' : redisSubjectKey(e.subject ?? '')}\n${e.quarantine ?? ''}\n${e.category}`,
+          `${this.indexPrefix === '' ? '' : redisSubjectKey(e.subject ?? '')}\n${e.quarantine ?? ''}\n` +
+          `${e.sub ?? ''}\n${e.kid ?? ''}\n${e.category}`,
         e.data,
       );
     }

@@ -41,7 +41,7 @@ class NoSink extends DurableSink {
         if (cfg.sink === 'nats') return nats;
         if (!redis.enabled) return new NoSink();
         const index = cfg.adminToken !== undefined ? redis.key(SUBJECT_INDEX_KEY) : '';
-        return new RedisStreamSink(redis, cfg.streamStateTtlS, policy.version ?? '', index);
+        return new RedisStreamSink(redis, cfg.streamStateTtlS, cfg.maxSeqGap, policy.version ?? '', index);
       },
     },
     StreamSink,

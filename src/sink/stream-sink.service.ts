@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import {
+  INVALID_SEQ_ACK,
   UNAVAILABLE_ACK,
   duplicateReply,
   encodeAck,
@@ -25,7 +26,14 @@ import { subjectOf } from '../privacy/subject.js';
 import { cork } from '../ws/cork.js';
 import { StreamService } from '../stream/stream.service.js';
 import { type Conn, blockedReply, refuse } from './connection.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import {
+  type AppendOutcome,
+  DUPLICATE,
+  DurableSink,
+  FAILED,
+  INVALID,
+  type SinkEntry,
+} from './durable-sink.js';
 
 const MAX_BATCH = 2000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -413,6 +421,8 @@ export class StreamSink implements OnModuleDestroy {
         subject: subjectOf(item.conn),
         ...(event.quarantine !== undefined && { quarantine: JSON.stringify(event.quarantine) }),
         after,
+        sub: item.conn.sub,
+        kid: item.conn.kid,
       });
     }
     return entries;
@@ -434,11 +444,16 @@ export class StreamSink implements OnModuleDestroy {
           } else if (event.stream === undefined) {
             item.reply = encodeAck(event);
           } else {
-            event.gap = event.seq! - outcome - 1;
+            // 0: the stream's state was unknown, this seq is its baseline (no gap).
+            event.gap = outcome === 0 ? 0 : event.seq! - outcome - 1;
             item.reply = receivedWithSeq(event.timestamp, event.messageId!, event.seq!);
           }
           this.stream.accepted(event);
           this.metrics.ackLatency.observe((performance.now() - item.receivedAt) / 1000);
+        } else if (outcome === INVALID) {
+          event.messageId = null;
+          item.reply = INVALID_SEQ_ACK;
+          this.stream.countInvalidSeq();
         } else if (outcome === DUPLICATE) {
           event.messageId = null;
           item.reply = duplicateReply(event.timestamp, event.seq!);

@@ -25,6 +25,8 @@ export interface StreamEvent {
   duplicate?: boolean;
   /** The first frame decided on a connection that resumed a known stream (resume frame last_seq > 0). */
   resumed?: boolean;
+  /** JWT mode: the verified `sub` of the connection (provenance, monitors). */
+  sub?: string;
   /** The parsed frame (undefined when malformed): monitor filters read it, never parse again. */
   value: unknown;
   /**

@@ -134,8 +134,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
    * encodeAck(event), or undefined when no message id can be handed out yet (the frame is refused).
    * Nothing here serialises client data, and nothing is logged unless debug is on.
    */
-  process(text: string, size: number, clientId: string): StreamEvent | undefined {
-    const value = this.parse(text, size, clientId);
+  process(text: string, size: number, clientId: string, sub?: string): StreamEvent | undefined {
+    const value = this.parse(text, size, clientId, sub);
     if (value === MALFORMED) return this.malformedEvent;
     const timestamp = this.timestamp();
     const messageId = this.ids.next();
@@ -146,7 +146,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     this.totalMessages++;
     const route = this.flowMap.classify(value);
     this.routeCounts[route.index]++;
-    const event: StreamEvent = { messageId, clientId, timestamp, route, size, text, value };
+    const event: StreamEvent = { messageId, clientId, timestamp, route, size, text, sub, value };
     this.policy.apply(event);
     if (this.subject.observed) this.subject.next(event);
     if (this.debug) this.logReceived(messageId, clientId, event.value);
@@ -157,7 +157,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   private malformedEvent: StreamEvent | undefined;
 
   /** Parses once; a malformed frame is counted and emitted here, and MALFORMED returned. */
-  parse(text: string, size: number, clientId: string): unknown {
+  parse(text: string, size: number, clientId: string, sub?: string): unknown {
     try {
       return JSON.parse(text);
     } catch {
@@ -171,6 +171,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
         size,
         // Under a field policy nothing of a frame the policy cannot read reaches a monitor.
         text: this.policy.enabled ? '' : text,
+        sub,
         value: undefined,
       };
       this.malformedEvent = malformed;
@@ -195,9 +196,10 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     stream: string,
     seq: number,
     resumed = false,
+    sub?: string,
   ): StreamEvent {
     return {
-      ...this.unnumbered(text, size, clientId, value),
+      ...this.unnumbered(text, size, clientId, value, sub),
       stream,
       seq,
       gap: 0,
@@ -207,7 +209,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   }
 
   /** A frame without a stream id, held for the sink: classified, stamped, id assigned at append time. */
-  unnumbered(text: string, size: number, clientId: string, value: unknown): StreamEvent {
+  unnumbered(text: string, size: number, clientId: string, value: unknown, sub?: string): StreamEvent {
     const event: StreamEvent = {
       messageId: null,
       clientId,
@@ -215,6 +217,7 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       route: this.flowMap.classify(value),
       size,
       text,
+      sub,
       value,
     };
     if (this.schemas.enabled) {

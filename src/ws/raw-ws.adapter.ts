@@ -14,6 +14,7 @@ import type { PinoLogger } from 'nestjs-pino';
 import type { Observable } from 'rxjs';
 import { WebSocket, type WebSocketServer } from 'ws';
 import type { Endpoint, UpgradePolicy } from '../access/upgrade-policy.js';
+import { selectProtocol } from '../auth/credentials.js';
 import type { AppConfig } from '../config/env.js';
 import { CLOSE_GOING_AWAY, mounted } from '../protocol/index.js';
 import { parseMonitorParams } from '../monitor/monitor-params.js';
@@ -70,6 +71,11 @@ export function rejectUpgrade(
   );
 }
 
+/** A refused upgrade: its status, one line of text (never the token), and the challenge on 401. */
+function refuseUpgrade(socket: Duplex, status: number): void {
+  rejectUpgrade(socket, status, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+}
+
 export class RawWsAdapter extends WsAdapter {
   private readonly upgradeListeners = new Map<
     Server,
@@ -107,6 +113,8 @@ export class RawWsAdapter extends WsAdapter {
       path: mounted(this.cfg, this.cfg[endpoint]),
       maxPayload: this.cfg.maxMessageBytes,
       perMessageDeflate: false,
+      // cbsa.v1 when offered; never a cbsa.bearer.<jwt> (the answer would echo the token).
+      handleProtocols: selectProtocol,
     }) as WebSocketServer;
     this.endpoints.set(server, endpoint);
     server.on('connection', this.watch);
@@ -172,16 +180,14 @@ export class RawWsAdapter extends WsAdapter {
         );
       }
       const status = this.policy.refusal(request, endpoint);
-      if (status !== undefined) {
-        return rejectUpgrade(socket, status, status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
-      }
+      if (status !== undefined) return refuseUpgrade(socket, status);
       if (endpoint === 'monitorEndpoint') {
         const parsed = parseMonitorParams(request.url);
         if (!parsed.ok) return rejectUpgrade(socket, 400, {}, parsed.message);
       }
       void this.policy.admit(request, endpoint).then(
         (grant) => {
-          if (typeof grant === 'number') return rejectUpgrade(socket, grant);
+          if (typeof grant === 'number') return refuseUpgrade(socket, grant);
           // The slot is held until the TCP socket closes: also when ws refuses the handshake itself.
           if (socket.destroyed) return grant();
           // `on`, not `once`: a net.Socket closes once, and once() would wrap grant in a closure.
