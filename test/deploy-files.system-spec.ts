@@ -1,7 +1,7 @@
 // deploy/ and the Dockerfile cannot drift from the service: every variable they set is a setting the
 // service validates, every path and port they probe is one it serves, their grace periods cover its
 // shutdown, and every metric the Grafana dashboard queries is in a live /metrics of the real app.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -91,9 +91,6 @@ const composeEnv = Object.fromEntries(
     String(value).replace(/\$\{\w+:-([^}]*)\}/g, '$1'),
   ]),
 );
-/** The auth module's refusal counter: required as soon as this build has the auth module. */
-const AUTH_METRIC = 'cbsa_auth_refused_total';
-const hasAuth = existsSync(join(PACKAGE_ROOT, 'src', 'auth'));
 const settingNames = new Set(Object.values(SETTINGS).map((s) => s.env));
 
 /** "15s", "1m30s" (compose durations) in seconds. */
@@ -325,7 +322,7 @@ describeWithRedis('Deployment files against the running service', () => {
         const found = selectors(expr.replace(/label_values\((\w+),/, '$1{}'));
         if (found.length === 0) missing.push(`no metric in ${expr}`);
         for (const { metric, matchers } of found) {
-          if (!exposed.names.has(metric) && !(metric === AUTH_METRIC && !hasAuth)) missing.push(metric);
+          if (!exposed.names.has(metric)) missing.push(metric);
           for (const [label, op, value] of matchers) {
             // job comes from Prometheus' target; $variables from Grafana; negations select nothing new.
             if (label === 'job' || value.includes('$') || op.startsWith('!')) continue;
