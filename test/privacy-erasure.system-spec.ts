@@ -104,6 +104,8 @@ async function readNats(url: string): Promise<Entry[]> {
  * A resumable producer that keeps sending on `stream` (resending what is refused, as clients must)
  * until stopped; resolves with how many events were acked "received".
  */
+const producers: ResumableClient[] = [];
+
 function liveTraffic(base: string, stream: string) {
   const producer = new ResumableClient(
     () => base,
@@ -113,6 +115,9 @@ function liveTraffic(base: string, stream: string) {
     (seq) => ({ event_type: 'tap', n: seq }),
   );
   const running = producer.run(120_000);
+  // A test that fails before stop() must not leave the producer's rejection to a later suite.
+  running.catch(() => undefined);
+  producers.push(producer);
   return {
     stop: async () => {
       producer.stop();
@@ -145,7 +150,10 @@ describeWithRedis('Erasure by subject (e2e)', () => {
     redis = await RedisServer.start();
     client = new Redis(redis.url);
   }, 30_000);
-  afterEach(() => Promise.all(instances.splice(0).map((i) => i.stop())));
+  afterEach(() => {
+    producers.splice(0).forEach((p) => p.stop());
+    return Promise.all(instances.splice(0).map((i) => i.stop()));
+  });
   afterAll(async () => {
     await client.quit();
     await redis.stop();

@@ -114,7 +114,17 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     it("gives a monitor on either instance the cluster's node counts, the instances, and a cluster-wide replay", async () => {
       const monitor = await TestClient.open(a.ws('/ws/monitor'));
       const settled = (f: StatsFrame) => f.type === 'stats' && f.instances?.length === 2;
-      const before = await monitor.until<StatsFrame>(settled);
+      // Cluster totals reach a monitor a beat after the events (each instance publishes its counts
+      // once a second), so the baseline is taken once three stats frames in a row agree.
+      let same = 0;
+      let last = '';
+      const before = await monitor.until<StatsFrame>((f) => {
+        if (!settled(f)) return false;
+        const nodes = JSON.stringify(f.nodes);
+        same = nodes === last ? same + 1 : 1;
+        last = nodes;
+        return same === 3;
+      }, 10_000);
       const onA = await TestClient.open(a.ws('/ws/behaviour'));
       const onB = await TestClient.open(b.ws('/ws/behaviour'));
       const ids: number[] = [];

@@ -4,6 +4,8 @@ import { belongsTo, natsSubjectTokens, redisSubjectKey, subjectOf, subjectRoot }
 describe('subject', () => {
   it("is the connection's sub when authenticated, else its stream id", () => {
     expect(subjectOf({ stream: 'alice:tab1' })).toBe('alice:tab1');
+    // Under static tokens the connection's sub is '': the stream id decides.
+    expect(subjectOf({ stream: 'alice:tab1', sub: '' })).toBe('alice:tab1');
     expect(subjectOf({ stream: 'alice:tab1', sub: 'user-7' })).toBe('user-7');
     expect(subjectOf({})).toBe('');
   });

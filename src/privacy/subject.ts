@@ -3,7 +3,7 @@
 // static tokens it is the stream id, and erasing subject S takes every stream that is S or starts
 // with "S:" (so "alice" takes "alice", "alice:tab1", "alice:tab1:x").
 
-/** What a connection exposes about who it is (auth may add `sub`). */
+/** What a connection exposes about who it is (`sub` is '' or absent under static tokens). */
 export interface SubjectSource {
   stream?: string;
   sub?: string;
@@ -11,7 +11,7 @@ export interface SubjectSource {
 
 /** The connection's subject: its `sub` when authenticated, else its stream id; '' for neither. */
 export function subjectOf(conn: SubjectSource): string {
-  return conn.sub ?? conn.stream ?? '';
+  return conn.sub || conn.stream || '';
 }
 
 /** Whether an entry of subject `entry` belongs to an erasure of `requested`. */
