@@ -1,11 +1,14 @@
 // @cbsa/client (the built package) against the production build of the service with
 // SINK=redis-stream and a private redis-server: exactly once through severed connections and a
-// kill -9, then the other paths (rate limit, 401, 1009, overflow, close). The log is read back from
+// kill -9, then the other paths (quarantine, rate limit, 401, 1009, overflow, close). The log is read back from
 // Redis and compared with what was sent; the frames the service sends are checked against the
 // AsyncAPI document.
 import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { pathToFileURL } from 'node:url';
 import type * as Sdk from '../client/src/index.js';
 import { type Contract, loadContract } from './support/contract.js';
@@ -139,14 +142,45 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
       return client;
     };
 
+    // Touch events (event_type tap) must have a numeric x; the other paths send no event_type.
+    const schemas = mkdtempSync(join(tmpdir(), 'cbsa-schemas-'));
+    writeFileSync(join(schemas, 'touch.json'), '{"properties":{"x":{"type":"number"}}}');
+
     beforeAll(async () => {
       ({ port } = await startService({
         INGEST_TOKENS: TOKEN,
         RATE_LIMIT_PER_CONNECTION: '200',
         RATE_LIMIT_BURST: '20',
         MAX_MESSAGE_BYTES: '4096',
+        EVENT_SCHEMAS_DIR: schemas,
       }));
     }, 90_000);
+    afterAll(() => rmSync(schemas, { recursive: true, force: true }));
+
+    it('quarantined: confirmed with its errors, never resent; the event is in the quarantine log', async () => {
+      const acks: Sdk.Ack[] = [];
+      const drops: Sdk.Drop[] = [];
+      const c = make({ stream: 'schema', onAck: (a) => acks.push(a), onDrop: (d) => drops.push(d) });
+      void c.send({ event_type: 'tap', x: 1 });
+      void c.send({ event_type: 'tap', x: 'a' });
+      void c.send({ event_type: 'tap', x: 3 });
+      await expect(c.flush(20_000)).resolves.toBe(true);
+      expect(acks.map((a) => [a.seq, a.status, a.errors])).toEqual([
+        [1, 'received', undefined],
+        [2, 'quarantined', ['/x must be number']],
+        [3, 'received', undefined],
+      ]);
+      expect(drops).toEqual([]);
+      expect(c.stats).toMatchObject({ acked: 3, queued: 0, reconnects: 0 });
+      expect((await readLog(redis.url)).get('schema')!.map((e) => e.seq)).toEqual([1, 3]);
+      const reader = new Redis(redis.url);
+      try {
+        const quarantined = await reader.xrange('cbsa:quarantine', '-', '+');
+        expect(quarantined.map(([, f]) => f[f.indexOf('seq') + 1])).toEqual(['2']);
+      } finally {
+        await reader.quit();
+      }
+    });
 
     it('rate limit: slows down and still delivers every event exactly once', async () => {
       const c = make({ stream: 'rate-limited', window: 32 });

@@ -3,8 +3,10 @@
 // producers skip seqs, resend old ones and reconnect, and the page must show what the server
 // decided: per stream its last seq, gaps (count and last size), duplicates and resumes; the top
 // bar's gaps, duplicates and resumes; and the duplicate and gap marks on the flow graph. Without
-// Redis (in-memory stream state) and in sink mode (state and appends in Redis).
-import { mkdirSync } from 'node:fs';
+// Redis (in-memory stream state) and in sink mode (state and appends in Redis), where an event
+// failing its schema (EVENT_SCHEMAS_DIR) is counted on the graph's own "quarantine" node.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { ResumeFrame } from '../src/protocol/index.js';
@@ -198,19 +200,49 @@ describeWithBrowser('Monitor page: integrity panel (browser e2e, production buil
     'shows the same in sink mode, where the seq check and the append happen in Redis',
     async () => {
       const redis = await RedisServer.start();
-      const service = new Service({ LOG_LEVEL: 'info', REDIS_URL: redis.url, SINK: 'redis-stream' });
+      // A schema the driven events pass (they have no x), so one event with a bad x is quarantined.
+      const schemas = mkdtempSync(join(tmpdir(), 'cbsa-schemas-'));
+      writeFileSync(join(schemas, 'touch.json'), '{"properties":{"x":{"type":"number"}}}');
+      const service = new Service({
+        LOG_LEVEL: 'info',
+        REDIS_URL: redis.url,
+        SINK: 'redis-stream',
+        EVENT_SCHEMAS_DIR: schemas,
+      });
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       const errors = watchErrors(page);
       try {
         const port = await service.port();
         await page.goto(`http://127.0.0.1:${port}/`);
         await connected(page);
-        await drive(page, `ws://127.0.0.1:${port}/ws/behaviour`);
+        const ingest = `ws://127.0.0.1:${port}/ws/behaviour`;
+        // The quarantine node is drawn from the start (the server counts it), at 0.
+        const quarantine = '[data-node-id="quarantine"] [data-testid="node-count"]';
+        await page.waitForSelector(quarantine, { timeout: UI_TIMEOUT, state: 'attached' });
+        expect(await page.getAttribute(quarantine, 'data-count')).toBe('0');
+        await drive(page, ingest);
+        const client = await TestClient.open(`${ingest}?stream=bad-x`);
+        await client.nextJson<ResumeFrame>();
+        client.send(JSON.stringify({ seq: 1, event_type: 'tap', x: 'a' }));
+        expect(await client.nextJson()).toMatchObject({
+          status: 'quarantined',
+          errors: ['/x must be number'],
+        });
+        client.close();
+        // Its own node counts it (acked too: "ack" counts the 12 driven events and this one).
+        await page.waitForFunction(
+          (sel) => document.querySelector(sel)?.getAttribute('data-count') === '1',
+          quarantine,
+          { timeout: UI_TIMEOUT },
+        );
+        const ack = await page.getAttribute('[data-node-id="ack"] [data-testid="node-count"]', 'data-count');
+        expect(Number(ack)).toBe(13);
         expect(errors).toEqual([]);
       } finally {
         await page.close();
         await service.stop();
         await redis.stop();
+        rmSync(schemas, { recursive: true, force: true });
       }
     },
     60_000,

@@ -11,6 +11,7 @@ import type {
   ResumeFrame,
 } from '../../src/protocol/resume-frames.js';
 import type { INVALID_TOKEN, MALFORMED_JSON, RATE_LIMIT_EXCEEDED } from '../../src/protocol/ingest-frames.js';
+import type { QuarantinedFrame } from '../../src/protocol/quarantine-frames.js';
 import { Backoff } from './backoff.js';
 import { type Entry, WriteAheadQueue } from './queue.js';
 import { MemoryStorage, type QueueStorage, type StorageEntry } from './storage.js';
@@ -34,12 +35,19 @@ export type Status =
   'connecting' | 'connected' | 'offline' | 'unauthorized' | 'replaced' | 'stopped' | 'closed';
 export type DropReason = 'overflow' | 'too_large' | 'invalid_seq' | 'malformed' | 'tampered' | 'closed';
 
-/** An event the server confirmed: stored now (`received`), earlier (`duplicate`), or as told by a resume frame (`resumed`). */
+/**
+ * An event the server confirmed: stored now (`received`), earlier (`duplicate`), or as told by a
+ * resume frame (`resumed`); or stored in the quarantine log because it failed its category's schema
+ * (`quarantined`, with the first schema `errors`). A quarantined event is confirmed too: a resend
+ * would change nothing, so it is never retried.
+ */
 export interface Ack {
   seq: number;
-  status: 'received' | 'duplicate' | 'resumed';
+  status: 'received' | 'duplicate' | 'resumed' | 'quarantined';
   message_id?: number;
   server_timestamp?: number;
+  /** `quarantined` only: "<JSON pointer> <message>" per schema error. */
+  errors?: string[];
 }
 
 /** An event given up on; `event` is its JSON text as queued (without `seq`). */
@@ -70,7 +78,7 @@ export interface Stats {
   /** Events not yet confirmed, in flight and not yet written included. */
   queued: number;
   inflight: number;
-  /** Events confirmed stored (received, duplicate or covered by a resume frame). */
+  /** Events confirmed stored (received, quarantined, duplicate or covered by a resume frame). */
   acked: number;
   duplicates: number;
   dropped: number;
@@ -115,7 +123,7 @@ type Settings = CbsaClientOptions &
     Pick<CbsaClientOptions, 'window' | 'maxQueue' | 'maxQueueBytes' | 'minDelay' | 'maxDelay' | 'ackTimeout'>
   >;
 type Listener<K extends keyof ClientEvents> = (value: ClientEvents[K]) => void;
-type ServerFrame = ResumeFrame | RefreshReply | ResumableReply;
+type ServerFrame = ResumeFrame | RefreshReply | ResumableReply | QuarantinedFrame;
 
 interface Waiter {
   upTo: number;
@@ -526,7 +534,7 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
     }
     const entry = queue.entries[this.cursor];
     if (!this.live || !entry || this.cursor >= this.sent) return;
-    if (frame.status === 'received' || frame.status === 'duplicate') {
+    if (frame.status === 'received' || frame.status === 'duplicate' || frame.status === 'quarantined') {
       if (frame.seq !== undefined && frame.seq !== entry.seq) {
         // Out of step with the server: a fresh connection and its resume frame put that right.
         this.hangUp();
@@ -550,6 +558,7 @@ export class CbsaClient<E extends object = Record<string, unknown>> {
           status: frame.status,
           message_id: 'message_id' in frame ? frame.message_id : undefined,
           server_timestamp: frame.server_timestamp,
+          ...(frame.status === 'quarantined' && { errors: frame.errors }),
         });
       }
     } else if (frame.message === BAD_SEQ || frame.message === MALFORMED) {

@@ -137,6 +137,27 @@ describe(CbsaClient.name, () => {
     expect(c.stats).toMatchObject({ acked: 3, duplicates: 1, queued: 0 });
   });
 
+  it('confirms a "quarantined" reply with its errors and never resends it', async () => {
+    const errors = ['/amount must be number'];
+    server.verdict = ({ seq }) =>
+      seq === 2
+        ? {
+            reply: JSON.stringify({ status: 'quarantined', server_timestamp: 2.5, message_id: 7, seq: 2, errors }),
+          }
+        : 'store';
+    const { c, acks, drops } = client();
+    void c.send({ a: 1 });
+    void c.send({ a: 2 });
+    void c.send({ a: 3 });
+    await expect(c.flush()).resolves.toBe(true);
+    expect(acks[1]).toEqual({ seq: 2, status: 'quarantined', message_id: 7, server_timestamp: 2.5, errors });
+    expect(acks.map((a) => a.status)).toEqual(['received', 'quarantined', 'received']);
+    expect(drops).toEqual([]);
+    expect(c.stats).toMatchObject({ acked: 3, duplicates: 0, queued: 0 });
+    // Sent once: no retry of the quarantined frame.
+    expect(server.frames.filter((f) => (JSON.parse(f) as { seq?: number }).seq === 2)).toHaveLength(1);
+  });
+
   it('drops an event answered "Invalid seq" and reports it', async () => {
     server.verdict = ({ seq }) => (seq === 2 ? { error: 'Invalid seq' } : 'store');
     const { c, drops } = client();

@@ -22,6 +22,12 @@ export const NEUTRAL_COLOR = '#94a3b8';
 /** Frames answered "duplicate": not a node of the map, shown as a mark, amber dots and trail chips. */
 export const DUPLICATE = 'duplicate';
 export const DUPLICATE_COLOR = '#f59e0b';
+/**
+ * Quarantined events (EVENT_SCHEMAS_DIR): not a node of the map. The server counts them under this
+ * id in hello and stats `nodes`; the page then draws a node for it beside "ack" (withQuarantine).
+ */
+export const QUARANTINE_NODE = 'quarantine';
+export const QUARANTINE_COLOR = '#d946ef';
 const MARK_H = 15;
 const PALETTE = ['#3b82f6', '#a855f7', '#f59e0b', '#10b981', '#ec4899', '#06b6d4', '#84cc16', '#f97316'];
 
@@ -86,6 +92,21 @@ export function layoutGraph(map) {
     column.splice(0, column.length, ...order.map((o) => o.i));
   }
   return { index, layer, row, edges, columns };
+}
+
+/**
+ * The map plus a "quarantine" sink, fed by whatever node feeds "ack" (the events were acked there,
+ * then stored in the quarantine log). Unchanged when the map already has such a node.
+ */
+export function withQuarantine(map) {
+  if (!map || !Array.isArray(map.nodes) || !Array.isArray(map.edges)) return map;
+  if (map.nodes.some((n) => n && n.id === QUARANTINE_NODE)) return map;
+  const from = map.edges.find((e) => e && e.to === 'ack')?.from;
+  return {
+    ...map,
+    nodes: [...map.nodes, { id: QUARANTINE_NODE, label: 'quarantine', kind: 'sink' }],
+    edges: typeof from === 'string' ? [...map.edges, { from, to: QUARANTINE_NODE }] : map.edges,
+  };
 }
 
 /** A cubic Bézier sampled into a polyline with cumulative lengths, for moving dots at even speed. */
@@ -190,6 +211,7 @@ export class FlowGraph {
     let next = 0;
     for (const node of nodes) {
       if (node.id === ERROR_NODE) this.colors.set(node.id, ERROR_COLOR);
+      else if (node.id === QUARANTINE_NODE) this.colors.set(node.id, QUARANTINE_COLOR);
       else if (node.kind === 'category') {
         const isDefault = node.match && node.match.default === true;
         this.colors.set(node.id, isDefault ? NEUTRAL_COLOR : PALETTE[next++ % PALETTE.length]);

@@ -14,7 +14,7 @@ import {
   summarize,
 } from './events.js';
 import { Details, Feed } from './feed.js';
-import { ERROR_NODE, FlowGraph } from './flow-graph.js';
+import { ERROR_NODE, FlowGraph, QUARANTINE_NODE, withQuarantine } from './flow-graph.js';
 import { Instances } from './instances.js';
 import { MAX_REFUSED_CLAIMS, refusedClaimText, refusedClaims } from './integrity.js';
 import { Sessions } from './sessions.js';
@@ -188,6 +188,8 @@ function onEvent(event, nowMs, replay) {
   }
   // A duplicate was not stored: the server counts it on no node, only in total_duplicates.
   if (!s.duplicate) graph.record(s.path, s.error);
+  // Acked on its route, and also stored in the quarantine log: the extra node counts it too.
+  if (s.status === 'quarantined') graph.record([QUARANTINE_NODE], false);
   if (s.duplicate || s.gap > 0) graph.recordIntegrity(s.duplicate, s.gap);
   sessions.record(s, nowMs);
   const matches = filter === null || filter(s);
@@ -315,9 +317,12 @@ async function loadMap(path) {
   try {
     const res = await fetch(new URL(path, location.href), { cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const text = await res.text();
+    // The server counts quarantined events (EVENT_SCHEMAS_DIR) under their own key: draw that node.
+    const quarantine = nodeTotals !== null && typeof nodeTotals[QUARANTINE_NODE] === 'number';
+    const text = (await res.text()) + (quarantine ? '+quarantine' : '');
     if (text === mapText) return;
-    if (!graph.setMap(JSON.parse(text))) throw new Error('the map has no nodes');
+    const map = JSON.parse(quarantine ? text.slice(0, -'+quarantine'.length) : text);
+    if (!graph.setMap(quarantine ? withQuarantine(map) : map)) throw new Error('the map has no nodes');
     mapText = text;
     if (nodeTotals) graph.setTotals(nodeTotals);
     flowStatus.hidden = true;

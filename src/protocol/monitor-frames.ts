@@ -137,10 +137,14 @@ export interface StatsFrame extends StreamStats {
   instances?: InstanceSummary[];
   /**
    * Events per flow-map node id since the service started (with Redis: since the cluster's first
-   * instance started), exact whatever this monitor was sent.
+   * instance started), exact whatever this monitor was sent. With EVENT_SCHEMAS_DIR it also holds
+   * QUARANTINE_NODE: the events quarantined (they count on their route's nodes too).
    */
   nodes: Record<string, number>;
 }
+
+/** The `nodes` key of quarantined events: not a flow-map node; the page draws it beside "ack". */
+export const QUARANTINE_NODE = 'quarantine';
 
 /** Why an ingest upgrade (or a token refresh) was refused: cbsa_auth_refused_total{reason}. */
 export type RefusalReason = 'missing' | 'invalid' | 'expired' | 'wrong_stream' | 'too_many';

@@ -5,6 +5,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { EventPolicy } from '../privacy/event-policy.service.js';
 import { EventSchemas } from '../privacy/event-schemas.js';
+import { QUARANTINE_NODE } from '../protocol/index.js';
 import { type Observable, Subject } from 'rxjs';
 import { FlowMap } from './flow-map.js';
 import { IdSource } from './id-source.js';
@@ -326,7 +327,8 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
 
   /**
    * Events that passed each flow-map node since this process started, summed from the per-route
-   * counters (computed once a second for stats, never per event).
+   * counters (computed once a second for stats, never per event); with EVENT_SCHEMAS_DIR also the
+   * events quarantined, under QUARANTINE_NODE.
    */
   nodeCounts(): Record<string, number> {
     const nodes: Record<string, number> = {};
@@ -336,6 +338,9 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
       if (count === 0) continue;
       for (const id of route.path) nodes[id] += count;
     }
+    // Quarantined events also passed their route (they are acked); the page draws this extra node
+    // as a branch beside "ack" when the count is present, i.e. with EVENT_SCHEMAS_DIR.
+    if (this.schemas.enabled) nodes[QUARANTINE_NODE] = this.schemas.quarantined;
     return nodes;
   }
 
