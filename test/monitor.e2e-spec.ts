@@ -248,9 +248,11 @@ describe('A monitor that falls behind and catches up (e2e)', () => {
     slow.socket.pause();
     const client = await TestClient.open(running.ws('/ws/behaviour'));
     const frame = JSON.stringify({ event_type: 'tap', pad: 'y'.repeat(2000) });
-    for (let sent = 0; sent < 20_000; sent += 500) {
-      for (let i = 0; i < 500; i++) client.send(frame);
-      for (let i = 0; i < 500; i++) await client.next();
+    // Rounds of 50 frames (about 100 KB of events), acked before the next: the reading monitor gets
+    // time to read between rounds, so only the paused one falls past its 64 KiB buffer.
+    for (let sent = 0; sent < 20_000; sent += 50) {
+      for (let i = 0; i < 50; i++) client.send(frame);
+      for (let i = 0; i < 50; i++) await client.next();
     }
     slow.socket.resume();
     const slowStats = await slow.until<{ type: string; dropped: number }>(
