@@ -7,6 +7,7 @@ import { SUBJECT_INDEX_KEY } from '../privacy/redis-erasure.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
 import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
+import { NatsRetention } from './nats-retention.js';
 import { NatsSink } from './nats-sink.service.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
@@ -47,6 +48,7 @@ class NoSink extends DurableSink {
     StreamSink,
     StreamRetention,
     AgeRetention,
+    NatsRetention,
   ],
   exports: [StreamSink, StreamRetention, NatsSink],
 })
