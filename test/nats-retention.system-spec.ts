@@ -72,7 +72,8 @@ describeWithNats('Retention on NATS counts deleted unread entries (system)', () 
   async function seen(consumer: string, floor: number, first: number): Promise<void> {
     const kv = await new Kvm(nc).open(`${STREAM}_retention`);
     await until(
-      async () => (await kv.get('snapshot'))?.json<{ first: number; consumers: Record<string, { floor: number }> }>(),
+      async () =>
+        (await kv.get('snapshot'))?.json<{ first: number; consumers: Record<string, { floor: number }> }>(),
       (s) => s !== undefined && s.first === first && s.consumers[consumer]?.floor === floor,
     );
   }
@@ -135,9 +136,7 @@ describeWithNats('Retention on NATS counts deleted unread entries (system)', () 
       await sleep(3000);
       expect(await total(instances, 'cbsa_retention_deleted_unread_total')).toBe(unread1);
       expect(await total(instances, 'cbsa_retention_deleted_total')).toBe(30);
-      const warned = [...a.service.lines(), ...b.service.lines()].filter((l) =>
-        /had not read/.test(l.msg),
-      );
+      const warned = [...a.service.lines(), ...b.service.lines()].filter((l) => /had not read/.test(l.msg));
       // NATS may delete the round in more than one step: one warning per step, naming slow only.
       expect(warned.reduce((sum, l) => sum + Number(l.unread), 0)).toBe(unread1);
       for (const l of warned) expect(l.consumers).toEqual({ slow: l.unread });
