@@ -4,6 +4,7 @@
 // consumer's pending and ack-pending entries just before the deletion, and the stream's first seq
 // after it. Two instances count each deletion once between them, and an instance started after a
 // restart neither counts an earlier deletion again nor misses one that happened while none ran.
+// The example NATS permissions (deploy/acl) let the service count, with no violation.
 import {
   AckPolicy,
   type ConsumerInfo,
@@ -13,6 +14,9 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../src/config/env.js';
+import { natsCredentials } from '../src/sink/nats-credentials.js';
 import { NatsServer, describeWithNats } from './support/nats.js';
 import { Instance } from './support/privacy.js';
 import { until, sleep } from './support/wait.js';
@@ -183,6 +187,46 @@ describeWithNats('Retention on NATS counts deleted unread entries (system)', () 
       expect(await metric(a, 'cbsa_retention_deleted_unread_total')).toBe(0);
     } finally {
       await a.stop();
+    }
+  }, 60_000);
+});
+
+describeWithNats('Retention on NATS within the example permissions (system)', () => {
+  it('counts as user cbsa, with no permission violation', async () => {
+    const server = await NatsServer.start({
+      config: join(PACKAGE_ROOT, 'deploy', 'acl', 'nats-server.conf'),
+    });
+    const reader = await connect(
+      natsCredentials([`nats://cbsa-reader:change-me-reader-password@127.0.0.1:${server.port}`]),
+    );
+    try {
+      const a = await Instance.start({
+        SINK: 'nats',
+        NATS_URL: `nats://cbsa:change-me-service-password@127.0.0.1:${server.port}`,
+        RETENTION_MAX_AGE_S: '3',
+        NATS_MAX_AGE_S: '3',
+        NATS_DUPLICATE_WINDOW_S: '1',
+      });
+      try {
+        await (
+          await jetstreamManager(reader)
+        ).consumers.add(STREAM, {
+          durable_name: 'reader',
+          ack_policy: AckPolicy.Explicit,
+        });
+        await sendEvents(a, 7);
+        await until(
+          () => metric(a, 'cbsa_retention_deleted_unread_total'),
+          (n) => n === 7,
+          15_000,
+        );
+      } finally {
+        await a.stop();
+      }
+      expect(server.log.split('\n').filter((line) => /Violation/i.test(line))).toEqual([]);
+    } finally {
+      await reader.close();
+      await server.dispose();
     }
   }, 60_000);
 });
