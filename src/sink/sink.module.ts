@@ -9,6 +9,7 @@ import { StreamModule } from '../stream/stream.module.js';
 import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
 import { NatsSink } from './nats/log.js';
 import { NatsModule } from './nats/nats.module.js';
+import { NatsRetention } from './nats/retention.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
 import { StreamSink } from './stream-sink.service.js';
@@ -48,6 +49,7 @@ class NoSink extends DurableSink {
     StreamSink,
     StreamRetention,
     AgeRetention,
+    NatsRetention,
   ],
   exports: [StreamSink, StreamRetention, NatsSink],
 })
