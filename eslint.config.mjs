@@ -19,6 +19,23 @@ export default tseslint.config(
     },
   },
   {
+    // The wire protocol depends on nothing: services, the SDK and the page import their wire types from it.
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./)',
+              message: 'src/protocol/ imports only its own files: define the wire type here.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
