@@ -37,6 +37,10 @@ import {
 
 const parsed = (text: string): unknown => JSON.parse(text);
 
+function omit<T extends object, K extends keyof T>(value: T, key: K): Omit<T, K> {
+  return Object.fromEntries(Object.entries(value).filter(([k]) => k !== key)) as Omit<T, K>;
+}
+
 describe('ingest frames', () => {
   it('encode acks, errors and the resumable replies as their types', () => {
     const ack: AckFrame = { status: 'received', server_timestamp: 1.5, message_id: 7 };
@@ -69,7 +73,7 @@ describe('ingest frames', () => {
       errors: ['/x must be number'],
     };
     expect(parsed(quarantinedReply('3.000', 4, 2, ['/x must be number']))).toEqual(quarantined);
-    const { seq: _seq, ...seedQuarantined } = quarantined;
+    const seedQuarantined = omit(quarantined, 'seq');
     expect(parsed(quarantinedReply('3.000', 4, undefined, ['/x must be number']))).toEqual(seedQuarantined);
     const refreshed: RefreshedReply = { type: 'refreshed', exp: 1_900_000_000 };
     expect(parsed(refreshedReply(1_900_000_000))).toEqual(refreshed);
@@ -99,7 +103,7 @@ describe('monitor frames', () => {
       nodes: { client: 1 },
       replay: { events: 200, scope: 'instance' },
     };
-    const { type: _h, ...helloFields } = hello;
+    const helloFields = omit(hello, 'type');
     expect(parsed(encodeHello(helloFields))).toEqual(hello);
     const stats: StatsFrame = {
       type: 'stats',
@@ -116,7 +120,7 @@ describe('monitor frames', () => {
       instances: [{ id: 'a', active_connections: 1, total_messages: 2, messages_per_second: 2 }],
       nodes: { client: 2 },
     };
-    const { type: _s, ...statsFields } = stats;
+    const statsFields = omit(stats, 'type');
     expect(parsed(encodeStats(statsFields))).toEqual(stats);
     const refused: AuthRefusedFrame = {
       type: 'auth_refused',
@@ -198,7 +202,7 @@ describe('monitor frames', () => {
       text: '{oops',
     };
     expect(parsed(encodeEvent(bad))).toEqual(malformed);
-    const { preview: _p, ...malformedWithoutData } = malformed;
+    const malformedWithoutData = omit(malformed, 'preview');
     expect(parsed(encodeEvent(bad, Infinity, false))).toEqual(malformedWithoutData);
     const duplicate: DuplicateEvent = {
       message_id: null,
@@ -214,7 +218,7 @@ describe('monitor frames', () => {
     };
     const resent: EventRecord = { ...base, messageId: null, duplicate: true, stream: 's-1', seq: 2 };
     expect(parsed(encodeEvent(resent))).toEqual(duplicate);
-    const { data: _d, ...duplicateWithoutData } = duplicate;
+    const duplicateWithoutData = omit(duplicate, 'data');
     expect(parsed(encodeEvent(resent, Infinity, false))).toEqual(duplicateWithoutData);
   });
 });
