@@ -36,6 +36,28 @@ export default tseslint.config(
     },
   },
   {
+    // The SDK takes only its wire types from the service, with `import type`: nothing is bundled.
+    files: ['client/src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+src/(?!protocol/)',
+              message: 'The SDK imports from the service only the wire types of src/protocol/.',
+            },
+            {
+              regex: '^(\\.\\./)+src/protocol/',
+              allowTypeImports: true,
+              message: 'Types only (import type): the SDK bundles nothing of the service.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },
