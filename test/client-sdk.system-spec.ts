@@ -13,11 +13,13 @@ import { pathToFileURL } from 'node:url';
 import type * as Sdk from '../client/src/index.js';
 import { type Contract, loadContract } from './support/contract.js';
 import { readHealth, waitForHealth } from './support/health.js';
-import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
+import { freePort } from '../harness/process.mjs';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { CLIENT_DIST, importSdk, range, readLog } from './support/sdk.js';
-import { Service } from './support/service.js';
+import { Service } from '../harness/service.mjs';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { sleep, until } from './support/wait.js';
+import { sleep, until } from '../harness/wait.mjs';
 
 const FAST = { minDelay: 20, maxDelay: 400, ackTimeout: 3_000 };
 

@@ -6,11 +6,13 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { ID_HEADROOM, timeFloor } from '../src/stream/id-source.js';
-import { NatsServer, describeWithNats } from './support/nats.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { Service } from './support/service.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats } from './support/nats.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { Service } from '../harness/service.mjs';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 interface Ack {
   status: string;
@@ -28,10 +30,10 @@ class Sender {
   readonly ids: number[] = [];
   refused = 0;
 
-  private constructor(private readonly client: TestClient) {}
+  private constructor(private readonly client: WsClient) {}
 
   static async open(port: number): Promise<Sender> {
-    return new Sender(await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`));
+    return new Sender(await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`));
   }
 
   async send(rounds: number): Promise<void> {
@@ -123,7 +125,7 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
       // Redis restarts empty and every process restarts: nothing remembers an earlier id.
       const port = redis.port;
       await redis.stop();
-      redis = await RedisServer.start(port);
+      redis = await RedisServer.start({ port });
       const again = await Promise.all([start(env), start(env)]);
       processes.push(...again);
       const senders = await Promise.all(again.map((p) => Sender.open(p.port)));

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
 import { HostProxy } from './support/host-proxy.js';
-import { RedisServer } from './support/redis.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const UI_TIMEOUT = 8000;
 // Screenshots go to test/artifacts/; with UPDATE_SCREENSHOTS=1 to docs/, for docs/monitor.md.
@@ -26,7 +26,7 @@ async function start(env: Record<string, string>) {
 }
 
 async function sendAll(url: string, frames: string[]): Promise<(number | null)[]> {
-  const client = await TestClient.open(url);
+  const client = await WsClient.open(url);
   const ids: (number | null)[] = [];
   for (const frame of frames) {
     client.send(frame);
@@ -151,7 +151,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
 
   it('explains the MAX_MONITORS cap in one line, and connects once a monitor leaves', async () => {
     const app = await start({ MAX_MONITORS: '1' });
-    const holder = await TestClient.open(app.ws('/ws/monitor'));
+    const holder = await WsClient.open(app.ws('/ws/monitor'));
     const page = await browser.newPage();
     try {
       await page.goto(app.http + '/');
@@ -259,7 +259,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
       await page.screenshot({ path: join(DOCS, 'monitor-instances.png'), animations: 'disabled' });
 
       // Each instance shows its own connections: one producer is counted once, on one instance.
-      const producer = await TestClient.open(app.ws('/ws/behaviour'));
+      const producer = await WsClient.open(app.ws('/ws/behaviour'));
       const liveConnections = () =>
         page.$$eval('[data-testid="instance"]:not(.gone)', (els) =>
           els.map((e) => Number(/ · (\d+) conn · /.exec(e.textContent ?? '')?.[1])).sort(),

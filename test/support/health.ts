@@ -1,5 +1,5 @@
 // Reading GET /health from a test, and waiting for its counts to settle.
-import { sleep } from './wait.js';
+import { sleep } from '../../harness/wait.mjs';
 
 export type Health = Record<string, number> & { status?: unknown };
 
