@@ -11,8 +11,7 @@ import { get as httpGet } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { startRedis } from './redis-server.mjs';
-import { cpuSeconds, rssBytes, startServer } from './server.mjs';
+import { cpuSeconds, rssBytes, startBroker, startServer } from './server.mjs';
 import { BENCH_DIR, QUICK, TARGETS } from './settings.mjs';
 
 const args = process.argv.slice(2);
@@ -197,7 +196,7 @@ export async function runConnections(redisBinary) {
   const rows = [];
   if (workers > 1) {
     if (!redisBinary) throw new Error('the cluster run needs redis-server (REDIS_SERVER_PATH)');
-    const redis = await startRedis(redisBinary);
+    const redis = await startBroker('redis', redisBinary);
     try {
       const target = {
         label: `service (WORKERS=${workers})`,
