@@ -11,6 +11,7 @@ import { get as httpGet } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { sleep } from '../harness/wait.mjs';
 import { cpuSeconds, rssBytes, startBroker, startServer } from './server.mjs';
 import { BENCH_DIR, QUICK, TARGETS } from './settings.mjs';
 
@@ -27,8 +28,6 @@ function openFilesLimit() {
   const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   return m ? Number(m[1]) : 1024;
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function timedHealth(url) {
   const t = performance.now();

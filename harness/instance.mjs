@@ -10,7 +10,7 @@ import { waitFor } from './wait.mjs';
 /**
  * @typedef {object} InstanceOptions
  * @property {string} [name] names the instance in errors and its log
- * @property {number} [port] by default the system's choice (or, with `until: 'ready'`, a free port)
+ * @property {number} [port] by default env.PORT, else the system's choice (or, with `until: 'ready'`, a free port)
  * @property {'listening' | 'ready'} [until] started once it logs that it listens (INFO), or once
  *   /health/ready answers 200 (any log level)
  * @property {number} [timeout] how long a start may take, in ms
@@ -41,7 +41,7 @@ export class Instance {
     this.env = env;
     this.options = options;
     this.name = options.name ?? 'service';
-    this.port = options.port ?? 0;
+    this.port = options.port ?? Number(env.PORT ?? 0);
   }
 
   /** The process of the latest start. */

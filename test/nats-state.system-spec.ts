@@ -7,16 +7,14 @@ import { connect } from '@nats-io/transport-node';
 import { stateKey } from '../src/sink/nats-stream-state.js';
 import { NatsServer } from '../harness/nats-server.mjs';
 import { describeWithNats, readLog } from './support/nats.js';
-import { Service } from '../harness/service.mjs';
+import { Instance } from '../harness/instance.mjs';
 import { WsClient } from '../harness/ws-client.mjs';
 import { sleep } from '../harness/wait.mjs';
 
 const WINDOW_S = 2;
 
-async function start(env: Record<string, string>): Promise<{ service: Service; port: number }> {
-  const service = new Service({ SINK: 'nats', NATS_DUPLICATE_WINDOW_S: String(WINDOW_S), ...env });
-  const line = await service.waitForLine((l) => / listening on /.test(l.msg), 60_000);
-  return { service, port: Number(/:(\d+) /.exec(line.msg)![1]) };
+function start(env: Record<string, string>): Promise<Instance> {
+  return Instance.start({ SINK: 'nats', NATS_DUPLICATE_WINDOW_S: String(WINDOW_S), ...env });
 }
 
 async function open(port: number, stream: string, lastSeq: number): Promise<WsClient> {

@@ -1,9 +1,9 @@
 // The production entry point (dist/main.js, built by `npm test`'s pretest): startup validation,
 // the .env file, and what reaches the logs.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../harness/process.mjs';
 import { Service } from '../harness/service.mjs';
 import { WsClient } from '../harness/ws-client.mjs';
 
@@ -48,12 +48,7 @@ describe('dist/main.js (e2e)', () => {
   });
 
   it('logs a Redis URL without its password, even one holding an unescaped "@"', async () => {
-    const closed = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
+    const closed = await freePort();
     const service = new Service({ REDIS_URL: `redis://admin:p@ss-SECRET@127.0.0.1:${closed}/0` });
     try {
       const line = await service.waitForLine((l) => l.msg === 'Redis unreachable; retrying');
