@@ -71,6 +71,7 @@ export default tseslint.config(
       'bench/**/*.mjs',
       'client/scripts/**/*.mjs',
       'examples/**/*.js',
+      'harness/**/*.mjs',
       'examples/**/*.mjs',
       'scripts/**/*.js',
       'scripts/**/*.mjs',

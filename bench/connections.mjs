@@ -11,8 +11,8 @@ import { get as httpGet } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { startRedis } from './redis-server.mjs';
-import { cpuSeconds, rssBytes, startServer } from './server.mjs';
+import { sleep } from '../harness/wait.mjs';
+import { cpuSeconds, rssBytes, startBroker, startServer } from './server.mjs';
 import { BENCH_DIR, QUICK, TARGETS } from './settings.mjs';
 
 const args = process.argv.slice(2);
@@ -28,8 +28,6 @@ function openFilesLimit() {
   const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   return m ? Number(m[1]) : 1024;
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function timedHealth(url) {
   const t = performance.now();
@@ -197,7 +195,7 @@ export async function runConnections(redisBinary) {
   const rows = [];
   if (workers > 1) {
     if (!redisBinary) throw new Error('the cluster run needs redis-server (REDIS_SERVER_PATH)');
-    const redis = await startRedis(redisBinary);
+    const redis = await startBroker('redis', redisBinary);
     try {
       const target = {
         label: `service (WORKERS=${workers})`,

@@ -2,9 +2,7 @@
 // window around them, turned into one run's figures.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
-import { startNats } from './nats-server.mjs';
-import { startRedis } from './redis-server.mjs';
-import { cpuSeconds, machineBusySeconds, ownCpuSeconds, rssBytes, startServer } from './server.mjs';
+import { cpuSeconds, machineBusySeconds, ownCpuSeconds, rssBytes, startBroker, startServer } from './server.mjs';
 import { LOAD_WORKERS, SETTINGS, WORKER } from './settings.mjs';
 
 const sum = (values) => values.reduce((a, b) => a + b, 0);
@@ -192,15 +190,13 @@ async function runIdle(scenario, server) {
   }
 }
 
-const BROKERS = { redis: startRedis, nats: startNats };
-
 /**
  * One run of `scenario` against a fresh `target` server. A target with a broker (the cluster, a
  * sink) gets its own empty one, from `brokers` ({ redis, nats } binaries), started before and stopped
  * after it.
  */
 export async function runOnce(scenario, target, brokers) {
-  const broker = target.broker ? await BROKERS[target.broker](brokers[target.broker]) : undefined;
+  const broker = target.broker ? await startBroker(target.broker, brokers[target.broker]) : undefined;
   try {
     const server = await startServer(target, broker?.url);
     try {

@@ -3,38 +3,25 @@
 // polled every 20 ms. Prints one JSON line: idle and final RSS of the service, the bound
 // 1.2 x idle + N x MONITOR_MAX_BUFFER_BYTES, and the slowest /health.
 // Usage: npm run build && node bench/monitor-replay.mjs [monitors=100] [MONITOR_MAX_BUFFER_BYTES=4194304]
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import WebSocket from 'ws';
+import { Instance } from '../harness/instance.mjs';
+import { HOST } from '../harness/process.mjs';
+import { sleep } from '../harness/wait.mjs';
 const N = Number(process.argv[2] ?? 100);
 const MAXBUF = Number(process.argv[3] ?? 4 * 1024 * 1024);
-const port = 18000 + Math.floor(Math.random() * 1000);
-const svc = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'main.js')], {
-  env: {
-    PATH: process.env.PATH,
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'ERROR',
+const svc = await Instance.start(
+  {
     MONITOR_REPLAY: '200',
     MONITOR_MAX_BUFFER_BYTES: String(MAXBUF),
     MONITOR_SLOW_TIMEOUT_MS: '600000',
     HEARTBEAT_INTERVAL_MS: '0',
   },
-  stdio: 'ignore',
-});
-const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${svc.pid}/status`, 'utf8'))[1]) / 1024;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-for (;;) {
-  try {
-    await fetch(`http://127.0.0.1:${port}/health`);
-    break;
-  } catch {
-    await sleep(200);
-  }
-}
+  { until: 'ready', defaults: { HOST, LOG_LEVEL: 'ERROR' } },
+);
+const port = svc.port;
+const rss = () => svc.service.rssMb();
 const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/behaviour`);
 await new Promise((r) => ws.once('open', r));
 let acks = 0;
@@ -90,4 +77,4 @@ console.log(
 );
 for (const s of sockets) s.destroy();
 reader.close();
-svc.kill('SIGKILL');
+await svc.kill('SIGKILL');

@@ -15,9 +15,9 @@ import { gitRevision, loadOf, machine, scaleOutResult, scenarioResult, targetChe
 import { runOnce } from './load.mjs';
 import { modesResult } from './modes.mjs';
 import { monitorCostMarkdown, runMonitorCost } from './monitor-cost.mjs';
-import { findRedisServer } from './redis-server.mjs';
 import { markdown, runLine } from './report.mjs';
 import { saveResults } from './results.mjs';
+import { findBinary } from '../harness/process.mjs';
 import { snapshotBuild } from './server.mjs';
 import {
   BATCH_MAX,
@@ -42,7 +42,7 @@ const onlyConnections =
   argv.includes('--scenario=connections') || argv.join(' ').includes('--scenario connections');
 const fullRun = !QUICK && !argv.some((a) => a.startsWith('--scenarios'));
 if (onlyConnections) {
-  const rows = await runConnections(findRedisServer().binary);
+  const rows = await runConnections(findBinary('redis-server', 'REDIS_SERVER_PATH').binary);
   const workers = Number(argv.find((a) => a.startsWith('--workers='))?.split('=')[1] ?? 0);
   const part = workers > 1 ? `connections, WORKERS=${workers}` : 'connections';
   const record = { created_at: new Date().toISOString(), node: process.version, machine: machine(), rows };
@@ -146,7 +146,7 @@ const result = {
   scenarios: results,
   targets: targetChecks(byId),
   // The full run also measures the connections scenario (single process near its limit vs baseline).
-  connections: fullRun ? await runConnections(findRedisServer().binary) : undefined,
+  connections: fullRun ? await runConnections(findBinary('redis-server', 'REDIS_SERVER_PATH').binary) : undefined,
   // The cost of watching at a fixed 20k events/s (full and --quick runs, not with --scenarios).
   monitor_cost: argv.some((a) => a.startsWith('--scenarios')) ? undefined : await runMonitorCost(),
   // Connection setup with ES256 tokens beside static tokens (the full run).

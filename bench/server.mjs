@@ -1,6 +1,6 @@
 // The server under test as a process: started fresh per run from the build snapshot (or the
 // baseline), its CPU and memory read from /proc, and stopped.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -15,6 +15,10 @@ import { get as httpGet } from 'node:http';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { HOST } from '../harness/process.mjs';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { Service } from '../harness/service.mjs';
 import { BATCH_MAX, BUILD, CPU_PROF_DIR, FLUSH_MS, ROOT, SERVICE_ENV, SETTINGS, SNAPSHOT } from './settings.mjs';
 
 const CLK_TCK = (() => {
@@ -112,13 +116,8 @@ export async function startServer(target, brokerUrl) {
   const cwd = mkdtempSync(join(os.tmpdir(), 'cbsa-bench-'));
   const profile =
     CPU_PROF_DIR && target.main.startsWith(SNAPSHOT) ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR] : [];
-  const proc = spawn(process.execPath, [...profile, target.main], {
-    cwd,
-    env: {
-      PATH: process.env.PATH,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'INFO',
+  const service = new Service(
+    {
       MONITOR_FLUSH_MS: String(FLUSH_MS),
       MONITOR_BATCH_MAX: String(BATCH_MAX),
       // The idle scenario opens exactly the default cap's worth of sockets; the cap is not under test.
@@ -128,24 +127,22 @@ export async function startServer(target, brokerUrl) {
       ...(typeof target.env === 'function' ? target.env(brokerUrl) : target.env),
       ...(target.main.startsWith(SNAPSHOT) && SERVICE_ENV),
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
+    // Only the tail of its log is kept: the run's figures come from /proc, not from the log.
+    { cwd, main: target.main, nodeArgs: profile, defaults: { HOST, PORT: '0', LOG_LEVEL: 'INFO' }, keep: 8192 },
+  );
+  const { proc } = service;
   let partial = '';
-  let err = '';
   let listening = 0;
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
+  const exited = service.exited.then((code) => code ?? proc.signalCode);
   const port = await new Promise((resolve, reject) => {
     // Generous, for a busy machine. A server that does not start is killed (a cluster primary takes
     // its workers down with it), so a failed bench leaves no process behind.
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error(`${target.label} did not start:\n${log}${err}`));
+      reject(new Error(`${target.label} did not start:\n${service.stdout}${service.stderr}`));
     }, 60_000);
     proc.stdout.on('data', (chunk) => {
-      // Keep reading (and dropping) the log, so a full pipe never blocks the server.
       if (listening === workers) return;
-      log = (log + chunk).slice(-8192);
       const lines = (partial + chunk).split('\n');
       partial = lines.pop();
       for (const line of lines) {
@@ -157,8 +154,9 @@ export async function startServer(target, brokerUrl) {
         }
       }
     });
-    proc.stderr.on('data', (chunk) => (err = (err + chunk).slice(-4096)));
-    void exited.then((code) => reject(new Error(`${target.label} exited (${code}) on start:\n${log}${err}`)));
+    void exited.then((code) =>
+      reject(new Error(`${target.label} exited (${code}) on start:\n${service.stdout}${service.stderr}`)),
+    );
   });
   let dead = false;
   void exited.then(() => (dead = true));
@@ -198,15 +196,29 @@ export async function startServer(target, brokerUrl) {
     pids: () => [proc.pid, ...children],
     /** Throws if the server died, or (cluster) a worker was replaced since it started. */
     assertAlive() {
-      if (dead) throw new Error(`${target.label} died during the run:\n${err}`);
+      if (dead) throw new Error(`${target.label} died during the run:\n${service.stderr}`);
       if (workers > 1 && childPids(proc.pid).join() !== children.join()) {
         throw new Error(
-          `${target.label}: a worker died during the run (workers now [${childPids(proc.pid)}]):\n${err}`,
+          `${target.label}: a worker died during the run (workers now [${childPids(proc.pid)}]):\n${service.stderr}`,
         );
       }
     },
     stop,
   };
+}
+
+/**
+ * The private, empty broker a target needs (`redis` or `nats`, from its binary) on a free port:
+ * nothing shared with a developer's broker. stop() is gentle (SIGTERM, SIGKILL 5 s later) and
+ * removes what it stored.
+ */
+export async function startBroker(kind, binary) {
+  if (kind === 'redis') {
+    const redis = await RedisServer.start({ binary });
+    return { pid: redis.pid, url: redis.url, stop: () => redis.stop('SIGTERM', 5000) };
+  }
+  const nats = await NatsServer.start({ binary });
+  return { pid: nats.pid, url: nats.url, stop: () => nats.dispose('SIGTERM', 5000) };
 }
 
 /** Copies dist/ beside links to what it reads from the package root (package.json, public/, node_modules/). */

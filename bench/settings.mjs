@@ -2,8 +2,7 @@
 // Every other bench module reads its parameters from here.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findNatsServer } from './nats-server.mjs';
-import { findRedisServer } from './redis-server.mjs';
+import { findBinary } from '../harness/process.mjs';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT = dirname(BENCH_DIR);
@@ -135,8 +134,8 @@ export const TARGETS = {
 export function selectScenarios() {
   const only = option('scenarios')?.split(',').map(Number);
   const wants = (id) => !only || only.includes(id);
-  const redis = wants(6) || wants(7) ? findRedisServer() : {};
-  const nats = wants(7) ? findNatsServer() : {};
+  const redis = wants(6) || wants(7) ? findBinary('redis-server', 'REDIS_SERVER_PATH') : {};
+  const nats = wants(7) ? findBinary('nats-server', 'NATS_SERVER_PATH') : {};
   // Without redis-server scenario 6 is only recorded as skipped; scenario 7 always has its fast row.
   const riders = [[7, 1], ...(redis.binary !== undefined ? [[6, 2]] : [])];
   for (const [rider, host] of riders) {

@@ -3,9 +3,9 @@
 // Broker (Redis Streams here; NATS JetStream plugs in the same way).
 import { Redis } from 'ioredis';
 import type { CuttingProxy } from './proxy.js';
-import type { Instance } from './instance.js';
+import type { Instance } from '../harness/instance.mjs';
 import type { Broker } from './log.js';
-import { sleep } from './ports.js';
+import { sleep } from '../harness/wait.mjs';
 
 export interface Size {
   /** Well-behaved clients (one stream each), besides the fault's own. */
@@ -95,7 +95,7 @@ export const FAULTS: Fault[] = [
   {
     name: 'kill -9 of an instance, then restart',
     async inject({ instances }) {
-      await instances[0].kill('SIGKILL');
+      await instances[0].kill('SIGKILL', 30_000);
       await sleep(300);
       await instances[0].restart();
     },
@@ -103,7 +103,7 @@ export const FAULTS: Fault[] = [
   {
     name: 'SIGTERM under load, then restart',
     async inject({ instances }) {
-      await instances[0].kill('SIGTERM');
+      await instances[0].kill('SIGTERM', 30_000);
       await instances[0].restart();
     },
   },
@@ -224,7 +224,7 @@ export const FAULTS: Fault[] = [
             (k) => k !== taken,
           );
           for (const key of fillers) await admin.set(key, 'filler', 'PX', 60_000);
-          await instances[0].kill('SIGKILL');
+          await instances[0].kill('SIGKILL', 30_000);
           const restarting = instances[0].restart();
           while ((await admin.get(taken)) === null) await sleep(50);
           await admin.del(...fillers);

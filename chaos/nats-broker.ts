@@ -1,126 +1,32 @@
 // The NATS JetStream engine: private `nats-server -js` processes (one, or a three-node cluster with
 // -cluster and -routes and NATS_REPLICAS=3), each on free ports with its own temp store, and the
 // stream read back whole with an ordered consumer: the log itself, not the service's word.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { NatsCluster } from '../harness/nats-server.mjs';
 import type { Broker, LogEntry } from './log.js';
-import { HOST, findBinary, freePort, sleep, until } from './ports.js';
-
-export const findNatsServer = (): string | undefined => findBinary('nats-server', 'NATS_SERVER_PATH');
 
 const STREAM = 'CHAOS';
 const SUBJECT = 'chaos.events';
 
-/** One nats-server process with its own port, cluster port and store directory. */
-class Node {
-  private proc?: ChildProcess;
-  port = 0;
-  clusterPort = 0;
-
-  constructor(
-    readonly name: string,
-    readonly dir: string,
-    private readonly binary: string,
-  ) {}
-
-  get url(): string {
-    return `nats://${HOST}:${this.port}`;
-  }
-
-  get alive(): boolean {
-    const proc = this.proc;
-    return proc !== undefined && proc.exitCode === null && proc.signalCode === null;
-  }
-
-  async allocate(clustered: boolean): Promise<void> {
-    this.port = await freePort();
-    if (clustered) this.clusterPort = await freePort();
-  }
-
-  async spawn(routes: string[]): Promise<void> {
-    mkdirSync(this.dir, { recursive: true });
-    const args = ['-a', HOST, '-p', String(this.port), '-js', '-sd', this.dir, '-n', this.name];
-    if (routes.length > 0) {
-      args.push(
-        '--cluster_name',
-        'chaos',
-        '--cluster',
-        `nats://${HOST}:${this.clusterPort}`,
-        '--routes',
-        routes.join(','),
-      );
-    }
-    const proc = spawn(this.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.proc = proc;
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(
-        () => reject(new Error(`nats-server ${this.name} did not start:\n${out}`)),
-        15_000,
-      );
-      const onExit = (code: number | null) => {
-        clearTimeout(timer);
-        reject(new Error(`nats-server ${this.name} exited (${code}):\n${out}`));
-      };
-      proc.stderr.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Server is ready')) {
-          clearTimeout(timer);
-          proc.off('exit', onExit);
-          out = '';
-          // Keep reading stderr (a full pipe would block the server), but keep nothing.
-          proc.stderr.removeAllListeners('data');
-          proc.stderr.resume();
-          resolve();
-        }
-      });
-      proc.once('exit', onExit);
-    });
-  }
-
-  async kill(signal: NodeJS.Signals): Promise<void> {
-    const proc = this.proc;
-    if (proc === undefined || !this.alive) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGCONT');
-    proc.kill(signal);
-    await exited;
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    if (this.alive) this.proc!.kill(signal);
-  }
-}
-
 export class NatsBroker implements Broker {
   readonly engine: string;
-  protected readonly nodes: Node[];
-  private readonly root = mkdtempSync(join(tmpdir(), 'cbsa-chaos-nats-'));
+  private cluster?: NatsCluster;
 
-  constructor(
-    private readonly size: 1 | 3 = 1,
-    binary = findNatsServer(),
-  ) {
-    if (binary === undefined) throw new Error('nats-server not found (apt-get install -y nats-server)');
+  constructor(private readonly size: 1 | 3 = 1) {
     this.engine = size === 1 ? 'nats' : 'nats-cluster';
-    this.nodes = Array.from(
-      { length: size },
-      (_, i) => new Node(`n${i + 1}`, join(this.root, `n${i + 1}`), binary),
-    );
   }
 
-  private get urls(): string {
-    return this.nodes.map((node) => node.url).join(',');
+  private get nodes() {
+    if (this.cluster === undefined) throw new Error('the NATS broker is not started');
+    return this.cluster.nodes;
   }
 
   serviceEnv(): Record<string, string> {
     return {
       SINK: 'nats',
-      NATS_URL: this.urls,
+      NATS_URL: this.nodes.map((node) => node.url).join(','),
       NATS_STREAM: STREAM,
       NATS_SUBJECT: SUBJECT,
       NATS_REPLICAS: String(this.size),
@@ -128,9 +34,7 @@ export class NatsBroker implements Broker {
   }
 
   async start(): Promise<void> {
-    for (const node of this.nodes) await node.allocate(this.size > 1);
-    await Promise.all(this.nodes.map((node) => node.spawn(this.routes())));
-    await this.jetStreamReady();
+    this.cluster = await NatsCluster.start(this.size, 'chaos');
   }
 
   /** Restarts the (first) node; with `keepData: false` its store is deleted first. */
@@ -142,26 +46,26 @@ export class NatsBroker implements Broker {
     signal: 'SIGKILL' | 'SIGTERM';
   }): Promise<{ goneAt: number }> {
     const node = this.nodes[0];
-    await node.kill(signal);
+    await node.stop(signal);
     const goneAt = Date.now();
-    if (!keepData) rmSync(node.dir, { recursive: true, force: true });
-    await node.spawn(this.routes());
+    if (!keepData) rmSync(node.storeDir, { recursive: true, force: true });
+    await node.restart();
     return { goneAt };
   }
 
   /** Cluster: SIGKILLs the node that leads the event stream now; resolves with its name. */
   async killLeader(): Promise<string> {
     const leader = await this.leader();
-    const node = this.nodes.find((n) => n.name === leader);
+    const node = this.nodes.find((n) => n.options.name === leader);
     if (node === undefined)
-      throw new Error(`stream leader "${leader}" is none of ${this.nodes.map((n) => n.name).join(', ')}`);
-    await node.kill('SIGKILL');
-    return node.name;
+      throw new Error(`stream leader "${leader}" is none of ${this.nodes.map((n) => n.options.name).join(', ')}`);
+    await node.stop('SIGKILL');
+    return leader;
   }
 
   /** Cluster: starts every killed node again, with its store (it catches up as a follower). */
   async restartDead(): Promise<void> {
-    await Promise.all(this.nodes.filter((n) => !n.alive).map((n) => n.spawn(this.routes())));
+    await Promise.all(this.nodes.filter((n) => !n.alive).map((n) => n.restart()));
   }
 
   pause(): void {
@@ -208,12 +112,7 @@ export class NatsBroker implements Broker {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.nodes.map((node) => node.kill('SIGKILL')));
-    rmSync(this.root, { recursive: true, force: true });
-  }
-
-  private routes(): string[] {
-    return this.size === 1 ? [] : this.nodes.map((n) => `nats://${HOST}:${n.clusterPort}`);
+    await this.cluster?.dispose();
   }
 
   /** The current leader of the event stream (its server name). */
@@ -228,28 +127,5 @@ export class NatsBroker implements Broker {
     } finally {
       await nc.close();
     }
-  }
-
-  /** A cluster answers JetStream requests only once its meta group has elected a leader. */
-  private async jetStreamReady(): Promise<void> {
-    await until(
-      async () => {
-        try {
-          const nc = await connect({ servers: this.nodes.map((n) => n.url), timeout: 2000 });
-          try {
-            const jsm = await jetstreamManager(nc, { timeout: 2000 });
-            await jsm.getAccountInfo();
-            return true;
-          } finally {
-            await nc.close();
-          }
-        } catch {
-          await sleep(200);
-          return false;
-        }
-      },
-      `JetStream on ${this.urls}`,
-      30_000,
-    );
   }
 }

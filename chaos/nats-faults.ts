@@ -3,7 +3,7 @@
 // the broker stopped with SIGTERM too, and on a three-node cluster the stream leader killed.
 import { FAULTS, type Fault } from './faults.js';
 import { NatsBroker } from './nats-broker.js';
-import { sleep } from './ports.js';
+import { sleep } from '../harness/wait.mjs';
 
 function shared(name: string): Fault {
   const fault = FAULTS.find((f) => f.name === name);

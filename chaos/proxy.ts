@@ -2,7 +2,7 @@
 // once (FIN or RST), or one side only, which leaves the other half-open until a heartbeat or a
 // newer connection for the same stream (close 4001) ends it.
 import { type Server, type Socket, connect, createServer } from 'node:net';
-import { HOST, freePort } from './ports.js';
+import { HOST, freePort } from '../harness/process.mjs';
 
 type Cut = 'both' | 'both-reset' | 'client-side' | 'server-side';
 const CUTS: Cut[] = ['both', 'both-reset', 'client-side', 'server-side'];

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { FULL, QUICK } from './faults.js';
-import { ROOT } from './paths.js';
+import { ROOT } from '../harness/service.mjs';
 import { BROKERS, faultsOf } from './brokers.js';
 import { runFault } from './scenario.js';
 import { details, report, table } from './table.js';

@@ -5,9 +5,10 @@ import WebSocket from 'ws';
 import { join } from 'node:path';
 import { EventSource, ResumableConnection } from './client.js';
 import type { ClientSpec, Fault, FaultContext, Size } from './faults.js';
-import { Instance } from './instance.js';
+import { Instance } from '../harness/instance.mjs';
+import { HOST } from '../harness/process.mjs';
 import type { Broker } from './log.js';
-import { sleep } from './ports.js';
+import { sleep } from '../harness/wait.mjs';
 import { CuttingProxy } from './proxy.js';
 import { Recorder } from './recorder.js';
 import { type Row, judge } from './verdict.js';
@@ -22,6 +23,19 @@ export interface RunOptions {
   logDir: string;
   /** Upgrade headers per stream id (JWT mode: each stream's own token). */
   headers?: (stream: string) => Record<string, string>;
+}
+
+/**
+ * A production build on a fixed port (clients find it again after a kill and restart), ready once
+ * /health/ready answers; its log appended to `<dir>/<name>.log`.
+ */
+function startInstance(name: string, env: Record<string, string>, dir: string): Promise<Instance> {
+  return Instance.start(env, {
+    name,
+    until: 'ready',
+    logFile: join(dir, `${name}.log`),
+    defaults: { HOST, LOG_LEVEL: 'WARNING' },
+  });
 }
 
 function slug(name: string): string {
@@ -50,7 +64,7 @@ export async function runFault(
     const count = fault.instances ?? 1;
     instances.push(
       ...(await Promise.all(
-        Array.from({ length: count }, (_, i) => Instance.start(`instance-${i}`, env, dir)),
+        Array.from({ length: count }, (_, i) => startInstance(`instance-${i}`, env, dir)),
       )),
     );
     if (fault.proxy) proxy = await CuttingProxy.start(instances[0].port);

@@ -5,10 +5,11 @@ import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { type LogLine, Service } from './support/service.js';
-import { sleep } from './support/wait.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { type LogLine, Service } from '../harness/service.mjs';
+import { sleep } from '../harness/wait.mjs';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 
 const ACK = {
   status: 'received',
@@ -62,7 +63,7 @@ describe('Tokens and origins (e2e)', () => {
   it('acks frames on an authorised ingest socket, and a refused upgrade leaves no socket', async () => {
     await waitForHealth(running.http, (h) => h.active_connections === 0);
     expect(await upgradeStatus(ingest)).toBe(401);
-    const client = await TestClient.open(`${ingest}?token=ingest-token-a-0001`);
+    const client = await WsClient.open(`${ingest}?token=ingest-token-a-0001`);
     client.send('{"event_type":"tap"}');
     expect(await client.nextJson()).toEqual(ACK);
     expect((await readHealth(running.http)).active_connections).toBe(1);
@@ -111,9 +112,9 @@ describe('Connection caps (e2e)', () => {
 
   it('refuses a 4th connection from one address with 429, and lets another address in', async () => {
     const url = running.ws('/ws/behaviour');
-    const mine = await Promise.all([1, 2, 3].map(() => TestClient.open(url)));
+    const mine = await Promise.all([1, 2, 3].map(() => WsClient.open(url)));
     expect(await upgradeStatus(url)).toBe(429);
-    const other = await TestClient.open(url, { localAddress: '127.0.0.2' });
+    const other = await WsClient.open(url, { localAddress: '127.0.0.2' });
     other.send('[]');
     expect(await other.nextJson()).toEqual(ACK);
     // Now 4 are open: the global cap answers 503 whoever asks.
@@ -125,7 +126,7 @@ describe('Connection caps (e2e)', () => {
   });
 
   it('does not count monitors against the ingest cap', async () => {
-    const monitors = await Promise.all([1, 2, 3, 4, 5].map(() => TestClient.open(running.ws('/ws/monitor'))));
+    const monitors = await Promise.all([1, 2, 3, 4, 5].map(() => WsClient.open(running.ws('/ws/monitor'))));
     await expectServed(running.ws('/ws/behaviour'));
     monitors.forEach((m) => m.close());
   });
@@ -145,10 +146,10 @@ describe('Rate limit (e2e)', () => {
   afterAll(() => running.close());
 
   it('answers frames over the limit with the error, neither counting nor forwarding them', async () => {
-    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'));
     await monitor.nextJson();
     const before = await readHealth(running.http);
-    const client = await TestClient.open(running.ws('/ws/behaviour'));
+    const client = await WsClient.open(running.ws('/ws/behaviour'));
     for (let i = 0; i < 30; i++) client.send(`{"i":${i}}`);
     const replies = [];
     for (let i = 0; i < 30; i++) replies.push(await client.nextJson());
@@ -171,8 +172,8 @@ describe('Rate limit (e2e)', () => {
   });
 
   it("closes a connection still over the limit with 1008, leaving others' acks alone", async () => {
-    const flooder = await TestClient.open(running.ws('/ws/behaviour'));
-    const neighbour = await TestClient.open(running.ws('/ws/behaviour'));
+    const flooder = await WsClient.open(running.ws('/ws/behaviour'));
+    const neighbour = await WsClient.open(running.ws('/ws/behaviour'));
     const flood = setInterval(() => {
       if (flooder.socket.readyState === WebSocket.OPEN) for (let i = 0; i < 10; i++) flooder.send('{}');
     }, 20);
@@ -203,7 +204,7 @@ describe('Heartbeats and negotiation (e2e)', () => {
   afterAll(() => running.close());
 
   it('drops a half-open client within two intervals, and keeps a live one', async () => {
-    const live = await TestClient.open(running.ws('/ws/behaviour'));
+    const live = await WsClient.open(running.ws('/ws/behaviour'));
     const halfOpen = await rawWebSocket(running.port, '/ws/behaviour');
     halfOpen.pause(); // never reads, never answers a ping: as if the phone vanished
     await waitForHealth(running.http, (h) => h.active_connections === 2);
@@ -217,7 +218,7 @@ describe('Heartbeats and negotiation (e2e)', () => {
   });
 
   it('does not negotiate per-message compression', async () => {
-    const client = await TestClient.open(running.ws('/ws/behaviour'), { perMessageDeflate: true });
+    const client = await WsClient.open(running.ws('/ws/behaviour'), { perMessageDeflate: true });
     expect(client.socket.extensions).toBe('');
     client.close();
   });
@@ -233,7 +234,7 @@ describe('Paced heartbeats (e2e)', () => {
 
   it('spreads the pings of each interval over it instead of one burst, and keeps live clients', async () => {
     const clients = await Promise.all(
-      Array.from({ length: 30 }, () => TestClient.open(running.ws('/ws/behaviour'))),
+      Array.from({ length: 30 }, () => WsClient.open(running.ws('/ws/behaviour'))),
     );
     const pings: number[] = [];
     const perClient = clients.map(() => 0);
@@ -394,8 +395,8 @@ describe('Heartbeats and unsolicited pongs (e2e)', () => {
   afterAll(() => running.close());
 
   it('drops a client that never answers pings even though it sends pongs of its own', async () => {
-    const faker = await TestClient.open(running.ws('/ws/behaviour'), { autoPong: false });
-    const live = await TestClient.open(running.ws('/ws/behaviour'));
+    const faker = await WsClient.open(running.ws('/ws/behaviour'), { autoPong: false });
+    const live = await WsClient.open(running.ws('/ws/behaviour'));
     const pongs = setInterval(() => {
       if (faker.socket.readyState === WebSocket.OPEN) faker.socket.pong('unsolicited');
     }, 50);
@@ -544,7 +545,7 @@ describe('IPv6 clients and the per-address cap (e2e)', () => {
 
   it('counts an IPv6 client under its /64 and refuses the third with 429', async () => {
     const url = `ws://[::1]:${running.port}/ws/behaviour`;
-    const mine = await Promise.all([1, 2].map(() => TestClient.open(url)));
+    const mine = await Promise.all([1, 2].map(() => WsClient.open(url)));
     expect(await upgradeStatus(url)).toBe(429);
     mine[0].close();
     await waitForHealth(`http://[::1]:${running.port}`, (h) => h.active_connections === 1);
@@ -589,10 +590,10 @@ describeWithRedis('Machine-wide caps and failing workers (e2e, WORKERS=2)', () =
         await sleep(50);
       }
       const url = `ws://127.0.0.1:${port}/ws/behaviour`;
-      const mine = await Promise.all([1, 2, 3].map(() => TestClient.open(url)));
+      const mine = await Promise.all([1, 2, 3].map(() => WsClient.open(url)));
       // Without the primary's count, one of the two workers would take a 4th (and 5th, 6th).
       for (let i = 0; i < 4; i++) expect(await upgradeStatus(url)).toBe(429);
-      const other = await TestClient.open(url, { localAddress: '127.0.0.2' });
+      const other = await WsClient.open(url, { localAddress: '127.0.0.2' });
       other.send('[]');
       expect(await other.nextJson()).toEqual(ACK);
       for (let i = 0; i < 4; i++) expect(await upgradeStatus(url, { localAddress: '127.0.0.3' })).toBe(503);
@@ -697,7 +698,7 @@ describe('Nested WebSocket paths (e2e)', () => {
     expect((await fetch(`${running.http}/ws/monitor`)).status).toBe(401);
     expect((await fetch(`${running.http}/ws/monitor?token=monitor-secret-0003`)).status).toBe(426);
     expect(await upgradeStatus(running.ws('/ws/monitor'))).toBe(401);
-    const client = await TestClient.open(running.ws('/ws'));
+    const client = await WsClient.open(running.ws('/ws'));
     client.send('{"type":"click"}');
     expect(await client.nextJson()).toEqual(ACK);
     client.close();

@@ -1,10 +1,11 @@
 // JWT mode with WORKERS=2 (production build, a private redis-server): MAX_CONNECTIONS_PER_SUBJECT
 // holds for the machine, not per worker, and a subject's place comes back when a socket closes.
 import { bearer, hsKey, jwtEnv, mint, refusedUpgrade } from './support/auth.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { Service } from './support/service.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { Service } from '../harness/service.mjs';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 describeWithRedis('JWT mode with WORKERS=2 (system)', () => {
   let redis: RedisServer;
@@ -34,16 +35,16 @@ describeWithRedis('JWT mode with WORKERS=2 (system)', () => {
       }
       const url = `ws://127.0.0.1:${port}/ws/behaviour`;
       const token = await mint(key, { sub: 'phone-1' });
-      const open = await Promise.all([1, 2].map(() => TestClient.open(url, bearer(token))));
+      const open = await Promise.all([1, 2].map(() => WsClient.open(url, bearer(token))));
       // Six more tries land on both workers (SO_REUSEPORT): a per-worker count would let some in.
       for (let i = 0; i < 6; i++) expect((await refusedUpgrade(url, bearer(token))).status).toBe(429);
       // Another subject is served meanwhile.
-      const other = await TestClient.open(url, bearer(await mint(key, { sub: 'phone-2' })));
+      const other = await WsClient.open(url, bearer(await mint(key, { sub: 'phone-2' })));
       other.close();
       open[0].close();
       await open[0].closed;
       const again = await until(
-        () => TestClient.open(url, bearer(token)).catch(() => undefined),
+        () => WsClient.open(url, bearer(token)).catch(() => undefined),
         (c) => c !== undefined,
         5000,
         50,

@@ -12,8 +12,8 @@ import {
   refusedUpgrade,
   signingKey,
 } from './support/auth.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const readyStatus = async (base: string) => (await fetch(`${base}/health/ready`)).status;
 
@@ -54,7 +54,7 @@ describe('JWT mode with a JWKS (e2e)', () => {
       (status) => status === 200,
       10_000,
     );
-    const client = await TestClient.open(`${ingest}?stream=device-1`, bearer(token));
+    const client = await WsClient.open(`${ingest}?stream=device-1`, bearer(token));
     expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'device-1', last_seq: 0 });
     client.close();
   });
@@ -69,7 +69,7 @@ describe('JWT mode with a JWKS (e2e)', () => {
     jwks.keys = [second.publicJwk!];
     // Past the refetch interval since the last fetch, a token of the new key triggers one fetch.
     await sleep(2100);
-    const client = await TestClient.open(
+    const client = await WsClient.open(
       `${ingest}?stream=device-2`,
       bearer(await mint(second, { sub: 'device-2' })),
     );

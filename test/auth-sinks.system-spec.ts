@@ -8,10 +8,12 @@ import { decodeJwt } from 'jose';
 import { type RunningApp, startApp } from './support/app.js';
 import { type SigningKey, bearer, hsKey, jwtEnv, mint, refusedUpgrade, signingKey } from './support/auth.js';
 import { readHealth, waitForHealth } from './support/health.js';
-import { NatsServer, describeWithNats, readLog as readNatsLog } from './support/nats.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { sleep } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats, readLog as readNatsLog } from './support/nats.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { sleep } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const seqAck = (seq: number) => ({
   status: 'received',
@@ -48,8 +50,8 @@ async function openStream(
   running: RunningApp,
   stream: string,
   token: string,
-): Promise<{ client: TestClient; lastSeq: number }> {
-  const client = await TestClient.open(
+): Promise<{ client: WsClient; lastSeq: number }> {
+  const client = await WsClient.open(
     running.ws(`/ws/behaviour?stream=${encodeURIComponent(stream)}`),
     bearer(token),
   );
@@ -57,7 +59,7 @@ async function openStream(
   return { client, lastSeq: resume.last_seq };
 }
 
-async function send(client: TestClient, seq: number): Promise<Record<string, unknown>> {
+async function send(client: WsClient, seq: number): Promise<Record<string, unknown>> {
   client.send(JSON.stringify({ seq, event_type: 'tap' }));
   return client.nextJson();
 }
@@ -190,7 +192,7 @@ describeWithRedis('JWT mode with SINK=redis-stream (e2e)', () => {
       INGEST_TOKENS: 'ingest-token-a-0001',
     });
     try {
-      const client = await TestClient.open(
+      const client = await WsClient.open(
         staticApp.ws('/ws/behaviour?stream=shared-1'),
         bearer('ingest-token-a-0001'),
       );

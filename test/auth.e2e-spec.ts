@@ -24,8 +24,8 @@ import {
 import { type Contract, loadContract } from './support/contract.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { scrape } from './support/prometheus.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const NUM = expect.any(Number) as unknown;
 
@@ -41,8 +41,8 @@ async function openStream(
   running: RunningApp,
   stream: string,
   token: string,
-): Promise<{ client: TestClient; lastSeq: number }> {
-  const client = await TestClient.open(
+): Promise<{ client: WsClient; lastSeq: number }> {
+  const client = await WsClient.open(
     running.ws(`/ws/behaviour?stream=${encodeURIComponent(stream)}`),
     bearer(token),
   );
@@ -56,7 +56,7 @@ beforeAll(async () => {
   contract = await loadContract();
 });
 
-async function send(client: TestClient, seq: number): Promise<Record<string, unknown>> {
+async function send(client: WsClient, seq: number): Promise<Record<string, unknown>> {
   client.send(JSON.stringify({ seq, event_type: 'tap', x: seq }));
   return client.nextJson();
 }
@@ -80,7 +80,7 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
   afterAll(() => running.close());
 
   it('a hijack is refused with 403 before any state is read: the owner keeps its socket and its seq, nothing is stored', async () => {
-    const monitor = await TestClient.open(
+    const monitor = await WsClient.open(
       running.ws('/ws/monitor'),
       bearer(await mint(key, { sub: 'ops-1', scope: 'openid cbsa:monitor' })),
     );
@@ -135,7 +135,7 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
   });
 
   it('monitor events carry the sub of the connection that sent them', async () => {
-    const monitor = await TestClient.open(running.ws('/ws/monitor'), bearer('monitor-secret-0003'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'), bearer('monitor-secret-0003'));
     await monitor.until((f) => f.type === 'hello');
     const { client } = await openStream(running, 'device-7:s', await mint(key, { sub: 'device-7' }));
     expect(await send(client, 1)).toEqual(seqAck(1));
@@ -242,17 +242,17 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
 
   it('caps live connections per subject (429) and serves the subject again once one closes', async () => {
     const token = await mint(key, { sub: 'busy-1' });
-    const open = await Promise.all([1, 2, 3].map(() => TestClient.open(ingest, bearer(token))));
+    const open = await Promise.all([1, 2, 3].map(() => WsClient.open(ingest, bearer(token))));
     const refusal = await refusedUpgrade(ingest, bearer(token));
     expect(refusal.status).toBe(429);
     // Another subject is not affected.
-    const other = await TestClient.open(ingest, bearer(await mint(key, { sub: 'calm-1' })));
+    const other = await WsClient.open(ingest, bearer(await mint(key, { sub: 'calm-1' })));
     other.close();
     open[0].close();
     await open[0].waitClosed();
     // Its place comes back once the server has seen the socket close.
     const again = (await until(
-      () => TestClient.open(ingest, bearer(token)).catch(() => undefined),
+      () => WsClient.open(ingest, bearer(token)).catch(() => undefined),
       (c) => c !== undefined,
       5000,
       50,
@@ -263,7 +263,7 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
   });
 
   it('without a stream id the seed contract holds in JWT mode', async () => {
-    const client = await TestClient.open(ingest, bearer(await mint(key, { sub: 'seed-1' })));
+    const client = await WsClient.open(ingest, bearer(await mint(key, { sub: 'seed-1' })));
     client.send('{"event_type":"tap"}');
     expect(await client.nextJson()).toEqual({
       status: 'received',
@@ -280,7 +280,7 @@ describe('JWT mode with an ES256 public key (e2e)', () => {
     expect(
       (await refusedUpgrade(monitor, bearer(await mint(key, { scope: 'cbsa:monitor', aud: 'x' })))).status,
     ).toBe(401);
-    const viaQuery = await TestClient.open(
+    const viaQuery = await WsClient.open(
       `${monitor}?token=${await mint(key, { sub: 'ops', scope: 'cbsa:monitor' })}`,
     );
     expect(await viaQuery.nextJson()).toMatchObject({ type: 'hello' });

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { chromiumPath } from './support/browser.js';
-import { NATS_SERVER } from './support/nats.js';
-import { REDIS_SERVER } from './support/redis.js';
+import { NATS_SERVER } from '../harness/nats-server.mjs';
+import { REDIS_SERVER } from '../harness/redis-server.mjs';
 
 const RUN = join(PACKAGE_ROOT, 'bench', 'run.mjs');
 const RESULTS_DIR = join(PACKAGE_ROOT, 'bench', 'results');

@@ -5,8 +5,8 @@ import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
 import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
 import { scrape } from './support/prometheus.js';
-import { sleep } from './support/wait.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { sleep } from '../harness/wait.mjs';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 
 const STALL_MS = 1000;
 // Acks of FRAMES frames are more than both kernels' socket buffers hold on loopback.
@@ -153,7 +153,7 @@ describe('Every HTTP response says nosniff (e2e)', () => {
 
 /** Opens a resumable connection, checks its resume frame's last_seq and sends `seq`. */
 async function resumeAndSend(url: string, stream: string, seq: number): Promise<number> {
-  const client = await TestClient.open(`${url}/ws/behaviour?stream=${stream}`);
+  const client = await WsClient.open(`${url}/ws/behaviour?stream=${stream}`);
   const resume = await client.nextJson<{ last_seq: number }>();
   client.send(JSON.stringify({ event_type: 'tap', seq }));
   expect(await client.nextJson()).toMatchObject({ status: 'received', seq });
@@ -183,7 +183,7 @@ describe('Stream state in memory, bounded by bytes (e2e)', () => {
     // The weakened guarantee, as documented: the first stream is forgotten, a recent one is not.
     expect(await resumeAndSend(url, id(149), 2)).toBe(1);
     expect(await resumeAndSend(url, id(0), 2)).toBe(0);
-    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'));
     const stats = await monitor.until<{ type: string; state_evictions?: number }>((f) => f.type === 'stats');
     expect(stats.state_evictions).toBe(evictions + 1);
     monitor.close();

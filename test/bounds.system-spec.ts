@@ -1,15 +1,17 @@
 // Every resource a client can make the service hold is bounded: the cases that need a service
 // process or a broker (the in-process ones are in bounds.e2e-spec.ts). Each pushes past one bound.
 import type { Socket } from 'node:net';
-import { NatsServer, describeWithNats } from './support/nats.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats } from './support/nats.js';
 import { scrape } from './support/prometheus.js';
 import { rawWebSocket } from './support/raw-frames.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { waitForHealth } from './support/health.js';
-import { Service } from './support/service.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { Service } from '../harness/service.mjs';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 describe('Monitors that never read, with a large replay (production build)', () => {
   const MONITORS = 20;
@@ -27,13 +29,13 @@ describe('Monitors that never read, with a large replay (production build)', () 
       const port = await service.port();
       const http = `http://127.0.0.1:${port}`;
       // 200 events of 60 KiB fill the replay: 12 MiB, twelve times a monitor's buffer limit.
-      const producer = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
+      const producer = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
       const pad = 'x'.repeat(60 * 1024);
       for (let i = 0; i < 200; i++) producer.send(JSON.stringify({ event_type: 'tap', i, pad }));
       for (let i = 0; i < 200; i++) await producer.nextJson();
       producer.close();
       // One monitor that reads takes the replay in, so it is built before the baseline.
-      const reader = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor`);
+      const reader = await WsClient.open(`ws://127.0.0.1:${port}/ws/monitor`);
       await sleep(500);
       const idle = service.rssMb();
       const sockets: Socket[] = [];
@@ -58,7 +60,7 @@ describe('Monitors that never read, with a large replay (production build)', () 
 
 /** Opens a resumable connection, checks its resume frame's last_seq and sends `seq`. */
 async function resumeAndSend(url: string, stream: string, seq: number): Promise<number> {
-  const client = await TestClient.open(`${url}/ws/behaviour?stream=${stream}`);
+  const client = await WsClient.open(`${url}/ws/behaviour?stream=${stream}`);
   const resume = await client.nextJson<{ last_seq: number }>();
   client.send(JSON.stringify({ event_type: 'tap', seq }));
   expect(await client.nextJson()).toMatchObject({ status: 'received', seq });

@@ -7,20 +7,22 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { scrape } from './support/prometheus.js';
-import { NatsServer, describeWithNats, readLog } from './support/nats.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { Service } from './support/service.js';
-import { until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats, readLog } from './support/nats.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { Service } from '../harness/service.mjs';
+import { until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const ACL_DIR = join(PACKAGE_ROOT, 'deploy', 'acl');
 
 /** Exercises what the service does with a broker: resumable streams, resume, a monitor, stats. */
 async function exercise(running: Pick<RunningApp, 'ws' | 'http'>): Promise<void> {
-  const monitor = await TestClient.open(running.ws('/ws/monitor'));
+  const monitor = await WsClient.open(running.ws('/ws/monitor'));
   for (const stream of ['acl-1:s', 'acl-2:s']) {
     for (let round = 0; round < 2; round++) {
-      const client = await TestClient.open(running.ws(`/ws/behaviour?stream=${stream}`));
+      const client = await WsClient.open(running.ws(`/ws/behaviour?stream=${stream}`));
       expect(await client.nextJson()).toEqual({ type: 'resume', stream, last_seq: round * 5 });
       for (let seq = round * 5 + 1; seq <= round * 5 + 5; seq++) {
         client.send(JSON.stringify({ seq, event_type: 'tap' }));

@@ -5,8 +5,8 @@ import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
-import { sleep } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { sleep } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const CYCLES = Number(process.env.SOAK_CYCLES || 2000);
 if (!Number.isSafeInteger(CYCLES) || CYCLES < 1) throw new Error('SOAK_CYCLES must be a positive integer');
@@ -86,7 +86,7 @@ describe('Connection churn (e2e)', () => {
     const worker = async () => {
       while (next < count) {
         const cycle = next++;
-        const client = await TestClient.open(url);
+        const client = await WsClient.open(url);
         client.send(JSON.stringify({ event_type: 'tap', cycle }));
         const ack = await client.nextJson<{ message_id: number }>();
         expect(ack).toEqual(ACK);
@@ -151,7 +151,7 @@ describe('Connection churn (e2e)', () => {
 
       // The upgrade caps count sockets too: exactly PER_IP_CAP fit again, and the next one is refused
       // by the per-IP cap (429), not the global one (503), so neither counter kept a slot.
-      const held = await Promise.all(Array.from({ length: PER_IP_CAP }, () => TestClient.open(url))).catch(
+      const held = await Promise.all(Array.from({ length: PER_IP_CAP }, () => WsClient.open(url))).catch(
         (err: Error) => {
           throw new Error(`${PER_IP_CAP} sockets no longer fit under the caps: ${err.message}`);
         },

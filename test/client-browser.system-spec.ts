@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type * as Sdk from '../client/src/index.js';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
-import { RedisServer, freePort } from './support/redis.js';
+import { freePort } from '../harness/process.mjs';
+import { RedisServer } from '../harness/redis-server.mjs';
 import { CLIENT_DIST, range, readLog } from './support/sdk.js';
-import { Service } from './support/service.js';
+import { Service } from '../harness/service.mjs';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { FakeServer } from '../client/test/fake-server.js';
 

@@ -5,10 +5,11 @@
 // Runs where the service has JWT mode (src/auth/).
 import { createHmac } from 'node:crypto';
 import type * as Sdk from '../client/src/index.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { importSdk, range, readLog } from './support/sdk.js';
-import { Service } from './support/service.js';
-import { sleep } from './support/wait.js';
+import { Service } from '../harness/service.mjs';
+import { sleep } from '../harness/wait.mjs';
 
 const SECRET = 'sdk-system-test-secret-of-at-least-32-bytes';
 const ISSUER = 'https://issuer.example';

@@ -8,9 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
+import { freePort } from '../harness/process.mjs';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { CLIENT_DIST, readLog } from './support/sdk.js';
-import { Service } from './support/service.js';
+import { Service } from '../harness/service.mjs';
 
 const CHILD = join(import.meta.dirname, 'support', 'sdk-kill-child.mjs');
 const KILLS = 32;

@@ -13,11 +13,14 @@ import { pathToFileURL } from 'node:url';
 import type * as Sdk from '../client/src/index.js';
 import { type Contract, loadContract } from './support/contract.js';
 import { readHealth, waitForHealth } from './support/health.js';
-import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
+import { freePort } from '../harness/process.mjs';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { CLIENT_DIST, importSdk, range, readLog } from './support/sdk.js';
-import { Service } from './support/service.js';
+import { Instance } from '../harness/instance.mjs';
+import type { Service } from '../harness/service.mjs';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { sleep, until } from './support/wait.js';
+import { sleep, until } from '../harness/wait.mjs';
 
 const FAST = { minDelay: 20, maxDelay: 400, ackTimeout: 3_000 };
 
@@ -38,11 +41,10 @@ describeWithRedis('@cbsa/client against the service (e2e)', () => {
   const services: Service[] = [];
   const clients: Sdk.CbsaClient[] = [];
 
-  async function startService(env: Record<string, string>): Promise<{ service: Service; port: number }> {
-    const service = new Service({ SINK: 'redis-stream', REDIS_URL: redis.url, ...env });
-    services.push(service);
-    await service.waitForLine((l) => / listening on /.test(l.msg), 60_000); // slow on a busy machine
-    return { service, port: await service.port() };
+  async function startService(env: Record<string, string>): Promise<Instance> {
+    const instance = await Instance.start({ SINK: 'redis-stream', REDIS_URL: redis.url, ...env });
+    services.push(instance.service);
+    return instance;
   }
 
   beforeAll(async () => {

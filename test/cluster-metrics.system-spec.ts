@@ -1,8 +1,9 @@
 // WORKERS=2: one scrape of /metrics on the shared port returns the whole cluster, summed per series.
 import type { AckFrame } from '../src/protocol/index.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const CLIENTS = 20;
 const VALID_PER_CLIENT = 10;
@@ -42,7 +43,7 @@ describeWithRedis('Cluster metrics, WORKERS=2 (e2e)', () => {
     // A connection per client, so the primary spreads them over both workers.
     await Promise.all(
       Array.from({ length: CLIENTS }, async (_, c) => {
-        const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
+        const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
         for (let i = 0; i < VALID_PER_CLIENT; i++) client.send(JSON.stringify({ c, i }));
         client.send('not json');
         for (let i = 0; i < VALID_PER_CLIENT; i++) {

@@ -3,16 +3,16 @@
 import { DiagnosticSeverity } from '@asyncapi/parser';
 import { type Contract, loadContract, parseAsyncApi } from './support/contract.js';
 import { type RunningApp, startApp } from './support/app.js';
-import { TestClient } from './support/ws-client.js';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const ANY_NUMBER = expect.any(Number) as unknown;
 
 describe('AsyncAPI contract (docs/asyncapi.yaml)', () => {
   let contract: Contract;
   let running: RunningApp;
-  const clients: TestClient[] = [];
+  const clients: WsClient[] = [];
   const open = async (path: string) => {
-    const client = await TestClient.open(running.ws(path));
+    const client = await WsClient.open(running.ws(path));
     clients.push(client);
     return client;
   };

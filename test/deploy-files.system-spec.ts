@@ -9,11 +9,13 @@ import { parse, parseAllDocuments } from 'yaml';
 import { type AppConfig, PACKAGE_ROOT, parseEnv } from '../src/config/env.js';
 import { SETTINGS } from '../src/config/schema.js';
 import { type RunningApp, startApp } from './support/app.js';
-import { NatsServer, describeWithNats } from './support/nats.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { Service } from './support/service.js';
-import { until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats } from './support/nats.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { Service } from '../harness/service.mjs';
+import { until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const DEPLOY = join(PACKAGE_ROOT, 'deploy');
 const ANY_STRING = expect.any(String) as unknown;
@@ -203,7 +205,7 @@ describeWithRedis('Deployment files against the running service', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'cbsa-deploy-'));
-    redis = await RedisServer.start(undefined, dataDir);
+    redis = await RedisServer.start({ dataDir });
     // The Deployment's own env, on a free port of this machine and a private Redis.
     running = await startApp({
       ...deploymentEnv,
@@ -288,7 +290,7 @@ describeWithRedis('Deployment files against the running service', () => {
       await client.xgroup('CREATE', `${config.redisPrefix}stream`, 'analytics', '$', 'MKSTREAM');
       await client.quit();
       for (const http of [running.http, natsHttp]) {
-        const ingest = await TestClient.open(`${http.replace('http', 'ws')}/ws/behaviour`);
+        const ingest = await WsClient.open(`${http.replace('http', 'ws')}/ws/behaviour`);
         ingest.send('{"event_type":"tap"}');
         expect(JSON.parse(await ingest.next())).toMatchObject({ status: 'received' });
         ingest.close();

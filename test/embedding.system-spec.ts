@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { chromiumPath, launchChromium } from './support/browser.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { TestClient } from './support/ws-client.js';
-import { sleep } from './support/wait.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { WsClient } from '../harness/ws-client.mjs';
+import { sleep } from '../harness/wait.mjs';
 
 const run = promisify(execFile);
 
@@ -178,7 +179,7 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
   });
 
   it('keeps the ingest contract exactly, and a monitor sees the event', async () => {
-    const monitor = await TestClient.open(`${ws}/cbsa/ws/monitor`);
+    const monitor = await WsClient.open(`${ws}/cbsa/ws/monitor`);
     const hello = await monitor.nextJson<{ type: string; endpoints: unknown }>();
     expect(hello.type).toBe('hello');
     expect(hello.endpoints).toEqual({
@@ -186,7 +187,7 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
       monitor: '/cbsa/ws/monitor',
       flow_map: '/cbsa/event-flow-map',
     });
-    const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+    const client = await WsClient.open(`${ws}/cbsa/ws/behaviour`);
     client.send('{"event":"page_view","embedded":true}');
     expect(await client.next()).toMatch(
       /^\{"status":"received","server_timestamp":\d+\.\d{3},"message_id":1\}$/,
@@ -221,7 +222,7 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
         await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
           timeout: 10_000,
         });
-        const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+        const client = await WsClient.open(`${ws}/cbsa/ws/behaviour`);
         client.send('{"event":"seen_by_page","user_id":"embedded-user"}');
         await client.nextJson();
         await page.waitForSelector('[data-testid="feed-row"] [data-col="user"]:text-is("embedded-user")', {
@@ -236,7 +237,7 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
   );
 
   it("serves the host's own gateway on /host-ws as Nest's WsAdapter would", async () => {
-    const client = await TestClient.open(`${ws}/host-ws`);
+    const client = await WsClient.open(`${ws}/host-ws`);
     client.send(JSON.stringify({ event: 'echo', data: 'hello host' }));
     expect(await client.nextJson()).toEqual({ event: 'echo', data: 'hello host' });
     client.socket.close();
@@ -253,7 +254,7 @@ describe('CbsaModule in a host application, from the packed package (e2e)', () =
   });
 
   it("drains CBSA with 1001 on SIGTERM, through the host's enableShutdownHooks", async () => {
-    const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+    const client = await WsClient.open(`${ws}/cbsa/ws/behaviour`);
     client.send('{"event":"before_shutdown"}');
     expect(await client.nextJson()).toEqual(expect.objectContaining({ status: 'received' }));
     host.proc.kill('SIGTERM');
@@ -312,7 +313,7 @@ describeWithRedis('CbsaModule in a host application, with the Redis stream sink 
     const prefix = 'embedded:';
     const { host, ws } = await startHost({ sink: 'redis-stream', redisUrl: redis.url, redisPrefix: prefix });
     try {
-      const client = await TestClient.open(`${ws}/cbsa/ws/behaviour`);
+      const client = await WsClient.open(`${ws}/cbsa/ws/behaviour`);
       const ids: number[] = [];
       for (let i = 0; i < 3; i++) {
         client.send(`{"event":"stored","n":${i}}`);

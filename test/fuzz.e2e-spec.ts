@@ -6,8 +6,8 @@ import { isUtf8 } from 'node:buffer';
 import { randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
-import { sleep } from './support/wait.js';
-import { TIMEOUT_MS, TestClient, expectServed } from './support/ws-client.js';
+import { sleep } from '../harness/wait.mjs';
+import { TIMEOUT_MS, WsClient, expectServed } from '../harness/ws-client.mjs';
 
 const SECONDS = Number(process.env.FUZZ_SECONDS || 5);
 const SEED = Number(process.env.FUZZ_SEED || randomInt(2 ** 31));
@@ -261,8 +261,8 @@ function randomMessage(rng: Rng): Message {
 
 // --- Clients -----------------------------------------------------------------------------------
 
-/** Like TestClient.waitClosed, but clears its timer: thousands of 5 s timers would linger otherwise. */
-async function closeCode(client: TestClient): Promise<number> {
+/** Like WsClient.waitClosed, but clears its timer: thousands of 5 s timers would linger otherwise. */
+async function closeCode(client: WsClient): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`not closed within ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
@@ -321,7 +321,7 @@ class FuzzClient {
 
   private async session(deadline: number): Promise<void> {
     this.doing = 'connecting';
-    const client = await TestClient.open(this.url);
+    const client = await WsClient.open(this.url);
     const expected: Pending[] = [];
     const pings: Buffer[] = [];
     const pongErrors: string[] = [];

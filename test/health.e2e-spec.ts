@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DEFAULT_FLOW_MAP_FILE } from '../src/stream/flow-map.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { type Health, waitForHealth } from './support/health.js';
-import { TestClient } from './support/ws-client.js';
+import { WsClient } from '../harness/ws-client.mjs';
 
 describe('HTTP endpoints (e2e)', () => {
   let running: RunningApp;
@@ -36,9 +36,9 @@ describe('HTTP endpoints (e2e)', () => {
   });
 
   it('counts connections, monitors, messages and errors, and counts go back down', async () => {
-    const a = await TestClient.open(running.ws('/ws/behaviour'));
-    const b = await TestClient.open(running.ws('/ws/behaviour'));
-    const m = await TestClient.open(running.ws('/ws/monitor'));
+    const a = await WsClient.open(running.ws('/ws/behaviour'));
+    const b = await WsClient.open(running.ws('/ws/behaviour'));
+    const m = await WsClient.open(running.ws('/ws/monitor'));
     a.send('{"event_type":"tap"}');
     await a.next();
     b.send('nope');
@@ -111,8 +111,8 @@ describe('A replacement flow map (e2e)', () => {
         nodes: { id: string }[];
       };
       expect(map.nodes.map((n) => n.id)).toEqual(['phone', 'parse', 'error', 'taps', 'rest', 'ack']);
-      const monitor = await TestClient.open(running.ws('/ws/monitor'));
-      const client = await TestClient.open(running.ws('/ws/behaviour'));
+      const monitor = await WsClient.open(running.ws('/ws/monitor'));
+      const client = await WsClient.open(running.ws('/ws/behaviour'));
       client.send('{"kind":"TAP"}');
       await client.next();
       const batch = await monitor.until<{ type: string; events: { path: string[]; category: string }[] }>(

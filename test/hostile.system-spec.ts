@@ -5,9 +5,9 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { type Health, readHealth, waitForHealth } from './support/health.js';
 import { closeCode, frame, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
-import { Service } from './support/service.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { Service } from '../harness/service.mjs';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 
 /** The bound this suite holds the service to, in MiB of resident memory after every input. */
 const RSS_BOUND_MB = 350;
@@ -48,7 +48,7 @@ async function rawIngest(): Promise<Socket> {
 
 /** Sends one frame on an authorised ws client and returns the reply. */
 async function reply(data: string | Buffer, binary = false): Promise<Record<string, unknown>> {
-  const client = await TestClient.open(ingestUrl());
+  const client = await WsClient.open(ingestUrl());
   client.send(data, { binary });
   try {
     return await client.nextJson(10_000);
@@ -58,7 +58,7 @@ async function reply(data: string | Buffer, binary = false): Promise<Record<stri
 }
 
 async function closedWith(data: string | Buffer, binary: boolean): Promise<number> {
-  const client = await TestClient.open(ingestUrl());
+  const client = await WsClient.open(ingestUrl());
   client.send(data, { binary });
   return (await client.waitClosed()).code;
 }
@@ -290,7 +290,7 @@ const rows: Row[] = [
     'dropped by heartbeat as if silent',
     async () => {
       const before = await settled();
-      const client = await TestClient.open(ingestUrl(), { autoPong: false });
+      const client = await WsClient.open(ingestUrl(), { autoPong: false });
       const pongs = setInterval(() => {
         if (client.socket.readyState === WebSocket.OPEN) client.socket.pong('not an answer');
       }, 50);
@@ -389,9 +389,9 @@ const rows: Row[] = [
     'eight frames of 200 KiB (over MONITOR_EVENT_MAX_BYTES) while a monitor watches',
     'all acked; the monitor gets previews with "truncated": true, in frames under MONITOR_FRAME_MAX_BYTES',
     async () => {
-      const monitor = await TestClient.open(`ws://127.0.0.1:${port}${monitorPath}`);
+      const monitor = await WsClient.open(`ws://127.0.0.1:${port}${monitorPath}`);
       await eventually((h) => h.active_monitors === 1);
-      const client = await TestClient.open(ingestUrl());
+      const client = await WsClient.open(ingestUrl());
       const big = JSON.stringify({ event_type: 'swipe', pad: 'g'.repeat(200 * 1024) });
       const ids: number[] = [];
       for (let i = 0; i < 8; i++) client.send(big);
@@ -431,7 +431,7 @@ const rows: Row[] = [
     'a message flood over the rate limit',
     '"Rate limit exceeded", then closed with 1008',
     async () => {
-      const client = await TestClient.open(ingestUrl());
+      const client = await WsClient.open(ingestUrl());
       const errors: unknown[] = [];
       client.socket.on('message', (data: Buffer) => {
         const reply = JSON.parse(data.toString()) as { status: string };
@@ -681,7 +681,7 @@ describe('Peers that stop reading, heartbeats off (e2e)', () => {
     monitor.pause();
     monitor.on('error', () => undefined);
     await waitForHealth(`http://127.0.0.1:${peerPort}`, (h) => h.active_monitors === 1);
-    const client = await TestClient.open(peerIngestUrl());
+    const client = await WsClient.open(peerIngestUrl());
     const pad = JSON.stringify({ event_type: 'swipe', pad: 'z'.repeat(2000) });
     // Ingest keeps going (every frame acked) until the server gives up on the monitor.
     for (let round = 0; round < 40 && (await peerHealth()).active_monitors === 1; round++) {

@@ -6,21 +6,17 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { ID_HEADROOM, timeFloor } from '../src/stream/id-source.js';
-import { NatsServer, describeWithNats } from './support/nats.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { Service } from './support/service.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats } from './support/nats.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { Instance } from '../harness/instance.mjs';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 interface Ack {
   status: string;
   message_id?: number;
-}
-
-async function start(env: Record<string, string>): Promise<{ service: Service; port: number }> {
-  const service = new Service(env);
-  const line = await service.waitForLine((l) => / listening on /.test(l.msg), 60_000);
-  return { service, port: Number(/:(\d+) /.exec(line.msg)![1]) };
 }
 
 /** A connection that sends `{}` in rounds of 20 and keeps the ids acked, checking each against the clock. */
@@ -28,10 +24,10 @@ class Sender {
   readonly ids: number[] = [];
   refused = 0;
 
-  private constructor(private readonly client: TestClient) {}
+  private constructor(private readonly client: WsClient) {}
 
   static async open(port: number): Promise<Sender> {
-    return new Sender(await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`));
+    return new Sender(await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`));
   }
 
   async send(rounds: number): Promise<void> {
@@ -71,12 +67,12 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
       return new Map(keys.map((k, i) => [k, values[i]]));
     };
     const all: number[] = [];
-    const processes: { service: Service }[] = [];
+    const processes: Instance[] = [];
     try {
-      const a = await start(env);
+      const a = await Instance.start(env);
       processes.push(a);
       const before = await slots();
-      const b = await start(env);
+      const b = await Instance.start(env);
       processes.push(b);
       const after = await slots();
       const bSlot = [...after.keys()].find((k) => !before.has(k))!;
@@ -93,7 +89,7 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
         (k) => !after.has(k),
       );
       for (const key of fillers) await admin.set(key, 'filler', 'PX', 60_000);
-      const starting = start(env);
+      const starting = Instance.start(env);
       const taken = await until(
         () => slots(),
         (m) => m.get(bSlot) !== undefined,
@@ -123,8 +119,8 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
       // Redis restarts empty and every process restarts: nothing remembers an earlier id.
       const port = redis.port;
       await redis.stop();
-      redis = await RedisServer.start(port);
-      const again = await Promise.all([start(env), start(env)]);
+      redis = await RedisServer.start({ port });
+      const again = await Promise.all([Instance.start(env), Instance.start(env)]);
       processes.push(...again);
       const senders = await Promise.all(again.map((p) => Sender.open(p.port)));
       await Promise.all(senders.map((s) => s.send(5)));
@@ -147,7 +143,7 @@ describeWithRedis('Message ids with Redis (e2e)', () => {
     const redis = await RedisServer.start();
     const admin = new Redis(redis.url);
     await admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
-    const instance = await start({ REDIS_URL: redis.url });
+    const instance = await Instance.start({ REDIS_URL: redis.url });
     try {
       const warning = await instance.service.waitForLine((l) => /maxmemory-policy/.test(l.msg));
       expect(warning.msg).toBe(
@@ -168,10 +164,10 @@ describeWithNats('Message ids with SINK=nats and no Redis (e2e)', () => {
     const nc = await connect({ servers: nats.url });
     const slotCount = 4;
     const env = { SINK: 'nats', NATS_URL: nats.url, ID_SLOTS: String(slotCount) };
-    const processes: { service: Service }[] = [];
+    const processes: Instance[] = [];
     const all: number[] = [];
     try {
-      const [a, b] = await Promise.all([start(env), start(env)]);
+      const [a, b] = await Promise.all([Instance.start(env), Instance.start(env)]);
       processes.push(a, b);
       const kv = await new Kvm(nc).open('CBSA_id_slots');
       const revisions = async () => {
@@ -196,7 +192,7 @@ describeWithNats('Message ids with SINK=nats and no Redis (e2e)', () => {
       for (const key of after.keys()) await kv.purge(key);
       const fillers = Array.from({ length: slotCount }, (_, n) => `slot${n}`).filter((k) => k !== bSlot);
       for (const key of fillers) await kv.put(key, 'filler');
-      const c = await start(env);
+      const c = await Instance.start(env);
       processes.push(c);
       // C holds B's slot now, while B (stopped) still thinks it does.
       const taken = await kv.get(bSlot);

@@ -2,7 +2,7 @@
 import { request } from 'node:http';
 import WebSocket from 'ws';
 import { type RunningApp, startApp } from './support/app.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 
 const ACK = {
   status: 'received',
@@ -14,9 +14,9 @@ const MALFORMED = { status: 'error', message: 'Malformed JSON' };
 describe('Ingest /ws/behaviour (e2e)', () => {
   let running: RunningApp;
   let url: string;
-  const clients: TestClient[] = [];
+  const clients: WsClient[] = [];
   const open = async () => {
-    const client = await TestClient.open(url);
+    const client = await WsClient.open(url);
     clients.push(client);
     return client;
   };
@@ -51,8 +51,8 @@ describe('Ingest /ws/behaviour (e2e)', () => {
   it('numbers messages from a process-wide counter starting at 1, in send order', async () => {
     const fresh = await startApp();
     try {
-      const a = await TestClient.open(fresh.ws('/ws/behaviour'));
-      const b = await TestClient.open(fresh.ws('/ws/behaviour'));
+      const a = await WsClient.open(fresh.ws('/ws/behaviour'));
+      const b = await WsClient.open(fresh.ws('/ws/behaviour'));
       a.send('{}');
       expect(await a.nextJson()).toEqual({ ...ACK, message_id: 1 });
       b.send('{}');
@@ -123,7 +123,7 @@ describe('Ingest /ws/behaviour (e2e)', () => {
   });
 
   it('acks 100 000 levels of nesting while a monitor is connected, and the monitor gets it', async () => {
-    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'));
     clients.push(monitor);
     await monitor.until((f) => f.type === 'hello');
     const client = await open();
@@ -139,7 +139,7 @@ describe('Ingest /ws/behaviour (e2e)', () => {
   });
 
   it('treats __proto__ and constructor keys as plain data', async () => {
-    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'));
     clients.push(monitor);
     const client = await open();
     const frame =

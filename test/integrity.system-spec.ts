@@ -6,11 +6,12 @@ import { Redis } from 'ioredis';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisServer, describeWithRedis } from './support/redis.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { ResumableClient } from './support/resumable-client.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
-import { sleep } from './support/wait.js';
+import { Instance } from '../harness/instance.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
+import { sleep, waitFor } from '../harness/wait.mjs';
 
 /** The machine running npm test may be busy: each fault test gets room. */
 const TEST_TIMEOUT_MS = 240_000;
@@ -103,47 +104,9 @@ const clean = (entries: number): Audit => ({
   outOfOrder: 0,
 });
 
-class Instance {
-  port = 0;
-  service!: Service;
-
-  constructor(private readonly env: Record<string, string>) {}
-
-  async start(port = 0): Promise<this> {
-    this.service = new Service({
-      SINK: 'redis-stream',
-      ...this.env,
-      PORT: String(port),
-    });
-    // The machine may be busy: give the production build time to boot.
-    const line = await this.service.waitForLine((l) => / listening on /.test(l.msg), 90_000);
-    this.port = Number(/:(\d+) /.exec(line.msg)![1]);
-    return this;
-  }
-
-  url = () => `ws://127.0.0.1:${this.port}/ws/behaviour`;
-  http = (path: string) => `http://127.0.0.1:${this.port}${path}`;
-
-  async ready(): Promise<number> {
-    return (await fetch(this.http('/health/ready'))).status;
-  }
-
-  kill(): Promise<number | null> {
-    this.service.proc.kill('SIGKILL');
-    return this.service.exited;
-  }
-
-  stop(): Promise<void> {
-    return this.service.stop();
-  }
-}
-
-async function waitFor(probe: () => Promise<boolean> | boolean, timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(50);
-  }
+/** A SINK=redis-stream instance. The machine may be busy: give the production build time to boot. */
+function startInstance(env: Record<string, string>): Promise<Instance> {
+  return Instance.start({ SINK: 'redis-stream', ...env }, { timeout: 90_000 });
 }
 
 /**
@@ -151,7 +114,7 @@ async function waitFor(probe: () => Promise<boolean> | boolean, timeout = 15_000
  * frame says; returns the seqs answered duplicate, in order.
  */
 async function resendStored(url: string, stream: string, count: number): Promise<number[]> {
-  const client = await TestClient.open(`${url}?stream=${encodeURIComponent(stream)}`);
+  const client = await WsClient.open(`${url}?stream=${encodeURIComponent(stream)}`);
   expect(await client.nextJson()).toMatchObject({ type: 'resume' });
   for (let seq = 1; seq <= count; seq++) client.send(JSON.stringify({ seq, event_type: 'tap', n: seq }));
   const duplicates: number[] = [];
@@ -163,10 +126,10 @@ async function resendStored(url: string, stream: string, count: number): Promise
   return duplicates;
 }
 
-function clients(instance: { url: () => string }, prefix: string, count: number, events: number, window = 8) {
+function clients(instance: Instance, prefix: string, count: number, events: number, window = 8) {
   return Array.from(
     { length: count },
-    (_, i) => new ResumableClient(instance.url, `${prefix}:${i}`, events, window),
+    (_, i) => new ResumableClient(() => instance.ws(), `${prefix}:${i}`, events, window),
   );
 }
 
@@ -176,7 +139,7 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'cbsa-integrity-'));
-    redis = await RedisServer.start(undefined, dataDir);
+    redis = await RedisServer.start({ dataDir });
   });
   afterAll(async () => {
     await redis.stop();
@@ -187,17 +150,17 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'stores every event once, with stream and seq, through severed connections and a second connection per stream',
     async () => {
       const prefix = 'sever:';
-      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
+      const instance = await startInstance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix });
       const producers = clients(instance, 'sev', 4, 200);
       // Two connections on one stream at once: the twin sends the same seqs with the same data.
-      producers.push(new ResumableClient(instance.url, 'sev:0', 200));
+      producers.push(new ResumableClient(() => instance.ws(), 'sev:0', 200));
       const severing = setInterval(() => producers[Math.floor(Math.random() * producers.length)].sever(), 60);
       await Promise.all(producers.map((p) => p.run(100_000)));
       clearInterval(severing);
       // Duplicates forced: each stream's first 50 events sent again, as a client that lost its
       // acks would. Every one must be answered duplicate, backed by its entry, and not stored again.
       const resent = await Promise.all(
-        producers.slice(0, 4).map((p) => resendStored(instance.url(), p.stream, 50)),
+        producers.slice(0, 4).map((p) => resendStored(instance.ws(), p.stream, 50)),
       );
       expect(resent.map((seqs) => seqs.length)).toEqual([50, 50, 50, 50]);
       resent.forEach((seqs, i) => producers[i].duplicates.push(...seqs));
@@ -227,13 +190,12 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'keeps every guarantee through kill -9 mid-load and a restart',
     async () => {
       const prefix = 'kill:';
-      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
-      const port = instance.port;
+      const instance = await startInstance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix });
       const producers = clients(instance, 'kill', 4, 600, 16);
       const running = Promise.all(producers.map((p) => p.run(100_000)));
-      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await waitFor(() => producers.every((p) => p.acked.size > 50), 15_000);
       await instance.kill();
-      await instance.start(port);
+      await instance.restart();
       await running;
       expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(4 * 600));
       await instance.stop();
@@ -245,14 +207,13 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'keeps every guarantee through SIGTERM under load: acks written before 1001, nothing refused',
     async () => {
       const prefix = 'term:';
-      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
-      const port = instance.port;
+      const instance = await startInstance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix });
       const producers = clients(instance, 'term', 4, 600, 16);
       const running = Promise.all(producers.map((p) => p.run(100_000)));
-      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await waitFor(() => producers.every((p) => p.acked.size > 50), 15_000);
       await instance.stop();
       expect(await instance.service.exited).toBe(0);
-      await instance.start(port);
+      await instance.restart();
       await running;
       expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(4 * 600));
       expect(producers.flatMap((p) => p.refusals)).toEqual([]);
@@ -266,10 +227,10 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'keeps every guarantee through a Redis restart with its data (AOF), and never reuses an id',
     async () => {
       const prefix = 'aof:';
-      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
+      const instance = await startInstance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix });
       const producers = clients(instance, 'aof', 4, 600, 16);
       const running = Promise.all(producers.map((p) => p.run(100_000)));
-      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await waitFor(() => producers.every((p) => p.acked.size > 50), 15_000);
       await redis.stop();
       await sleep(300);
       await redis.restart();
@@ -285,23 +246,23 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'keeps every guarantee through a 3 s Redis stall (SIGSTOP): readiness 503, then recovers by itself',
     async () => {
       const prefix = 'stall:';
-      const instance = await new Instance({
+      const instance = await startInstance({
         REDIS_URL: redis.url,
         REDIS_PREFIX: prefix,
         REDIS_COMMAND_TIMEOUT_MS: '500',
         SINK_READY_MAX_AGE_MS: '300',
-      }).start();
+      });
       const producers = clients(instance, 'stall', 4, 600, 16);
       const running = Promise.all(producers.map((p) => p.run(100_000)));
-      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await waitFor(() => producers.every((p) => p.acked.size > 50), 15_000);
       redis.pause();
       try {
-        await waitFor(async () => (await instance.ready()) === 503, 5000);
+        await waitFor(async () => (await instance.readyStatus()) === 503, 5000);
         await sleep(2500);
       } finally {
         redis.resume();
       }
-      await waitFor(async () => (await instance.ready()) === 200, 10_000);
+      await waitFor(async () => (await instance.readyStatus()) === 200, 10_000);
       await running;
       expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(4 * 600));
       await instance.stop();
@@ -313,16 +274,16 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'with batches in flight, an earlier batch that fails in Redis (OOM) is never overtaken by a later one',
     async () => {
       const prefix = 'pipeline:';
-      const instance = await new Instance({
+      const instance = await startInstance({
         REDIS_URL: redis.url,
         REDIS_PREFIX: prefix,
         SINK_PIPELINE: '4',
         // Ids stay leased through the OOM windows: only the appends fail.
         ID_BLOCK_SIZE: '100000',
-      }).start();
+      });
       const producers = clients(instance, 'pipe', 6, 800, 32);
       const running = Promise.all(producers.map((p) => p.run(150_000)));
-      await waitFor(() => producers.every((p) => p.acked.size > 50));
+      await waitFor(() => producers.every((p) => p.acked.size > 50), 15_000);
       // Short OOM windows at random moments: the batches Redis runs inside one fail (every XADD is
       // refused), and those already sent behind them run after it, with the memory back.
       const admin = new Redis(redis.url);
@@ -353,12 +314,12 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'pauses sockets past SINK_QUEUE_MAX instead of refusing, and stores everything once',
     async () => {
       const prefix = 'bound:';
-      const instance = await new Instance({
+      const instance = await startInstance({
         REDIS_URL: redis.url,
         REDIS_PREFIX: prefix,
         SINK_QUEUE_MAX: '20',
         SINK_QUEUE_MAX_BYTES: '4096',
-      }).start();
+      });
       const producers = clients(instance, 'bound', 10, 150, 32);
       await Promise.all(producers.map((p) => p.run(100_000)));
       expect(audit(producers, await readLog(redis.url, prefix))).toEqual(clean(10 * 150));
@@ -373,17 +334,17 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     async () => {
       const prefix = 'pause:';
       const queueMax = 20;
-      const instance = await new Instance({
+      const instance = await startInstance({
         REDIS_URL: redis.url,
         REDIS_PREFIX: prefix,
         SINK_QUEUE_MAX: String(queueMax),
         HEARTBEAT_INTERVAL_MS: '0',
-      }).start();
+      });
       const depth = async () =>
         Number(
           /^cbsa_sink_queue_depth (\S+)$/m.exec(await (await fetch(instance.http('/metrics'))).text())![1],
         );
-      const client = await TestClient.open(instance.url());
+      const client = await WsClient.open(instance.ws());
       // 4 KB frames: a read of 64 KiB holds at most 16 of them, all decided before the pause takes hold.
       const frames = 5000;
       const pad = 'p'.repeat(4000);
@@ -426,8 +387,8 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'refuses nothing in the first 1.5 s of a burst of 50 full-speed clients on a fresh instance',
     async () => {
       const prefix = 'burst:';
-      const instance = await new Instance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix }).start();
-      const sockets = await Promise.all(Array.from({ length: 50 }, () => TestClient.open(instance.url())));
+      const instance = await startInstance({ REDIS_URL: redis.url, REDIS_PREFIX: prefix });
+      const sockets = await Promise.all(Array.from({ length: 50 }, () => WsClient.open(instance.ws())));
       const replies = new Map<string, number>();
       const frame = '{"event_type":"tap","user_id":"u","features":{"x":1,"y":2}}';
       for (const client of sockets) {
@@ -460,14 +421,14 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'writes the acks of appended frames before a rate-limit close (1008)',
     async () => {
       const prefix = 'rate:';
-      const instance = await new Instance({
+      const instance = await startInstance({
         REDIS_URL: redis.url,
         REDIS_PREFIX: prefix,
         RATE_LIMIT_PER_CONNECTION: '100',
         RATE_LIMIT_BURST: '200',
         RATE_LIMIT_CLOSE_AFTER_MS: '0',
-      }).start();
-      const client = await TestClient.open(`${instance.url()}?stream=flood`);
+      });
+      const client = await WsClient.open(`${instance.ws()}?stream=flood`);
       const statuses: string[] = [];
       client.socket.on('message', (data: Buffer) => statuses.push(data.toString()));
       for (let seq = 1; seq <= 2000; seq++) client.send(`{"seq":${seq}}`);
@@ -485,15 +446,15 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'stores an event over MONITOR_EVENT_MAX_BYTES whole, while monitors get its preview',
     async () => {
       const prefix = 'big:';
-      const instance = await new Instance({
+      const instance = await startInstance({
         REDIS_URL: redis.url,
         REDIS_PREFIX: prefix,
         MONITOR_EVENT_MAX_BYTES: '1024',
         MONITOR_FLUSH_MS: '10',
-      }).start();
-      const monitor = await TestClient.open(`ws://127.0.0.1:${instance.port}/ws/monitor`);
+      });
+      const monitor = await WsClient.open(`ws://127.0.0.1:${instance.port}/ws/monitor`);
       expect((await monitor.nextJson()).type).toBe('hello');
-      const client = await TestClient.open(`${instance.url()}?stream=big`);
+      const client = await WsClient.open(`${instance.ws()}?stream=big`);
       expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'big', last_seq: 0 });
       const big = JSON.stringify({ seq: 1, event_type: 'swipe', pad: 'p'.repeat(4000) });
       client.send(big);
@@ -521,7 +482,7 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     async () => {
       const empty = await RedisServer.start();
       try {
-        const instance = await new Instance({ REDIS_URL: empty.url }).start();
+        const instance = await startInstance({ REDIS_URL: empty.url });
         const before = clients(instance, 'empty-a', 2, 100);
         await Promise.all(before.map((p) => p.run(100_000)));
         const maxBefore = Math.max(...before.flatMap((p) => p.received.map((r) => r.message_id!)));
@@ -545,12 +506,12 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
     'closes the older connection of a stream on another instance with 4001, and the newer one serves on',
     async () => {
       const env = { REDIS_URL: redis.url, REDIS_PREFIX: 'takeover:' };
-      const [a, b] = await Promise.all([new Instance(env).start(), new Instance(env).start()]);
-      const older = await TestClient.open(`${a.url()}?stream=phone-1:s`);
+      const [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
+      const older = await WsClient.open(`${a.ws()}?stream=phone-1:s`);
       expect(await older.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s', last_seq: 0 });
       older.send('{"seq":1}');
       expect(await older.nextJson()).toMatchObject({ status: 'received', seq: 1 });
-      const newer = await TestClient.open(`${b.url()}?stream=phone-1:s`);
+      const newer = await WsClient.open(`${b.ws()}?stream=phone-1:s`);
       expect(await newer.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s', last_seq: 1 });
       expect(await older.waitClosed()).toEqual({ code: 4001, reason: 'Stream resumed elsewhere' });
       newer.send('{"seq":1}');
@@ -562,7 +523,7 @@ describeWithRedis('Evidence integrity, SINK=redis-stream (e2e)', () => {
       });
       expect(await newer.nextJson()).toMatchObject({ status: 'received', seq: 2 });
       // Another stream on instance A is not touched.
-      const other = await TestClient.open(`${a.url()}?stream=phone-2:s`);
+      const other = await WsClient.open(`${a.ws()}?stream=phone-2:s`);
       expect(await other.nextJson()).toEqual({ type: 'resume', stream: 'phone-2:s', last_seq: 0 });
       other.send('{"seq":1}');
       expect(await other.nextJson()).toMatchObject({ status: 'received', seq: 1 });

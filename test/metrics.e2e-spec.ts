@@ -1,6 +1,6 @@
 // GET /metrics, GET /health/live and GET /health/ready without Redis.
 import { type RunningApp, startApp } from './support/app.js';
-import { TestClient } from './support/ws-client.js';
+import { WsClient } from '../harness/ws-client.mjs';
 
 /**
  * Parses Prometheus text exposition into samples, failing on any line that is not valid. Values are
@@ -29,8 +29,8 @@ describe('Metrics and probes (e2e)', () => {
   afterAll(() => running.close());
 
   it('exposes Prometheus text whose frame counters match what was sent', async () => {
-    const client = await TestClient.open(running.ws('/ws/behaviour'));
-    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const client = await WsClient.open(running.ws('/ws/behaviour'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'));
     for (let i = 0; i < 4; i++) client.send(`{"i":${i}}`);
     client.send('not json');
     client.send('{"over":"limit"}');

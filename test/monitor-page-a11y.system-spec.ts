@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { type RunningApp, startApp } from './support/app.js';
 import { describeWithBrowser, launchChromium } from './support/browser.js';
-import { TestClient } from './support/ws-client.js';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
 const UI_TIMEOUT = 5000;
@@ -71,7 +71,7 @@ describeWithBrowser('Monitor page accessibility (browser e2e)', () => {
       await connected(page);
       pages.set(theme, page);
     }
-    const producer = await TestClient.open(running.ws('/ws/behaviour'));
+    const producer = await WsClient.open(running.ws('/ws/behaviour'));
     for (let i = 0; i < 12; i++) {
       producer.send(
         JSON.stringify({ event_type: i % 2 ? 'tap' : 'page_view', user_id: `u${i}`, session_id: 's1' }),

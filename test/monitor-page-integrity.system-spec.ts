@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import type { ResumeFrame } from '../src/protocol/index.js';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
-import { RedisServer, itWithRedis } from './support/redis.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { itWithRedis } from './support/redis.js';
 import type { Reply } from './support/resumable-client.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const UI_TIMEOUT = 8000;
 const DOCS =
@@ -32,7 +33,7 @@ async function session(
   stream: string,
   seqs: number[],
 ): Promise<{ lastSeq: number; replies: string[] }> {
-  const client = await TestClient.open(`${url}?stream=${encodeURIComponent(stream)}`);
+  const client = await WsClient.open(`${url}?stream=${encodeURIComponent(stream)}`);
   const resume = await client.nextJson<ResumeFrame>();
   expect(resume).toMatchObject({ type: 'resume', stream });
   const replies: string[] = [];
@@ -221,7 +222,7 @@ describeWithBrowser('Monitor page: integrity panel (browser e2e, production buil
         await page.waitForSelector(quarantine, { timeout: UI_TIMEOUT, state: 'attached' });
         expect(await page.getAttribute(quarantine, 'data-count')).toBe('0');
         await drive(page, ingest);
-        const client = await TestClient.open(`${ingest}?stream=bad-x`);
+        const client = await WsClient.open(`${ingest}?stream=bad-x`);
         await client.nextJson<ResumeFrame>();
         client.send(JSON.stringify({ seq: 1, event_type: 'tap', x: 'a' }));
         expect(await client.nextJson()).toMatchObject({

@@ -7,7 +7,7 @@ import type { HelloFrame, StatsFrame } from '../src/protocol/index.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { describeWithBrowser, launchChromium } from './support/browser.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { TestClient } from './support/ws-client.js';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const UI_TIMEOUT = 5000;
 const MARK = '[data-testid="feed-mark"]';
@@ -42,7 +42,7 @@ describeWithBrowser('Monitor page across a restart (browser e2e)', () => {
   });
 
   it('says nothing when the page reconnects to the same instance', async () => {
-    const producer = await TestClient.open(running.ws('/ws/behaviour'));
+    const producer = await WsClient.open(running.ws('/ws/behaviour'));
     for (let i = 0; i < 3; i++) {
       producer.send(`{"event_type":"tap","n":${i}}`);
       await producer.nextJson();
@@ -100,7 +100,7 @@ describeWithBrowser('Monitor page when totals fall without a restart (browser e2
 
   it('says the totals fell, and from what to what', async () => {
     const page = await browser.newPage();
-    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'));
     const hello = await monitor.nextJson<HelloFrame>();
     monitor.socket.close();
     const stats = (total: number): StatsFrame => ({

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
 import { HostProxy } from './support/host-proxy.js';
-import { RedisServer } from './support/redis.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { Instance } from '../harness/instance.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const UI_TIMEOUT = 8000;
 // Screenshots go to test/artifacts/; with UPDATE_SCREENSHOTS=1 to docs/, for docs/monitor.md.
@@ -19,14 +19,12 @@ const DOCS =
     ? join(import.meta.dirname, '..', 'docs')
     : join(import.meta.dirname, 'artifacts');
 
-async function start(env: Record<string, string>) {
-  const service = new Service({ LOG_LEVEL: 'info', ...env });
-  const port = await service.port();
-  return { service, port, http: `http://127.0.0.1:${port}`, ws: (p: string) => `ws://127.0.0.1:${port}${p}` };
+function start(env: Record<string, string>): Promise<Instance> {
+  return Instance.start({ LOG_LEVEL: 'info', ...env });
 }
 
 async function sendAll(url: string, frames: string[]): Promise<(number | null)[]> {
-  const client = await TestClient.open(url);
+  const client = await WsClient.open(url);
   const ids: (number | null)[] = [];
   for (const frame of frames) {
     client.send(frame);
@@ -92,7 +90,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
         '{"event_type":"keydown","user_id":"early","session_id":"s-early"}',
         '{not json',
       ]);
-      await page.goto(app.http + '/');
+      await page.goto(app.http('/'));
       await connected(page);
       const all = {
         client: 5,
@@ -136,7 +134,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
     const page = await browser.newPage();
     const errors = watchErrors(page);
     try {
-      await page.goto(app.http + '/');
+      await page.goto(app.http('/'));
       await connected(page);
       const [id] = await sendAll(app.ws('/in'), ['{"event_type":"tap","user_id":"custom"}']);
       await page.waitForSelector(`[data-testid="feed-row"][data-message-id="${id}"]`, {
@@ -151,10 +149,10 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
 
   it('explains the MAX_MONITORS cap in one line, and connects once a monitor leaves', async () => {
     const app = await start({ MAX_MONITORS: '1' });
-    const holder = await TestClient.open(app.ws('/ws/monitor'));
+    const holder = await WsClient.open(app.ws('/ws/monitor'));
     const page = await browser.newPage();
     try {
-      await page.goto(app.http + '/');
+      await page.goto(app.http('/'));
       const line = await page.waitForSelector('[data-testid="connection-error"][data-refusal="full"]', {
         timeout: UI_TIMEOUT,
       });
@@ -194,7 +192,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
     const app = await start({});
     const page = await browser.newPage();
     try {
-      await page.goto(app.http + '/');
+      await page.goto(app.http('/'));
       await connected(page);
       await app.service.stop();
       const line = await page.waitForSelector('[data-testid="connection-error"][data-refusal="down"]', {
@@ -212,7 +210,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
     const sockets: string[] = [];
     page.on('websocket', (ws) => sockets.push(ws.url()));
     try {
-      await page.goto(app.http + '/');
+      await page.goto(app.http('/'));
       await connected(page);
       expect(await page.getAttribute('[data-testid="feed-mode"]', 'data-mode')).toBe('sample');
       expect(new URL(sockets[0]).searchParams.get('sample')).toBe('300');
@@ -242,7 +240,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
     const app = await start({ WORKERS: '2', REDIS_URL: redis.url });
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
     try {
-      await page.goto(app.http + '/');
+      await page.goto(app.http('/'));
       await connected(page);
       await page.waitForFunction(
         () => document.querySelectorAll('[data-testid="instance"]:not(.gone)').length === 2,
@@ -259,7 +257,7 @@ describeWithBrowser('Monitor page: server truth (browser e2e, production build)'
       await page.screenshot({ path: join(DOCS, 'monitor-instances.png'), animations: 'disabled' });
 
       // Each instance shows its own connections: one producer is counted once, on one instance.
-      const producer = await TestClient.open(app.ws('/ws/behaviour'));
+      const producer = await WsClient.open(app.ws('/ws/behaviour'));
       const liveConnections = () =>
         page.$$eval('[data-testid="instance"]:not(.gone)', (els) =>
           els.map((e) => Number(/ · (\d+) conn · /.exec(e.textContent ?? '')?.[1])).sort(),

@@ -10,7 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { FlowMapDocument } from '../src/stream/flow-map.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { describeWithBrowser, launchChromium, watchErrors } from './support/browser.js';
-import { TestClient } from './support/ws-client.js';
+import { WsClient } from '../harness/ws-client.mjs';
 import type { AckFrame, ErrorFrame, IngestFrame } from '../src/protocol/index.js';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
@@ -35,7 +35,7 @@ const rowById = (id: number) => `${ROW}[data-message-id="${id}"]`;
 const node = (id: string) => `[data-testid="flow-node"][data-node-id="${id}"]`;
 
 /** Sends each frame and waits for its ack, so the server has counted them all. */
-async function sendAll(client: TestClient, frames: unknown[]): Promise<Ack[]> {
+async function sendAll(client: WsClient, frames: unknown[]): Promise<Ack[]> {
   const acks: Ack[] = [];
   for (const frame of frames) {
     client.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -122,7 +122,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
   let context: BrowserContext;
   let page: Page;
   let errors: string[];
-  let producer: TestClient;
+  let producer: WsClient;
 
   beforeAll(async () => {
     // The deep-nesting test sends a ~120 KB event and expects its full data: above the 64 KiB default.
@@ -136,7 +136,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
     await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
       timeout: UI_TIMEOUT,
     });
-    producer = await TestClient.open(running.ws('/ws/behaviour'));
+    producer = await WsClient.open(running.ws('/ws/behaviour'));
   }, 30_000);
 
   afterAll(async () => {
@@ -435,7 +435,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
     const other = await startApp({ FLOW_MAP_FILE: file });
     const second = await context.newPage();
     const secondErrors = watchErrors(second);
-    const client = await TestClient.open(other.ws('/ws/behaviour'));
+    const client = await WsClient.open(other.ws('/ws/behaviour'));
     try {
       await second.goto(other.http + '/');
       await second.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
@@ -477,7 +477,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
     const users = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
     const types = ['tap', 'swipe', 'keydown', 'accelerometer', 'scroll', 'press', 'gyroscope', 'page_view'];
     const producers = await Promise.all(
-      users.slice(0, 3).map(() => TestClient.open(running.ws('/ws/behaviour'))),
+      users.slice(0, 3).map(() => WsClient.open(running.ws('/ws/behaviour'))),
     );
     const startTotal = Number(await page.getAttribute('[data-testid="stat-messages"]', 'data-value'));
     let sent = 0;
@@ -568,7 +568,7 @@ describeWithBrowser('Monitor page (browser e2e)', () => {
     await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
       timeout: 15_000,
     });
-    producer = await TestClient.open(running.ws('/ws/behaviour'));
+    producer = await WsClient.open(running.ws('/ws/behaviour'));
     await sendAll(producer, [{ event_type: 'tap', user_id: 'after-restart', session_id: 'sess-r' }]);
     await page.waitForSelector(`${ROW}:first-child [data-col="user"]:text-is("after-restart")`, {
       timeout: UI_TIMEOUT,
@@ -581,7 +581,7 @@ describeWithBrowser('Monitor page with bad frames and huge events (browser e2e)'
   let browser: Browser;
   let page: Page;
   let errors: string[];
-  let producer: TestClient;
+  let producer: WsClient;
 
   beforeAll(async () => {
     running = await startApp({ MONITOR_EVENT_MAX_BYTES: '4096' });
@@ -609,7 +609,7 @@ describeWithBrowser('Monitor page with bad frames and huge events (browser e2e)'
     await page.waitForSelector('[data-testid="connection-state"][data-state="connected"]', {
       timeout: UI_TIMEOUT,
     });
-    producer = await TestClient.open(running.ws('/ws/behaviour'));
+    producer = await WsClient.open(running.ws('/ws/behaviour'));
   }, 30_000);
 
   afterAll(async () => {

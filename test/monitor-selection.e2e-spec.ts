@@ -4,11 +4,11 @@
 import WebSocket from 'ws';
 import type { EventsFrame, MonitorEvent } from '../src/protocol/index.js';
 import { type RunningApp, startApp } from './support/app.js';
-import { TestClient, expectServed } from './support/ws-client.js';
-import { sleep } from './support/wait.js';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
+import { sleep } from '../harness/wait.mjs';
 
 /** Every events frame a monitor receives, with the time it arrived. */
-function record(monitor: TestClient): { at: number; frame: EventsFrame }[] {
+function record(monitor: WsClient): { at: number; frame: EventsFrame }[] {
   const frames: { at: number; frame: EventsFrame }[] = [];
   monitor.socket.on('message', (data: Buffer) => {
     const frame = JSON.parse(data.toString()) as EventsFrame;
@@ -39,9 +39,9 @@ describe('Monitor sampling and filters (e2e)', () => {
 
   // Ten malformed frames a second stay within the quarter of ?sample=60 (15/s) held for problems.
   it('?sample=60 sends at most 60 events per second, says what each frame stands for, and includes every error', async () => {
-    const monitor = await TestClient.open(running.ws('/ws/monitor?sample=60'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor?sample=60'));
     const frames = record(monitor);
-    const producer = await TestClient.open(running.ws('/ws/behaviour'));
+    const producer = await WsClient.open(running.ws('/ws/behaviour'));
     const started = Date.now();
     const errors: string[] = [];
     let sent = 0;
@@ -72,9 +72,9 @@ describe('Monitor sampling and filters (e2e)', () => {
 
   it('?sample=800 includes every gap, duplicate and malformed frame while it samples the rest away', async () => {
     // 10 places per flush are kept for problems: 3 per burst, even when bursts merge into one flush.
-    const monitor = await TestClient.open(running.ws('/ws/monitor?sample=800'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor?sample=800'));
     const frames = record(monitor);
-    const phone = await TestClient.open(running.ws('/ws/behaviour?stream=phone-9:s1'));
+    const phone = await WsClient.open(running.ws('/ws/behaviour?stream=phone-9:s1'));
     expect(await phone.nextJson()).toEqual({ type: 'resume', stream: 'phone-9:s1', last_seq: 0 });
     const gaps: [number, number][] = [];
     const duplicates: number[] = [];
@@ -113,13 +113,13 @@ describe('Monitor sampling and filters (e2e)', () => {
   });
 
   it('?filter=stream:<id> delivers exactly that stream (received, gap and duplicate) in order while other streams run', async () => {
-    const filtered = await TestClient.open(running.ws('/ws/monitor?filter=stream:install-7:sess%402'));
-    const full = await TestClient.open(running.ws('/ws/monitor'));
+    const filtered = await WsClient.open(running.ws('/ws/monitor?filter=stream:install-7:sess%402'));
+    const full = await WsClient.open(running.ws('/ws/monitor'));
     const filteredFrames = record(filtered);
     const fullFrames = record(full);
-    const target = await TestClient.open(running.ws('/ws/behaviour?stream=install-7:sess@2'));
-    const other = await TestClient.open(running.ws('/ws/behaviour?stream=install-7:sess@3'));
-    const plain = await TestClient.open(running.ws('/ws/behaviour'));
+    const target = await WsClient.open(running.ws('/ws/behaviour?stream=install-7:sess@2'));
+    const other = await WsClient.open(running.ws('/ws/behaviour?stream=install-7:sess@3'));
+    const plain = await WsClient.open(running.ws('/ws/behaviour'));
     await target.nextJson();
     await other.nextJson();
     const seqs: number[] = [];
@@ -174,11 +174,11 @@ describe('Monitor sampling and filters (e2e)', () => {
   });
 
   it("?filter=user_id:target delivers exactly that user's events, in order, while a full monitor gets everything", async () => {
-    const filtered = await TestClient.open(running.ws('/ws/monitor?filter=user_id:target'));
-    const full = await TestClient.open(running.ws('/ws/monitor'));
+    const filtered = await WsClient.open(running.ws('/ws/monitor?filter=user_id:target'));
+    const full = await WsClient.open(running.ws('/ws/monitor'));
     const filteredFrames = record(filtered);
     const fullFrames = record(full);
-    const producer = await TestClient.open(running.ws('/ws/behaviour'));
+    const producer = await WsClient.open(running.ws('/ws/behaviour'));
     const total = 2000;
     for (let i = 0; i < total; i++) {
       producer.send(JSON.stringify({ event_type: 'tap', user_id: i % 10 === 0 ? 'target' : `u${i}`, n: i }));
@@ -200,11 +200,11 @@ describe('Monitor sampling and filters (e2e)', () => {
   });
 
   it('ANDs terms: category:touch status:error matches nothing, status:error matches malformed frames', async () => {
-    const none = await TestClient.open(running.ws('/ws/monitor?filter=category:touch%20status:error'));
-    const bad = await TestClient.open(running.ws('/ws/monitor?filter=status:error'));
+    const none = await WsClient.open(running.ws('/ws/monitor?filter=category:touch%20status:error'));
+    const bad = await WsClient.open(running.ws('/ws/monitor?filter=status:error'));
     const noneFrames = record(none);
     const badFrames = record(bad);
-    const producer = await TestClient.open(running.ws('/ws/behaviour'));
+    const producer = await WsClient.open(running.ws('/ws/behaviour'));
     for (const f of ['{"event_type":"tap"}', '{oops', '{"event_type":"tap"}']) {
       producer.send(f);
       await producer.nextJson();
@@ -229,7 +229,7 @@ describe('Monitor sampling and filters (e2e)', () => {
     expect(await upgradeRefusal(running.ws(`/ws/monitor?${query}`))).toEqual({ status: 400, body: message });
     const res = await fetch(`${running.http}/ws/monitor?${query}`);
     expect({ status: res.status, body: await res.text() }).toEqual({ status: 400, body: message });
-    const fresh = await TestClient.open(running.ws('/ws/monitor'));
+    const fresh = await WsClient.open(running.ws('/ws/monitor'));
     expect((await fresh.nextJson()).type).toBe('hello');
     fresh.close();
     await expectServed(running.ws('/ws/behaviour'));

@@ -3,7 +3,7 @@
 import WebSocket from 'ws';
 import type { EventsFrame, HelloFrame, ReceivedEvent } from '../src/protocol/index.js';
 import { type RunningApp, startApp } from './support/app.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 
 const ZERO_NODES = {
   client: 0,
@@ -22,7 +22,7 @@ const ZERO_NODES = {
 
 /** Sends frames on one ingest socket and waits for every reply. */
 async function ingest(running: RunningApp, frames: string[]): Promise<number[]> {
-  const client = await TestClient.open(running.ws(running.config.websocketEndpoint));
+  const client = await WsClient.open(running.ws(running.config.websocketEndpoint));
   const ids: number[] = [];
   for (const frame of frames) {
     client.send(frame);
@@ -47,9 +47,9 @@ function refusedStatus(url: string): Promise<number> {
 
 describe('Monitor: server truth from the first second (e2e)', () => {
   let running: RunningApp;
-  const clients: TestClient[] = [];
+  const clients: WsClient[] = [];
   const monitor = async (path = '/ws/monitor') => {
-    const client = await TestClient.open(running.ws(path));
+    const client = await WsClient.open(running.ws(path));
     clients.push(client);
     return client;
   };
@@ -167,7 +167,7 @@ describe('Monitor on a custom MONITOR_ENDPOINT (e2e)', () => {
   afterAll(() => running.close());
 
   it('says in hello where the sockets are', async () => {
-    const watcher = await TestClient.open(running.ws('/custom/watch'));
+    const watcher = await WsClient.open(running.ws('/custom/watch'));
     const hello = await watcher.nextJson<HelloFrame>();
     watcher.socket.terminate();
     expect(hello.endpoints).toEqual({ ingest: '/in', monitor: '/custom/watch', flow_map: '/event-flow-map' });

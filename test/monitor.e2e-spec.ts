@@ -5,8 +5,8 @@ import type { EventsFrame, MonitorEvent, ReceivedEvent } from '../src/protocol/i
 import { DEFAULT_FLOW_MAP_FILE, type FlowMapDocument } from '../src/stream/flow-map.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth, waitForHealth } from './support/health.js';
-import { sleep } from './support/wait.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { sleep } from '../harness/wait.mjs';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 
 const flowMap = JSON.parse(readFileSync(DEFAULT_FLOW_MAP_FILE, 'utf8')) as FlowMapDocument;
 const isWalk = (path: string[]) =>
@@ -14,7 +14,7 @@ const isWalk = (path: string[]) =>
   path.slice(1).every((to, i) => flowMap.edges.some((e) => e.from === path[i] && e.to === to));
 
 /** Collects every event a monitor receives until `count` have arrived. */
-async function collectEvents(monitor: TestClient, count: number, frames: EventsFrame[] = []) {
+async function collectEvents(monitor: WsClient, count: number, frames: EventsFrame[] = []) {
   const events: MonitorEvent[] = [];
   while (events.length < count) {
     const frame = await monitor.until<EventsFrame | { type: string }>((f) => f.type === 'events');
@@ -26,9 +26,9 @@ async function collectEvents(monitor: TestClient, count: number, frames: EventsF
 
 describe('Monitor /ws/monitor (e2e)', () => {
   let running: RunningApp;
-  const clients: TestClient[] = [];
+  const clients: WsClient[] = [];
   const open = async (path: string) => {
-    const client = await TestClient.open(running.ws(path));
+    const client = await WsClient.open(running.ws(path));
     clients.push(client);
     return client;
   };
@@ -198,7 +198,7 @@ describe('A monitor that never reads (e2e)', () => {
 
     const frame = JSON.stringify({ event_type: 'swipe', user_id: 'u', pad: 'x'.repeat(2000) });
     const clients = await Promise.all(
-      Array.from({ length: 5 }, () => TestClient.open(running.ws('/ws/behaviour'))),
+      Array.from({ length: 5 }, () => WsClient.open(running.ws('/ws/behaviour'))),
     );
     let acked = 0;
     await Promise.all(
@@ -243,10 +243,10 @@ describe('A monitor that falls behind and catches up (e2e)', () => {
   afterAll(() => running.close());
 
   it('has its missed events counted in its own stats frames', async () => {
-    const slow = await TestClient.open(running.ws('/ws/monitor'));
-    const fast = await TestClient.open(running.ws('/ws/monitor'));
+    const slow = await WsClient.open(running.ws('/ws/monitor'));
+    const fast = await WsClient.open(running.ws('/ws/monitor'));
     slow.socket.pause();
-    const client = await TestClient.open(running.ws('/ws/behaviour'));
+    const client = await WsClient.open(running.ws('/ws/behaviour'));
     const frame = JSON.stringify({ event_type: 'tap', pad: 'y'.repeat(2000) });
     // Rounds of 50 frames (about 100 KB of events), acked before the next: the reading monitor gets
     // time to read between rounds, so only the paused one falls past its 64 KiB buffer.

@@ -13,7 +13,8 @@ import {
   WireBytes,
   natsHeaderBlock,
 } from '../src/sink/nats/publisher.js';
-import { NatsServer, describeWithNats, readLog } from './support/nats.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats, readLog } from './support/nats.js';
 
 const entry = (seq: number, data: string): SinkEntry => ({
   stream: 'app-1:device@42',

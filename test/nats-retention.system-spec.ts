@@ -17,16 +17,17 @@ import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { natsCredentials } from '../src/sink/nats/credentials.js';
-import { NatsServer, describeWithNats } from './support/nats.js';
-import { Instance } from './support/privacy.js';
-import { until, sleep } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { Instance } from '../harness/instance.mjs';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
+import { describeWithNats } from './support/nats.js';
 
 const AGE_S = 4;
 const STREAM = 'CBSA';
 
 async function sendEvents(instance: Instance, count: number): Promise<void> {
-  const client = await TestClient.open(instance.ws('/ws/behaviour'));
+  const client = await WsClient.open(instance.ws('/ws/behaviour'));
   for (let i = 0; i < count; i++) client.send(JSON.stringify({ event_type: 'tap', n: i }));
   for (let i = 0; i < count; i++) expect((await client.nextJson()).status).toBe('received');
   client.close();

@@ -7,46 +7,22 @@ import { nanos, connect } from '@nats-io/transport-node';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
-import { NatsServer, describeWithNats, readLog } from './support/nats.js';
+import { Instance } from '../harness/instance.mjs';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats, readLog } from './support/nats.js';
 import { type Reply, ResumableClient } from './support/resumable-client.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
-import { sleep, until } from './support/wait.js';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
+import { sleep, until } from '../harness/wait.mjs';
 
 type Ack = Reply;
 
 const UNAVAILABLE = { status: 'error', message: 'Service unavailable' };
 const NUM = expect.any(Number) as unknown;
 
-class Instance {
-  private constructor(
-    readonly service: Service,
-    readonly port: number,
-  ) {}
-
-  static async start(env: Record<string, string>): Promise<Instance> {
-    const service = new Service({ SINK: 'nats', ...env });
-    // Generous: on a loaded CI machine a production boot can take a while.
-    const line = await service.waitForLine((l) => / listening on /.test(l.msg), 60_000);
-    return new Instance(service, Number(/:(\d+) /.exec(line.msg)![1]));
-  }
-
-  ws(path = '/ws/behaviour'): string {
-    return `ws://127.0.0.1:${this.port}${path}`;
-  }
-
-  async ready(): Promise<{ status: number; body: Record<string, unknown> }> {
-    const res = await fetch(`http://127.0.0.1:${this.port}/health/ready`);
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  }
-
-  async metrics(): Promise<string> {
-    return (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
-  }
-
-  stop(): Promise<void> {
-    return this.service.stop();
-  }
+/** A SINK=nats instance. Generous: on a loaded CI machine a production boot can take a while. */
+function startInstance(env: Record<string, string>): Promise<Instance> {
+  return Instance.start({ SINK: 'nats', ...env });
 }
 
 /** Starts a service that must refuse to start; its exit code and stderr. */
@@ -57,7 +33,7 @@ async function refusal(env: Record<string, string>): Promise<{ code: number | nu
 }
 
 /** N clients sending `{"n":k}` as fast as acks allow, until stopped or the service dies. */
-function load(instance: Instance, clients: TestClient[], max: number) {
+function load(instance: Instance, clients: WsClient[], max: number) {
   const acked = new Map<number, string>();
   const replies: Ack[] = [];
   let sent = 0;
@@ -105,13 +81,13 @@ describeWithNats('SINK=nats (e2e)', () => {
 
   it('acks each event after its PubAck; the log holds it once, data as sent, metadata in headers', async () => {
     const stream = 'ACKS';
-    const instance = await Instance.start({
+    const instance = await startInstance({
       NATS_URL: nats.url,
       NATS_STREAM: stream,
       NATS_SUBJECT: 'acks.events',
     });
     try {
-      const client = await TestClient.open(instance.ws());
+      const client = await WsClient.open(instance.ws());
       const frames = [
         '{"event_type":"tap","user_id":"u1","x":1}',
         '{"event_type":"swipe", "nested":{"a":[1,2,{"__proto__":1}]}}',
@@ -147,7 +123,7 @@ describeWithNats('SINK=nats (e2e)', () => {
         })),
       );
       // A fresh client is served right after the malformed frame.
-      const fresh = await TestClient.open(instance.ws());
+      const fresh = await WsClient.open(instance.ws());
       fresh.send('{"event_type":"key"}');
       expect((await fresh.nextJson<Ack>()).status).toBe('received');
       client.close();
@@ -170,9 +146,9 @@ describeWithNats('SINK=nats (e2e)', () => {
       NATS_MAX_AGE_S: '3600',
       STREAM_STATE_TTL_S: '600',
     };
-    const first = await Instance.start(env);
+    const first = await startInstance(env);
     await first.stop();
-    const second = await Instance.start(env);
+    const second = await startInstance(env);
     await second.stop();
     const nc = await connect({ servers: nats.url });
     try {
@@ -250,7 +226,7 @@ describeWithNats('SINK=nats (e2e)', () => {
         'Remove them (nats stream edit), or set NATS_ALLOW_LIMITS=1 to accept the loss.',
     );
     // The operator's opt-in: it starts, says what is at risk, and serves.
-    const allowed = await Instance.start({ ...env, NATS_ALLOW_LIMITS: '1' });
+    const allowed = await startInstance({ ...env, NATS_ALLOW_LIMITS: '1' });
     try {
       const warning = await allowed.service.waitForLine((l) => /NATS stream limits can delete/.test(l.msg));
       expect(warning.msg).toBe(
@@ -258,7 +234,7 @@ describeWithNats('SINK=nats (e2e)', () => {
           'max_msgs_per_subject is 1 (every event is on one subject: older ones are deleted); ' +
           'max_age is 3600 s, shorter than the retention (NATS_MAX_AGE_S=604800)',
       );
-      const client = await TestClient.open(allowed.ws());
+      const client = await WsClient.open(allowed.ws());
       client.send('{"event_type":"tap"}');
       expect(await client.nextJson()).toMatchObject({ status: 'received' });
       client.close();
@@ -302,8 +278,8 @@ describeWithNats('SINK=nats (e2e)', () => {
       const denied = await refusal({ NATS_URL: guarded.url });
       expect(denied.code).toBe(1);
       expect(denied.stderr).toMatch(/^CBSA failed to start: NATS unreachable at .*: .*(AUTHORIZATION|auth)/i);
-      const instance = await Instance.start({ NATS_URL: guarded.url, NATS_TOKEN: 'tok-123' });
-      const client = await TestClient.open(instance.ws());
+      const instance = await startInstance({ NATS_URL: guarded.url, NATS_TOKEN: 'tok-123' });
+      const client = await WsClient.open(instance.ws());
       client.send('{"a":1}');
       expect((await client.nextJson<Ack>()).status).toBe('received');
       client.close();
@@ -318,9 +294,9 @@ describeWithNats('SINK=nats (e2e)', () => {
     'nats-server stopped (%s): "Service unavailable" and ready 503, one warning; back: acks resume, nothing acked is missing',
     async (signal) => {
       const own = await NatsServer.start();
-      const instance = await Instance.start({ NATS_URL: own.url });
+      const instance = await startInstance({ NATS_URL: own.url });
       try {
-        const client = await TestClient.open(instance.ws());
+        const client = await WsClient.open(instance.ws());
         const acked: number[] = [];
         client.send('{"before":1}');
         acked.push((await client.nextJson<Ack>()).message_id!);
@@ -368,8 +344,8 @@ describeWithNats('SINK=nats (e2e)', () => {
 
   it('kill -9 of the service under load: every acked event is in the log, none twice', async () => {
     const own = await NatsServer.start();
-    const instance = await Instance.start({ NATS_URL: own.url });
-    const clients = await Promise.all(Array.from({ length: 10 }, () => TestClient.open(instance.ws())));
+    const instance = await startInstance({ NATS_URL: own.url });
+    const clients = await Promise.all(Array.from({ length: 10 }, () => WsClient.open(instance.ws())));
     const run = load(instance, clients, 50_000);
     try {
       await until(
@@ -396,12 +372,12 @@ describeWithNats('SINK=nats (e2e)', () => {
   it('SIGTERM under load: a reply for every frame taken, close 1001, exit 0; the log holds exactly the acked events', async () => {
     const own = await NatsServer.start();
     // The queue must drain within the shutdown timeout even on a loaded machine.
-    const instance = await Instance.start({
+    const instance = await startInstance({
       NATS_URL: own.url,
       SINK_QUEUE_MAX: '2000',
       SHUTDOWN_TIMEOUT_MS: '30000',
     });
-    const clients = await Promise.all(Array.from({ length: 5 }, () => TestClient.open(instance.ws())));
+    const clients = await Promise.all(Array.from({ length: 5 }, () => WsClient.open(instance.ws())));
     const run = load(instance, clients, 50_000);
     try {
       await until(
@@ -432,13 +408,13 @@ describeWithNats('SINK=nats (e2e)', () => {
 
   it('resumable streams: Nats-Msg-Id <stream>:<seq>; a resend JetStream holds is "duplicate"; last_seq from KV across restarts', async () => {
     const env = { NATS_URL: nats.url, NATS_STREAM: 'RESUME', NATS_SUBJECT: 'resume.events' };
-    const first = await Instance.start(env);
+    const first = await startInstance(env);
     // seq 3 of "phone-1:s1" is already in the log (an earlier publish whose ack was lost) but not in KV.
     const nc = await connect({ servers: nats.url });
     await jetstream(nc).publish('resume.events', '{"seq":3,"early":true}', { msgID: 'phone-1:s1:3' });
     await nc.close();
     try {
-      const client = await TestClient.open(`${first.ws()}?stream=phone-1:s1`);
+      const client = await WsClient.open(`${first.ws()}?stream=phone-1:s1`);
       expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s1', last_seq: 0 });
       const replies = [];
       for (const seq of [1, 2, 3]) {
@@ -455,9 +431,9 @@ describeWithNats('SINK=nats (e2e)', () => {
     } finally {
       await first.stop();
     }
-    const second = await Instance.start(env);
+    const second = await startInstance(env);
     try {
-      const client = await TestClient.open(`${second.ws()}?stream=phone-1:s1`);
+      const client = await WsClient.open(`${second.ws()}?stream=phone-1:s1`);
       expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'phone-1:s1', last_seq: 3 });
       client.send('{"seq":2,"event_type":"tap"}');
       expect(await client.nextJson()).toEqual({
@@ -483,7 +459,7 @@ describeWithNats('SINK=nats (e2e)', () => {
   it('kill -9 mid-load, restart, resume: every acked (stream, seq) in the log exactly once', async () => {
     const own = await NatsServer.start();
     const env = { NATS_URL: own.url };
-    let instance = await Instance.start(env);
+    let instance = await startInstance(env);
     const clients = Array.from(
       { length: 8 },
       (_, i) => new ResumableClient(() => instance.ws(), `dev-${i}`, 400, 16),
@@ -497,7 +473,7 @@ describeWithNats('SINK=nats (e2e)', () => {
       );
       instance.service.proc.kill('SIGKILL');
       await instance.service.exited;
-      instance = await Instance.start(env);
+      instance = await startInstance(env);
       await Promise.all(runs);
       const log = await readLog(own.url);
       const keys = log.map((e) => `${e.headers.stream}:${e.headers.seq}`);
@@ -517,12 +493,12 @@ describeWithNats('SINK=nats (e2e)', () => {
   }, 120_000);
 
   it('hands acked events to the example consumer: a durable pull consumer with explicit acks', async () => {
-    const instance = await Instance.start({
+    const instance = await startInstance({
       NATS_URL: nats.url,
       NATS_STREAM: 'CONSUMED',
       NATS_SUBJECT: 'consumed.events',
     });
-    const client = await TestClient.open(instance.ws());
+    const client = await WsClient.open(instance.ws());
     try {
       const ids: number[] = [];
       for (const type of ['tap', 'swipe', 'keydown']) {

@@ -5,27 +5,26 @@
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { stateKey } from '../src/sink/nats/stream-state.js';
-import { NatsServer, describeWithNats, readLog } from './support/nats.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
-import { sleep } from './support/wait.js';
+import { NatsServer } from '../harness/nats-server.mjs';
+import { describeWithNats, readLog } from './support/nats.js';
+import { Instance } from '../harness/instance.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
+import { sleep } from '../harness/wait.mjs';
 
 const WINDOW_S = 2;
 
-async function start(env: Record<string, string>): Promise<{ service: Service; port: number }> {
-  const service = new Service({ SINK: 'nats', NATS_DUPLICATE_WINDOW_S: String(WINDOW_S), ...env });
-  const line = await service.waitForLine((l) => / listening on /.test(l.msg), 60_000);
-  return { service, port: Number(/:(\d+) /.exec(line.msg)![1]) };
+function start(env: Record<string, string>): Promise<Instance> {
+  return Instance.start({ SINK: 'nats', NATS_DUPLICATE_WINDOW_S: String(WINDOW_S), ...env });
 }
 
-async function open(port: number, stream: string, lastSeq: number): Promise<TestClient> {
-  const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour?stream=${stream}`);
+async function open(port: number, stream: string, lastSeq: number): Promise<WsClient> {
+  const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour?stream=${stream}`);
   expect(await client.nextJson()).toEqual({ type: 'resume', stream, last_seq: lastSeq });
   return client;
 }
 
 /** Sends each seq and returns the replies' status per seq. */
-async function send(client: TestClient, seqs: number[]): Promise<string[]> {
+async function send(client: WsClient, seqs: number[]): Promise<string[]> {
   const statuses = [];
   for (const seq of seqs) {
     client.send(`{"seq":${seq},"event_type":"tap"}`);

@@ -2,8 +2,8 @@
 // warns and states the cap, ingest upgrades past it get 503, and /health, the probes and /metrics
 // keep answering, because the file descriptors they need were kept free.
 import WebSocket from 'ws';
-import { Service } from './support/service.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { Service } from '../harness/service.mjs';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 import { waitForHealth } from './support/health.js';
 
 const LIMIT = 300;
@@ -29,11 +29,11 @@ describe(`Open-files limit (prlimit --nofile=${LIMIT}, e2e)`, () => {
   let service: Service;
   let http: string;
   let ingest: string;
-  const clients: TestClient[] = [];
+  const clients: WsClient[] = [];
 
   beforeAll(async () => {
     // Heartbeats off: on a busy machine a missed pong would free slots mid-test.
-    service = new Service({ HEARTBEAT_INTERVAL_MS: '0' }, undefined, ['prlimit', `--nofile=${LIMIT}`]);
+    service = new Service({ HEARTBEAT_INTERVAL_MS: '0' }, { launcher: ['prlimit', `--nofile=${LIMIT}`] });
     const port = await service.port();
     http = `http://127.0.0.1:${port}`;
     ingest = `ws://127.0.0.1:${port}/ws/behaviour`;
@@ -56,7 +56,7 @@ describe(`Open-files limit (prlimit --nofile=${LIMIT}, e2e)`, () => {
   });
 
   it(`holds ${CAP} ingest sockets, refuses more with 503, and /health, probes and /metrics keep answering`, async () => {
-    for (let i = 0; i < CAP; i++) clients.push(await TestClient.open(ingest));
+    for (let i = 0; i < CAP; i++) clients.push(await WsClient.open(ingest));
     for (const [i, client] of clients.entries()) {
       client.send(`{"n":${i}}`);
       expect(await client.nextJson()).toEqual({

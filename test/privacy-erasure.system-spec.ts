@@ -8,11 +8,13 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { type RunningApp, startApp } from './support/app.js';
-import { NatsServer, NATS_SERVER } from './support/nats.js';
-import { Instance, sendStream } from './support/privacy.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
+import { NatsServer, NATS_SERVER } from '../harness/nats-server.mjs';
+import type { Instance } from '../harness/instance.mjs';
+import { sendStream, startInstance } from './support/privacy.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { ResumableClient } from './support/resumable-client.js';
-import { TestClient } from './support/ws-client.js';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const ADMIN_TOKEN = 'admin-token-for-the-erasure-tests-0123456789';
 const OTHERS = 9;
@@ -175,7 +177,7 @@ describeWithRedis('Erasure by subject (e2e)', () => {
   it("Redis: erases one subject's 1,000 events among 100,000 and nothing else, from another instance", async () => {
     const prefix = 'er1:';
     const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, SINK: 'redis-stream', ADMIN_TOKEN };
-    const [a, b] = await Promise.all([Instance.start(env), Instance.start(env)]);
+    const [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
     instances.push(a, b);
     await fill(a, b);
     const before = await readRedis(client, `${prefix}stream`);
@@ -213,7 +215,7 @@ describeWithRedis('Erasure by subject (e2e)', () => {
       ],
     ]);
     // A resumable client of the erased stream starts afresh.
-    const resume = await TestClient.open(a.ws('/ws/behaviour?stream=alice'));
+    const resume = await WsClient.open(a.ws('/ws/behaviour?stream=alice'));
     expect(await resume.nextJson()).toEqual({ type: 'resume', stream: 'alice', last_seq: 0 });
     resume.close();
   }, 180_000);
@@ -221,7 +223,7 @@ describeWithRedis('Erasure by subject (e2e)', () => {
   it('Redis: under live traffic from the subject, each entry is erased or kept whole and erasable', async () => {
     const prefix = 'er2:';
     const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, SINK: 'redis-stream', ADMIN_TOKEN };
-    const a = await Instance.start(env);
+    const a = await startInstance(env);
     instances.push(a);
     const traffic = liveTraffic(a.ws('/ws/behaviour'), 'bob:live');
     await new Promise((r) => setTimeout(r, 500));
@@ -259,7 +261,7 @@ describeWithRedis('Erasure by subject (e2e)', () => {
         REDIS_PREFIX: 'er3:',
         ADMIN_TOKEN,
       };
-      const [a, b] = await Promise.all([Instance.start(env), Instance.start(env)]);
+      const [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
       instances.push(a, b);
       await fill(a, b);
       const before = await readNats(nats.url);
@@ -281,17 +283,17 @@ describeWithRedis('Erasure by subject (e2e)', () => {
       const receipt = await jsm.streams.getMessage('CBSA_ERASURES', { last_by_subj: 'cbsa.erasures' });
       expect(receipt!.json()).toEqual(body);
       await nc.close();
-      const resume = await TestClient.open(a.ws('/ws/behaviour?stream=alice:tab2'));
+      const resume = await WsClient.open(a.ws('/ws/behaviour?stream=alice:tab2'));
       expect(await resume.nextJson()).toEqual({ type: 'resume', stream: 'alice:tab2', last_seq: 0 });
       resume.close();
-      const kept = await TestClient.open(a.ws('/ws/behaviour?stream=alicex'));
+      const kept = await WsClient.open(a.ws('/ws/behaviour?stream=alicex'));
       expect(await kept.nextJson()).toEqual({ type: 'resume', stream: 'alicex', last_seq: 500 });
       kept.close();
     }, 240_000);
 
     it('under live traffic from the subject, each entry is erased or kept whole and erasable', async () => {
       const env = { SINK: 'nats', NATS_URL: nats.url, ADMIN_TOKEN };
-      const a = await Instance.start(env);
+      const a = await startInstance(env);
       instances.push(a);
       const traffic = liveTraffic(a.ws('/ws/behaviour'), 'bob:live');
       await new Promise((r) => setTimeout(r, 500));

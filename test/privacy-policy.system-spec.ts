@@ -11,11 +11,14 @@ import { PACKAGE_ROOT } from '../src/config/schema.js';
 import { policyVersion } from '../src/privacy/event-policy.js';
 import { type RunningApp, startApp } from './support/app.js';
 import { loadContract } from './support/contract.js';
-import { NatsServer, NATS_SERVER, readLog } from './support/nats.js';
-import { Instance, sendStream } from './support/privacy.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { TestClient } from './support/ws-client.js';
-import { sleep, until } from './support/wait.js';
+import { NatsServer, NATS_SERVER } from '../harness/nats-server.mjs';
+import { readLog } from './support/nats.js';
+import type { Instance } from '../harness/instance.mjs';
+import { sendStream, startInstance } from './support/privacy.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { WsClient } from '../harness/ws-client.mjs';
+import { sleep, until } from '../harness/wait.mjs';
 
 const KEY = 'policy-hash-key-for-tests-0123456789';
 const hmac = (text: string) => createHmac('sha256', KEY).update(text).digest('hex');
@@ -57,7 +60,7 @@ interface Frame {
 }
 
 /** Events of `stream` from a monitor, in order, until `count` arrived. */
-async function monitorEvents(monitor: TestClient, stream: string, count: number): Promise<MonitorEvent[]> {
+async function monitorEvents(monitor: WsClient, stream: string, count: number): Promise<MonitorEvent[]> {
   const seen: MonitorEvent[] = [];
   await monitor.until<Frame>((frame) => {
     if (frame.type === 'events') seen.push(...frame.events!.filter((e) => e.stream === stream));
@@ -72,7 +75,7 @@ describeWithRedis('Field policy (e2e)', () => {
   let policyFile: string;
   const apps: RunningApp[] = [];
   const instances: Instance[] = [];
-  const clients: TestClient[] = [];
+  const clients: WsClient[] = [];
 
   beforeAll(async () => {
     redis = await RedisServer.start();
@@ -99,10 +102,10 @@ describeWithRedis('Field policy (e2e)', () => {
 
   /** Two instances (separate processes) on one Redis, monitors on both; SENT goes to the first. */
   async function acrossTheBus(env: Record<string, string>, stream: string): Promise<void> {
-    const [a, b] = await Promise.all([Instance.start(env), Instance.start(env)]);
+    const [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
     instances.push(a, b);
-    const local = await TestClient.open(a.ws('/ws/monitor'));
-    const remote = await TestClient.open(b.ws('/ws/monitor'));
+    const local = await WsClient.open(a.ws('/ws/monitor'));
+    const remote = await WsClient.open(b.ws('/ws/monitor'));
     clients.push(local, remote);
     expect((await local.nextJson()).privacy).toEqual({ monitor_data: 'full', policy_version: VERSION });
     await remote.nextJson();
@@ -176,10 +179,10 @@ describeWithRedis('Field policy (e2e)', () => {
 
   it('the example policy drops key identity and keeps timings; malformed frames show no preview', async () => {
     apps.push(await startApp({ EVENT_POLICY_FILE: EXAMPLE_POLICY, MONITOR_FLUSH_MS: '10' }));
-    const m = await TestClient.open(apps[0].ws('/ws/monitor'));
+    const m = await WsClient.open(apps[0].ws('/ws/monitor'));
     clients.push(m);
     await m.nextJson();
-    const client = await TestClient.open(apps[0].ws('/ws/behaviour'));
+    const client = await WsClient.open(apps[0].ws('/ws/behaviour'));
     client.send(JSON.stringify({ event_type: 'keyup', key: 'x', text: 'x', value: 'pwx', up_ms: 12 }));
     client.send('{"key":"s3cret" not json');
     await client.nextJson();
@@ -212,13 +215,13 @@ describeWithRedis('MONITOR_DATA=none (e2e)', () => {
     const base = { REDIS_URL: redis.url, REDIS_PREFIX: 'none:', MONITOR_REPLAY: '100' };
     // The other instance is on MONITOR_DATA=full: its events reach this one's monitors without data.
     const [quiet, loud] = await Promise.all([
-      Instance.start({ ...base, MONITOR_DATA: 'none', MONITOR_EVENT_MAX_BYTES: '1024' }),
-      Instance.start({ ...base, MONITOR_DATA: 'full' }),
+      startInstance({ ...base, MONITOR_DATA: 'none', MONITOR_EVENT_MAX_BYTES: '1024' }),
+      startInstance({ ...base, MONITOR_DATA: 'full' }),
     ]);
     instances.push(quiet, loud);
     const frames: string[] = [];
     const watch = async (query: string) => {
-      const m = await TestClient.open(quiet.ws(`/ws/monitor${query}`));
+      const m = await WsClient.open(quiet.ws(`/ws/monitor${query}`));
       m.socket.on('message', (d: Buffer) => frames.push(d.toString()));
       return m;
     };
@@ -231,7 +234,7 @@ describeWithRedis('MONITOR_DATA=none (e2e)', () => {
       [quiet, 'q1'],
       [loud, 'l1'],
     ] as const) {
-      const c = await TestClient.open(instance.ws(`/ws/behaviour?stream=${stream}`));
+      const c = await WsClient.open(instance.ws(`/ws/behaviour?stream=${stream}`));
       await c.nextJson();
       c.send(event(1));
       c.send(event(1)); // a duplicate

@@ -7,12 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadContract } from './support/contract.js';
-import { NatsServer, NATS_SERVER, readLog } from './support/nats.js';
-import { Instance } from './support/privacy.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
+import { NatsServer, NATS_SERVER } from '../harness/nats-server.mjs';
+import { readLog } from './support/nats.js';
+import type { Instance } from '../harness/instance.mjs';
+import { startInstance } from './support/privacy.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 import { ResumableClient } from './support/resumable-client.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const TOUCH_SCHEMA = {
   type: 'object',
@@ -53,9 +56,9 @@ describeWithRedis('Quarantine (e2e)', () => {
 
   /** Sends valid, invalid, the invalid one again (same seq), and an event without a schema. */
   async function scenario(instance: Instance, stream: string) {
-    const monitor = await TestClient.open(instance.ws('/ws/monitor'));
+    const monitor = await WsClient.open(instance.ws('/ws/monitor'));
     await monitor.nextJson();
-    const producer = await TestClient.open(instance.ws(`/ws/behaviour?stream=${stream}`));
+    const producer = await WsClient.open(instance.ws(`/ws/behaviour?stream=${stream}`));
     expect(await producer.nextJson()).toEqual({ type: 'resume', stream, last_seq: 0 });
     // The invalid event is sent twice with its seq, as a client resends after a reconnect.
     for (const [event, seq] of [
@@ -112,7 +115,7 @@ describeWithRedis('Quarantine (e2e)', () => {
 
   it('Redis: quarantined events go to <prefix>quarantine with their errors, and count for exactly-once', async () => {
     const prefix = 'q1:';
-    const instance = await Instance.start({
+    const instance = await startInstance({
       REDIS_URL: redis.url,
       REDIS_PREFIX: prefix,
       SINK: 'redis-stream',
@@ -142,7 +145,7 @@ describeWithRedis('Quarantine (e2e)', () => {
   it('Redis: through a kill -9, every seq is stored exactly once, in the log or in quarantine', async () => {
     const prefix = 'q2:';
     const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, SINK: 'redis-stream', EVENT_SCHEMAS_DIR: dir };
-    let instance = await Instance.start(env);
+    let instance = await startInstance(env);
     instances.push(instance);
     const total = 400;
     const producer = new ResumableClient(
@@ -157,7 +160,7 @@ describeWithRedis('Quarantine (e2e)', () => {
     while (producer.acked.size < total / 3) await new Promise((r) => setTimeout(r, 10));
     instance.service.proc.kill('SIGKILL');
     await instance.service.exited;
-    instance = await Instance.start(env);
+    instance = await startInstance(env);
     instances.push(instance);
     await running;
     const log = await fields(client, `${prefix}stream`);
@@ -173,7 +176,7 @@ describeWithRedis('Quarantine (e2e)', () => {
     async () => {
       const nats = await NatsServer.start();
       try {
-        const instance = await Instance.start({ SINK: 'nats', NATS_URL: nats.url, EVENT_SCHEMAS_DIR: dir });
+        const instance = await startInstance({ SINK: 'nats', NATS_URL: nats.url, EVENT_SCHEMAS_DIR: dir });
         instances.push(instance);
         await scenario(instance, 'qn');
         const log = await readLog(nats.url);

@@ -5,15 +5,16 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { type RunningApp, startApp } from './support/app.js';
-import { NatsServer, NATS_SERVER } from './support/nats.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { TestClient } from './support/ws-client.js';
-import { until } from './support/wait.js';
+import { NatsServer, NATS_SERVER } from '../harness/nats-server.mjs';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { WsClient } from '../harness/ws-client.mjs';
+import { until } from '../harness/wait.mjs';
 
 const AGE_S = 3;
 
 async function sendEvents(app: RunningApp, count: number): Promise<void> {
-  const client = await TestClient.open(app.ws('/ws/behaviour'));
+  const client = await WsClient.open(app.ws('/ws/behaviour'));
   for (let i = 0; i < count; i++) client.send(JSON.stringify({ event_type: 'tap', n: i }));
   for (let i = 0; i < count; i++) expect((await client.nextJson()).status).toBe('received');
   client.close();

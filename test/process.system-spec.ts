@@ -1,11 +1,11 @@
 // The production entry point (dist/main.js, built by `npm test`'s pretest): startup validation,
 // the .env file, and what reaches the logs.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
+import { freePort } from '../harness/process.mjs';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 describe('dist/main.js (e2e)', () => {
   it.each([
@@ -48,12 +48,7 @@ describe('dist/main.js (e2e)', () => {
   });
 
   it('logs a Redis URL without its password, even one holding an unescaped "@"', async () => {
-    const closed = await new Promise<number>((resolve) => {
-      const probe = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = probe.address() as AddressInfo;
-        probe.close(() => resolve(port));
-      });
-    });
+    const closed = await freePort();
     const service = new Service({ REDIS_URL: `redis://admin:p@ss-SECRET@127.0.0.1:${closed}/0` });
     try {
       const line = await service.waitForLine((l) => l.msg === 'Redis unreachable; retrying');
@@ -86,14 +81,14 @@ describe('dist/main.js (e2e)', () => {
   it('exits on SIGTERM when the reader of its log is gone (EPIPE on stdout)', async () => {
     const service = new Service({});
     const port = await service.port();
-    const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
+    const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
     client.send('{"n":1}');
     expect((await client.nextJson()).status).toBe('received');
     client.close();
     await service.waitForLine((l) => l.msg.includes('disconnected'));
     // The log reader dies: the shutdown's own lines are the first writes to meet EPIPE, and the
     // exit follows them at once (no client to wait for).
-    service.proc.stdout!.destroy();
+    service.proc.stdout.destroy();
     service.proc.kill('SIGTERM');
     const deadline = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000).unref());
     expect(await Promise.race([service.exited, deadline])).toBe(0);
@@ -103,7 +98,7 @@ describe('dist/main.js (e2e)', () => {
     const service = new Service({ LOG_LEVEL: 'debug' });
     try {
       const port = await service.port();
-      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`, {
+      const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`, {
         headers: { 'User-Agent': 'cbsa-test/1.0' },
       });
       client.send('{"user_id":"user123","session_id":"session_abc","secret":"BODY-MARKER-1"}');
@@ -143,10 +138,10 @@ describe('dist/main.js (e2e)', () => {
   it('reads a .env file, logs a summary at info every 10 s while traffic flows, and no debug lines', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cbsa-env-'));
     writeFileSync(join(dir, '.env'), 'APP_NAME=Dotenv CBSA\nLOG_LEVEL=INFO\n');
-    const service = new Service({}, dir);
+    const service = new Service({}, { cwd: dir });
     try {
       const port = await service.port();
-      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
+      const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
       for (let i = 0; i < 5; i++) client.send(`{"i":${i}}`);
       client.send('nope');
       for (let i = 0; i < 6; i++) await client.next();
@@ -174,10 +169,10 @@ describe('dist/main.js (e2e)', () => {
     });
     try {
       const port = await service.port();
-      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour?token=tok-SECRET-1-abcdef`);
+      const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour?token=tok-SECRET-1-abcdef`);
       client.send('{}');
       await client.next();
-      const monitor = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor?token=mon-SECRET-2-abcdef`);
+      const monitor = await WsClient.open(`ws://127.0.0.1:${port}/ws/monitor?token=mon-SECRET-2-abcdef`);
       expect((await fetch(`http://127.0.0.1:${port}/health?token=tok-SECRET-1-abcdef`)).status).toBe(200);
       expect((await fetch(`http://127.0.0.1:${port}/ws/monitor?token=wrong-SECRET-3`)).status).toBe(401);
       client.close();

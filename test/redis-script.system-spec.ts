@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import type { RedisService } from '../src/redis/redis.service.js';
 import { DUPLICATE, FAILED, type SinkEntry } from '../src/sink/durable-sink.js';
 import { RedisStreamSink } from '../src/sink/redis-stream-sink.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
 
 function entry(stream: string, seq: number, after = 0): SinkEntry {
   return {

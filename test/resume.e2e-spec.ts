@@ -4,15 +4,15 @@
 import { type RunningApp, startApp } from './support/app.js';
 import { readHealth } from './support/health.js';
 import type { Reply } from './support/resumable-client.js';
-import { sleep } from './support/wait.js';
+import { sleep } from '../harness/wait.mjs';
 import { scrape } from './support/prometheus.js';
-import { TestClient, expectServed } from './support/ws-client.js';
+import { WsClient, expectServed } from '../harness/ws-client.mjs';
 
 const TS = expect.any(Number) as unknown;
 const ID = expect.any(Number) as unknown;
 
 async function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  const client = new TestClient(url, { headers });
+  const client = new WsClient(url, { headers });
   return new Promise((resolve, reject) => {
     client.socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
     client.socket.once('open', () => reject(new Error('upgraded')));
@@ -29,7 +29,7 @@ describe('Resumable streams, in memory (e2e)', () => {
   afterAll(() => running.close());
 
   it('sends the resume frame first, acks with the seq, answers resends "duplicate", and resumes after a reconnect', async () => {
-    const client = await TestClient.open(url('install-1:session-a'));
+    const client = await WsClient.open(url('install-1:session-a'));
     expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'install-1:session-a', last_seq: 0 });
     client.send('{"seq":1,"event_type":"tap"}');
     client.send('{"seq":2,"event_type":"tap"}');
@@ -48,7 +48,7 @@ describe('Resumable streams, in memory (e2e)', () => {
     expect(await client.nextJson()).toEqual({ status: 'duplicate', server_timestamp: TS, seq: 1 });
     client.close();
     await client.waitClosed();
-    const again = await TestClient.open(running.ws('/ws/behaviour'), {
+    const again = await WsClient.open(running.ws('/ws/behaviour'), {
       headers: { 'X-CBSA-Stream': 'install-1:session-a' },
     });
     expect(await again.nextJson()).toEqual({ type: 'resume', stream: 'install-1:session-a', last_seq: 2 });
@@ -64,7 +64,7 @@ describe('Resumable streams, in memory (e2e)', () => {
 
   it('counts duplicates apart from messages: no id, not in total_messages', async () => {
     const before = await readHealth(running.http);
-    const client = await TestClient.open(url('dup-count'));
+    const client = await WsClient.open(url('dup-count'));
     await client.next();
     client.send('{"seq":1}');
     client.send('{"seq":1}');
@@ -80,9 +80,9 @@ describe('Resumable streams, in memory (e2e)', () => {
 
   it('accepts a skipped seq and reports the gap on the monitor, in /health and in the metric', async () => {
     const before = await readHealth(running.http);
-    const monitor = await TestClient.open(running.ws('/ws/monitor'));
+    const monitor = await WsClient.open(running.ws('/ws/monitor'));
     await monitor.next();
-    const client = await TestClient.open(url('gappy'));
+    const client = await WsClient.open(url('gappy'));
     await client.next();
     client.send('{"seq":1,"event_type":"swipe"}');
     client.send('{"seq":5,"event_type":"swipe"}');
@@ -162,7 +162,7 @@ describe('Resumable streams, in memory (e2e)', () => {
   ])(
     'answers %s with "Invalid seq", keeps the connection and serves a fresh client',
     async (_name, frame) => {
-      const client = await TestClient.open(url('invalid-seq'));
+      const client = await WsClient.open(url('invalid-seq'));
       const resume = await client.nextJson<{ last_seq: number }>();
       client.send(frame);
       expect(await client.nextJson()).toEqual({ status: 'error', message: 'Invalid seq' });
@@ -181,7 +181,7 @@ describe('Resumable streams, in memory (e2e)', () => {
   );
 
   it('takes 2^53-1 as a seq', async () => {
-    const client = await TestClient.open(url('max-seq'));
+    const client = await WsClient.open(url('max-seq'));
     await client.next();
     client.send('{"seq":9007199254740991}');
     expect(await client.nextJson()).toEqual({
@@ -208,17 +208,17 @@ describe('Resumable streams, in memory (e2e)', () => {
   it('refuses a header id that is invalid or disagrees with the query with HTTP 400', async () => {
     expect(await upgradeStatus(running.ws('/ws/behaviour'), { 'X-CBSA-Stream': 'no spaces' })).toBe(400);
     expect(await upgradeStatus(running.ws('/ws/behaviour?stream=a'), { 'X-CBSA-Stream': 'b' })).toBe(400);
-    const client = await TestClient.open(running.ws(`/ws/behaviour?stream=${'x'.repeat(200)}`));
+    const client = await WsClient.open(running.ws(`/ws/behaviour?stream=${'x'.repeat(200)}`));
     expect(await client.nextJson()).toEqual({ type: 'resume', stream: 'x'.repeat(200), last_seq: 0 });
     client.close();
   });
 
   it('closes the older connection of a stream with 4001 when a newer one opens', async () => {
-    const older = await TestClient.open(url('contended'));
+    const older = await WsClient.open(url('contended'));
     await older.next();
     older.send('{"seq":1}');
     await older.next();
-    const newer = await TestClient.open(url('contended'));
+    const newer = await WsClient.open(url('contended'));
     expect(await older.waitClosed()).toEqual({ code: 4001, reason: 'Stream resumed elsewhere' });
     expect(await newer.nextJson()).toEqual({ type: 'resume', stream: 'contended', last_seq: 1 });
     newer.send('{"seq":1}');
@@ -230,23 +230,23 @@ describe('Resumable streams, in memory (e2e)', () => {
 
   it('forgets the least recently used stream past STREAM_STATE_MAX', async () => {
     for (const stream of ['lru-a', 'lru-b', 'lru-c', 'lru-d']) {
-      const client = await TestClient.open(url(stream));
+      const client = await WsClient.open(url(stream));
       await client.next();
       client.send('{"seq":7}');
       await client.next();
       client.close();
       await client.waitClosed();
     }
-    const evicted = await TestClient.open(url('lru-a'));
+    const evicted = await WsClient.open(url('lru-a'));
     expect(await evicted.nextJson()).toEqual({ type: 'resume', stream: 'lru-a', last_seq: 0 });
     evicted.close();
-    const kept = await TestClient.open(url('lru-d'));
+    const kept = await WsClient.open(url('lru-d'));
     expect(await kept.nextJson()).toEqual({ type: 'resume', stream: 'lru-d', last_seq: 7 });
     kept.close();
   });
 
   it('keeps the seed contract on connections without a stream id', async () => {
-    const client = await TestClient.open(running.ws('/ws/behaviour'));
+    const client = await WsClient.open(running.ws('/ws/behaviour'));
     client.send('{"seq":"anything"}');
     expect(await client.nextJson()).toEqual({ status: 'received', server_timestamp: TS, message_id: ID });
     client.close();
@@ -262,7 +262,7 @@ describe('Resumable streams: a rate-limit refusal leaves no hole (e2e)', () => {
   afterAll(() => running.close());
 
   it('refuses every later seq after a refused one until it is resent', async () => {
-    const client = await TestClient.open(running.ws('/ws/behaviour?stream=limited'));
+    const client = await WsClient.open(running.ws('/ws/behaviour?stream=limited'));
     await client.next();
     for (let seq = 1; seq <= 5; seq++) client.send(`{"seq":${seq}}`);
     const replies = await Promise.all([1, 2, 3, 4, 5].map(() => client.nextJson()));

@@ -2,10 +2,11 @@
 // /metrics reports the stream's length and each group's lag and pending count.
 import { Redis } from 'ioredis';
 import { scrape } from './support/prometheus.js';
-import { RedisServer, describeWithRedis } from './support/redis.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
-import { sleep } from './support/wait.js';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
+import { sleep } from '../harness/wait.mjs';
 
 describeWithRedis('Stream retention (e2e)', () => {
   let redis: RedisServer;
@@ -27,7 +28,7 @@ describeWithRedis('Stream retention (e2e)', () => {
     const reader = new Redis(redis.url);
     try {
       await reader.xgroup('CREATE', 'cbsa:stream', 'risk', '0', 'MKSTREAM');
-      const client = await TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour?stream=keep`);
+      const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour?stream=keep`);
       await client.next();
       for (let seq = 1; seq <= 200; seq++) client.send(`{"seq":${seq}}`);
       for (let seq = 1; seq <= 200; seq++) expect((await client.nextJson()).status).toBe('received');

@@ -6,10 +6,12 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/config/env.js';
 import { timeFloor } from '../src/stream/id-source.js';
-import { RedisServer, describeWithRedis, freePort } from './support/redis.js';
-import { Service } from './support/service.js';
-import { sleep, until } from './support/wait.js';
-import { TestClient } from './support/ws-client.js';
+import { freePort } from '../harness/process.mjs';
+import { Instance } from '../harness/instance.mjs';
+import { RedisServer } from '../harness/redis-server.mjs';
+import { describeWithRedis } from './support/redis.js';
+import { sleep, until } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 import type {
   AckFrame,
   ErrorFrame,
@@ -33,36 +35,9 @@ async function json(url: string): Promise<{ status: number; body: Record<string,
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-class Instance {
-  private constructor(
-    readonly service: Service,
-    readonly port: number,
-  ) {}
-
-  static async start(env: Record<string, string>): Promise<Instance> {
-    const service = new Service({ MONITOR_FLUSH_MS: '20', ...env });
-    return new Instance(service, await service.port());
-  }
-
-  ws(path: string): string {
-    return `ws://127.0.0.1:${this.port}${path}`;
-  }
-
-  http(path: string): string {
-    return `http://127.0.0.1:${this.port}${path}`;
-  }
-
-  health() {
-    return json(this.http('/health'));
-  }
-
-  ready() {
-    return json(this.http('/health/ready'));
-  }
-
-  stop(): Promise<void> {
-    return this.service.stop();
-  }
+/** An instance as these suites run it: monitors flushed every 20 ms. */
+function startInstance(env: Record<string, string>): Promise<Instance> {
+  return Instance.start({ MONITOR_FLUSH_MS: '20', ...env });
 }
 
 describeWithRedis('Scale-out with Redis (e2e)', () => {
@@ -79,8 +54,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
 
     beforeAll(async () => {
       [a, b] = await Promise.all([
-        Instance.start({ REDIS_URL: redis.url, MONITOR_REPLAY: '50' }),
-        Instance.start({ REDIS_URL: redis.url, MONITOR_REPLAY: '50' }),
+        startInstance({ REDIS_URL: redis.url, MONITOR_REPLAY: '50' }),
+        startInstance({ REDIS_URL: redis.url, MONITOR_REPLAY: '50' }),
       ]);
       await until(
         () => a.ready(),
@@ -96,8 +71,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     });
 
     it('shows a monitor on A the frames sent to B', async () => {
-      const monitor = await TestClient.open(a.ws('/ws/monitor'));
-      const client = await TestClient.open(b.ws('/ws/behaviour'));
+      const monitor = await WsClient.open(a.ws('/ws/monitor'));
+      const client = await WsClient.open(b.ws('/ws/behaviour'));
       client.send('{"event_type":"swipe","user_id":"on-b"}');
       const ack = await client.nextJson<Ack>();
       const batch = await monitor.until<{ type: string; events: { message_id: number; data: unknown }[] }>(
@@ -112,7 +87,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     });
 
     it("gives a monitor on either instance the cluster's node counts, the instances, and a cluster-wide replay", async () => {
-      const monitor = await TestClient.open(a.ws('/ws/monitor'));
+      const monitor = await WsClient.open(a.ws('/ws/monitor'));
       const settled = (f: StatsFrame) => f.type === 'stats' && f.instances?.length === 2;
       // Cluster totals reach a monitor a beat after the events (each instance publishes its counts
       // once a second), so the baseline is taken once three stats frames in a row agree.
@@ -125,8 +100,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         last = nodes;
         return same === 3;
       }, 10_000);
-      const onA = await TestClient.open(a.ws('/ws/behaviour'));
-      const onB = await TestClient.open(b.ws('/ws/behaviour'));
+      const onA = await WsClient.open(a.ws('/ws/behaviour'));
+      const onB = await WsClient.open(b.ws('/ws/behaviour'));
       const ids: number[] = [];
       for (let i = 0; i < 3; i++) {
         onA.send(`{"event_type":"tap","n":${i}}`);
@@ -158,7 +133,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       );
       expect(after.instances!.map((i) => i.id)).toEqual([...ownIds].sort());
 
-      const late = await TestClient.open(b.ws('/ws/monitor'));
+      const late = await WsClient.open(b.ws('/ws/monitor'));
       const hello = await late.nextJson<HelloFrame>();
       expect(hello.replay).toEqual({ events: 50, scope: 'cluster' });
       const replay = await late.nextJson<EventsFrame>();
@@ -169,7 +144,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     });
 
     it('applies a filter on the receiving instance: a monitor on A gets exactly the matching events sent to B', async () => {
-      const monitor = await TestClient.open(a.ws('/ws/monitor?filter=user_id:far%20category:touch'));
+      const monitor = await WsClient.open(a.ws('/ws/monitor?filter=user_id:far%20category:touch'));
       const got: { message_id: number | null }[] = [];
       monitor.socket.on('message', (d: Buffer) => {
         const f = JSON.parse(d.toString()) as {
@@ -180,7 +155,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         if (f.type === 'events' && f.replay !== true) got.push(...f.events!);
       });
       await sleep(300);
-      const onB = await TestClient.open(b.ws('/ws/behaviour'));
+      const onB = await WsClient.open(b.ws('/ws/behaviour'));
       const wanted: number[] = [];
       for (let i = 0; i < 60; i++) {
         const user = i % 3 === 0 ? 'far' : 'near';
@@ -210,8 +185,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
           8000,
         );
       }
-      const onB = await TestClient.open(b.ws('/ws/behaviour'));
-      const monitor = await TestClient.open(a.ws('/ws/monitor'));
+      const onB = await WsClient.open(b.ws('/ws/behaviour'));
+      const monitor = await WsClient.open(a.ws('/ws/monitor'));
       const seen = new Set<number>();
       monitor.socket.on('message', (d: Buffer) => {
         const frame = JSON.parse(d.toString()) as EventsFrame | { type: string };
@@ -229,8 +204,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     });
 
     it("reports the cluster's totals on either instance, and drops a dead instance within 5 s", async () => {
-      const onA = await TestClient.open(a.ws('/ws/behaviour'));
-      const onB = await Promise.all([1, 2].map(() => TestClient.open(b.ws('/ws/behaviour'))));
+      const onA = await WsClient.open(a.ws('/ws/behaviour'));
+      const onB = await Promise.all([1, 2].map(() => WsClient.open(b.ws('/ws/behaviour'))));
       for (const instance of [a, b]) {
         const { body } = await until(
           () => instance.health(),
@@ -256,7 +231,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
   });
 
   it('keeps message ids unique and increasing per connection across WORKERS=4 (40 clients)', async () => {
-    const cluster = await Instance.start({ REDIS_URL: redis.url, WORKERS: '4' });
+    const cluster = await startInstance({ REDIS_URL: redis.url, WORKERS: '4' });
     try {
       await until(
         () => cluster.ready(),
@@ -276,7 +251,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       );
       const perClient = await Promise.all(
         Array.from({ length: 40 }, async (_, c) => {
-          const client = await TestClient.open(cluster.ws('/ws/behaviour'));
+          const client = await WsClient.open(cluster.ws('/ws/behaviour'));
           const ids: number[] = [];
           for (let round = 0; round < 5; round++) {
             for (let i = 0; i < 20; i++) client.send(JSON.stringify({ c, i }));
@@ -325,7 +300,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
 
   it('sink mode: after kill -9 under load, every acked message is in the stream', async () => {
     const prefix = 'sinkkill:';
-    const instance = await Instance.start({
+    const instance = await startInstance({
       REDIS_URL: redis.url,
       REDIS_PREFIX: prefix,
       SINK: 'redis-stream',
@@ -336,7 +311,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     );
     const acked: number[] = [];
     const clients = await Promise.all(
-      Array.from({ length: 10 }, () => TestClient.open(instance.ws('/ws/behaviour'))),
+      Array.from({ length: 10 }, () => WsClient.open(instance.ws('/ws/behaviour'))),
     );
     clients.forEach((c) =>
       c.socket.on('message', (d: Buffer) => {
@@ -391,13 +366,13 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
 
   it('sink mode with Redis stopped: frames get "Service unavailable", ready is 503; Redis back: acks resume', async () => {
     const own = await RedisServer.start();
-    const instance = await Instance.start({ REDIS_URL: own.url, SINK: 'redis-stream' });
+    const instance = await startInstance({ REDIS_URL: own.url, SINK: 'redis-stream' });
     try {
       await until(
         () => instance.ready(),
         (r) => r.status === 200,
       );
-      const client = await TestClient.open(instance.ws('/ws/behaviour'));
+      const client = await WsClient.open(instance.ws('/ws/behaviour'));
       client.send('{"before":1}');
       expect((await client.nextJson<Ack>()).status).toBe('received');
 
@@ -429,7 +404,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     const own = await RedisServer.start();
     // A lease that outlives the outage's checks on a loaded machine (4.5 s without Redis).
     const env = { REDIS_URL: own.url, ID_SLOT_TTL_MS: '6000' };
-    const [a, b] = await Promise.all([Instance.start(env), Instance.start(env)]);
+    const [a, b] = await Promise.all([startInstance(env), startInstance(env)]);
     try {
       await until(
         () => a.ready(),
@@ -439,8 +414,8 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         () => b.ready(),
         (r) => r.status === 200,
       );
-      const monitor = await TestClient.open(a.ws('/ws/monitor'));
-      const client = await TestClient.open(b.ws('/ws/behaviour'));
+      const monitor = await WsClient.open(a.ws('/ws/monitor'));
+      const client = await WsClient.open(b.ws('/ws/behaviour'));
       const seen = new Set<number>();
       monitor.socket.on('message', (d: Buffer) => {
         const frame = JSON.parse(d.toString()) as { type: string; events?: { message_id: number }[] };
@@ -455,7 +430,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       const before = await send('before');
       await until(() => Promise.resolve(seen.has(before)), Boolean);
 
-      const localMonitor = await TestClient.open(b.ws('/ws/monitor'));
+      const localMonitor = await WsClient.open(b.ws('/ws/monitor'));
       expect((await b.health()).body.bus).toBe('up');
       await own.stop();
       await until(
@@ -524,9 +499,9 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
     // Every id slot held by someone else (records that never expire).
     for (let slot = 0; slot < 3; slot++) await admin.set(`cbsa:id_slot:${slot}`, 'someone else');
     const startedAt = Date.now();
-    const instance = await Instance.start({ REDIS_URL: own.url, ID_SLOTS: '3' });
+    const instance = await startInstance({ REDIS_URL: own.url, ID_SLOTS: '3' });
     try {
-      const client = await TestClient.open(instance.ws('/ws/behaviour'));
+      const client = await WsClient.open(instance.ws('/ws/behaviour'));
       for (let i = 0; i < 5; i++) {
         client.send('{}');
         expect(await client.nextJson<Ack>()).toEqual({ status: 'error', message: 'Service unavailable' });
@@ -569,7 +544,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
         1,
       );
       client.close();
-      const fresh = await TestClient.open(instance.ws('/ws/behaviour'));
+      const fresh = await WsClient.open(instance.ws('/ws/behaviour'));
       fresh.send('{}');
       expect((await fresh.nextJson<Ack>()).status).toBe('received');
       fresh.close();
@@ -583,15 +558,15 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
   it('is not ready until Redis is reachable', async () => {
     const startedAt = Date.now();
     const port = await freePort();
-    const instance = await Instance.start({ REDIS_URL: `redis://127.0.0.1:${port}/0` });
+    const instance = await startInstance({ REDIS_URL: `redis://127.0.0.1:${port}/0` });
     let late: RedisServer | undefined;
     try {
       expect((await instance.ready()).status).toBe(503);
       expect((await json(instance.http('/health/live'))).status).toBe(200);
-      const client = await TestClient.open(instance.ws('/ws/behaviour'));
+      const client = await WsClient.open(instance.ws('/ws/behaviour'));
       client.send('{}');
       expect(await client.nextJson<Ack>()).toEqual({ status: 'error', message: 'Service unavailable' });
-      late = await RedisServer.start(port);
+      late = await RedisServer.start({ port });
       await until(
         () => instance.ready(),
         (r) => r.status === 200,
@@ -616,7 +591,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
   }, 60_000);
 
   it('restarts a worker that dies, and shuts all workers down gracefully on SIGTERM', async () => {
-    const cluster = await Instance.start({ REDIS_URL: redis.url, WORKERS: '2' });
+    const cluster = await startInstance({ REDIS_URL: redis.url, WORKERS: '2' });
     const listening = () => cluster.service.lines().filter((l) => / listening on /.test(l.msg));
     await until(
       () => Promise.resolve(listening().length),
@@ -638,7 +613,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
       new Set([String(cluster.port)]),
     );
 
-    const clients = await Promise.all([1, 2, 3, 4].map(() => TestClient.open(cluster.ws('/ws/behaviour'))));
+    const clients = await Promise.all([1, 2, 3, 4].map(() => WsClient.open(cluster.ws('/ws/behaviour'))));
     for (const client of clients) {
       client.send('{}');
       expect((await client.nextJson<Ack>()).status).toBe('received');
@@ -650,7 +625,7 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
   }, 120_000);
 
   it("exits 1 when a worker's shutdown times out, as a single process does", async () => {
-    const cluster = await Instance.start({ REDIS_URL: redis.url, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '1000' });
+    const cluster = await startInstance({ REDIS_URL: redis.url, WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '1000' });
     await until(
       () => Promise.resolve(cluster.service.lines().filter((l) => / listening on /.test(l.msg)).length),
       (n) => n === 2,
@@ -672,12 +647,12 @@ describeWithRedis('Scale-out with Redis (e2e)', () => {
 
   it('hands acked events to the example consumer, which reads them with a group and acks them', async () => {
     const prefix = 'consumer:';
-    const instance = await Instance.start({
+    const instance = await startInstance({
       REDIS_URL: redis.url,
       REDIS_PREFIX: prefix,
       SINK: 'redis-stream',
     });
-    const client = await TestClient.open(instance.ws('/ws/behaviour'));
+    const client = await WsClient.open(instance.ws('/ws/behaviour'));
     try {
       await until(
         () => instance.ready(),

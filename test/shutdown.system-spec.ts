@@ -3,8 +3,8 @@
 import { connect } from 'node:net';
 import type { AckFrame } from '../src/protocol/index.js';
 import { closeCode, rawRequest, rawWebSocket, upgradeRequest } from './support/raw-frames.js';
-import { Service } from './support/service.js';
-import { TestClient } from './support/ws-client.js';
+import { Service } from '../harness/service.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const CLIENTS = 5;
 const FRAMES = 200;
@@ -19,9 +19,9 @@ describe('Graceful shutdown (e2e)', () => {
       const service = new Service({ SHUTDOWN_TIMEOUT_MS: '5000' });
       const port = await service.port();
       const clients = await Promise.all(
-        Array.from({ length: CLIENTS }, () => TestClient.open(`ws://127.0.0.1:${port}/ws/behaviour`)),
+        Array.from({ length: CLIENTS }, () => WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`)),
       );
-      const monitor = await TestClient.open(`ws://127.0.0.1:${port}/ws/monitor`);
+      const monitor = await WsClient.open(`ws://127.0.0.1:${port}/ws/monitor`);
       for (const [c, client] of clients.entries()) {
         for (let i = 0; i < FRAMES; i++) client.send(`{"c":${c},"i":${i}}`);
       }

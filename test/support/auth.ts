@@ -10,8 +10,8 @@ import {
   generateKeyPair,
 } from 'jose';
 import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
+import { freePort } from '../../harness/process.mjs';
 
 export const ISSUER = 'https://id.cbsa.test';
 export const AUDIENCE = 'cbsa-ingest';
@@ -125,11 +125,7 @@ export class JwksServer {
   private constructor(readonly port: number) {}
 
   static async reserve(): Promise<JwksServer> {
-    const probe = createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
-    return new JwksServer(port);
+    return new JwksServer(await freePort());
   }
 
   get url(): string {
