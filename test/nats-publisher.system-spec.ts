@@ -1,17 +1,16 @@
-// The SINK=nats publisher against a private `nats-server -js`: a frame it writes itself must land in
-// the log exactly as the client's own nc.publish() would have put it there (headers, UTF-8 data,
-// the Nats-Msg-Id dedupe), and its refusals (no stream, too big, a closed connection) must fail
+// The SINK=nats publisher against a private `nats-server -js`: its pipelined publishes land in the
+// log with their headers and UTF-8 data as sent, JetStream dedupes them on Nats-Msg-Id, its PubAcks
+// are matched by reply subject, and its refusals (no stream, too big, a closed connection) fail
 // that publish alone.
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { type MsgHdrs, type NatsConnection, connect } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 import type { SinkEntry } from '../src/sink/durable-sink.js';
 import {
   PubAckPublisher,
   type PublishListener,
   type PublishOutcome,
-  WireBytes,
-  natsHeaderBlock,
+  natsHeaders,
 } from '../src/sink/nats/publisher.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
 
@@ -36,12 +35,12 @@ const DATA = [
 function publishOne(
   publisher: PubAckPublisher,
   subject: string,
-  headerBlock: string | undefined,
+  headers: MsgHdrs | undefined,
   data: string,
 ): Promise<{ outcome: PublishOutcome; error?: Error }> {
   return new Promise((resolve) => {
     const listener: PublishListener = { settled: (_, outcome, __, error) => resolve({ outcome, error }) };
-    publisher.publish(subject, headerBlock, data, performance.now(), listener, 0);
+    publisher.publish(subject, headers, data, performance.now(), listener, 0);
   });
 }
 
@@ -53,9 +52,7 @@ describeWithNats('NATS publisher', () => {
     server = await NatsServer.start();
     nc = await connect({ servers: server.url });
     const jsm = await jetstreamManager(nc);
-    for (const name of ['FRAMES', 'CLIENT']) {
-      await jsm.streams.add({ name, subjects: [`pub.${name.toLowerCase()}`] });
-    }
+    await jsm.streams.add({ name: 'PUB', subjects: ['pub.log'] });
   });
 
   afterAll(async () => {
@@ -63,29 +60,20 @@ describeWithNats('NATS publisher', () => {
     await server?.dispose();
   });
 
-  it('writes each frame byte for byte as nc.publish() does: the same log, headers and UTF-8 data', async () => {
-    const frames = new PubAckPublisher(nc, 5000);
-    const client = new PubAckPublisher(nc, 5000, { frames: false });
+  it('stores each event with its headers and UTF-8 data as sent, and JetStream dedupes a resend', async () => {
+    const publisher = new PubAckPublisher(nc, 5000);
     try {
-      for (const [publisher, subject] of [
-        [frames, 'pub.frames'],
-        [client, 'pub.client'],
-      ] as const) {
-        const outcomes = await Promise.all(
-          DATA.map((data, i) => publishOne(publisher, subject, natsHeaderBlock(entry(i + 1, data)), data)),
-        );
-        expect(outcomes.map((o) => o.outcome)).toEqual(DATA.map(() => 'stored'));
-        // No headers (the KV write's shape), then a resend of seq 2: JetStream dedupes it.
-        expect((await publishOne(publisher, subject, undefined, 'plain')).outcome).toBe('stored');
-        const again = await publishOne(publisher, subject, natsHeaderBlock(entry(2, DATA[1])), DATA[1]);
-        expect(again.outcome).toBe('duplicate');
-      }
-      const [viaFrames, viaClient] = await Promise.all([
-        readLog(server.url, 'FRAMES'),
-        readLog(server.url, 'CLIENT'),
-      ]);
-      expect(viaFrames.map((e) => e.data)).toEqual([...DATA, 'plain']);
-      expect(viaFrames[1].headers).toEqual({
+      const outcomes = await Promise.all(
+        DATA.map((data, i) => publishOne(publisher, 'pub.log', natsHeaders(entry(i + 1, data)), data)),
+      );
+      expect(outcomes.map((o) => o.outcome)).toEqual(DATA.map(() => 'stored'));
+      // No headers (the KV write's shape), then a resend of seq 2: JetStream dedupes it.
+      expect((await publishOne(publisher, 'pub.log', undefined, 'plain')).outcome).toBe('stored');
+      const again = await publishOne(publisher, 'pub.log', natsHeaders(entry(2, DATA[1])), DATA[1]);
+      expect(again.outcome).toBe('duplicate');
+      const log = await readLog(server.url, 'PUB');
+      expect(log.map((e) => e.data)).toEqual([...DATA, 'plain']);
+      expect(log[1].headers).toEqual({
         message_id: '1002',
         client_id: 'Ab-_9xYz0123',
         server_timestamp: '1764337000.123',
@@ -96,22 +84,9 @@ describeWithNats('NATS publisher', () => {
         seq: '2',
         'Nats-Msg-Id': 'app-1:device@42:2',
       });
-      expect(viaFrames).toEqual(viaClient);
     } finally {
-      frames.close();
-      client.close();
+      publisher.close();
     }
-  });
-
-  it('frames a message as the protocol does, sizes in UTF-8 bytes', () => {
-    const wire = new WireBytes();
-    const text = (bytes: Uint8Array) => Buffer.from(bytes).toString();
-    expect(text(wire.frame('s', 'r.1', 'NATS/1.0\r\n\r\n', 'é🙂'))).toBe(
-      'HPUB s r.1 12 18\r\nNATS/1.0\r\n\r\né🙂\r\n',
-    );
-    expect(wire.size).toBe(12 + 2 + 4);
-    expect(text(wire.frame('s', 'r.2', undefined, 'ü'))).toBe('PUB s r.2 2\r\nü\r\n');
-    expect(wire.size).toBe(2);
   });
 
   it('fails only the publish that cannot be stored: no stream, too big; the next one is stored', async () => {
@@ -119,10 +94,10 @@ describeWithNats('NATS publisher', () => {
     try {
       const none = await publishOne(publisher, 'pub.nowhere', undefined, '{}');
       expect(none.outcome).toBe('failed');
-      const big = await publishOne(publisher, 'pub.frames', undefined, 'x'.repeat(nc.info!.max_payload + 1));
+      const big = await publishOne(publisher, 'pub.log', undefined, 'x'.repeat(nc.info!.max_payload + 1));
       expect(big.outcome).toBe('failed');
-      expect(big.error?.message).toMatch(/exceeds max_payload/);
-      expect((await publishOne(publisher, 'pub.frames', undefined, 'after')).outcome).toBe('stored');
+      expect(big.error?.message).toMatch(/max_payload/);
+      expect((await publishOne(publisher, 'pub.log', undefined, 'after')).outcome).toBe('stored');
     } finally {
       publisher.close();
     }
@@ -177,12 +152,13 @@ describeWithNats('NATS publisher', () => {
     const own = await connect({ servers: server.url });
     const publisher = new PubAckPublisher(own, 5000);
     const closing = new PubAckPublisher(own, 5000);
-    const waiting = publishOne(closing, 'pub.frames', undefined, 'in flight');
+    const waiting = publishOne(closing, 'pub.log', undefined, 'in flight');
     closing.close();
     expect((await waiting).outcome).toBe('failed');
     await own.close();
-    const late = await publishOne(publisher, 'pub.frames', undefined, 'late');
-    expect([late.outcome, late.error?.message]).toEqual(['failed', 'NATS connection closed']);
+    const late = await publishOne(publisher, 'pub.log', undefined, 'late');
+    expect(late.outcome).toBe('failed');
+    expect(late.error?.message).toMatch(/closed/);
     publisher.close();
   });
 });

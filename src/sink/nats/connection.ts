@@ -12,8 +12,6 @@ import { appConfig } from '../../config/app.config.js';
 import { redactUrl } from '../../config/redact.js';
 import { natsCredentials } from './credentials.js';
 
-/** Bytes of publishes buffered before the client writes them out (a hidden client option). */
-const NATS_PENDING_LIMIT = 4 * 1024 * 1024;
 /** While NATS is down, how often the stream is asked whether it takes publishes again. */
 const PROBE_MS = 500;
 
@@ -86,9 +84,6 @@ export class NatsClient implements OnApplicationShutdown {
         timeout: 5000,
         // No Error (with its stack trace) built per request (KV reads, id leases, stream checks).
         noAsyncTraces: true,
-        // The client writes to the socket each time 32 KiB are pending (its default); a batch's
-        // publishes are written in one go instead, at the end of the tick (one syscall per batch).
-        ...{ pendingLimit: NATS_PENDING_LIMIT },
       });
     } catch (err) {
       throw new Error(`NATS unreachable at ${this.servers}: ${(err as Error).message}`, { cause: err });

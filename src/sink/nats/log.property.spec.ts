@@ -9,6 +9,7 @@
 import fc from 'fast-check';
 import type { ConfigType } from '@nestjs/config';
 import type { KV } from '@nats-io/kv';
+import type { MsgHdrs } from '@nats-io/transport-node';
 import {
   QueueClient as Client,
   fakeLogger,
@@ -61,13 +62,13 @@ class FakeJetStream {
     return {
       publish: (
         _subject: string,
-        headerBlock: string | undefined,
+        headers: MsgHdrs | undefined,
         _data: string,
         at: number,
         listener: PublishListener,
         index: number,
       ) => {
-        const header = (name: string) => new RegExp(`\r\n${name}: ([^\r]*)`).exec(headerBlock!)![1];
+        const header = (name: string) => headers!.get(name);
         this.waiting.push({
           stream: header('stream'),
           seq: Number(header('seq')),
