@@ -10,6 +10,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { INSTANCE_ID } from '../../cluster/instance-id.js';
 import { appConfig } from '../../config/app.config.js';
 import { redactUrl } from '../../config/redact.js';
+import { pendingLimitOption } from './client-internals.js';
 import { natsCredentials } from './credentials.js';
 
 /** While NATS is down, how often the stream is asked whether it takes publishes again. */
@@ -84,6 +85,8 @@ export class NatsClient implements OnApplicationShutdown {
         timeout: 5000,
         // No Error (with its stack trace) built per request (KV reads, id leases, stream checks).
         noAsyncTraces: true,
+        // A batch's publishes leave in one socket write (client-internals.ts).
+        ...pendingLimitOption,
       });
     } catch (err) {
       throw new Error(`NATS unreachable at ${this.servers}: ${(err as Error).message}`, { cause: err });

@@ -9,7 +9,6 @@
 import fc from 'fast-check';
 import type { ConfigType } from '@nestjs/config';
 import type { KV } from '@nats-io/kv';
-import type { MsgHdrs } from '@nats-io/transport-node';
 import {
   QueueClient as Client,
   fakeLogger,
@@ -62,13 +61,13 @@ class FakeJetStream {
     return {
       publish: (
         _subject: string,
-        headers: MsgHdrs | undefined,
+        headerBlock: string | undefined,
         _data: string,
         at: number,
         listener: PublishListener,
         index: number,
       ) => {
-        const header = (name: string) => headers!.get(name);
+        const header = (name: string) => new RegExp(`\r\n${name}: ([^\r]*)`).exec(headerBlock!)![1];
         this.waiting.push({
           stream: header('stream'),
           seq: Number(header('seq')),

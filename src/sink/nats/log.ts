@@ -26,7 +26,7 @@ import {
 } from '../durable-sink.js';
 import { NatsClient } from './connection.js';
 import { ensureStream, stateBucket } from './provisioning.js';
-import { PubAckPublisher, type PublishListener, type PublishOutcome, natsHeaders } from './publisher.js';
+import { PubAckPublisher, type PublishListener, type PublishOutcome, natsHeaderBlock } from './publisher.js';
 import { quarantineSubject } from './stream-config.js';
 import { NatsStreamState } from './stream-state.js';
 
@@ -386,7 +386,14 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     const entry = batch.entries[index];
     const base = entry.quarantine === undefined ? this.cfg.natsSubject : this.quarantineSubject;
     const subject = this.perSubject && entry.subject ? `${base}.${natsSubjectTokens(entry.subject)}` : base;
-    this.publisher!.publish(subject, natsHeaders(entry, this.policy.version), entry.data, now, batch, index);
+    this.publisher!.publish(
+      subject,
+      natsHeaderBlock(entry, this.policy.version),
+      entry.data,
+      now,
+      batch,
+      index,
+    );
   }
 
   /** Every publish's PubAck (or failure), before its batch hears of it: slots, metrics, outages. */
