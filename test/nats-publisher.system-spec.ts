@@ -1,11 +1,18 @@
 // The SINK=nats publisher against a private `nats-server -js`: a frame it writes itself must land in
 // the log exactly as the client's own nc.publish() would have put it there (headers, UTF-8 data,
 // the Nats-Msg-Id dedupe), and its refusals (no stream, too big, a closed connection) must fail
-// that publish alone.
+// that publish alone. The client's internals it relies on (src/sink/nats/client-internals.ts) are
+// checked here against the pinned client: a client that changes under them fails this suite.
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { MsgHdrsImpl, type NatsConnection, connect } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 import type { SinkEntry } from '../src/sink/durable-sink.js';
+import {
+  EncodedHeaders,
+  frameWriterOf,
+  pendingLimitOption,
+  subjectBytes,
+} from '../src/sink/nats/client-internals.js';
 import {
   PubAckPublisher,
   type PublishListener,
@@ -102,6 +109,61 @@ describeWithNats('NATS publisher', () => {
       frames.close();
       client.close();
     }
+  });
+
+  describe('the client internals it relies on (client-internals.ts)', () => {
+    it('has a frame writer on the connection, and the frames path is the one taken', () => {
+      const writer = frameWriterOf(nc);
+      expect(writer).toBeDefined();
+      expect(writer!.info?.max_payload).toBe(nc.info!.max_payload);
+      expect(writer!.noMorePublishing).toBe(false);
+      // The publisher takes the frames path only while this holds: the log test above compares it with nc.publish().
+      expect(Reflect.get(new PubAckPublisher(nc, 5000), 'writer')).toBe(writer);
+    });
+
+    it('keeps a received subject as bytes that decode to msg.subject', async () => {
+      const seen = new Promise<[Uint8Array | undefined, string]>((resolve) => {
+        const sub = nc.subscribe('internals.subject', {
+          callback: (_, msg) => {
+            sub.unsubscribe();
+            resolve([subjectBytes(msg), msg.subject]);
+          },
+        });
+      });
+      await nc.flush();
+      nc.publish('internals.subject', 'x');
+      const [bytes, subject] = await seen;
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      expect(Buffer.from(bytes!).toString()).toBe(subject);
+    });
+
+    it('takes the hidden pendingLimit connect option', async () => {
+      const own = await connect({ servers: server.url, ...pendingLimitOption });
+      try {
+        const protocol = Reflect.get(own, 'protocol') as { pendingLimit?: number };
+        expect(protocol.pendingLimit).toBe(pendingLimitOption.pendingLimit);
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('publishes a header set through encode() alone', async () => {
+      const headers = new EncodedHeaders();
+      const block = 'NATS/1.0\r\nseq: 7\r\n\r\n';
+      headers.bytes = new Uint8Array(Buffer.from(block));
+      const got = new Promise<string | undefined>((resolve) => {
+        const sub = nc.subscribe('internals.headers', {
+          callback: (_, msg) => {
+            sub.unsubscribe();
+            resolve(msg.headers?.get('seq'));
+          },
+        });
+      });
+      await nc.flush();
+      nc.publish('internals.headers', 'x', { headers });
+      expect(await got).toBe('7');
+      expect(headers).toBeInstanceOf(MsgHdrsImpl);
+    });
   });
 
   it('frames a message as the protocol does, sizes in UTF-8 bytes', () => {

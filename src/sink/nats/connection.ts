@@ -10,10 +10,9 @@ import { PinoLogger } from 'nestjs-pino';
 import { INSTANCE_ID } from '../../cluster/instance-id.js';
 import { appConfig } from '../../config/app.config.js';
 import { redactUrl } from '../../config/redact.js';
+import { pendingLimitOption } from './client-internals.js';
 import { natsCredentials } from './credentials.js';
 
-/** Bytes of publishes buffered before the client writes them out (a hidden client option). */
-const NATS_PENDING_LIMIT = 4 * 1024 * 1024;
 /** While NATS is down, how often the stream is asked whether it takes publishes again. */
 const PROBE_MS = 500;
 
@@ -86,9 +85,8 @@ export class NatsClient implements OnApplicationShutdown {
         timeout: 5000,
         // No Error (with its stack trace) built per request (KV reads, id leases, stream checks).
         noAsyncTraces: true,
-        // The client writes to the socket each time 32 KiB are pending (its default); a batch's
-        // publishes are written in one go instead, at the end of the tick (one syscall per batch).
-        ...{ pendingLimit: NATS_PENDING_LIMIT },
+        // A batch's publishes leave in one socket write (client-internals.ts).
+        ...pendingLimitOption,
       });
     } catch (err) {
       throw new Error(`NATS unreachable at ${this.servers}: ${(err as Error).message}`, { cause: err });

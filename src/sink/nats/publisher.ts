@@ -4,7 +4,8 @@
 // for stack traces), which costs more CPU than the whole rest of the ingest path, so do not
 // "simplify" this back to js.publish. Here a publish costs one map entry; its whole protocol
 // frame (`HPUB <subject> <reply> <sizes>`, header block, data) is written into a shared slab (see
-// WireBytes.frame) and handed to the client's protocol handler, and its PubAck is recognised
+// WireBytes.frame) and handed to the client's protocol handler (client-internals.ts: measured
+// worth it against nc.publish()), and its PubAck is recognised
 // without JSON.parse when it has the usual shape; a sweep every 250 ms fails those without a PubAck
 // after the timeout.
 //
@@ -15,10 +16,11 @@
 // one replica: a replicated stream replies from whichever server leads when it applies the message,
 // so around a leader change one publish can be answered twice, and the second answer must find no
 // other publish on its subject.
-import { type Msg, MsgHdrsImpl, type NatsConnection, nuid } from '@nats-io/transport-node';
+import { type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 import { INSTANCE_ID } from '../../cluster/instance-id.js';
 import type { SinkEntry } from '../durable-sink.js';
+import { EncodedHeaders, type FrameWriter, frameWriterOf, subjectBytes } from './client-internals.js';
 
 /**
  * A message's NATS header block (the wire form of a header set): message_id, client_id,
@@ -131,35 +133,6 @@ export class WireBytes {
     this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bytes));
     this.used = 0;
   }
-}
-
-/**
- * A header set already encoded (by natsHeaderBlock in the sink): publishing reads a header set only
- * through encode(), so one instance, given each message's bytes just before its publish, spares
- * the client's per-key canonicalisation, validation, map and string building. Not for reading.
- */
-class EncodedHeaders extends MsgHdrsImpl {
-  bytes: Uint8Array<ArrayBuffer> = new Uint8Array(0);
-
-  override encode(): Uint8Array {
-    return this.bytes;
-  }
-}
-
-/**
- * The part of the client's protocol handler (`nc.protocol`, outside its typed API but what its own
- * publish() ends in) that takes a ready frame: the same outbound buffer, flushed at the end of the
- * tick, kept across a reconnect. A client without it gets nc.publish() instead (viaClient).
- */
-interface FrameWriter {
-  sendCommand(frame: Uint8Array): void;
-  noMorePublishing?: boolean;
-  info?: { max_payload?: number };
-}
-
-function frameWriterOf(nc: NatsConnection): FrameWriter | undefined {
-  const protocol = (nc as unknown as { protocol?: Partial<FrameWriter> }).protocol;
-  return typeof protocol?.sendCommand === 'function' ? (protocol as FrameWriter) : undefined;
 }
 
 const STREAM_PREFIX = Buffer.from('{"stream":"');
@@ -283,17 +256,6 @@ export class PubAckPublisher {
     this.nc.publish(subject, this.bytes.utf8(data), options);
   }
 
-  /** publish() without headers, as a promise that rejects when the write is not acknowledged (KV puts). */
-  put(subject: string, data: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const listener: PublishListener = {
-        settled: (_, outcome, __, error) =>
-          outcome === 'failed' ? reject(error ?? new Error('no PubAck')) : resolve(),
-      };
-      this.publish(subject, undefined, data, performance.now(), listener, 0);
-    });
-  }
-
   /**
    * A KV compare-and-set through the pipeline: publishes `data` on `subject` (`$KV.<bucket>.<key>`)
    * only if the subject's last message is `expectedRevision` (0: none), as the KV client's update
@@ -358,11 +320,11 @@ export class PubAckPublisher {
 
   /**
    * The <n> of the reply subject `<prefix><n>`: read from the subject's bytes when the message
-   * exposes them (the client keeps them on `_msg`), sparing a TextDecoder call per PubAck.
+   * exposes them (client-internals.ts), sparing a TextDecoder call per PubAck.
    */
   private replyNumber(msg: Msg): number {
-    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
-    if (!(raw instanceof Uint8Array)) return Number(msg.subject.slice(this.prefix.length));
+    const raw = subjectBytes(msg);
+    if (raw === undefined) return Number(msg.subject.slice(this.prefix.length));
     let n = 0;
     for (let i = this.prefixBytes; i < raw.length; i++) {
       const digit = raw[i] - 0x30;
