@@ -10,9 +10,8 @@ import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durab
 import { NatsSink } from './nats-sink.service.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
-import { StreamSink } from './stream-sink.service.js';
 
-/** Without Redis nothing is queued (seq state is in memory); this engine is never asked. */
+/** Without Redis nothing is queued (seq state is in memory); this log is never asked. */
 class NoSink extends DurableSink {
   get ready(): boolean {
     return false;
@@ -44,10 +43,9 @@ class NoSink extends DurableSink {
         return new RedisStreamSink(redis, cfg.streamStateTtlS, cfg.maxSeqGap, policy.version ?? '', index);
       },
     },
-    StreamSink,
     StreamRetention,
     AgeRetention,
   ],
-  exports: [StreamSink, StreamRetention, NatsSink],
+  exports: [DurableSink, StreamRetention, NatsSink],
 })
 export class SinkModule {}
