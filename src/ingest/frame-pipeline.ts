@@ -21,9 +21,7 @@ import {
   RATE_LIMITED,
   TOKEN_EXPIRED_REASON,
   UNAVAILABLE_ACK,
-  duplicateReply,
   encodeAck,
-  receivedWithSeq,
   refreshToken,
   refreshedReply,
   seqOf,
@@ -35,7 +33,7 @@ import { MemoryStreamState } from '../stream/stream-state.js';
 import { MALFORMED, StreamService } from '../stream/stream.service.js';
 import { pauseWhileBackedUp } from '../ws/backpressure.js';
 import { AckQueue } from './ack-queue.js';
-import { type Conn, blockedReply, closeWhenSettled, refuse, settled } from './connection.js';
+import { type Conn, closeWhenSettled, settled } from './connection.js';
 import { RateLimiter } from './rate-limiter.js';
 
 const SWEEP_MS = 60_000;
@@ -68,8 +66,6 @@ function refusedSeqOf(data: Buffer): number {
 export class FramePipeline implements OnModuleInit, OnModuleDestroy {
   /** SINK set: every frame is appended to the log before its ack. */
   readonly enabled: boolean;
-  /** Resumable connections go through the ack queue: their seq state is in Redis or the sink. */
-  readonly queued: boolean;
   private readonly queue: AckQueue;
   private readonly conns = new WeakMap<WebSocket, Conn>();
   private sampled = 0;
@@ -90,7 +86,8 @@ export class FramePipeline implements OnModuleInit, OnModuleDestroy {
   ) {
     logger.setContext(FramePipeline.name);
     this.enabled = cfg.sink !== 'none';
-    this.queued = this.enabled || redis.enabled;
+    // Without Redis or a sink the log is MemoryLog over `state`: its size is read live.
+    const inMemory = !this.enabled && !redis.enabled;
     this.queue = new AckQueue(cfg, log, this.enabled, this, stream, metrics, logger);
     metrics.counter(
       'cbsa_stream_state_evictions_total',
@@ -100,7 +97,7 @@ export class FramePipeline implements OnModuleInit, OnModuleDestroy {
     metrics.gauge(
       'cbsa_stream_states',
       "Resumable streams whose last seq is kept: in memory, or in Redis or the NATS KV bucket (the store's count, refreshed every few seconds)",
-      () => (this.queued ? this.stateCount() : state.size),
+      () => (inMemory ? state.size : this.stateCount()),
     );
   }
 
@@ -146,10 +143,7 @@ export class FramePipeline implements OnModuleInit, OnModuleDestroy {
     return conn === undefined ? Promise.resolve() : settled(conn);
   }
 
-  /**
-   * The frame handler of a connection, for its mode. `resumed`: the connection picked up a known
-   * stream; its first event carries the mark for monitors.
-   */
+  /** The frame handler of a connection, for its mode. `resumed`: as in resumableFrames. */
   frames(conn: Conn, resumed: boolean): (data: Buffer) => void {
     const { rateLimitPerConnection, rateLimitBurst, rateLimitCloseAfterMs } = this.cfg;
     const limiter =
@@ -161,9 +155,7 @@ export class FramePipeline implements OnModuleInit, OnModuleDestroy {
         ? this.withRefresh(conn, this.sinkFrames(conn, limiter), true)
         : this.withRefresh(conn, this.seedFrames(conn, limiter), false);
     }
-    return this.queued
-      ? this.withRefresh(conn, this.queuedFrames(conn, conn.stream, limiter, resumed), true)
-      : this.withRefresh(conn, this.memoryFrames(conn, conn.stream, limiter, resumed), false);
+    return this.withRefresh(conn, this.resumableFrames(conn, conn.stream, limiter, resumed), true);
   }
 
   /** The one place a message id is handed out: undefined when none can be yet. */
@@ -232,59 +224,11 @@ export class FramePipeline implements OnModuleInit, OnModuleDestroy {
     };
   }
 
-  /** A resumable stream whose state is in memory (no Redis): decided as frames are read. */
-  private memoryFrames(
-    conn: Conn,
-    streamId: string,
-    limiter: RateLimiter | undefined,
-    resumed: boolean,
-  ): (data: Buffer) => void {
-    const { clientId } = conn;
-    const sub = conn.identity?.sub;
-    const maxGap = this.cfg.maxSeqGap;
-    let mark = resumed;
-    return (data: Buffer) => {
-      if (conn.closing) return;
-      if (limiter !== undefined && !this.admit(conn, limiter, data, false, 0)) return;
-      const text = data.toString();
-      const value = this.stream.parse(text, data.length, clientId, sub);
-      if (value === MALFORMED) return this.send(conn, MALFORMED_ACK);
-      const seq = seqOf(value);
-      if (seq === undefined) {
-        this.stream.countInvalidSeq();
-        return this.send(conn, INVALID_SEQ_ACK);
-      }
-      const blocked = blockedReply(conn, seq);
-      if (blocked !== undefined) {
-        this.stream.countRateLimited();
-        return this.send(conn, blocked);
-      }
-      const last = this.state.lastSeq(streamId);
-      // With the stream's state known, a jump past MAX_SEQ_GAP is refused; unknown (0), any first
-      // seq is the baseline.
-      if (last > 0 && seq - last > maxGap) {
-        this.stream.countInvalidSeq();
-        return this.send(conn, INVALID_SEQ_ACK);
-      }
-      const event = this.stream.pending(text, data.length, clientId, value, streamId, seq, mark, sub);
-      mark = false;
-      if (seq <= last) {
-        this.stream.duplicated(event);
-        this.send(conn, duplicateReply(event.timestamp, seq));
-      } else {
-        const id = this.takeId()!;
-        event.messageId = id;
-        event.gap = last === 0 ? 0 : seq - last - 1;
-        this.state.accept(streamId, seq);
-        this.stream.accepted(event);
-        this.send(conn, receivedWithSeq(event.timestamp, id, seq));
-      }
-      this.backpressure(conn);
-    };
-  }
-
-  /** A resumable stream whose state is in Redis or the sink: the seq is checked (and stored) there. */
-  private queuedFrames(
+  /**
+   * A resumable stream: the log checks the seq (and, with a sink, stores the event) before the ack.
+   * `resumed`: the connection picked up a known stream; its first event carries the mark for monitors.
+   */
+  private resumableFrames(
     conn: Conn,
     streamId: string,
     limiter: RateLimiter | undefined,
@@ -398,12 +342,8 @@ export class FramePipeline implements OnModuleInit, OnModuleDestroy {
     if (verdict === 'allow') return true;
     this.stream.countRateLimited();
     const seq = conn.stream === undefined ? 0 : refusedSeqOf(data);
-    if (queued) {
-      this.queue.reply(conn, RATE_LIMITED, receivedAt, seq);
-    } else {
-      if (seq > 0) refuse(conn, seq, RATE_LIMITED);
-      this.send(conn, RATE_LIMITED);
-    }
+    if (queued) this.queue.reply(conn, RATE_LIMITED, receivedAt, seq);
+    else this.send(conn, RATE_LIMITED);
     if (verdict === 'close') closeWhenSettled(conn, CLOSE_POLICY_VIOLATION, RATE_LIMIT_EXCEEDED);
     return false;
   }

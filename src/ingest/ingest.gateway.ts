@@ -22,7 +22,6 @@ import {
   requestedStream,
   resumeFrame,
 } from '../protocol/index.js';
-import { MemoryStreamState } from '../stream/stream-state.js';
 import { StreamService } from '../stream/stream.service.js';
 import { newClientId } from '../ws/client-id.js';
 import { sharedListener } from '../ws/shared-listener.js';
@@ -39,7 +38,6 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
   constructor(
     private readonly pipeline: FramePipeline,
     private readonly stream: StreamService,
-    private readonly state: MemoryStreamState,
     private readonly logger: PinoLogger,
     private readonly bus: BusService,
     private readonly lifecycle: LifecycleService,
@@ -100,13 +98,8 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     this.owners.set(streamId, conn);
     if (identity !== undefined) this.auth.hold(streamId, identity.sub);
     this.bus.announceStream(streamId, conn.openedAt, conn.sub);
-    if (!this.pipeline.queued) {
-      const last = this.state.lastSeq(streamId);
-      socket.send(resumeFrame(streamId, last));
-      socket.on('message', this.pipeline.frames(conn, this.stream.resumed(last)));
-      return;
-    }
-    // The stream's state is in Redis: hold frames until the resume frame, which must come first.
+    // The stream's last seq comes from the log (in memory, Redis or NATS): frames wait until the
+    // resume frame, which must come first.
     const early: Buffer[] = [];
     let onFrame: ((data: Buffer) => void) | undefined;
     socket.on('message', (data: Buffer) => (onFrame === undefined ? early.push(data) : onFrame(data)));
