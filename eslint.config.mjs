@@ -19,6 +19,45 @@ export default tseslint.config(
     },
   },
   {
+    // The wire protocol depends on nothing: services, the SDK and the page import their wire types from it.
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./)',
+              message: 'src/protocol/ imports only its own files: define the wire type here.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The SDK takes only its wire types from the service, with `import type`: nothing is bundled.
+    files: ['client/src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+src/(?!protocol/)',
+              message: 'The SDK imports from the service only the wire types of src/protocol/.',
+            },
+            {
+              regex: '^(\\.\\./)+src/protocol/',
+              allowTypeImports: true,
+              message: 'Types only (import type): the SDK bundles nothing of the service.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -80,7 +80,10 @@ export class ThroughputChart {
     matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => this.create());
   }
 
-  /** One stats frame: the server's messages/s and the errors counted since the previous frame. */
+  /**
+   * One stats frame: the server's messages/s and the errors counted since the previous frame.
+   * @param {import('../../src/protocol/monitor-frames.js').StatsFrame} stats
+   */
   push(stats) {
     const t = Date.now() / 1000;
     const total = stats.total_errors;

@@ -3,6 +3,8 @@
 // says in one line why a connection was refused.
 import { refusalOf } from './diagnose.js';
 
+/** @typedef {import('../../src/protocol/monitor-frames.js').MonitorFrame} MonitorFrame */
+
 const TOKEN_KEY = 'cbsa.monitorToken';
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
@@ -42,6 +44,8 @@ export class MonitorSocket {
    * every state change: connecting, connected, reconnecting (with `refusal` once the server said
    * why, see diagnose.js), unauthorized. `onSkipped(n)` counts frames that could not be read (not
    * JSON, not an object): they are skipped, the others still arrive.
+   * @param {string} path
+   * @param {{ onFrame: (frame: MonitorFrame) => void, onState: (state: object) => void, onSkipped?: (n: number) => void }} handlers
    */
   constructor(path, { onFrame, onState, onSkipped = (/** @type {number} */ n) => void n }) {
     this.path = path;
@@ -79,13 +83,15 @@ export class MonitorSocket {
     ws.onmessage = (e) => {
       this.lastFrame = performance.now();
       if (typeof e.data !== 'string') return;
+      /** @type {unknown} */
       let frame;
       try {
         frame = JSON.parse(e.data);
       } catch {
         return this.onSkipped(1);
       }
-      if (frame !== null && typeof frame === 'object') this.onFrame(frame);
+      // The server sends only MonitorFrames; the panels still check each field they show.
+      if (frame !== null && typeof frame === 'object') this.onFrame(/** @type {MonitorFrame} */ (frame));
       else this.onSkipped(1);
     };
     ws.onclose = (e) => {

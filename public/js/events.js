@@ -1,6 +1,8 @@
 // Pure helpers shared by the panels: what the page reads from one monitor event, the filter, the
 // JSON view, a fixed-size ring and number/time formatting. Nothing here touches the DOM.
 
+/** @typedef {import('../../src/protocol/monitor-frames.js').MonitorEvent} MonitorEvent */
+
 const own = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
 
 /** Ids are shown only when they are strings or numbers, as the server's own log fields are. */
@@ -10,9 +12,13 @@ function idText(obj, key) {
   return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
 }
 
-/** The fields every panel needs from one event, read once when the event arrives. */
+/**
+ * The fields every panel needs from one event, read once when the event arrives. Each is checked:
+ * a field of another type reads as absent.
+ * @param {MonitorEvent} event
+ */
 export function summarize(event) {
-  const data = event.data;
+  const data = event.status === 'error' ? undefined : event.data;
   const obj = data !== null && typeof data === 'object' && !Array.isArray(data) ? data : null;
   const error = event.status === 'error';
   const duplicate = event.status === 'duplicate';
@@ -38,8 +44,8 @@ export function summarize(event) {
     path: Array.isArray(event.path) ? event.path : [],
     // Resumable connections only (see docs/delivery-guarantees.md): '' / null / 0 otherwise.
     stream: typeof event.stream === 'string' ? event.stream : '',
-    seq: Number.isSafeInteger(event.seq) && event.seq > 0 ? event.seq : null,
-    gap: Number.isSafeInteger(event.gap) && event.gap > 0 ? event.gap : 0,
+    seq: typeof event.seq === 'number' && Number.isSafeInteger(event.seq) && event.seq > 0 ? event.seq : null,
+    gap: typeof event.gap === 'number' && Number.isSafeInteger(event.gap) && event.gap > 0 ? event.gap : 0,
     resumed: event.resumed === true,
   };
 }

@@ -2,6 +2,11 @@
 // event's JSON. Client data reaches the DOM only through textContent and attribute setters.
 import { Ring, formatCount, formatTime, prettyJson } from './events.js';
 
+/**
+ * @typedef {import('../../src/protocol/monitor-frames.js').MonitorEvent} MonitorEvent
+ * @typedef {ReturnType<typeof import('./events.js').summarize>} Summary
+ */
+
 /** Keys that move within the feed: where to start, which way, how many rows (roving tabindex). */
 const MOVES = {
   ArrowDown: ['self', 'nextElementSibling', 1],
@@ -228,7 +233,7 @@ export class Feed {
     const badge = document.createElement('span');
     badge.className = `badge badge-${s.status}`;
     badge.textContent = s.status;
-    if (s.error && typeof s.event.error === 'string') badge.title = s.event.error;
+    if (s.event.status === 'error' && typeof s.event.error === 'string') badge.title = s.event.error;
     if (s.duplicate) badge.title = `seq ${s.seq} of ${s.stream} was already stored: not stored again`;
     status.append(badge);
     if (s.gap > 0) {
@@ -292,16 +297,18 @@ export class Feed {
 /**
  * What the field policy did to an event (its `policy` marks), and whether its data is withheld
  * (MONITOR_DATA=none): the JSON below shows the data as stored, so the panel names what is missing.
+ * @param {MonitorEvent} event
  */
 export function privacyFields(event) {
   const fields = [];
-  const marks = event.policy;
+  const marks = event.status === 'error' ? undefined : event.policy;
   if (marks !== null && typeof marks === 'object') {
     if (marks.dropped?.length) fields.push(['Redacted', marks.dropped.join(', ')]);
     if (marks.hashed?.length) fields.push(['Hashed', `${marks.hashed.join(', ')} (HMAC-SHA256)`]);
     if (marks.rounded?.length) fields.push(['Rounded', marks.rounded.join(', ')]);
   }
-  if (Array.isArray(event.errors)) fields.push(['Schema errors', event.errors.join('; ')]);
+  if (event.status === 'quarantined' && Array.isArray(event.errors))
+    fields.push(['Schema errors', event.errors.join('; ')]);
   if (!('data' in event) && !('preview' in event)) fields.push(['Data', 'not shown (MONITOR_DATA=none)']);
   return fields;
 }
@@ -331,6 +338,10 @@ export class Details {
     return !this.panel.hidden;
   }
 
+  /**
+   * @param {Summary} s
+   * @param {HTMLElement} [from] the feed row it was opened from
+   */
   show(s, from) {
     this.returnFocus?.classList.remove('is-open');
     this.returnFocus = from ?? null;

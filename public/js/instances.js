@@ -4,7 +4,7 @@
 export const GONE_MS = 15_000;
 
 /**
- * @typedef {{ id: string, active_connections: number, total_messages: number, messages_per_second: number }} InstanceSummary
+ * @typedef {import('../../src/protocol/monitor-frames.js').InstanceSummary} InstanceSummary
  * @typedef {InstanceSummary & { gone: boolean, goneAt?: number }} InstanceRow
  */
 

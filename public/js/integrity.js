@@ -57,9 +57,7 @@ const REASONS = {
 };
 const ID = /^[A-Za-z0-9._:@-]{1,200}$/;
 
-/**
- * @typedef {{ stream: string, sub: string | null, reason: string, at: number }} RefusedClaim
- */
+/** @typedef {import('../../src/protocol/monitor-frames.js').RefusedClaim} RefusedClaim */
 
 /**
  * The well-formed claims of an `auth_refused` frame; anything else is dropped (the page never shows

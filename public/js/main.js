@@ -19,6 +19,13 @@ import { Instances } from './instances.js';
 import { MAX_REFUSED_CLAIMS, refusedClaimText, refusedClaims } from './integrity.js';
 import { Sessions } from './sessions.js';
 
+/**
+ * The frames the server sends (types only: nothing is loaded from src/ at runtime).
+ * @typedef {import('../../src/protocol/monitor-frames.js').MonitorFrame} MonitorFrame
+ * @typedef {import('../../src/protocol/monitor-frames.js').MonitorEvent} MonitorEvent
+ * @typedef {import('../../src/protocol/monitor-frames.js').StatsFrame} StatsFrame
+ */
+
 // Relative to the page, so the monitor also works behind a path prefix. The server says where its
 // monitor socket is in config.json (MONITOR_ENDPOINT); these are the defaults until it answers.
 const CONFIG_PATH = 'config.json';
@@ -153,7 +160,10 @@ let dotBudget = 0;
 let matchedCount = 0;
 let animatedCount = 0;
 
-/** Per event: count it, remember it for the feed and sessions, maybe queue a dot. No DOM work. */
+/**
+ * Per event: count it, remember it for the feed and sessions, maybe queue a dot. No DOM work.
+ * @param {MonitorEvent[]} events
+ */
 function onEvents(events, replay = false) {
   const nowMs = Date.now();
   for (const event of events) {
@@ -175,6 +185,11 @@ function onSkipped(n) {
   skippedDirty = true;
 }
 
+/**
+ * @param {MonitorEvent} event
+ * @param {number} nowMs
+ * @param {boolean} replay
+ */
 function onEvent(event, nowMs, replay) {
   if (event === null || typeof event !== 'object' || Array.isArray(event))
     throw new TypeError('not an event');
@@ -201,6 +216,7 @@ function onEvent(event, nowMs, replay) {
   else dotQueue[(Math.random() * DOT_QUEUE) | 0] = s;
 }
 
+/** @type {StatsFrame | null} */
 let stats = null;
 let statsDirty = false;
 /** The server's latest per-node totals, applied again when the map (re)loads. */
@@ -209,12 +225,14 @@ const instances = new Instances();
 let instancesDirty = false;
 
 let busyMs = 0;
+/** @param {MonitorFrame} frame */
 function onFrame(frame) {
   const start = performance.now();
   handleFrame(frame);
   busyMs += performance.now() - start;
 }
 
+/** @param {MonitorFrame} frame */
 function handleFrame(frame) {
   if (frame.type === 'events') {
     if (Array.isArray(frame.events)) onEvents(frame.events, frame.replay === true);
@@ -249,7 +267,18 @@ function handleFrame(frame) {
     }
     // A restarted server may serve another map: fetch it again, redraw only if it changed.
     void loadMap(typeof frame.flow_map === 'string' ? frame.flow_map : FLOW_MAP_PATH);
+  } else {
+    ignoreFrame(frame);
   }
+}
+
+/**
+ * A frame type this page does not know (from a newer server) is ignored. Typed `never`: a frame
+ * added to MonitorFrame (src/protocol/monitor-frames.ts) fails `npm run check` until it is handled.
+ * @param {never} frame
+ */
+function ignoreFrame(frame) {
+  void frame;
 }
 
 // ---- restarts and falling totals ----------------------------------------------------------------
@@ -274,7 +303,11 @@ function noteStart(value) {
   startedAt = value;
 }
 
-/** Totals never fall silently: a restart explains it, otherwise the page says what it saw. */
+/**
+ * Totals never fall silently: a restart explains it, otherwise the page says what it saw.
+ * @param {StatsFrame | null} before
+ * @param {StatsFrame} after
+ */
 function explainFall(before, after) {
   if (!before || typeof before.total_messages !== 'number' || typeof after.total_messages !== 'number')
     return;

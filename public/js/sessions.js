@@ -28,12 +28,16 @@ export class Sessions {
     });
   }
 
-  /** Called per event: one Map delete + set, no DOM work. */
   /** Forgets every session, before the server's replay for a new stream fills the panel again. */
   clear() {
     this.map.clear();
   }
 
+  /**
+   * Called per event: one Map delete + set, no DOM work.
+   * @param {ReturnType<typeof import('./events.js').summarize>} s
+   * @param {number} nowMs
+   */
   record(s, nowMs) {
     // A resumable stream is the session as the protocol knows it (typically install:session).
     let kind = 'stream';

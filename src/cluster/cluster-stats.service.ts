@@ -4,21 +4,14 @@
 import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { RedisService } from '../redis/redis.service.js';
-import { StreamService, type StreamStats } from '../stream/stream.service.js';
+import { type InstanceSummary, type StreamStats } from '../protocol/index.js';
+import { StreamService } from '../stream/stream.service.js';
 import { INSTANCE_ID } from './instance-id.js';
 
 const HEARTBEAT_MS = 1000;
 const TTL_MS = 3000;
 /** Cluster totals older than this are not trusted; this instance's own counts are reported instead. */
 const STALE_MS = 2500;
-
-/** Counts for the instances strip: one entry per live instance. */
-export interface InstanceSummary {
-  id: string;
-  active_connections: number;
-  total_messages: number;
-  messages_per_second: number;
-}
 
 export interface ClusterView {
   totals: StreamStats;

@@ -7,13 +7,12 @@ import { AuthService } from '../auth/auth.service.js';
 import { ClusterStatsService } from '../cluster/cluster-stats.service.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
-import { ROUTES } from '../protocol/index.js';
+import { ROUTES, type StreamStats } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
 import { FramePipeline } from '../ingest/frame-pipeline.js';
 import { FlowMap, type FlowMapDocument } from '../stream/flow-map.js';
 import { IdSource } from '../stream/id-source.js';
 import { FLOW_MAP, HEALTH_CHECK, HEALTH_REPORT } from './health.schemas.js';
-import type { StreamStats } from '../stream/stream.service.js';
 
 export interface HealthReport extends Omit<StreamStats, 'messages_per_second'> {
   status: 'ok' | 'shutting_down';

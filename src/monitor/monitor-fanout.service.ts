@@ -15,29 +15,29 @@ import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import {
+  EMPTY_REPLAY_FRAME,
+  type EventChunk,
+  type Encoded,
+  type EventsFrame,
   FLOW_MAP_PATH,
+  type MonitorFrame,
   type RefusedClaim,
+  chunkEvents,
   encodeAuthRefused,
   encodeEvent,
   encodeHello,
   encodeStats,
+  eventsFrames,
   mounted,
+  splitEvents,
 } from '../protocol/index.js';
-import { type EventChunk, chunkEvents, eventsFrames } from './events-frames.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
 import { StreamService } from '../stream/stream.service.js';
 import type { MonitorParams } from './monitor-params.js';
 import { EventPolicy } from '../privacy/event-policy.service.js';
 import { withoutData } from '../privacy/monitor-data.js';
-import {
-  type Candidate,
-  Sampler,
-  matches,
-  problemIndices,
-  remoteCandidate,
-  splitEvents,
-} from './selection.js';
+import { type Candidate, Sampler, matches, problemIndices, remoteCandidate } from './selection.js';
 
 /**
  * Monitors that asked for the same sample and filter share one selection: one pick and one encoding
@@ -75,11 +75,15 @@ interface ReplayChunk {
 }
 
 interface ReplayFrame {
-  frame: Buffer;
+  frame: Encoded<EventsFrame, Buffer>;
   count: number;
 }
 
-const EMPTY_REPLAY = Buffer.from('{"type":"events","replay":true,"events":[]}');
+/** Every write to a monitor: only frames an encoder of protocol/ made. */
+function send(socket: WebSocket, frame: Encoded<MonitorFrame> | Encoded<MonitorFrame, Buffer>): void {
+  // Text frames: events frames are encoded to a Buffer once for every monitor.
+  socket.send(frame, { binary: false });
+}
 
 /** A local event as a Candidate: encoded only once a sampled or filtered monitor picks it. */
 class LocalCandidate implements Candidate {
@@ -193,13 +197,14 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     const frame = encodeAuthRefused(this.refusedClaims);
     this.refusedClaims = [];
     for (const socket of this.monitors.keys()) {
-      if (socket.readyState === WebSocket.OPEN) socket.send(frame);
+      if (socket.readyState === WebSocket.OPEN) send(socket, frame);
     }
   }
 
   /** Sends hello and the replay, then batches and stats to `socket` until it closes. */
   add(socket: WebSocket, id: string, params: MonitorParams = {}): void {
-    socket.send(
+    send(
+      socket,
       encodeHello({
         app: { name: this.cfg.appName, version: this.cfg.version },
         started_at: this.lifecycle.startedAt,
@@ -233,7 +238,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
       // shared by every monitor (one copy in memory, not one per monitor).
       for (const { frame, count } of frames) {
         if (socket.bufferedAmount > this.cfg.monitorMaxBufferBytes) dropped += count;
-        else socket.send(frame, { binary: false });
+        else send(socket, frame);
       }
       this.droppedTotal += dropped;
     }
@@ -271,10 +276,10 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     const max = this.cfg.monitorFrameMaxBytes;
     // chunkEvents already cut at the frame size: one frame per chunk, so each knows its count.
     const frames = chunkEvents(texts, max).map((chunk) => ({
-      frame: eventsFrames([chunk], max, '"replay":true,')[0],
+      frame: eventsFrames([chunk], max, { replay: true })[0],
       count: chunk.count,
     }));
-    if (frames.length === 0) frames.push({ frame: EMPTY_REPLAY, count: 0 });
+    if (frames.length === 0) frames.push({ frame: EMPTY_REPLAY_FRAME, count: 0 });
     return frames;
   }
 
@@ -384,10 +389,10 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     this.pendingCount = 0;
     if (this.monitors.size === 0) return;
     // Several frames when the batch is large: each stays under MONITOR_FRAME_MAX_BYTES.
-    let full: Buffer[] | undefined;
-    const selected = new Map<Selection, { frames: Buffer[]; size: number }>();
+    let full: Encoded<EventsFrame, Buffer>[] | undefined;
+    const selected = new Map<Selection, { frames: Encoded<EventsFrame, Buffer>[]; size: number }>();
     for (const [socket, state] of this.monitors) {
-      let frames: Buffer[];
+      let frames: Encoded<EventsFrame, Buffer>[];
       let size = count;
       const selection = state.selection;
       if (selection === undefined) {
@@ -405,7 +410,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
             chosen.map((c) => c.text),
             monitorFrameMaxBytes,
           );
-          const fields = sampler ? '"sampled_from":' + matching.length + ',' : '';
+          const fields = sampler ? { sampled_from: matching.length } : {};
           out = { frames: eventsFrames(chunks, monitorFrameMaxBytes, fields), size: chosen.length };
           selected.set(selection, out);
         }
@@ -416,7 +421,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
         state.dropped += size;
         this.droppedTotal += size;
       } else {
-        for (const frame of frames) socket.send(frame, { binary: false });
+        for (const frame of frames) send(socket, frame);
       }
     }
   }
@@ -485,7 +490,8 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
     const now = Date.now();
     for (const [socket, state] of this.monitors) {
       if (this.isBackedUp(socket, state, now)) continue;
-      socket.send(
+      send(
+        socket,
         encodeStats({
           ...totals,
           dropped: state.dropped,

@@ -8,7 +8,9 @@ import {
   refusedClaimText,
   refusedClaims,
 } from '../../public/js/integrity.js';
+import type { MonitorEvent } from '../protocol/index.js';
 
+// Some fields are of the wrong type on purpose: the page reads them as absent.
 const event = (fields: Record<string, unknown>) =>
   summarize({
     message_id: fields.status === 'duplicate' ? null : 1,
@@ -17,10 +19,11 @@ const event = (fields: Record<string, unknown>) =>
     server_timestamp: 1,
     path: ['client', 'ack'],
     category: 'touch',
+    size: 2,
     stream: 's-1',
     data: {},
     ...fields,
-  });
+  } as MonitorEvent);
 
 describe('monitor page integrity', () => {
   it('reads stream, seq, gap, duplicate and resumed from a monitor event', () => {

@@ -28,6 +28,7 @@ describe('monitor page modules', () => {
       server_timestamp: 1.5,
       path: ['client', 'ack'],
       category: 'touch',
+      size: 70,
       data: { user_id: 'alice', session_id: 's1', event_type: 'tap' },
     });
     expect(s).toEqual({
@@ -52,7 +53,18 @@ describe('monitor page modules', () => {
     expect(compileFilter('user_id:bob')!(s)).toBe(false);
     expect(compileFilter('ali')!(s)).toBe(true);
     expect(compileFilter('   ')).toBeNull();
-    const streamed = summarize({ message_id: 8, status: 'received', stream: 'i-7:s@2', seq: 3, data: {} });
+    const streamed = summarize({
+      message_id: 8,
+      client_id: 'c2',
+      status: 'received',
+      server_timestamp: 1.6,
+      path: ['client', 'ack'],
+      category: 'touch',
+      size: 9,
+      stream: 'i-7:s@2',
+      seq: 3,
+      data: {},
+    });
     expect(compileFilter('stream:i-7:s@2')!(streamed)).toBe(true);
     expect(compileFilter('stream:i-7:s@2')!(s)).toBe(false);
   });

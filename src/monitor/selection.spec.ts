@@ -1,5 +1,5 @@
 import { parseMonitorParams } from './monitor-params.js';
-import { type Candidate, Sampler, matches, remoteCandidate, splitEvents } from './selection.js';
+import { type Candidate, Sampler, matches, remoteCandidate } from './selection.js';
 
 const event = (i: number, over: Partial<Candidate> = {}): Candidate => ({
   text: `{"n":${i}}`,
@@ -162,10 +162,7 @@ describe('monitor selection', () => {
     ]);
   });
 
-  it('splits a comma-joined batch at top-level commas only, strings and nesting included', () => {
-    const parts = ['{"a":"x,}\\",{","b":[1,{"c":2}]}', '{"d":[[[]]]}', '{"e":","}'];
-    expect(splitEvents(parts.join(','))).toEqual(parts);
-    expect(splitEvents('')).toEqual([]);
+  it('reads a malformed event from the bus as an error', () => {
     expect(remoteCandidate('{"status":"error","category":null,"client_id":"k","preview":"x"}')).toEqual({
       text: '{"status":"error","category":null,"client_id":"k","preview":"x"}',
       error: true,

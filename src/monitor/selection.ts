@@ -2,6 +2,9 @@
 // ?filter): with none, the fan-out never builds candidates and the hot path is unchanged.
 import type { FilterTerm } from './monitor-params.js';
 
+// Where the bus's batches are split; kept importable from here for the privacy filter.
+export { splitEvents } from '../protocol/events-frames.js';
+
 /** One event as the fan-out sees it: its encoded JSON and the fields filters and sampling read. */
 export interface Candidate {
   readonly text: string;
@@ -137,33 +140,6 @@ export class Sampler {
 export function problemIndices(candidates: readonly Candidate[]): number[] {
   const out: number[] = [];
   for (let i = 0; i < candidates.length; i++) if (candidates[i].problem) out.push(i);
-  return out;
-}
-
-/**
- * Splits comma-joined event JSON (a batch from the bus) into one text per event, by scanning for
- * top-level commas outside strings: no recursion, whatever the nesting.
- */
-export function splitEvents(joined: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let inString = false;
-  let start = 0;
-  for (let i = 0; i < joined.length; i++) {
-    const ch = joined.charCodeAt(i);
-    if (inString) {
-      if (ch === 92)
-        i++; // backslash: skip the escaped character
-      else if (ch === 34) inString = false;
-    } else if (ch === 34) inString = true;
-    else if (ch === 123 || ch === 91) depth++;
-    else if (ch === 125 || ch === 93) depth--;
-    else if (ch === 44 && depth === 0) {
-      out.push(joined.slice(start, i));
-      start = i + 1;
-    }
-  }
-  if (start < joined.length) out.push(joined.slice(start));
   return out;
 }
 

@@ -1,8 +1,8 @@
 // RETENTION_MAX_AGE_S on Redis Streams: once a second, entries older than the age are deleted with
 // XTRIM MINID <now - age>. Legal retention wins over consumers: entries a consumer group has not
 // read (undelivered or pending) are deleted too, and that is logged and counted
-// (cbsa_retention_deleted_unread_total). NATS does the same by itself: its stream's max_age is
-// this setting (a config rule makes NATS_MAX_AGE_S equal it).
+// (cbsa_retention_deleted_unread_total). On NATS the stream's max_age is this setting (a config
+// rule makes NATS_MAX_AGE_S equal it) and nats-server deletes; sink/nats/retention.ts counts.
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
 import { PinoLogger } from 'nestjs-pino';
@@ -31,7 +31,8 @@ export class AgeRetention implements OnModuleInit, OnModuleDestroy {
   ) {
     logger.setContext(AgeRetention.name);
     this.keys = [redis.key('stream'), redis.key('quarantine')];
-    if (!this.enabled) return;
+    // One definition of the counters for both engines (NATS: sink/nats/retention.ts adds to them).
+    if (!this.enabled && !(cfg.sink === 'nats' && cfg.retentionMaxAgeS > 0)) return;
     metrics.counter(
       'cbsa_retention_deleted_total',
       'Log entries deleted for being older than RETENTION_MAX_AGE_S',
@@ -39,9 +40,15 @@ export class AgeRetention implements OnModuleInit, OnModuleDestroy {
     );
     metrics.counter(
       'cbsa_retention_deleted_unread_total',
-      'Of those, entries some consumer group had not read (undelivered or pending)',
+      'Of those, entries some consumer group (NATS: durable consumer) had not read (undelivered or pending)',
       () => this.deletedUnread,
     );
+  }
+
+  /** Deletions found by another engine's retention (NATS). */
+  add(deleted: number, unread: number): void {
+    this.deleted += deleted;
+    this.deletedUnread += unread;
   }
 
   get enabled(): boolean {

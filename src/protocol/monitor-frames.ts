@@ -1,10 +1,16 @@
-// Every frame the server sends on the monitor socket: hello on connect, events batches, stats.
-import type { StreamEvent } from '../stream/stream-event.js';
-import type { InstanceSummary } from '../cluster/cluster-stats.service.js';
-import type { StreamStats } from '../stream/stream.service.js';
+// Every frame the server sends on the monitor socket: hello on connect, events batches, stats,
+// refused stream claims. The monitor page checks its frames against these types (tsconfig.public.json),
+// so this file uses no Node API: events frames are assembled in events-frames.ts.
 import { MALFORMED_JSON } from './ingest-frames.js';
 
 export const PREVIEW_CHARS = 200;
+
+declare const FRAME: unique symbol;
+/**
+ * The text (or bytes) of a frame of type T, as an encoder here made it. The fan-out sends only
+ * these, so a frame spliced outside protocol/ does not type-check. A type only: nothing at runtime.
+ */
+export type Encoded<T, Carrier = string> = Carrier & { readonly [FRAME]: T };
 
 export interface HelloFrame {
   type: 'hello';
@@ -100,8 +106,8 @@ export interface DuplicateEvent extends MonitorEventBase {
 export type MonitorEvent = ReceivedEvent | MalformedEvent | DuplicateEvent;
 
 /**
- * Sent as text spliced from encodeEvent parts (see monitor/events-frames.ts), never via JSON.stringify;
- * split into several frames past MONITOR_FRAME_MAX_BYTES (monitor/events-frames.ts). An event over
+ * Sent as text spliced from encodeEvent's output (events-frames.ts), never via JSON.stringify;
+ * split into several frames past MONITOR_FRAME_MAX_BYTES. An event over
  * MONITOR_EVENT_MAX_BYTES carries "truncated": true and a "preview" (its first 200 characters)
  * instead of "data".
  */
@@ -115,6 +121,28 @@ export interface EventsFrame {
   /** Only for a monitor that asked for ?sample=N: how many events this frame's sample stands for. */
   sampled_from?: number;
   events: MonitorEvent[];
+}
+
+/** An instance's counters: the stats frame's top level (the cluster's, with Redis) and its `instance`. */
+export interface StreamStats {
+  active_connections: number;
+  active_monitors: number;
+  total_messages: number;
+  total_errors: number;
+  messages_per_second: number;
+  /** Resumable streams: frames answered "duplicate", and events reported missing (sum of gaps). */
+  total_duplicates: number;
+  total_gaps: number;
+  /** Resumable connections that picked up a stream the service knew (resume frame with last_seq > 0). */
+  resumes: number;
+}
+
+/** Counts for the instances strip: one entry per live instance. */
+export interface InstanceSummary {
+  id: string;
+  active_connections: number;
+  total_messages: number;
+  messages_per_second: number;
 }
 
 /**
@@ -168,28 +196,57 @@ export interface AuthRefusedFrame {
   claims: RefusedClaim[];
 }
 
+/** Every frame the server sends on the monitor socket. */
 export type MonitorFrame = HelloFrame | EventsFrame | StatsFrame | AuthRefusedFrame;
 
-export function encodeAuthRefused(claims: RefusedClaim[]): string {
+export function encodeAuthRefused(claims: RefusedClaim[]): Encoded<AuthRefusedFrame> {
   const frame: AuthRefusedFrame = { type: 'auth_refused', claims };
-  return JSON.stringify(frame);
+  return JSON.stringify(frame) as Encoded<AuthRefusedFrame>;
 }
 
-export function encodeHello(frame: Omit<HelloFrame, 'type'>): string {
+export function encodeHello(frame: Omit<HelloFrame, 'type'>): Encoded<HelloFrame> {
   const hello: HelloFrame = { type: 'hello', ...frame };
-  return JSON.stringify(hello);
+  return JSON.stringify(hello) as Encoded<HelloFrame>;
 }
 
-export function encodeStats(frame: Omit<StatsFrame, 'type'>): string {
+export function encodeStats(frame: Omit<StatsFrame, 'type'>): Encoded<StatsFrame> {
   const stats: StatsFrame = { type: 'stats', ...frame };
-  return JSON.stringify(stats);
+  return JSON.stringify(stats) as Encoded<StatsFrame>;
+}
+
+/** What encodeEvent reads of an ingested frame: the service's StreamEvent has this shape. */
+export interface EventRecord {
+  /** null for a malformed frame or a duplicate. */
+  messageId: number | null;
+  clientId: string;
+  /** Seconds since the epoch, already formatted as JSON number text. */
+  timestamp: string;
+  /** `pathJson`: the route's node ids as JSON text, encoded once per route. */
+  route: { pathJson: string; category: string | null };
+  size: number;
+  /** The frame text as received (or as a field policy transformed it); valid JSON unless malformed. */
+  text: string;
+  stream?: string;
+  seq?: number;
+  gap?: number;
+  duplicate?: boolean;
+  resumed?: boolean;
+  sub?: string;
+  /** PolicyMarks as JSON text. */
+  policyMarks?: string;
+  /** Schema errors of a quarantined event. */
+  quarantine?: string[];
 }
 
 /**
  * One MonitorEvent as JSON, splicing the client's raw text. Client data is never re-serialised:
  * JSON.stringify recurses and throws on deeply nested input (and is slower).
  */
-export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity, showData = true): string {
+export function encodeEvent(
+  event: EventRecord,
+  maxDataBytes = Infinity,
+  showData = true,
+): Encoded<MonitorEvent> {
   const head =
     '{"message_id":' +
     event.messageId +
@@ -223,34 +280,30 @@ export function encodeEvent(event: StreamEvent, maxDataBytes = Infinity, showDat
     (event.sub ? ',"sub":"' + event.sub + '"' : '');
   // MONITOR_DATA=none: traversal, counts, stream and seq only; nothing the client sent.
   if (!showData)
-    return (
-      head +
-      (event.messageId === null && event.duplicate !== true ? ',"error":"' + MALFORMED_JSON + '"}' : '}')
-    );
+    return (head +
+      (event.messageId === null && event.duplicate !== true
+        ? ',"error":"' + MALFORMED_JSON + '"}'
+        : '}')) as Encoded<MonitorEvent>;
   if (event.messageId === null && event.duplicate !== true) {
-    return (
-      head +
+    return (head +
       ',"error":"' +
       MALFORMED_JSON +
       '","preview":' +
       JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) +
-      '}'
-    );
+      '}') as Encoded<MonitorEvent>;
   }
   if (event.size > maxDataBytes) {
     // MONITOR_EVENT_MAX_BYTES: monitors get a preview; ingest and the sink keep the whole frame.
-    return (
-      head +
+    return (head +
       ',"truncated":true,"preview":' +
       JSON.stringify(event.text.slice(0, PREVIEW_CHARS)) +
       (event.policyMarks === undefined ? '' : ',"policy":' + event.policyMarks) +
-      '}'
-    );
+      '}') as Encoded<MonitorEvent>;
   }
   const marks = event.policyMarks === undefined ? '' : ',"policy":' + event.policyMarks;
   const errors =
     event.quarantine === undefined || event.messageId === null
       ? ''
       : ',"errors":' + JSON.stringify(event.quarantine);
-  return head + ',"data":' + event.text + marks + errors + '}';
+  return (head + ',"data":' + event.text + marks + errors + '}') as Encoded<MonitorEvent>;
 }

@@ -1,5 +1,5 @@
 // The engine-neutral seam between the ack queue (SinkQueue) and a durable log. One implementation
-// per engine: redis-stream-sink.ts here, nats-sink.ts for NATS JetStream. The queue decides when a
+// per engine: redis-stream-sink.ts here, nats/log.ts for NATS JetStream. The queue decides when a
 // frame is acked; the engine decides what is stored, atomically with the per-stream seq check.
 
 /** One received event to append. `stream` is '' and `seq` 0 for a connection without a stream id. */

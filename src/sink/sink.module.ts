@@ -9,12 +9,14 @@ import { StreamModule } from '../stream/stream.module.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
 import { DurableSink } from './durable-sink.js';
 import { MemoryLog } from './memory-log.js';
-import { NatsSink } from './nats-sink.service.js';
+import { NatsSink } from './nats/log.js';
+import { NatsModule } from './nats/nats.module.js';
+import { NatsRetention } from './nats/retention.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
 
 @Module({
-  imports: [StreamModule],
+  imports: [StreamModule, NatsModule],
   providers: [
     NatsSink,
     {
@@ -36,6 +38,7 @@ import { StreamRetention } from './stream-retention.service.js';
     },
     StreamRetention,
     AgeRetention,
+    NatsRetention,
   ],
   exports: [DurableSink, StreamRetention, NatsSink],
 })

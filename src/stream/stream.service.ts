@@ -6,7 +6,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { EventPolicy } from '../privacy/event-policy.service.js';
 import { EventSchemas } from '../privacy/event-schemas.js';
-import { QUARANTINE_NODE } from '../protocol/index.js';
+import { QUARANTINE_NODE, type StreamStats } from '../protocol/index.js';
 import { type Observable, Subject } from 'rxjs';
 import { FlowMap } from './flow-map.js';
 import { IdSource } from './id-source.js';
@@ -14,18 +14,8 @@ import type { StreamEvent } from './stream-event.js';
 const SUMMARY_EVERY_TICKS = 10;
 const FIRST_LEASE_WAIT_MS = 5000;
 
-export interface StreamStats {
-  active_connections: number;
-  active_monitors: number;
-  total_messages: number;
-  total_errors: number;
-  messages_per_second: number;
-  /** Resumable streams: frames answered "duplicate", and events reported missing (sum of gaps). */
-  total_duplicates: number;
-  total_gaps: number;
-  /** Resumable connections that picked up a stream the service knew (resume frame with last_seq > 0). */
-  resumes: number;
-}
+/** The counters' wire form is the stats frame's (protocol/); re-exported for the services that read them. */
+export type { StreamStats };
 
 /** What parse() returns for a frame that is not JSON (already counted, emitted and to be answered). */
 export const MALFORMED = Symbol('malformed');

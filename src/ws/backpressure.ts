@@ -1,9 +1,8 @@
 import type { Socket } from 'node:net';
 import { WebSocket, type WebSocketServer } from 'ws';
-import { CLOSE_POLICY_VIOLATION } from '../protocol/index.js';
+import { CLOSE_POLICY_VIOLATION, STALLED_REASON } from '../protocol/index.js';
 
 const RECHECK_MS = 20;
-export const STALLED_REASON = 'Client not reading';
 /** How long a stalled client gets to read up to our close frame before its socket is dropped. */
 const STALL_CLOSE_GRACE_MS = 2000;
 /** The stall watch's sweep: often enough that a stall is closed within a tenth past its timeout. */

@@ -16,7 +16,7 @@ import { WebSocket, type WebSocketServer } from 'ws';
 import type { Endpoint, UpgradePolicy } from '../access/upgrade-policy.js';
 import { selectProtocol } from '../auth/credentials.js';
 import type { AppConfig } from '../config/env.js';
-import { CLOSE_GOING_AWAY, mounted } from '../protocol/index.js';
+import { CLOSE_GOING_AWAY, SHUTTING_DOWN_REASON, mounted } from '../protocol/index.js';
 import { parseMonitorParams } from '../monitor/monitor-params.js';
 import { pauseWhileBackedUp, watchStalls } from './backpressure.js';
 import { sharedListener } from './shared-listener.js';
@@ -250,7 +250,7 @@ export class RawWsAdapter extends WsAdapter {
         for (const end = Math.min(sockets.length, next + CLOSE_SLICE); next < end; next++) {
           const ws = sockets[next];
           // Pending acks first: ws drops sends on a closing socket. The sink has drained by now.
-          settling.push(this.settled(ws).then(() => ws.close(CLOSE_GOING_AWAY, 'Server shutting down')));
+          settling.push(this.settled(ws).then(() => ws.close(CLOSE_GOING_AWAY, SHUTTING_DOWN_REASON)));
         }
         if (next < sockets.length) setImmediate(slice);
         else resolve();

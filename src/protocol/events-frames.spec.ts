@@ -1,4 +1,5 @@
-import { chunkEvents, eventsFrames } from './events-frames.js';
+import { EMPTY_REPLAY_FRAME, chunkEvents, eventsFrames, splitEvents } from './events-frames.js';
+import type { EventsFrame } from './monitor-frames.js';
 
 const event = (i: number, pad: number) => JSON.stringify({ message_id: i, data: 'x'.repeat(pad) });
 
@@ -31,5 +32,34 @@ describe(chunkEvents.name, () => {
 
   it('sends nothing for no events', () => {
     expect(eventsFrames(chunkEvents([], 4096), 4096)).toEqual([]);
+  });
+});
+
+describe(eventsFrames.name, () => {
+  it('puts the replay and sample fields before the events', () => {
+    const chunks = chunkEvents(['{"message_id":1}', '{"message_id":2}'], 4096);
+    const replay: EventsFrame = { type: 'events', replay: true, events: [] };
+    expect(JSON.parse(EMPTY_REPLAY_FRAME.toString())).toEqual(replay);
+    const parse = (f: Buffer) => JSON.parse(f.toString()) as EventsFrame;
+    expect(eventsFrames(chunks, 4096, { replay: true }).map(parse)).toEqual([
+      { type: 'events', replay: true, events: [{ message_id: 1 }, { message_id: 2 }] },
+    ]);
+    expect(eventsFrames(chunks, 4096, { sampled_from: 7 }).map(parse)).toEqual([
+      { type: 'events', sampled_from: 7, events: [{ message_id: 1 }, { message_id: 2 }] },
+    ]);
+  });
+});
+
+describe(splitEvents.name, () => {
+  it('splits a comma-joined batch at top-level commas only, strings and nesting included', () => {
+    const parts = ['{"a":"x,}\\",{","b":[1,{"c":2}]}', '{"d":[[[]]]}', '{"e":","}'];
+    expect(splitEvents(parts.join(','))).toEqual(parts);
+    expect(splitEvents('')).toEqual([]);
+  });
+
+  it('gives back the events chunkEvents joined', () => {
+    const events = Array.from({ length: 50 }, (_, i) => event(i, i * 10));
+    const chunks = chunkEvents(events, 1024);
+    expect(chunks.flatMap((c) => splitEvents(c.events))).toEqual(events);
   });
 });
