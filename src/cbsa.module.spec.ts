@@ -5,7 +5,7 @@ import { CbsaModule } from './cbsa.module.js';
 import { appConfig } from './config/app.config.js';
 import { ConfigError, parseEnv } from './config/env.js';
 import { LifecycleService } from './lifecycle/lifecycle.service.js';
-import { StreamSink } from './sink/stream-sink.service.js';
+import { FramePipeline } from './ingest/frame-pipeline.js';
 import { CbsaWsAdapter } from './ws/cbsa-ws.adapter.js';
 
 /** A host's own settings provider, as forRootAsync would inject a ConfigService. */
@@ -74,7 +74,7 @@ describe(CbsaModule.name, () => {
     app.useWebSocketAdapter(new CbsaWsAdapter(app));
     await app.listen(0, '127.0.0.1');
     const lifecycle = app.get(LifecycleService);
-    const sink = app.get(StreamSink);
+    const sink = app.get(FramePipeline);
     const shuttingDownAtDrain: boolean[] = [];
     const drain = sink.drain.bind(sink);
     sink.drain = (timeoutMs: number) => {

@@ -1,5 +1,5 @@
 // The append script itself, on a real redis-server, with schedules fixed in advance: what the
-// property test of the ack queue (src/sink/stream-sink.property.spec.ts) assumes of it, `after`
+// property test of the ack queue (src/ingest/ack-queue.property.spec.ts) assumes of it, `after`
 // above all, checked deterministically rather than left to the timing of a load test.
 import { Redis } from 'ioredis';
 import type { RedisService } from '../src/redis/redis.service.js';

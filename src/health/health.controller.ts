@@ -9,7 +9,7 @@ import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
 import { ROUTES, type StreamStats } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
-import { StreamSink } from '../sink/stream-sink.service.js';
+import { FramePipeline } from '../ingest/frame-pipeline.js';
 import { FlowMap, type FlowMapDocument } from '../stream/flow-map.js';
 import { IdSource } from '../stream/id-source.js';
 import { FLOW_MAP, HEALTH_CHECK, HEALTH_REPORT } from './health.schemas.js';
@@ -38,7 +38,7 @@ export class HealthController {
     private readonly flowMap: FlowMap,
     private readonly lifecycle: LifecycleService,
     private readonly redis: RedisService,
-    private readonly sink: StreamSink,
+    private readonly pipeline: FramePipeline,
     private readonly ids: IdSource,
     private readonly checks: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
@@ -131,8 +131,8 @@ export class HealthController {
       },
       () => {
         const check = this.indicators.check('sink');
-        if (!this.sink.enabled) return check.up('not configured');
-        return this.sink.healthy
+        if (!this.pipeline.enabled) return check.up('not configured');
+        return this.pipeline.healthy
           ? check.up()
           : check.down('stream appends stalled, failing or Redis unreachable');
       },

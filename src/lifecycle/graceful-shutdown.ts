@@ -6,7 +6,7 @@ import type { INestApplication } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { appConfig } from '../config/app.config.js';
 import type { AppConfig } from '../config/env.js';
-import { StreamSink } from '../sink/stream-sink.service.js';
+import { FramePipeline } from '../ingest/frame-pipeline.js';
 import { StreamService } from '../stream/stream.service.js';
 import { LifecycleService } from './lifecycle.service.js';
 
@@ -22,7 +22,7 @@ export async function gracefulShutdown(app: INestApplication, reason: string): P
   });
   // app.close() then closes the sockets (1001, after their pending acks) and, last, Redis.
   const closed = app
-    .get(StreamSink)
+    .get(FramePipeline)
     .drain(cfg.shutdownTimeoutMs / 2)
     .then(() => app.close());
   const finished = await Promise.race([closed.then(() => true), timedOut]);

@@ -1,4 +1,4 @@
-// The engine-neutral seam between the ack queue (SinkQueue) and a durable log. One implementation
+// The engine-neutral seam between the ack queue (src/ingest/ack-queue.ts) and a durable log. One implementation
 // per engine: redis-stream-sink.ts here, nats/log.ts for NATS JetStream. The queue decides when a
 // frame is acked; the engine decides what is stored, atomically with the per-stream seq check.
 

@@ -6,26 +6,14 @@ import { EventPolicy } from '../privacy/event-policy.service.js';
 import { SUBJECT_INDEX_KEY } from '../privacy/redis-erasure.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
-import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
+import { MemoryStreamState } from '../stream/stream-state.js';
+import { DurableSink } from './durable-sink.js';
+import { MemoryLog } from './memory-log.js';
 import { NatsSink } from './nats/log.js';
 import { NatsModule } from './nats/nats.module.js';
 import { NatsRetention } from './nats/retention.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
-import { StreamSink } from './stream-sink.service.js';
-
-/** Without Redis nothing is queued (seq state is in memory); this engine is never asked. */
-class NoSink extends DurableSink {
-  get ready(): boolean {
-    return false;
-  }
-  append(entries: readonly SinkEntry[]): Promise<AppendOutcome[]> {
-    return Promise.resolve(entries.map(() => FAILED));
-  }
-  lastSeq(): Promise<number> {
-    return Promise.reject(new Error('no durable sink'));
-  }
-}
 
 @Module({
   imports: [StreamModule, NatsModule],
@@ -33,24 +21,25 @@ class NoSink extends DurableSink {
     NatsSink,
     {
       provide: DurableSink,
-      inject: [appConfig.KEY, RedisService, NatsSink, EventPolicy],
+      inject: [appConfig.KEY, RedisService, NatsSink, EventPolicy, MemoryStreamState],
       useFactory: (
         cfg: ConfigType<typeof appConfig>,
         redis: RedisService,
         nats: NatsSink,
         policy: EventPolicy,
+        state: MemoryStreamState,
       ): DurableSink => {
         if (cfg.sink === 'nats') return nats;
-        if (!redis.enabled) return new NoSink();
+        // No Redis, no sink: resumable streams' seqs in memory (the erasure forgets them there too).
+        if (!redis.enabled) return new MemoryLog(state, cfg.maxSeqGap);
         const index = cfg.adminToken !== undefined ? redis.key(SUBJECT_INDEX_KEY) : '';
         return new RedisStreamSink(redis, cfg.streamStateTtlS, cfg.maxSeqGap, policy.version ?? '', index);
       },
     },
-    StreamSink,
     StreamRetention,
     AgeRetention,
     NatsRetention,
   ],
-  exports: [StreamSink, StreamRetention, NatsSink],
+  exports: [DurableSink, StreamRetention, NatsSink],
 })
 export class SinkModule {}

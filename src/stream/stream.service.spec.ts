@@ -6,19 +6,67 @@ import { FlowMap } from './flow-map.js';
 import { IdSource, LocalIdSource } from './id-source.js';
 import { Subject } from 'rxjs';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { MALFORMED_ACK, encodeAck as ackFor, encodeEvent as serializeEvent } from '../protocol/index.js';
+import type { ConfigType } from '@nestjs/config';
+import type { WebSocket } from 'ws';
+import type { AuthService } from '../auth/auth.service.js';
+import type { appConfig } from '../config/app.config.js';
+import { newConn } from '../ingest/connection.js';
+import { FramePipeline } from '../ingest/frame-pipeline.js';
+import { MALFORMED_ACK, UNAVAILABLE_ACK, encodeEvent as serializeEvent } from '../protocol/index.js';
+import type { RedisService } from '../redis/redis.service.js';
+import type { DurableSink } from '../sink/durable-sink.js';
 import type { StreamEvent } from './stream-event.js';
+import { MemoryStreamState } from './stream-state.js';
 import { StreamService } from './stream.service.js';
 
 const silentLogger = () => new PinoLogger({ pinoHttp: pino({ level: 'silent' }) });
+
+/** Seed mode (no stream id, no sink) through the real FramePipeline: one frame in, its reply out. */
+function seedPath(
+  stream: StreamService,
+  ids: IdSource,
+): (text: string, size: number, clientId: string) => string {
+  const cfg = {
+    sink: 'none',
+    rateLimitPerConnection: 0,
+    clientMaxBufferBytes: 1 << 20,
+    clientStallTimeoutMs: 0,
+    sinkPipeline: 1,
+  } as unknown as ConfigType<typeof appConfig>;
+  const log = { pipelined: false } as unknown as DurableSink;
+  const pipeline = new FramePipeline(
+    cfg,
+    stream,
+    ids,
+    log,
+    new MemoryStreamState(10, 1000),
+    new MetricsService(),
+    {} as AuthService,
+    silentLogger(),
+    { enabled: false } as RedisService,
+  );
+  const replies: string[] = [];
+  const socket = { send: (reply: string) => replies.push(reply), bufferedAmount: 0 } as unknown as WebSocket;
+  const handlers = new Map<string, (data: Buffer) => void>();
+  return (text, size, clientId) => {
+    let onFrame = handlers.get(clientId);
+    if (onFrame === undefined) {
+      onFrame = pipeline.frames(newConn(socket, clientId, undefined), false);
+      handlers.set(clientId, onFrame);
+    }
+    const data = Buffer.from(text);
+    expect(data.length).toBe(size);
+    onFrame(data);
+    return replies.shift()!;
+  };
+}
 
 const ACK = /^\{"status":"received","server_timestamp":(\d+\.\d{3}),"message_id":(\d+)\}$/;
 
 describe(StreamService.name, () => {
   let stream: StreamService;
   let events: StreamEvent[];
-  const ingest = (text: string, size: number, clientId: string) =>
-    ackFor(stream.process(text, size, clientId)!);
+  let ingest: (text: string, size: number, clientId: string) => string;
 
   beforeEach(async () => {
     const moduleRef = await Test.createTestingModule({
@@ -31,6 +79,7 @@ describe(StreamService.name, () => {
       ],
     }).compile();
     stream = moduleRef.get(StreamService);
+    ingest = seedPath(stream, moduleRef.get(IdSource));
     events = [];
     stream.events$.subscribe((e) => events.push(e));
   });
@@ -155,28 +204,25 @@ describe(StreamService.name, () => {
       ],
     }).compile();
     const starved = moduleRef.get(StreamService);
-    expect(starved.process('{}', 2, 'c')).toBeUndefined();
+    expect(seedPath(starved, moduleRef.get(IdSource))('{}', 2, 'c')).toBe(UNAVAILABLE_ACK);
     expect(starved.stats().total_messages).toBe(0);
     expect(starved.frameCounts()).toMatchObject({ received: 0, unavailable: 1 });
   });
 
   it('emits nothing on events$ while nobody subscribes, and still acks', () => {
-    const fresh = new StreamService(
-      FlowMap.load(undefined),
-      new LocalIdSource(),
-      silentLogger(),
-      new MetricsService(),
-    );
+    const ids = new LocalIdSource();
+    const fresh = new StreamService(FlowMap.load(undefined), ids, silentLogger(), new MetricsService());
+    const send = seedPath(fresh, ids);
     const next = jest.spyOn(Subject.prototype, 'next');
-    expect(fresh.process('{"a":1}', 7, 'c')).toBeDefined();
-    expect(ackFor(fresh.process('nope', 4, 'c')!)).toBe(MALFORMED_ACK);
+    expect(send('{"a":1}', 7, 'c')).toMatch(ACK);
+    expect(send('nope', 4, 'c')).toBe(MALFORMED_ACK);
     expect(next).not.toHaveBeenCalled();
     next.mockRestore();
     const seen: StreamEvent[] = [];
     const subscription = fresh.events$.subscribe((e) => seen.push(e));
-    fresh.process('[]', 2, 'c');
+    send('[]', 2, 'c');
     subscription.unsubscribe();
-    fresh.process('[1]', 3, 'c');
+    send('[1]', 3, 'c');
     expect(seen.map((e) => e.text)).toEqual(['[]']);
   });
 });

@@ -1,5 +1,6 @@
-// Owns what every frame passes through: message ids, counters, classification onto the flow map,
-// and events$, which the monitor fan-out subscribes to while anyone needs the events.
+// Owns what every frame passes through: counters, classification onto the flow map, and events$,
+// which the monitor fan-out subscribes to while anyone needs the events. Message ids come from
+// IdSource and are handed out by the frame pipeline (src/ingest/frame-pipeline.ts) alone.
 import { Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { MetricsService } from '../metrics/metrics.service.js';
@@ -121,19 +122,19 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
   }
 
   /**
-   * The per-frame hot path: parse once, count, classify and emit. Returns the event, whose ack is
-   * encodeAck(event), or undefined when no message id can be handed out yet (the frame is refused).
-   * Nothing here serialises client data, and nothing is logged unless debug is on.
+   * The seed hot path, after parse() and the message id: count, classify, emit. Returns the event,
+   * whose ack is encodeAck(event). Nothing here serialises client data, and nothing is logged
+   * unless debug is on.
    */
-  process(text: string, size: number, clientId: string, sub?: string): StreamEvent | undefined {
-    const value = this.parse(text, size, clientId, sub);
-    if (value === MALFORMED) return this.malformedEvent;
+  received(
+    text: string,
+    size: number,
+    clientId: string,
+    value: unknown,
+    messageId: number,
+    sub?: string,
+  ): StreamEvent {
     const timestamp = this.timestamp();
-    const messageId = this.ids.next();
-    if (messageId === undefined) {
-      this.unavailable++;
-      return undefined;
-    }
     this.totalMessages++;
     const route = this.flowMap.classify(value);
     this.routeCounts[route.index]++;
@@ -143,9 +144,6 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     if (this.debug) this.logReceived(messageId, clientId, event.value);
     return event;
   }
-
-  /** The event of the last malformed frame parse() saw (its ack is MALFORMED_ACK). */
-  private malformedEvent: StreamEvent | undefined;
 
   /** Parses once; a malformed frame is counted and emitted here, and MALFORMED returned. */
   parse(text: string, size: number, clientId: string, sub?: string): unknown {
@@ -165,7 +163,6 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
         sub,
         value: undefined,
       };
-      this.malformedEvent = malformed;
       // With nobody subscribed the hot path skips RxJS entirely; keep this check.
       if (this.subject.observed) this.subject.next(malformed);
       if (this.debug)
@@ -217,16 +214,6 @@ export class StreamService implements OnModuleInit, OnApplicationBootstrap, OnMo
     }
     this.policy.apply(event);
     return event;
-  }
-
-  /** The next message id, or undefined when none can be handed out yet. */
-  nextId(): number | undefined {
-    return this.ids.next();
-  }
-
-  /** Resolves once an id can be handed out (or after `timeoutMs`, with false). */
-  idsReady(timeoutMs: number): Promise<boolean> {
-    return this.ids.whenReady(timeoutMs);
   }
 
   /** Counts and fans out an event that was accepted (stored, in sink mode): it has its message id. */

@@ -8,7 +8,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { UpgradePolicy } from '../access/upgrade-policy.js';
 import { appConfig } from '../config/app.config.js';
 import { LifecycleService } from '../lifecycle/lifecycle.service.js';
-import { StreamSink } from '../sink/stream-sink.service.js';
+import { FramePipeline } from '../ingest/frame-pipeline.js';
 import { RawWsAdapter } from './raw-ws.adapter.js';
 
 /** What the adapter needs from the module, and the check that the host installed it. */
@@ -19,7 +19,7 @@ export class CbsaWsSupport implements OnModuleInit {
   constructor(
     @Inject(appConfig.KEY) readonly cfg: ConfigType<typeof appConfig>,
     readonly policy: UpgradePolicy,
-    readonly sink: StreamSink,
+    readonly pipeline: FramePipeline,
     readonly lifecycle: LifecycleService,
     readonly log: PinoLogger,
   ) {
@@ -45,7 +45,7 @@ export class CbsaWsAdapter extends RawWsAdapter {
       support.cfg,
       support.policy,
       support.log,
-      (ws) => support.sink.whenSocketSettled(ws),
+      (ws) => support.pipeline.whenSocketSettled(ws),
       () => support.lifecycle.shutdownStartedAt,
     );
     support.attached = true;

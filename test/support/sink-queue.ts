@@ -8,10 +8,9 @@ import type { WebSocket } from 'ws';
 import type { appConfig } from '../../src/config/app.config.js';
 import type { MetricsService } from '../../src/metrics/metrics.service.js';
 import { RATE_LIMITED, UNAVAILABLE_ACK } from '../../src/protocol/index.js';
-import type { RedisService } from '../../src/redis/redis.service.js';
-import { type Conn, newConn } from '../../src/sink/connection.js';
+import { AckQueue } from '../../src/ingest/ack-queue.js';
+import { type Conn, newConn } from '../../src/ingest/connection.js';
 import type { DurableSink } from '../../src/sink/durable-sink.js';
-import { StreamSink } from '../../src/sink/stream-sink.service.js';
 import type { StreamEvent } from '../../src/stream/stream-event.js';
 import type { StreamService } from '../../src/stream/stream.service.js';
 
@@ -39,7 +38,7 @@ export class QueueClient {
   }
 
   /** Up to `frames` new frames, while nothing is refused and fewer than 8 are in flight. */
-  send(sink: StreamSink, frames: number): void {
+  send(sink: AckQueue, frames: number): void {
     for (let i = 0; i < frames && this.rewind === undefined && this.inFlight.length < 8; i++) {
       const seq = this.next++;
       this.inFlight.push(seq);
@@ -98,13 +97,10 @@ export const queueConfig = {
   streamStateMax: 1000,
 };
 
-/** Ids from 1; `accepted` events' gaps added up per stream into `gaps` when given. */
+/** `accepted` events' gaps added up per stream into `gaps` when given. */
 export function fakeStream(gaps?: Map<string, number>): StreamService {
-  let id = 0;
   const ignore = () => undefined;
   return {
-    nextId: () => ++id,
-    idsReady: () => Promise.resolve(true),
     countUnavailable: ignore,
     countRateLimited: ignore,
     accepted: (event: StreamEvent) => gaps?.set(event.stream!, (gaps.get(event.stream!) ?? 0) + event.gap!),
@@ -126,19 +122,25 @@ export const fakeLogger = {
   error: ignore,
 } as unknown as PinoLogger;
 
-/** The ack queue in front of `engine`, with `settings` over queueConfig. */
+/** The ack queue in front of `engine`, with `settings` over queueConfig; ids from 1. */
 export function queueOf(
   engine: DurableSink,
   settings: Record<string, unknown>,
   stream: StreamService = fakeStream(),
-): StreamSink {
-  return new StreamSink(
+): AckQueue {
+  let id = 0;
+  return new AckQueue(
     { ...queueConfig, ...settings } as unknown as ConfigType<typeof appConfig>,
     engine,
+    settings.sink !== 'none',
+    {
+      takeId: () => ++id,
+      idsReady: () => Promise.resolve(true),
+      send: (conn, reply) => conn.socket.send(reply),
+    },
     stream,
     fakeMetrics,
     fakeLogger,
-    { enabled: settings.sink === 'redis-stream' } as RedisService,
   );
 }
 

@@ -3,7 +3,7 @@
 // (<stream>:<seq>, or <instance>:<message_id> without a stream id). A batch's publishes are
 // pipelined (up to MAX_IN_FLIGHT awaiting their PubAck at once, see publisher.ts). A resumable
 // stream's last seq lives in the KV bucket <NATS_STREAM>_streams, written after the PubAck and
-// before the ack, so it is never ahead of the log. The ack queue (StreamSink) decides when frames
+// before the ack, so it is never ahead of the log. The ack queue (src/ingest/ack-queue.ts) decides when frames
 // are acked. The connection and its outages are connection.ts's; the stream's setup provisioning.ts's.
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';

@@ -1,5 +1,5 @@
-// Per ingest connection state shared by the gateway and the sink queue.
-import type { WebSocket } from 'ws';
+// Per ingest connection state shared by the gateway, the frame pipeline and its ack queue.
+import { WebSocket } from 'ws';
 import type { Identity } from '../auth/token-verifier.js';
 
 export interface Conn {
@@ -14,7 +14,7 @@ export interface Conn {
    */
   refusedSeq: number;
   refusedReply: string;
-  /** Replies waiting in the sink queue. */
+  /** Replies waiting in the ack queue. */
   pending: number;
   /** Called once `pending` drops to 0 (a close waiting for the pending acks). */
   onSettled: (() => void) | undefined;
@@ -74,4 +74,28 @@ export function refuse(conn: Conn, seq: number, reply: string): void {
     conn.refusedSeq = seq;
     conn.refusedReply = reply;
   }
+}
+
+/** Resolves once the connection has no replies waiting in the ack queue. */
+export function settled(conn: Conn): Promise<void> {
+  if (conn.pending === 0) return Promise.resolve();
+  return new Promise((resolve) => whenSettled(conn, resolve));
+}
+
+/** Closes the socket once its pending replies are written (ws drops sends on a closing socket). */
+export function closeWhenSettled(conn: Conn, code: number, reason: string): void {
+  conn.closing = true;
+  const close = () => {
+    if (conn.socket.readyState === WebSocket.OPEN) conn.socket.close(code, reason);
+  };
+  if (conn.pending === 0) return close();
+  whenSettled(conn, close);
+}
+
+function whenSettled(conn: Conn, then: () => void): void {
+  const before = conn.onSettled;
+  conn.onSettled = () => {
+    before?.();
+    then();
+  };
 }

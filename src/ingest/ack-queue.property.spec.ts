@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { QueueClient as Client, queueOf, sendStep, turn } from '../../test/support/sink-queue.js';
 import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
-import { StreamSink } from './stream-sink.service.js';
+import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from '../sink/durable-sink.js';
+import { AckQueue } from './ack-queue.js';
 
 interface Call {
   entries: readonly SinkEntry[];
@@ -164,7 +164,7 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean): 
   return engine;
 }
 
-describe(`${StreamSink.name} with batches in flight (property)`, () => {
+describe(`${AckQueue.name} with batches in flight (property)`, () => {
   it('never leaves a hole or a duplicate in the log, and answers in frame order', async () => {
     let pipelined = 0;
     await fc.assert(

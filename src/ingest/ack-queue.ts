@@ -1,17 +1,15 @@
-// The ack queue in front of the durable log. With SINK=redis-stream every frame's reply goes
-// through it (so replies stay in frame order), and a received event is counted, fanned out and
-// acked only after its append succeeded. With Redis but no sink, resumable connections use it too:
-// their seq check lives in Redis (state only, no log). Engines implement DurableSink. Up to
-// SINK_PIPELINE batches are in flight at once (engines that check `after`; else one): replies still
-// leave in frame order, and a later batch never stores past an earlier one that failed.
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+// The ack queue in front of the log (DurableSink): frames whose reply waits for the log. A
+// received event is counted, fanned out and acked only after its append succeeded, and every reply
+// of a connection on the queue leaves in frame order. Up to SINK_PIPELINE batches are in flight at
+// once (engines that check `after`; else one), and a later batch never stores past an earlier one
+// that failed. Ids and writes come from the pipeline (Outlet): each is done in one place.
 import type { ConfigType } from '@nestjs/config';
-import { PinoLogger } from 'nestjs-pino';
+import type { PinoLogger } from 'nestjs-pino';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
-import { appConfig } from '../config/app.config.js';
-import { MetricsService } from '../metrics/metrics.service.js';
+import type { appConfig } from '../config/app.config.js';
+import type { MetricsService } from '../metrics/metrics.service.js';
 import {
   INVALID_SEQ_ACK,
   UNAVAILABLE_ACK,
@@ -20,11 +18,10 @@ import {
   quarantinedReply,
   receivedWithSeq,
 } from '../protocol/index.js';
-import { RedisService } from '../redis/redis.service.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { subjectOf } from '../privacy/subject.js';
 import { cork } from '../ws/cork.js';
-import { StreamService } from '../stream/stream.service.js';
+import type { StreamService } from '../stream/stream.service.js';
 import { type Conn, blockedReply, refuse } from './connection.js';
 import {
   type AppendOutcome,
@@ -33,7 +30,7 @@ import {
   FAILED,
   INVALID,
   type SinkEntry,
-} from './durable-sink.js';
+} from '../sink/durable-sink.js';
 
 const MAX_BATCH = 2000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -60,19 +57,21 @@ interface Flight {
   /** The items whose entries were sent, in order. */
   appended: Pending[];
   outcomes: AppendOutcome[] | undefined;
-  /** Streams whose highest in-flight seq this flight set (see StreamSink.inFlightSeqs). */
+  /** Streams whose highest in-flight seq this flight set (see inFlightSeqs). */
   streams: string[];
 }
 
-/** How often at most the engine is asked its count of stream states. */
-const STATE_COUNT_EVERY_MS = 5000;
+/** What the queue takes from the pipeline: message ids and the socket writes (FramePipeline). */
+export interface Outlet {
+  /** The next message id, or undefined when none can be handed out yet. */
+  takeId(): number | undefined;
+  /** Resolves once an id can be handed out (or after `timeoutMs`, with false). */
+  idsReady(timeoutMs: number): Promise<boolean>;
+  /** Writes a reply to the connection's socket. */
+  send(conn: Conn, reply: string): void;
+}
 
-@Injectable()
-export class StreamSink implements OnModuleDestroy {
-  /** SINK=redis-stream: every frame is appended before its ack. */
-  readonly enabled: boolean;
-  /** Whether resumable connections go through this queue (any Redis, or a sink). */
-  readonly queued: boolean;
+export class AckQueue {
   private queue: Pending[] = [];
   /** Bytes of frame text queued or in flight. */
   private queuedBytes = 0;
@@ -101,24 +100,20 @@ export class StreamSink implements OnModuleDestroy {
   private failing = false;
   private stopping = false;
   private readonly paused = new Set<Conn>();
-  private readonly conns = new WeakMap<WebSocket, Conn>();
   /** Sockets corked by the batches answered in this tick, uncorked together (see finish). */
   private readonly corked = new Map<WebSocket, Duplex | undefined>();
   private idle: (() => void)[] = [];
-  /** The engine's last count of stream states, and when it came (performance.now()). */
-  private states = { count: 0, at: -Infinity, asking: false };
 
+  /** `store`: entries go into the log (a sink); false: only their seqs are checked (Redis state). */
   constructor(
-    @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
+    private readonly cfg: ConfigType<typeof appConfig>,
     private readonly durable: DurableSink,
+    private readonly store: boolean,
+    private readonly outlet: Outlet,
     private readonly stream: StreamService,
     private readonly metrics: MetricsService,
     private readonly logger: PinoLogger,
-    redis: RedisService,
   ) {
-    logger.setContext(StreamSink.name);
-    this.enabled = cfg.sink !== 'none';
-    this.queued = this.enabled || redis.enabled;
     this.maxFlights = durable.pipelined ? cfg.sinkPipeline : 1;
     metrics.counter(
       'cbsa_sink_errors_total',
@@ -132,25 +127,6 @@ export class StreamSink implements OnModuleDestroy {
     );
   }
 
-  /**
-   * Streams with a seq state in the engine, as last counted. Asked when scraped, at most once per
-   * STATE_COUNT_EVERY_MS and never twice at once, so scrapes cost the engine nothing more.
-   */
-  stateCount(): number {
-    const now = performance.now();
-    if (!this.states.asking && now - this.states.at >= STATE_COUNT_EVERY_MS) {
-      this.states.asking = true;
-      this.durable
-        .countStates()
-        .then(
-          (count) => (this.states = { count, at: performance.now(), asking: false }),
-          () => (this.states.asking = false),
-        )
-        .catch(() => undefined);
-    }
-    return this.states.count;
-  }
-
   /** Frames waiting for their append (including the batches in flight). */
   get depth(): number {
     return this.queue.length + this.inFlightItems;
@@ -161,7 +137,6 @@ export class StreamSink implements OnModuleDestroy {
    * engine is disconnected, or shortly after a failed append. Recovers by itself.
    */
   get healthy(): boolean {
-    if (!this.enabled) return true;
     const now = performance.now();
     const oldest = this.flights[0]?.batch[0]?.receivedAt ?? this.queue[0]?.receivedAt;
     if (oldest !== undefined && now - oldest > this.cfg.sinkReadyMaxAgeMs) return false;
@@ -174,15 +149,6 @@ export class StreamSink implements OnModuleDestroy {
     return this.stopping;
   }
 
-  /** Whether the engine can be asked (for the resume frame). */
-  get ready(): boolean {
-    return this.durable.ready;
-  }
-
-  lastSeq(stream: string): Promise<number> {
-    return this.durable.lastSeq(stream);
-  }
-
   /** A reply decided at arrival (malformed, invalid seq, refusal), queued behind earlier replies. */
   reply(conn: Conn, reply: string, receivedAt: number, refusedSeq = 0): void {
     this.push({ conn, reply, event: undefined, refusedSeq, bytes: 0, receivedAt });
@@ -193,53 +159,7 @@ export class StreamSink implements OnModuleDestroy {
     this.push({ conn, reply: undefined, event, refusedSeq: 0, bytes: event.size, receivedAt });
   }
 
-  /** Closes the socket once its pending replies are written (ws drops sends on a closing socket). */
-  closeWhenSettled(conn: Conn, code: number, reason: string): void {
-    conn.closing = true;
-    const close = () => {
-      if (conn.socket.readyState === WebSocket.OPEN) conn.socket.close(code, reason);
-    };
-    if (conn.pending === 0) return close();
-    const before = conn.onSettled;
-    conn.onSettled = () => {
-      before?.();
-      close();
-    };
-  }
-
-  /** Registers an ingest connection, so server-side closes can wait for its pending replies. */
-  track(conn: Conn): void {
-    this.conns.set(conn.socket, conn);
-  }
-
-  /** The connection of a tracked ingest socket. */
-  connOf(socket: WebSocket): Conn | undefined {
-    return this.conns.get(socket);
-  }
-
-  /** For the adapter: resolves once the socket's pending replies are written (at once if none). */
-  whenSocketSettled(socket: WebSocket): Promise<void> {
-    const conn = this.conns.get(socket);
-    return conn === undefined ? Promise.resolve() : this.settled(conn);
-  }
-
-  /** Resolves once the connection has no pending replies. */
-  settled(conn: Conn): Promise<void> {
-    if (conn.pending === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const before = conn.onSettled;
-      conn.onSettled = () => {
-        before?.();
-        resolve();
-      };
-    });
-  }
-
   /** Shutdown: stop taking frames, then append and answer everything already queued. */
-  async onModuleDestroy(): Promise<void> {
-    await this.drain(this.cfg.shutdownTimeoutMs);
-  }
-
   async drain(timeoutMs: number): Promise<void> {
     this.stopping = true;
     if (this.idleNow) return;
@@ -314,7 +234,7 @@ export class StreamSink implements OnModuleDestroy {
         continue;
       }
       const appending = this.durable.ready
-        ? this.durable.append(entries, this.enabled)
+        ? this.durable.append(entries, this.store)
         : Promise.resolve(entries.map(() => FAILED));
       appending.then(
         (outcomes) => {
@@ -379,9 +299,9 @@ export class StreamSink implements OnModuleDestroy {
           continue;
         }
       }
-      let id = this.stream.nextId();
-      if (id === undefined && (await this.stream.idsReady(this.cfg.redisCommandTimeoutMs))) {
-        id = this.stream.nextId();
+      let id = this.outlet.takeId();
+      if (id === undefined && (await this.outlet.idsReady(this.cfg.redisCommandTimeoutMs))) {
+        id = this.outlet.takeId();
       }
       if (id === undefined) {
         item.reply = UNAVAILABLE_ACK;
@@ -479,7 +399,7 @@ export class StreamSink implements OnModuleDestroy {
           corked.set(conn.socket, cork(conn.socket));
           if (corked.size === 1) process.nextTick(this.uncork);
         }
-        conn.socket.send(item.reply!);
+        this.outlet.send(conn, item.reply!);
       }
       if (--conn.pending === 0 && conn.onSettled !== undefined) {
         // Whoever waits (a close, a terminate) may act before the tick ends: write its replies now.
