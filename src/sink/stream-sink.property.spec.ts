@@ -1,5 +1,5 @@
 // Property test of the ack queue with several batches in flight: resumable clients that resend from
-// the first refused seq, against a fake engine that checks seqs (and `after`) as the Lua script does,
+// the first refused seq, against a fake engine that decides by the batch rules (batch-decision.ts),
 // runs the batches in any order, and fails them at random: not run at all, or run with the reply
 // lost (a timeout). After every step the log must have no hole, no duplicate, and every received
 // ack and every duplicate reply must be for a seq in the log.
@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import { QueueClient as Client, queueOf, sendStep, turn } from '../../test/support/sink-queue.js';
 import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import { baseline, planBatch } from './batch-decision.js';
+import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
 import { StreamSink } from './stream-sink.service.js';
 
 interface Call {
@@ -15,7 +16,7 @@ interface Call {
   resolve: (outcomes: AppendOutcome[]) => void;
 }
 
-/** The Lua script's rules, in memory: one log, one last seq per stream. */
+/** An engine in memory: one log, one last seq per stream, batches run when a step says. */
 class FakeEngine extends DurableSink {
   readonly calls: Call[] = [];
   readonly log: SinkEntry[] = [];
@@ -46,29 +47,19 @@ class FakeEngine extends DurableSink {
     return Promise.resolve(this.last.get(stream) ?? 0);
   }
 
-  /** Runs the batch atomically, as the script does. */
+  /** Runs the batch atomically, as the script does: the rules are batch-decision.ts's. */
   run(entries: readonly SinkEntry[]): AppendOutcome[] {
-    const failed = new Set<string>();
-    const seen = new Map<string, number>();
-    return entries.map((e) => {
-      if (failed.has(e.stream)) return FAILED;
-      let prev = seen.get(e.stream);
-      if (prev === undefined) {
-        prev = this.last.get(e.stream) ?? 0;
-        if (prev < (e.after ?? 0)) {
-          failed.add(e.stream);
-          return FAILED;
-        }
-      }
-      if (e.seq <= prev) {
-        seen.set(e.stream, prev);
-        return DUPLICATE;
-      }
+    const outcomes = planBatch(
+      entries,
+      (stream, after) => baseline(this.last.get(stream) ?? 0, after),
+      Number.MAX_SAFE_INTEGER,
+    );
+    entries.forEach((e, i) => {
+      if (outcomes[i] < 0) return;
       this.log.push(e);
       this.last.set(e.stream, e.seq);
-      seen.set(e.stream, e.seq);
-      return prev;
     });
+    return outcomes;
   }
 }
 
