@@ -4,7 +4,8 @@
 // lost (a timeout). After every step the log must have no hole, no duplicate, and every received
 // ack and every duplicate reply must be for a seq in the log.
 import fc from 'fast-check';
-import { QueueClient as Client, queueOf, sendStep, turn } from '../../test/support/sink-queue.js';
+import { type ScheduleStep, scheduleStep } from '../../test/support/log-contract.js';
+import { QueueClient as Client, queueOf, turn } from '../../test/support/sink-queue.js';
 import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { baseline, planBatch } from './batch-decision.js';
@@ -63,30 +64,7 @@ class FakeEngine extends DurableSink {
   }
 }
 
-type Step =
-  | { kind: 'send'; client: number; frames: number }
-  | { kind: 'rateLimit'; client: number }
-  | { kind: 'run'; pick: number; outcome: 'ok' | 'lost' | 'late' }
-  | { kind: 'engine'; up: boolean };
-
-const step: fc.Arbitrary<Step> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: sendStep,
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rateLimit' as const), client: fc.nat(3) }) },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      kind: fc.constant('run' as const),
-      pick: fc.nat(7),
-      outcome: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'lost' as const, 'late' as const),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('engine' as const), up: fc.boolean() }) },
-);
-
-async function simulate(pipeline: number, steps: Step[], shareStream: boolean): Promise<FakeEngine> {
+async function simulate(pipeline: number, steps: ScheduleStep[], shareStream: boolean): Promise<FakeEngine> {
   const engine = new FakeEngine(true);
   const sink = queueOf(engine, { sink: 'redis-stream', sinkPipeline: pipeline });
   // Clients 0 and 1 may share a stream (a takeover: two connections of one stream on one instance).
@@ -161,7 +139,7 @@ describe(`${StreamSink.name} with batches in flight (property)`, () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 6 }),
-        fc.array(step, { minLength: 1, maxLength: 80 }),
+        fc.array(scheduleStep, { minLength: 1, maxLength: 80 }),
         fc.boolean(),
         async (pipeline, steps, share) => {
           const engine = await simulate(pipeline, steps, share);
