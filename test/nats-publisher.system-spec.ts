@@ -11,8 +11,8 @@ import {
   type PublishListener,
   type PublishOutcome,
   WireBytes,
-} from '../src/sink/nats-publisher.js';
-import { natsHeaderBlock } from '../src/sink/nats-sink.service.js';
+  natsHeaderBlock,
+} from '../src/sink/nats/publisher.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
 
 const entry = (seq: number, data: string): SinkEntry => ({

@@ -4,7 +4,7 @@
 // stores a resend again once the window is over. Read back from the log itself.
 import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
-import { stateKey } from '../src/sink/nats-stream-state.js';
+import { stateKey } from '../src/sink/nats/stream-state.js';
 import { NatsServer, describeWithNats, readLog } from './support/nats.js';
 import { Service } from './support/service.js';
 import { TestClient } from './support/ws-client.js';

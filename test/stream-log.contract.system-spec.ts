@@ -9,9 +9,9 @@ import { parseEnv } from '../src/config/env.js';
 import type { RedisService } from '../src/redis/redis.service.js';
 import { DUPLICATE, type DurableSink, FAILED, type SinkEntry } from '../src/sink/durable-sink.js';
 import { MemoryLog } from '../src/sink/memory-log.js';
-import { NatsSink } from '../src/sink/nats-sink.service.js';
+import { NatsClient } from '../src/sink/nats/connection.js';
+import { NatsSink } from '../src/sink/nats/log.js';
 import { RedisStreamSink } from '../src/sink/redis-stream-sink.js';
-import type { IdSource } from '../src/stream/id-source.js';
 import { MemoryStreamState } from '../src/stream/stream-state.js';
 import {
   CONTRACT_MAX_GAP,
@@ -191,12 +191,8 @@ contract('nats', describeWithNats, { store: true, state: false }, async () => {
     // The quarantine subject is part of the stream only with schemas.
     EVENT_SCHEMAS_DIR: 'test/fixtures',
   });
-  const log = new NatsSink(
-    cfg,
-    fakeMetrics,
-    fakeLogger,
-    {} as IdSource,
-  );
+  const client = new NatsClient(cfg, fakeLogger);
+  const log = new NatsSink(cfg, fakeMetrics, fakeLogger, client);
   await log.onModuleInit();
   const { jsm } = log.manager!;
   const messages = async () => {
@@ -231,7 +227,8 @@ contract('nats', describeWithNats, { store: true, state: false }, async () => {
       return Promise.resolve();
     },
     close: async () => {
-      await log.onApplicationShutdown();
+      log.onApplicationShutdown();
+      await client.onApplicationShutdown();
       await server.dispose();
     },
   };

@@ -11,7 +11,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { appConfig } from '../config/app.config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
-import { NatsSink } from '../sink/nats-sink.service.js';
+import { NatsSink } from '../sink/nats/log.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
 import { NatsErasure } from './nats-erasure.js';
 import { type ErasureReceipt, RedisErasure } from './redis-erasure.js';

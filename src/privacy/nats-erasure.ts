@@ -7,8 +7,8 @@
 import { type JetStreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { quarantineSubject } from '../sink/nats-stream-config.js';
-import { stateKey } from '../sink/nats-stream-state.js';
+import { quarantineSubject } from '../sink/nats/stream-config.js';
+import { stateKey } from '../sink/nats/stream-state.js';
 import type { ErasureReceipt } from './redis-erasure.js';
 import { natsSubjectTokens } from './subject.js';
 

@@ -1,7 +1,7 @@
 // The engine-neutral seam between the ack queue (SinkQueue) and a durable log. One implementation
-// per engine: redis-stream-sink.ts, nats-sink.service.ts for NATS JetStream, memory-log.ts without
-// either. The queue decides when a frame is acked; the engine decides what is stored, atomically
-// with the per-stream seq check, by the rules of batch-decision.ts.
+// per engine: redis-stream-sink.ts, nats/log.ts for NATS JetStream, memory-log.ts without either.
+// The queue decides when a frame is acked; the engine decides what is stored, atomically with the
+// per-stream seq check, by the rules of batch-decision.ts.
 
 /** One received event to append. `stream` is '' and `seq` 0 for a connection without a stream id. */
 export interface SinkEntry {

@@ -7,7 +7,8 @@ import { SUBJECT_INDEX_KEY } from '../privacy/redis-erasure.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
 import { DurableSink, FAILED, type AppendOutcome, type SinkEntry } from './durable-sink.js';
-import { NatsSink } from './nats-sink.service.js';
+import { NatsSink } from './nats/log.js';
+import { NatsModule } from './nats/nats.module.js';
 import { RedisStreamSink } from './redis-stream-sink.js';
 import { StreamRetention } from './stream-retention.service.js';
 import { StreamSink } from './stream-sink.service.js';
@@ -26,7 +27,7 @@ class NoSink extends DurableSink {
 }
 
 @Module({
-  imports: [StreamModule],
+  imports: [StreamModule, NatsModule],
   providers: [
     NatsSink,
     {

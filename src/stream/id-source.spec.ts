@@ -4,7 +4,8 @@
 // store a process that has warmed up is never without an id at its slot's rate; for several ID_SLOTS.
 import { Logger } from '@nestjs/common';
 import fc from 'fast-check';
-import { ID_HEADROOM, type SlotStore, SlotIdSource, maxBurst, timeFloor } from './id-source.js';
+import type { IdLessor } from './id-lessor.js';
+import { ID_HEADROOM, SlotIdSource, maxBurst, timeFloor } from './id-source.js';
 
 const TTL = 2000;
 const T0 = Date.UTC(2026, 5, 1);
@@ -29,7 +30,7 @@ class FakeStore {
   }
 
   /** The store for one process: each call runs when its reply is delivered (later, in any order). */
-  storeFor(alive: () => boolean): SlotStore {
+  storeFor(alive: () => boolean): IdLessor {
     const later = <T>(run: () => T) =>
       new Promise<T>((resolve) => this.pending.push(() => (alive() ? resolve(run()) : undefined)));
     return {

@@ -5,6 +5,7 @@
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { IdLessor } from './id-lessor.js';
 
 export abstract class IdSource {
   /** The next id, or undefined when none can be handed out safely yet. */
@@ -57,21 +58,6 @@ export const ID_HEADROOM = 6e11;
 /** A process is ready once it can serve this long of its slot's share at once, not just one id. */
 const WARMUP_MS = 100;
 
-/** Where slots are leased: Redis (redis-slot-store.ts) or a NATS KV bucket (nats-slot-store.ts). */
-export interface SlotStore {
-  /** Takes `slot` for `token` for `ttlMs` unless someone holds it; true when taken. */
-  acquire(slot: number, token: string, ttlMs: number): Promise<boolean>;
-  /**
-   * Extends `token`'s hold on `slot` by `ttlMs`, taking it again when its record is gone (Redis
-   * restarted empty, FLUSHALL); false when another token holds it.
-   */
-  renew(slot: number, token: string, ttlMs: number): Promise<boolean>;
-  /** Gives `slot` up, if `token` holds it. */
-  release(slot: number, token: string): Promise<void>;
-  /** false while the store is known to be unreachable (its outage is reported elsewhere). */
-  reachable?(): boolean;
-}
-
 export interface SlotIdOptions {
   /** How long a slot lease lasts unrenewed (ID_SLOT_TTL_MS). */
   ttlMs: number;
@@ -96,8 +82,8 @@ export function maxBurst(ttlMs: number, slots = ID_SLOTS): number {
 }
 
 /**
- * Ids from a leased slot, following the clock. The process holds slot s (a record in the store with
- * a TTL, renewed every TTL/8) and hands out s + k x SLOTS for increasing k, with k x SLOTS never
+ * Ids from a leased slot, following the clock. The process holds slot s (a record in the engine,
+ * leased through its IdLessor, with a TTL, renewed every TTL/8) and hands out s + k x SLOTS for increasing k, with k x SLOTS never
  * above timeFloor(now) + burst x SLOTS: so each id is at most that far above the floor, and a burst
  * above the slot's share of the clock (1,000 / SLOTS ids per ms) draws on the allowance, which
  * refills at that share while the process is slower.
@@ -110,7 +96,7 @@ export function maxBurst(ttlMs: number, slots = ID_SLOTS): number {
  * ID_SLOTS, ID_SLOT_TTL_MS and ID_BLOCK_SIZE and the hosts' clocks agree within TTL/4.
  */
 export class SlotIdSource extends IdSource {
-  private store?: SlotStore;
+  private readonly lessor: IdLessor;
   private readonly token = randomBytes(9).toString('base64url');
   private readonly ttlMs: number;
   private readonly lead: number;
@@ -131,7 +117,12 @@ export class SlotIdSource extends IdSource {
   private readonly logger = new Logger('IdSource');
   private readonly timed: boolean;
 
-  constructor(options: SlotIdOptions, store?: SlotStore) {
+  /**
+   * `lessor` is the engine's (Redis, or NATS without Redis). Until it can answer (NATS still
+   * connecting) its requests fail quietly while it says it is unreachable; the timer and
+   * whenReady() ask again.
+   */
+  constructor(options: SlotIdOptions, lessor: IdLessor) {
     super();
     this.timed = options.timer ?? true;
     this.ttlMs = options.ttlMs;
@@ -139,12 +130,7 @@ export class SlotIdSource extends IdSource {
     this.lead = options.burst * this.slots;
     this.now = options.now ?? Date.now;
     this.mono = options.mono ?? (() => performance.now());
-    if (store !== undefined) this.attach(store);
-  }
-
-  /** The store is reachable: take a slot and keep it renewed from now on. */
-  attach(store: SlotStore): void {
-    this.store = store;
+    this.lessor = lessor;
     this.acquire();
     if (!this.timed) return;
     clearInterval(this.timer);
@@ -157,12 +143,7 @@ export class SlotIdSource extends IdSource {
     clearInterval(this.timer);
     const slot = this.slot;
     this.slot = undefined;
-    if (slot !== undefined) await this.store?.release(slot, this.token).catch(() => undefined);
-  }
-
-  /** Whether a store is attached (the NATS sink attaches its own when there is no Redis). */
-  get attached(): boolean {
-    return this.store !== undefined;
+    if (slot !== undefined) await this.lessor.release(slot, this.token).catch(() => undefined);
   }
 
   /** The slot held now, for tests and logs. */
@@ -216,12 +197,12 @@ export class SlotIdSource extends IdSource {
   }
 
   private renew(): void {
-    const store = this.store;
+    const lessor = this.lessor;
     const slot = this.slot;
-    if (store === undefined || slot === undefined || this.renewing) return;
+    if (slot === undefined || this.renewing) return;
     this.renewing = true;
     const sent = this.mono();
-    store
+    lessor
       .renew(slot, this.token, this.ttlMs)
       .then((held) => {
         if (this.slot !== slot) return;
@@ -240,8 +221,8 @@ export class SlotIdSource extends IdSource {
   }
 
   private acquire(): void {
-    const store = this.store;
-    if (store === undefined || this.acquiring) return;
+    const lessor = this.lessor;
+    if (this.acquiring) return;
     if (this.slot !== undefined && !this.lost && this.mono() < this.validUntil) return;
     this.acquiring = true;
     const first = Math.floor(Math.random() * this.slots);
@@ -250,7 +231,7 @@ export class SlotIdSource extends IdSource {
         const slot = (first + i) % this.slots;
         if (slot === this.slot) continue;
         const sent = this.mono();
-        if (!(await store.acquire(slot, this.token, this.ttlMs))) continue;
+        if (!(await lessor.acquire(slot, this.token, this.ttlMs))) continue;
         // Above every id an earlier holder could hand out: they stop within 3/4 TTL of their last
         // renewal, which was before this take, at an id at most timeFloor(then) + lead.
         const start = timeFloor(this.now() + this.ttlMs) + this.lead;
@@ -260,7 +241,7 @@ export class SlotIdSource extends IdSource {
         this.validUntil = sent + (this.ttlMs * 3) / 4;
         this.lastK = Math.max(this.lastK, Math.ceil(start / this.slots));
         this.worked();
-        if (previous !== undefined) void store.release(previous, this.token).catch(() => undefined);
+        if (previous !== undefined) void lessor.release(previous, this.token).catch(() => undefined);
         return;
       }
       throw new Error(
@@ -272,9 +253,9 @@ export class SlotIdSource extends IdSource {
       .finally(() => (this.acquiring = false));
   }
 
-  /** Logs once when the store starts failing (or fails differently) and once when it works again. */
+  /** Logs once when leasing starts failing (or fails differently) and once when it works again. */
   private failed(err: unknown): void {
-    if (this.store?.reachable?.() === false) return;
+    if (this.lessor.reachable?.() === false) return;
     const message = err instanceof Error ? err.message : String(err);
     if (message === this.failure) return;
     this.failure = message;

@@ -6,12 +6,15 @@ import { EventPolicy, loadPolicy } from '../privacy/event-policy.service.js';
 import { EventSchemas } from '../privacy/event-schemas.js';
 import { RedisService } from '../redis/redis.service.js';
 import { FlowMap } from './flow-map.js';
-import { redisSlotStore } from '../redis/redis-slot-store.js';
+import { redisIdLessor } from '../redis/redis-id-lessor.js';
+import { NatsIdLessor } from '../sink/nats/id-lessor.js';
+import { NatsModule } from '../sink/nats/nats.module.js';
 import { IdSource, LocalIdSource, SlotIdSource } from './id-source.js';
 import { MemoryStreamState } from './stream-state.js';
 import { StreamService } from './stream.service.js';
 
 @Module({
+  imports: [NatsModule],
   providers: [
     {
       provide: FlowMap,
@@ -20,13 +23,13 @@ import { StreamService } from './stream.service.js';
     },
     {
       provide: IdSource,
-      inject: [appConfig.KEY, RedisService],
-      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService) => {
+      inject: [appConfig.KEY, RedisService, NatsIdLessor],
+      useFactory: (cfg: ConfigType<typeof appConfig>, redis: RedisService, nats: NatsIdLessor) => {
         const options = { ttlMs: cfg.idSlotTtlMs, burst: cfg.idBlockSize, slots: cfg.idSlots };
-        if (redis.enabled) return new SlotIdSource(options, redisSlotStore(redis));
+        if (redis.enabled) return new SlotIdSource(options, redisIdLessor(redis));
         // SINK=nats without Redis: several instances (and restarts) share one log, so ids come
-        // from a slot leased in JetStream KV once the NATS sink has connected.
-        return cfg.sink === 'nats' ? new SlotIdSource(options) : new LocalIdSource();
+        // from a slot leased in JetStream KV.
+        return cfg.sink === 'nats' ? new SlotIdSource(options, nats.forIdSource()) : new LocalIdSource();
       },
     },
     {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { freePort } from './redis.js';
-import { natsCredentials } from '../../src/sink/nats-credentials.js';
+import { natsCredentials } from '../../src/sink/nats/credentials.js';
 
 function findNats(): string | undefined {
   if (process.env.NATS_SERVER_PATH) return process.env.NATS_SERVER_PATH;

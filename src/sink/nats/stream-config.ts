@@ -4,7 +4,7 @@
 // consumers read them (refused unless NATS_ALLOW_LIMITS=1).
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import type { AppConfig } from '../config/schema.js';
+import type { AppConfig } from '../../config/schema.js';
 
 type NatsSettings = Pick<
   AppConfig,

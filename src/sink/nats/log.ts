@@ -1,26 +1,21 @@
 // SINK=nats: the DurableSink on a NATS JetStream stream. Every received event is published with its
 // data exactly as sent, its metadata in headers and a Nats-Msg-Id that JetStream deduplicates on
 // (<stream>:<seq>, or <instance>:<message_id> without a stream id). A batch's publishes are
-// pipelined (up to MAX_IN_FLIGHT awaiting their PubAck at once, see nats-publisher.ts). A resumable
+// pipelined (up to MAX_IN_FLIGHT awaiting their PubAck at once, see publisher.ts). A resumable
 // stream's last seq lives in the KV bucket <NATS_STREAM>_streams, written after the PubAck and
 // before the ack, so it is never ahead of the log. The ack queue (StreamSink) decides when frames
-// are acked.
+// are acked. The connection and its outages are connection.ts's; the stream's setup provisioning.ts's.
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
 import type { ConfigType } from '@nestjs/config';
-import { type JetStreamManager, StorageType, jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { PinoLogger } from 'nestjs-pino';
 import { performance } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
-import { INSTANCE_ID } from '../cluster/instance-id.js';
-import { appConfig } from '../config/app.config.js';
-import { redactUrl } from '../config/redact.js';
-import { natsCredentials } from './nats-credentials.js';
-import { MetricsService } from '../metrics/metrics.service.js';
-import { EventPolicy } from '../privacy/event-policy.service.js';
-import { natsSubjectTokens } from '../privacy/subject.js';
-import { IdSource, SlotIdSource } from '../stream/id-source.js';
+import { appConfig } from '../../config/app.config.js';
+import { MetricsService } from '../../metrics/metrics.service.js';
+import { EventPolicy } from '../../privacy/event-policy.service.js';
+import { natsSubjectTokens } from '../../privacy/subject.js';
 import {
   type AppendOutcome,
   DUPLICATE,
@@ -28,11 +23,12 @@ import {
   FAILED,
   INVALID,
   type SinkEntry,
-} from './durable-sink.js';
-import { PubAckPublisher, type PublishListener, type PublishOutcome } from './nats-publisher.js';
-import { desiredStream, evidenceLimits, incompatibilities, quarantineSubject } from './nats-stream-config.js';
-import { natsSlotStore } from './nats-slot-store.js';
-import { NatsStreamState } from './nats-stream-state.js';
+} from '../durable-sink.js';
+import { NatsClient } from './connection.js';
+import { ensureStream, stateBucket } from './provisioning.js';
+import { PubAckPublisher, type PublishListener, type PublishOutcome, natsHeaderBlock } from './publisher.js';
+import { quarantineSubject } from './stream-config.js';
+import { NatsStreamState } from './stream-state.js';
 
 /** A PubAck later than this fails the publish ("Service unavailable"). */
 export const PUBLISH_TIMEOUT_MS = 5000;
@@ -41,44 +37,11 @@ export const PUBLISH_TIMEOUT_MS = 5000;
  * and time out together under load; the rest of a batch waits for a slot.
  */
 const MAX_IN_FLIGHT = 512;
-/** Bytes of publishes buffered before the client writes them out (a hidden client option). */
-const NATS_PENDING_LIMIT = 4 * 1024 * 1024;
-/** While NATS is down, how often the stream is asked whether it takes publishes again. */
-const PROBE_MS = 500;
-
-/** Drops user and password from server URLs before they are logged or shown (an unescaped '@' included). */
-export function redactServers(servers: string[]): string {
-  return servers.map((s) => redactUrl(s)).join(',');
-}
-
-/**
- * A message's NATS header block (the wire form of a header set): message_id, client_id,
- * server_timestamp, category, stream and seq on resumable connections, and Nats-Msg-Id, which
- * JetStream deduplicates on within its duplicate window. Built as one string rather than through the
- * client's header set, whose per-key checks cost about a tenth of the service's CPU under load.
- * No value can hold CR or LF (ids are numbers, client ids base64url, categories flow-map node ids,
- * stream ids STREAM_ID, the instance id host-pid-hex), so nothing needs escaping or checking here.
- */
-export function natsHeaderBlock(entry: SinkEntry, policyVersion?: string): string {
-  // sub and kid: provenance (JWT mode; empty under static tokens). A kid is printable ASCII
-  // without spaces (token-verifier.ts), a sub of the stream-id alphabet.
-  const head =
-    `NATS/1.0\r\nmessage_id: ${entry.messageId}\r\nclient_id: ${entry.clientId}` +
-    `\r\nserver_timestamp: ${entry.timestamp}\r\ncategory: ${entry.category}` +
-    `\r\nsub: ${entry.sub ?? ''}\r\nkid: ${entry.kid ?? ''}` +
-    (policyVersion === undefined ? '' : `\r\npolicy: ${policyVersion}`) +
-    (entry.quarantine === undefined ? '' : `\r\nerrors: ${entry.quarantine}`);
-  return entry.stream !== ''
-    ? `${head}\r\nstream: ${entry.stream}\r\nseq: ${entry.seq}\r\nNats-Msg-Id: ${entry.stream}:${entry.seq}\r\n\r\n`
-    : `${head}\r\nNats-Msg-Id: ${INSTANCE_ID}:${entry.messageId}\r\n\r\n`;
-}
 
 @Injectable()
 export class NatsSink extends DurableSink implements OnModuleInit, OnApplicationShutdown {
   readonly enabled: boolean;
-  private nc?: NatsConnection;
   private publisher?: PubAckPublisher;
-  private jsm?: JetStreamManager;
   private state?: NatsStreamState;
   /**
    * Per resumable stream, the highest seq this process knows the log holds: read from KV, or
@@ -89,18 +52,12 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   private readonly pinned = new Map<string, number>();
   /** Settles once the last append() called so far has recorded its outcomes (step 3). */
   private recorded: Promise<void> = Promise.resolve();
-  /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
-  private down = false;
   private inFlight = 0;
   /** Publishes waiting for a slot, in order: a batch and the index of its entry. */
   private readonly queued: { batch: PublishBatch; index: number }[] = [];
-  /** Fails a request awaiting its reply (PubAck, KV): its connection is gone, so none comes. */
-  private readonly awaiting = new Set<(err: Error) => void>();
   private dups = 0;
   private errors = 0;
-  private probing?: NodeJS.Timeout;
   private readonly publishLatency?: Histogram;
-  private readonly servers: string;
   private readonly policy: EventPolicy;
   /** Where events that failed their schema go (EVENT_SCHEMAS_DIR), with an `errors` header. */
   private readonly quarantineSubject: string;
@@ -113,7 +70,7 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     metrics: MetricsService,
     private readonly logger: PinoLogger,
-    private readonly ids: IdSource,
+    private readonly client: NatsClient,
     @Optional() policy?: EventPolicy,
   ) {
     super();
@@ -122,7 +79,6 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     this.perSubject = cfg.adminToken !== undefined;
     this.quarantineSubject = quarantineSubject(cfg.natsSubject);
     this.enabled = cfg.sink === 'nats';
-    this.servers = redactServers(cfg.natsServers);
     this.freshMs = (cfg.natsDuplicateWindowS * 1000) / 2;
     if (!this.enabled) return;
     this.publishLatency = metrics.histogram(
@@ -146,9 +102,14 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     return this.publisher !== undefined && !this.down;
   }
 
+  /** An outage is under way (connection.ts): publishes fail at once, and so does a KV read. */
+  private get down(): boolean {
+    return this.client.down;
+  }
+
   /** The connection and stream manager, once connected (erasure by subject uses them). */
   get manager(): { nc: NatsConnection; jsm: JetStreamManager } | undefined {
-    return this.nc === undefined || this.jsm === undefined ? undefined : { nc: this.nc, jsm: this.jsm };
+    return this.client.handles;
   }
 
   /** Forgets what this process knows of a stream's last seq (its state was erased). */
@@ -164,100 +125,45 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   async onModuleInit(): Promise<void> {
     if (!this.enabled) return;
     const cfg = this.cfg;
+    const { nc, jsm } = await this.client.open();
     try {
-      this.nc = await connect({
-        ...natsCredentials(cfg.natsServers),
-        token: cfg.natsToken,
-        name: `cbsa ${INSTANCE_ID}`,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        reconnectJitter: 250,
-        pingInterval: 5000,
-        maxPingOut: 2,
-        timeout: 5000,
-        // No Error (with its stack trace) built per request (KV reads, id leases, stream checks).
-        noAsyncTraces: true,
-        // The client writes to the socket each time 32 KiB are pending (its default); a batch's
-        // publishes are written in one go instead, at the end of the tick (one syscall per batch).
-        ...{ pendingLimit: NATS_PENDING_LIMIT },
-      });
-    } catch (err) {
-      throw new Error(`NATS unreachable at ${this.servers}: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      this.jsm = await jetstreamManager(this.nc, { timeout: 5000 });
-    } catch (err) {
-      await this.nc.close();
-      throw new Error(
-        `NATS at ${this.servers} has no JetStream (start nats-server with -js, or enable it for this account): ` +
-          (err as Error).message,
-        { cause: err },
-      );
-    }
-    try {
-      await this.ensureStream(this.jsm);
-      const kv = await new Kvm(this.nc).create(`${cfg.natsStream}_streams`, {
-        ttl: cfg.streamStateTtlS * 1000,
-        replicas: cfg.natsReplicas,
-        history: 1,
-        storage: StorageType.File,
-      });
-      // One reply per publish only from a stream of one replica (see nats-publisher.ts).
-      const publisher = new PubAckPublisher(this.nc, PUBLISH_TIMEOUT_MS, {
+      await ensureStream(jsm, cfg, this.logger);
+      const kv = await stateBucket(nc, cfg);
+      // One reply per publish only from a stream of one replica (see publisher.ts).
+      const publisher = new PubAckPublisher(nc, PUBLISH_TIMEOUT_MS, {
         reuseReplies: cfg.natsReplicas === 1,
       });
       this.publisher = publisher;
+      this.client.onDisconnect((err) => publisher.failPending(err));
       // KV writes are compare-and-set on the key's revision, coalesced (one per stream in flight),
       // and go through the pipelined publisher: the KV client's update costs a request each.
       const bucket = `$KV.${cfg.natsStream}_streams.`;
       this.state = new NatsStreamState(
         kv,
-        (request) => this.guard(request),
+        (request) => this.client.guard(request),
         cfg.streamStateMax,
         Date.now,
         (key, value, revision) => publisher.compareAndSet(bucket + key, value, revision),
       );
-      if (this.ids instanceof SlotIdSource && !this.ids.attached) {
-        // The bucket's TTL is the slot lease's: a record not renewed in time is gone.
-        const slots = await new Kvm(this.nc).create(`${cfg.natsStream}_id_slots`, {
-          ttl: cfg.idSlotTtlMs,
-          replicas: cfg.natsReplicas,
-          history: 1,
-          storage: StorageType.File,
-        });
-        const store = natsSlotStore(slots, (request) => this.guard(request));
-        // Not while down: a request sent then waits in the reconnect buffer for its timeout.
-        const live = <T>(request: () => Promise<T>) =>
-          this.down ? Promise.reject(new Error('NATS unavailable')) : request();
-        this.ids.attach({
-          acquire: (slot, token, ttlMs) => live(() => store.acquire(slot, token, ttlMs)),
-          renew: (slot, token, ttlMs) => live(() => store.renew(slot, token, ttlMs)),
-          release: (slot, token) => live(() => store.release(slot, token)),
-          reachable: () => !this.down,
-        });
-      }
     } catch (err) {
       this.publisher?.close();
-      await this.nc.close();
+      await this.client.close();
       throw err;
     }
-    void this.watch(this.nc);
     this.logger.info(
-      { nats: this.servers, stream: cfg.natsStream, subject: cfg.natsSubject, replicas: cfg.natsReplicas },
+      {
+        nats: this.client.servers,
+        stream: cfg.natsStream,
+        subject: cfg.natsSubject,
+        replicas: cfg.natsReplicas,
+      },
       'NATS connected; publishing to stream %s',
       cfg.natsStream,
     );
   }
 
-  /** Shutdown, last step (the ack queue is drained and the sockets closed with 1001 by now). */
-  async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.probing);
-    if (this.nc === undefined || this.nc.isClosed()) return this.publisher?.close();
-    try {
-      await this.nc.drain();
-    } catch {
-      await this.nc.close();
-    }
+  /** Shutdown: fails what still waits for a PubAck (the connection drains in connection.ts). */
+  onApplicationShutdown(): void {
     this.publisher?.close();
   }
 
@@ -503,102 +409,9 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     this.pump();
   };
 
-  /**
-   * A request cut off by a disconnect gets no reply on the new connection: fail it at once. Left to
-   * its timeout it would fail seconds after the service is ready again, a refusal while healthy
-   * (found by the chaos suite on a restarted nats-server).
-   */
-  private guard<T>(request: Promise<T>): Promise<T> {
-    let fail!: (err: Error) => void;
-    const cutOff = new Promise<never>((_, reject) => (fail = reject));
-    this.awaiting.add(fail);
-    request.catch(() => undefined);
-    return Promise.race([request, cutOff]).finally(() => this.awaiting.delete(fail));
-  }
-
-  private async ensureStream(jsm: JetStreamManager): Promise<void> {
-    const cfg = this.cfg;
-    const wanted = desiredStream(cfg);
-    let existing;
-    try {
-      existing = await jsm.streams.info(cfg.natsStream);
-    } catch (err) {
-      if (!/stream not found/i.test((err as Error).message)) throw err;
-    }
-    if (existing === undefined) {
-      try {
-        await jsm.streams.add(wanted);
-      } catch (err) {
-        throw new Error(`NATS stream "${cfg.natsStream}" could not be created: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }
-      this.logger.info({ stream: cfg.natsStream, subject: cfg.natsSubject }, 'NATS stream created');
-      return;
-    }
-    const problems = incompatibilities(existing.config, cfg);
-    if (problems.length > 0) {
-      throw new Error(
-        `NATS stream "${cfg.natsStream}" exists with settings this service cannot use: ${problems.join('; ')}. ` +
-          'Change the NATS_* settings to match, or update or remove the stream (nats stream edit/rm).',
-      );
-    }
-    const limits = evidenceLimits(existing.config, cfg);
-    if (limits.length === 0) return;
-    if (!cfg.natsAllowLimits) {
-      throw new Error(
-        `NATS stream "${cfg.natsStream}" has limits that can delete acked events before consumers read them: ` +
-          `${limits.join('; ')}. Remove them (nats stream edit), or set NATS_ALLOW_LIMITS=1 to accept the loss.`,
-      );
-    }
-    this.logger.warn(
-      { stream: cfg.natsStream, limits },
-      'NATS stream limits can delete acked events (NATS_ALLOW_LIMITS=1): %s',
-      limits.join('; '),
-    );
-  }
-
-  /** Follows the connection: an outage starts at a disconnect and ends when the stream answers again. */
-  private async watch(nc: NatsConnection): Promise<void> {
-    for await (const status of nc.status()) {
-      if (status.type === 'disconnect') {
-        this.outage('NATS connection lost; retrying');
-        const cutOff = [...this.awaiting];
-        this.awaiting.clear();
-        for (const fail of cutOff) fail(new Error('NATS connection lost before the PubAck'));
-        this.publisher?.failPending(new Error('NATS connection lost before the PubAck'));
-      } else if (status.type === 'reconnect') this.probe();
-    }
-  }
-
-  /** Starts an outage (one warning for the whole of it) and the probe that ends it. */
+  /** Starts an outage (connection.ts: one warning for the whole of it, and the probe that ends it). */
   private outage(message: string, err?: Error): void {
-    if (this.down) return;
-    this.down = true;
-    this.logger.warn({ nats: this.servers, err: err?.message }, message);
-    clearTimeout(this.probing);
-    this.probing = setTimeout(() => this.probe(), PROBE_MS);
-    this.probing.unref();
-  }
-
-  /** Asks the stream whether it has a leader; ends the outage when it does, else asks again later. */
-  private probe(): void {
-    clearTimeout(this.probing);
-    if (!this.down || this.nc === undefined || this.nc.isClosed()) return;
-    const again = () => {
-      this.probing = setTimeout(() => this.probe(), PROBE_MS);
-      this.probing.unref();
-    };
-    if (this.nc.isDraining()) return;
-    this.jsm!.streams.info(this.cfg.natsStream).then(
-      (info) => {
-        if (info.cluster !== undefined && info.cluster.leader === undefined) return again();
-        if (!this.down) return;
-        this.down = false;
-        this.logger.info({ nats: this.servers }, 'NATS stream available again');
-      },
-      () => again(),
-    );
+    this.client.outage(message, err);
   }
 }
 

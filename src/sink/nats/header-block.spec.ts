@@ -1,7 +1,7 @@
 import { MsgHdrsImpl } from '@nats-io/transport-node';
-import { INSTANCE_ID } from '../cluster/instance-id.js';
-import type { SinkEntry } from './durable-sink.js';
-import { natsHeaderBlock } from './nats-sink.service.js';
+import { INSTANCE_ID } from '../../cluster/instance-id.js';
+import type { SinkEntry } from '../durable-sink.js';
+import { natsHeaderBlock } from './publisher.js';
 
 const entry: SinkEntry = {
   stream: 'app-1:device@42',

@@ -1,6 +1,6 @@
 import { MsgHdrsImpl } from '@nats-io/transport-node';
 import fc from 'fast-check';
-import { WireBytes, plainPubAck } from './nats-publisher.js';
+import { WireBytes, plainPubAck } from './publisher.js';
 
 const bytes = (text: string) => new Uint8Array(Buffer.from(text));
 

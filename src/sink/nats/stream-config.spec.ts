@@ -1,7 +1,7 @@
 import { RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { DiscardPolicy } from '@nats-io/jetstream';
-import { desiredStream, evidenceLimits, incompatibilities, subjectMatches } from './nats-stream-config.js';
+import { desiredStream, evidenceLimits, incompatibilities, subjectMatches } from './stream-config.js';
 
 const settings = {
   natsStream: 'CBSA',

@@ -18,12 +18,12 @@ import {
   queueOf,
   sendStep,
   turn,
-} from '../../test/support/sink-queue.js';
-import type { appConfig } from '../config/app.config.js';
-import type { IdSource } from '../stream/id-source.js';
-import type { PubAckPublisher, PublishListener, PublishOutcome } from './nats-publisher.js';
-import { NatsSink } from './nats-sink.service.js';
-import { NatsStreamState, stateKey } from './nats-stream-state.js';
+} from '../../../test/support/sink-queue.js';
+import type { appConfig } from '../../config/app.config.js';
+import { NatsClient } from './connection.js';
+import { NatsSink } from './log.js';
+import type { PubAckPublisher, PublishListener, PublishOutcome } from './publisher.js';
+import { NatsStreamState, stateKey } from './stream-state.js';
 
 interface Publish {
   stream: string;
@@ -188,12 +188,10 @@ const faultyStep: fc.Arbitrary<Step> = fc.oneof(
 async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
   const js = new FakeJetStream();
   const gaps = new Map<string, number>();
-  const nats = new NatsSink(
-    cfg as unknown as ConfigType<typeof appConfig>,
-    fakeMetrics,
-    fakeLogger,
-    {} as IdSource,
-  );
+  const config = cfg as unknown as ConfigType<typeof appConfig>;
+  // The real connection's outage bookkeeping, never connected: the sink's failures start an outage.
+  const client = new NatsClient(config, fakeLogger);
+  const nats = new NatsSink(config, fakeMetrics, fakeLogger, client);
   Object.assign(nats, { publisher: js.publisher(), state: js.state() });
   // Batches in flight together: appends called and not yet answered.
   let appending = 0;
@@ -228,7 +226,7 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
     else if (s.kind === 'process') js.process(s.pick, s.stored, s.acked);
     else if (s.kind === 'kv') js.write(s.pick, s.ok);
     // The sink's probe finding the stream again (an outage ends).
-    else Object.assign(nats, { down: false });
+    else Object.assign(client, { outageOn: false });
   };
 
   for (const s of steps) {
@@ -237,7 +235,7 @@ async function simulate(pipeline: number, steps: Step[], shareStream: boolean) {
     clients.forEach(read);
   }
   // Then a healthy broker, until every client has 1..10 answered.
-  Object.assign(nats, { down: false });
+  Object.assign(client, { outageOn: false });
   for (let rounds = 0; rounds < 1000; rounds++) {
     clients.forEach((c) => c.send(sink, Math.max(0, 11 - c.next)));
     await turn();

@@ -1,6 +1,6 @@
-// Id slots in Redis: `<prefix>id_slot:<n>` holds the token of the process that leases slot n, with
-// a TTL (see SlotIdSource in stream/id-source.ts).
-import type { SlotStore } from '../stream/id-source.js';
+// The id lessor on Redis: `<prefix>id_slot:<n>` holds the token of the process that leases slot n,
+// with a TTL (see SlotIdSource in stream/id-source.ts).
+import type { IdLessor } from '../stream/id-lessor.js';
 import type { RedisService } from './redis.service.js';
 
 /** KEYS[1] the slot; ARGV token, ttl ms. Extends our hold, or takes the slot again when its record is gone. */
@@ -11,7 +11,7 @@ return 0`;
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0`;
 
-export function redisSlotStore(redis: RedisService): SlotStore {
+export function redisIdLessor(redis: RedisService): IdLessor {
   const key = (slot: number) => redis.key(`id_slot:${slot}`);
   const client = () => {
     if (redis.client === undefined || !redis.ready) throw new Error('Redis unavailable');

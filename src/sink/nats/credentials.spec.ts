@@ -1,4 +1,4 @@
-import { natsCredentials } from './nats-credentials.js';
+import { natsCredentials } from './credentials.js';
 
 describe(natsCredentials.name, () => {
   it('lifts the user and password out of the server URLs', () => {

@@ -2,9 +2,9 @@
 // whose TTL is ID_SLOT_TTL_MS, holds the token of the process that leases slot n (see SlotIdSource
 // in stream/id-source.ts). Every write is a compare-and-set on the key's revision.
 import type { KV } from '@nats-io/kv';
-import type { SlotStore } from '../stream/id-source.js';
+import type { IdLessor } from '../../stream/id-lessor.js';
 
-export function natsSlotStore(kv: KV, guard: <T>(request: Promise<T>) => Promise<T>): SlotStore {
+export function natsSlotStore(kv: KV, guard: <T>(request: Promise<T>) => Promise<T>): IdLessor {
   const key = (slot: number) => `slot${slot}`;
   const held = async (slot: number) => {
     const entry = await guard(kv.get(key(slot)));
