@@ -1,13 +1,15 @@
 // Property test of the ack queue with several batches in flight: resumable clients that resend from
-// the first refused seq, against a fake engine that checks seqs (and `after`) as the Lua script does,
+// the first refused seq, against a fake engine that decides by the batch rules (batch-decision.ts),
 // runs the batches in any order, and fails them at random: not run at all, or run with the reply
 // lost (a timeout). After every step the log must have no hole, no duplicate, and every received
 // ack and every duplicate reply must be for a seq in the log.
 import fc from 'fast-check';
-import { QueueClient as Client, queueOf, sendStep, turn } from '../../test/support/sink-queue.js';
+import { type ScheduleStep, scheduleStep } from '../../test/support/log-contract.js';
+import { QueueClient as Client, queueOf, turn } from '../../test/support/sink-queue.js';
 import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from '../sink/durable-sink.js';
+import { baseline, planBatch } from '../sink/batch-decision.js';
+import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from '../sink/durable-sink.js';
 import { AckQueue } from './ack-queue.js';
 
 interface Call {
@@ -15,7 +17,7 @@ interface Call {
   resolve: (outcomes: AppendOutcome[]) => void;
 }
 
-/** The Lua script's rules, in memory: one log, one last seq per stream. */
+/** An engine in memory: one log, one last seq per stream, batches run when a step says. */
 class FakeEngine extends DurableSink {
   readonly calls: Call[] = [];
   readonly log: SinkEntry[] = [];
@@ -46,56 +48,23 @@ class FakeEngine extends DurableSink {
     return Promise.resolve(this.last.get(stream) ?? 0);
   }
 
-  /** Runs the batch atomically, as the script does. */
+  /** Runs the batch atomically, as the script does: the rules are batch-decision.ts's. */
   run(entries: readonly SinkEntry[]): AppendOutcome[] {
-    const failed = new Set<string>();
-    const seen = new Map<string, number>();
-    return entries.map((e) => {
-      if (failed.has(e.stream)) return FAILED;
-      let prev = seen.get(e.stream);
-      if (prev === undefined) {
-        prev = this.last.get(e.stream) ?? 0;
-        if (prev < (e.after ?? 0)) {
-          failed.add(e.stream);
-          return FAILED;
-        }
-      }
-      if (e.seq <= prev) {
-        seen.set(e.stream, prev);
-        return DUPLICATE;
-      }
+    const outcomes = planBatch(
+      entries,
+      (stream, after) => baseline(this.last.get(stream) ?? 0, after),
+      Number.MAX_SAFE_INTEGER,
+    );
+    entries.forEach((e, i) => {
+      if (outcomes[i] < 0) return;
       this.log.push(e);
       this.last.set(e.stream, e.seq);
-      seen.set(e.stream, e.seq);
-      return prev;
     });
+    return outcomes;
   }
 }
 
-type Step =
-  | { kind: 'send'; client: number; frames: number }
-  | { kind: 'rateLimit'; client: number }
-  | { kind: 'run'; pick: number; outcome: 'ok' | 'lost' | 'late' }
-  | { kind: 'engine'; up: boolean };
-
-const step: fc.Arbitrary<Step> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: sendStep,
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rateLimit' as const), client: fc.nat(3) }) },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      kind: fc.constant('run' as const),
-      pick: fc.nat(7),
-      outcome: fc.constantFrom('ok' as const, 'ok' as const, 'ok' as const, 'lost' as const, 'late' as const),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('engine' as const), up: fc.boolean() }) },
-);
-
-async function simulate(pipeline: number, steps: Step[], shareStream: boolean): Promise<FakeEngine> {
+async function simulate(pipeline: number, steps: ScheduleStep[], shareStream: boolean): Promise<FakeEngine> {
   const engine = new FakeEngine(true);
   const sink = queueOf(engine, { sink: 'redis-stream', sinkPipeline: pipeline });
   // Clients 0 and 1 may share a stream (a takeover: two connections of one stream on one instance).
@@ -170,7 +139,7 @@ describe(`${AckQueue.name} with batches in flight (property)`, () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 6 }),
-        fc.array(step, { minLength: 1, maxLength: 80 }),
+        fc.array(scheduleStep, { minLength: 1, maxLength: 80 }),
         fc.boolean(),
         async (pipeline, steps, share) => {
           const engine = await simulate(pipeline, steps, share);

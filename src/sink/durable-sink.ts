@@ -1,6 +1,7 @@
 // The engine-neutral seam between the ack queue (src/ingest/ack-queue.ts) and a durable log. One implementation
-// per engine: redis-stream-sink.ts here, nats/log.ts for NATS JetStream. The queue decides when a
-// frame is acked; the engine decides what is stored, atomically with the per-stream seq check.
+// per engine: redis-stream-sink.ts, nats/log.ts for NATS JetStream, memory-log.ts without either.
+// The queue decides when a frame is acked; the engine decides what is stored, atomically with the
+// per-stream seq check, by the rules of batch-decision.ts.
 
 /** One received event to append. `stream` is '' and `seq` 0 for a connection without a stream id. */
 export interface SinkEntry {

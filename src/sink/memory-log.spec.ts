@@ -1,9 +1,12 @@
+import fc from 'fast-check';
 import {
   CONTRACT_MAX_GAP,
   LOG_CASES,
   caseEntry,
   expected,
   runCase,
+  runSchedule,
+  scheduleStep,
 } from '../../test/support/log-contract.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
 import { DUPLICATE } from './durable-sink.js';
@@ -21,6 +24,21 @@ describe(MemoryLog.name, () => {
     it.each(LOG_CASES.map((c) => [c.name, c] as const))('%s (store false: state only)', async (_name, c) => {
       expect(await runCase(logOf(), c, 'm:', false)).toEqual(expected(c));
     });
+  });
+
+  it('random schedules of the ack queue in front of it: no hole, no duplicate, every ack stored', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(scheduleStep, { minLength: 1, maxLength: 80 }),
+        fc.boolean(),
+        async (pipeline, steps, share) => {
+          await runSchedule(logOf(), `r${run++}:`, pipeline, steps, share);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('is ready and pipelined: a batch is decided whole when appended', () => {

@@ -19,9 +19,10 @@ import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durab
  * stored with every entry as provenance. Per entry it returns the stream's previous last seq (stored;
  * 0 when its state was unknown: the seq is its baseline), -1 (duplicate), -3 (the seq jumped more
  * than MAX_SEQ_GAP past a known last seq: not stored) or -2 (failed; every later entry of that
- * stream in the batch fails too, so none overtakes it). `after` (0: none) is the
- * highest seq of the stream in an earlier batch still in flight: a stream whose last seq is below it
- * fails, since that batch failed (or has not run yet) and nothing may overtake it. Seqs are compared
+ * stream in the batch fails too, so none overtakes it). `after` (0: none) is the highest seq of the
+ * stream in an earlier batch still in flight: a stream whose last seq is below it fails, since that
+ * batch failed (or has not run yet) and nothing may overtake it. These are the rules of
+ * batch-decision.ts, which the script follows step by step. Seqs are compared
  * as numbers (exact below 2^53) but written back as the strings received (tostring would round them).
  */
 const APPEND_LUA = `
@@ -32,8 +33,7 @@ local policy = ARGV[4]
 local index = ARGV[5]
 local maxGap = tonumber(ARGV[6])
 local out = {}
-local last = {}
-local failed = {}
+local reached = {}
 local fresh = {}
 local n = 0
 local function failedReply(r) return type(r) == 'table' and r.err ~= nil end
@@ -80,37 +80,49 @@ local function append(messageId, clientId, timestamp, category, stream, seqText,
   return id
 end
 local function expiresAt() return tonumber(redis.call('TIME')[1]) + tonumber(ttl) end
+-- The batch rules of batch-decision.ts, step by step under the same names (outcomes: a seq >= 0 is
+-- new, -1 DUPLICATE, -2 FAILED, -3 INVALID). A failed store is spreadFailures folded in: advance
+-- makes the stream UNREADABLE, so decide fails its later entries.
+local UNREADABLE = -1
+local function baseline(lastSeq, after)
+  if lastSeq < 0 or lastSeq < after then return UNREADABLE end
+  return lastSeq
+end
+local function decide(prev, seq)
+  if prev < 0 then return -2 end
+  if seq <= prev then return -1 end
+  if prev > 0 and seq - prev > maxGap then return -3 end
+  return prev
+end
+local function advance(prev, seq, outcome)
+  if outcome == -2 then return UNREADABLE end
+  if outcome >= 0 then return seq end
+  return prev
+end
 for i = 7, #ARGV, 2 do
   n = n + 1
   local stream, seqText, messageId, clientId, timestamp, after, subject, errors, sub, kid, category =
     string.match(ARGV[i], '^([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n(.*)$')
   if stream == '' then
+    -- No stream: no seq rule; stored (0), or FAILED alone.
     out[n] = 0
     if store then
       local r = append(messageId, clientId, timestamp, category, '', '', ARGV[i + 1], subject, errors, sub, kid)
       if failedReply(r) then out[n] = -2 end
     end
-  elseif failed[stream] then
-    out[n] = -2
   else
-    local prev = last[stream]
+    -- reached: the stream's last seq so far in this batch (planBatch).
+    local prev = reached[stream]
     if prev == nil then
       local raw = redis.pcall('GET', prefix .. stream)
-      if failedReply(raw) then prev = -1 else prev = tonumber(raw or '0') end
+      local lastSeq
+      if failedReply(raw) then lastSeq = UNREADABLE else lastSeq = tonumber(raw or '0') end
       if raw == false then fresh[stream] = true end
-      if prev < tonumber(after) then prev = -1 end
+      prev = baseline(lastSeq, tonumber(after))
     end
     local seq = tonumber(seqText)
-    if prev < 0 then
-      out[n] = -2
-      failed[stream] = true
-    elseif seq <= prev then
-      out[n] = -1
-      last[stream] = prev
-    elseif prev > 0 and seq - prev > maxGap then
-      out[n] = -3
-      last[stream] = prev
-    else
+    local outcome = decide(prev, seq)
+    if outcome >= 0 then
       local id = nil
       local ok = true
       if store then
@@ -126,14 +138,10 @@ for i = 7, #ARGV, 2 do
         fresh[stream] = nil
         redis.pcall('ZADD', prefix .. '#', expiresAt(), stream)
       end
-      if ok then
-        out[n] = prev
-        last[stream] = seq
-      else
-        out[n] = -2
-        failed[stream] = true
-      end
+      if not ok then outcome = -2 end
     end
+    out[n] = outcome
+    reached[stream] = advance(prev, seq, outcome)
   end
 end
 return out

@@ -16,14 +16,8 @@ import { appConfig } from '../../config/app.config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { EventPolicy } from '../../privacy/event-policy.service.js';
 import { natsSubjectTokens } from '../../privacy/subject.js';
-import {
-  type AppendOutcome,
-  DUPLICATE,
-  DurableSink,
-  FAILED,
-  INVALID,
-  type SinkEntry,
-} from '../durable-sink.js';
+import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from '../durable-sink.js';
+import { UNREADABLE, baseline, planBatch, spreadFailures } from '../batch-decision.js';
 import { NatsClient } from './connection.js';
 import { ensureStream, stateBucket } from './provisioning.js';
 import { PubAckPublisher, type PublishListener, type PublishOutcome, natsHeaderBlock } from './publisher.js';
@@ -209,41 +203,21 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
     for (const entry of entries) if (entry.stream !== '') streams.add(entry.stream);
     for (const stream of streams) this.pinned.set(stream, (this.pinned.get(stream) ?? 0) + 1);
     try {
-      const outcomes: AppendOutcome[] = entries.map(() => FAILED);
+      // What the log is known to hold of each stream, read once, in order of first entry.
+      const known = new Map<string, number>();
+      for (const stream of streams) known.set(stream, await this.knownSeq(stream));
+      // An earlier batch in flight sends seqs up to `after`: taken as held here, its baseline
+      // checked in step 3 (the rules are batch-decision.ts's).
+      const outcomes = planBatch(
+        entries,
+        (stream, after) => {
+          const held = known.get(stream)!;
+          return held < 0 ? UNREADABLE : Math.max(held, after);
+        },
+        this.cfg.maxSeqGap,
+      );
       const indexes: number[] = [];
-      /** Per stream in this batch: the last seq taken so far, or -1 once its state could not be read. */
-      const last = new Map<string, number>();
-      for (let i = 0; i < entries.length; i++) {
-        const entry = entries[i];
-        if (entry.stream === '') {
-          outcomes[i] = 0;
-        } else {
-          let prev = last.get(entry.stream);
-          if (prev === undefined) {
-            prev = await this.knownSeq(entry.stream);
-            // An earlier batch in flight sends seqs up to `after`: taken as held here, checked in step 3.
-            if (prev >= 0 && (entry.after ?? 0) > prev) prev = entry.after!;
-          }
-          if (prev < 0) {
-            last.set(entry.stream, -1);
-            continue;
-          }
-          if (entry.seq <= prev) {
-            outcomes[i] = DUPLICATE;
-            last.set(entry.stream, prev);
-            continue;
-          }
-          // Past MAX_SEQ_GAP above a known last seq: refused; with no state (0) it is the baseline.
-          if (prev > 0 && entry.seq - prev > this.cfg.maxSeqGap) {
-            outcomes[i] = INVALID;
-            last.set(entry.stream, prev);
-            continue;
-          }
-          outcomes[i] = prev;
-          last.set(entry.stream, entry.seq);
-        }
-        if (store) indexes.push(i);
-      }
+      if (store) for (let i = 0; i < entries.length; i++) if (outcomes[i] >= 0) indexes.push(i);
       if (indexes.length > 0) await this.publishAll(entries, indexes, outcomes);
       await previous;
       const writes = this.record(entries, indexes, outcomes);
@@ -290,22 +264,19 @@ export class NatsSink extends DurableSink implements OnModuleInit, OnApplication
   ): Promise<unknown> {
     const isPublished = new Uint8Array(entries.length);
     for (const i of published) isPublished[i] = 1;
-    const checked = new Set<string>();
-    const failed = new Set<string>();
+    // An earlier batch that did not get its seqs into the log (held < after) fails the stream.
+    spreadFailures(
+      entries,
+      outcomes,
+      (stream, after) => baseline(this.held.get(stream) ?? 0, after) === UNREADABLE,
+    );
     /** Per stream, the highest seq published or answered duplicate before its first failure: in the log. */
     const highest = new Map<string, number>();
     entries.forEach((entry, i) => {
       const stream = entry.stream;
-      if (stream === '') return;
-      if (!checked.has(stream)) {
-        checked.add(stream);
-        const after = entry.after ?? 0;
-        if (after > 0 && (this.held.get(stream) ?? 0) < after) failed.add(stream);
-      }
-      if (failed.has(stream) || outcomes[i] === FAILED) {
-        failed.add(stream);
-        outcomes[i] = FAILED;
-      } else if (
+      if (
+        stream !== '' &&
+        outcomes[i] !== FAILED &&
         (isPublished[i] === 1 || outcomes[i] === DUPLICATE) &&
         entry.seq > (highest.get(stream) ?? 0)
       )
