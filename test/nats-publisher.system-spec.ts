@@ -6,7 +6,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { MsgHdrsImpl, type NatsConnection, connect } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
-import type { SinkEntry } from '../src/sink/durable-sink.js';
+import type { SinkEntry } from '../src/sink/stream-log.js';
 import {
   EncodedHeaders,
   frameWriterOf,

@@ -3,8 +3,8 @@
 // above all, checked deterministically rather than left to the timing of a load test.
 import { Redis } from 'ioredis';
 import type { RedisService } from '../src/redis/redis.service.js';
-import { DUPLICATE, FAILED, type SinkEntry } from '../src/sink/durable-sink.js';
-import { RedisStreamSink } from '../src/sink/redis-stream-sink.js';
+import { DUPLICATE, FAILED, type SinkEntry } from '../src/sink/stream-log.js';
+import { RedisStreamSink } from '../src/sink/redis/redis-log.js';
 import { RedisServer } from '../harness/redis-server.mjs';
 import { describeWithRedis } from './support/redis.js';
 

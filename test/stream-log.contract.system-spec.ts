@@ -7,11 +7,11 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { parseEnv } from '../src/config/env.js';
 import type { RedisService } from '../src/redis/redis.service.js';
-import { DUPLICATE, type DurableSink, FAILED, type SinkEntry } from '../src/sink/durable-sink.js';
-import { MemoryLog } from '../src/sink/memory-log.js';
+import { DUPLICATE, type StreamLog, FAILED, type SinkEntry } from '../src/sink/stream-log.js';
+import { MemoryLog } from '../src/sink/memory/memory-log.js';
 import { NatsClient } from '../src/sink/nats/connection.js';
 import { NatsSink } from '../src/sink/nats/log.js';
-import { RedisStreamSink } from '../src/sink/redis-stream-sink.js';
+import { RedisStreamSink } from '../src/sink/redis/redis-log.js';
 import { MemoryStreamState } from '../src/stream/stream-state.js';
 import {
   CONTRACT_MAX_GAP,
@@ -31,7 +31,7 @@ import { describeWithRedis } from './support/redis.js';
 import { fakeLogger, fakeMetrics } from './support/sink-queue.js';
 
 interface Engine {
-  log: DurableSink;
+  log: StreamLog;
   /** The data of every entry its log holds (both logs: events and quarantine); none for memory. */
   logged?: () => Promise<string[]>;
   /** Per stream, the seqs its log holds, in log order. */

@@ -9,7 +9,7 @@ import { QueueClient as Client, queueOf, turn } from '../../test/support/sink-qu
 import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { baseline, planBatch } from '../sink/batch-decision.js';
-import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from '../sink/durable-sink.js';
+import { type AppendOutcome, StreamLog, FAILED, type SinkEntry } from '../sink/stream-log.js';
 import { AckQueue } from './ack-queue.js';
 
 interface Call {
@@ -18,7 +18,7 @@ interface Call {
 }
 
 /** An engine in memory: one log, one last seq per stream, batches run when a step says. */
-class FakeEngine extends DurableSink {
+class FakeEngine extends StreamLog {
   readonly calls: Call[] = [];
   readonly log: SinkEntry[] = [];
   readonly last = new Map<string, number>();

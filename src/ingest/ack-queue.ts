@@ -1,4 +1,4 @@
-// The ack queue in front of the log (DurableSink): frames whose reply waits for the log. A
+// The ack queue in front of the log (StreamLog): frames whose reply waits for the log. A
 // received event is counted, fanned out and acked only after its append succeeded, and every reply
 // of a connection on the queue leaves in frame order. Up to SINK_PIPELINE batches are in flight at
 // once (engines that check `after`; else one), and a later batch never stores past an earlier one
@@ -26,11 +26,11 @@ import { type Conn, blockedReply, refuse } from './connection.js';
 import {
   type AppendOutcome,
   DUPLICATE,
-  DurableSink,
+  StreamLog,
   FAILED,
   INVALID,
   type SinkEntry,
-} from '../sink/durable-sink.js';
+} from '../sink/stream-log.js';
 
 const MAX_BATCH = 2000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -107,7 +107,7 @@ export class AckQueue {
   /** `store`: entries go into the log (a sink); false: only their seqs are checked (Redis state). */
   constructor(
     private readonly cfg: ConfigType<typeof appConfig>,
-    private readonly durable: DurableSink,
+    private readonly durable: StreamLog,
     private readonly store: boolean,
     private readonly outlet: Outlet,
     private readonly stream: StreamService,

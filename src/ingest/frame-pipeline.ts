@@ -27,7 +27,7 @@ import {
   seqOf,
 } from '../protocol/index.js';
 import { RedisService } from '../redis/redis.service.js';
-import { DurableSink } from '../sink/durable-sink.js';
+import { StreamLog } from '../sink/stream-log.js';
 import { IdSource } from '../stream/id-source.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
 import { MALFORMED, StreamService } from '../stream/stream.service.js';
@@ -77,7 +77,7 @@ export class FramePipeline implements OnModuleInit, OnModuleDestroy {
     @Inject(appConfig.KEY) private readonly cfg: ConfigType<typeof appConfig>,
     private readonly stream: StreamService,
     private readonly ids: IdSource,
-    private readonly log: DurableSink,
+    private readonly log: StreamLog,
     private readonly state: MemoryStreamState,
     private readonly metrics: MetricsService,
     private readonly auth: AuthService,

@@ -1,4 +1,4 @@
-// Erasure by subject on Redis Streams. With ADMIN_TOKEN set, the append script (redis-stream-sink.ts)
+// Erasure by subject on Redis Streams. With ADMIN_TOKEN set, the append script (sink/redis/redis-log.ts)
 // also records, atomically with each XADD, the entry's id in the list `<prefix>erasure:ids:<subject>`
 // ("q<id>" for an entry of the quarantine log), the subject in the set
 // `<prefix>erasure:subjects:<root>` (root: the subject up to its first ':'), and, when the stream id

@@ -1,4 +1,4 @@
-import { DUPLICATE, FAILED, INVALID, type SinkEntry } from './durable-sink.js';
+import { DUPLICATE, FAILED, INVALID, type SinkEntry } from './stream-log.js';
 import { UNREADABLE, advance, baseline, decide, planBatch, spreadFailures } from './batch-decision.js';
 
 const entry = (stream: string, seq: number, after = 0): SinkEntry => ({

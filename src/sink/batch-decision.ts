@@ -1,7 +1,7 @@
 // The delivery rules of a batch, written once: which entries are new, duplicates, refused (INVALID)
 // or failed, and how a failure spreads within a stream. Pure: the engine reads and stores, these
-// functions decide. memory-log.ts and the NATS sink call them; the Redis append script
-// (redis-stream-sink.ts) runs the same steps under the same names; one contract spec
+// functions decide. memory/memory-log.ts and the NATS sink call them; the Redis append script
+// (redis/redis-log.ts) runs the same steps under the same names; one contract spec
 // (test/stream-log.contract.system-spec.ts) holds every engine to them.
 //
 // Step 1, planBatch: in frame order, each stream's first entry takes the stream's `baseline` (its
@@ -11,7 +11,7 @@
 // entry fails every later entry of that stream in the batch, so no entry overtakes a refused one.
 // An engine that stores inline (the script) folds step 2 into step 1: a failed store makes the
 // stream UNREADABLE for the rest of the batch, which `decide` answers FAILED.
-import { type AppendOutcome, DUPLICATE, FAILED, INVALID, type SinkEntry } from './durable-sink.js';
+import { type AppendOutcome, DUPLICATE, FAILED, INVALID, type SinkEntry } from './stream-log.js';
 
 /** A stream's state could not be read, or an entry of it failed earlier in the batch. */
 export const UNREADABLE = -1;

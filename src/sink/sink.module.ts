@@ -7,12 +7,12 @@ import { SUBJECT_INDEX_KEY } from '../privacy/redis-erasure.js';
 import { RedisService } from '../redis/redis.service.js';
 import { StreamModule } from '../stream/stream.module.js';
 import { MemoryStreamState } from '../stream/stream-state.js';
-import { DurableSink } from './durable-sink.js';
-import { MemoryLog } from './memory-log.js';
+import { StreamLog } from './stream-log.js';
+import { MemoryLog } from './memory/memory-log.js';
 import { NatsSink } from './nats/log.js';
 import { NatsModule } from './nats/nats.module.js';
 import { NatsRetention } from './nats/retention.js';
-import { RedisStreamSink } from './redis-stream-sink.js';
+import { RedisStreamSink } from './redis/redis-log.js';
 import { StreamRetention } from './stream-retention.service.js';
 
 @Module({
@@ -20,7 +20,7 @@ import { StreamRetention } from './stream-retention.service.js';
   providers: [
     NatsSink,
     {
-      provide: DurableSink,
+      provide: StreamLog,
       inject: [appConfig.KEY, RedisService, NatsSink, EventPolicy, MemoryStreamState],
       useFactory: (
         cfg: ConfigType<typeof appConfig>,
@@ -28,7 +28,7 @@ import { StreamRetention } from './stream-retention.service.js';
         nats: NatsSink,
         policy: EventPolicy,
         state: MemoryStreamState,
-      ): DurableSink => {
+      ): StreamLog => {
         if (cfg.sink === 'nats') return nats;
         // No Redis, no sink: resumable streams' seqs in memory (the erasure forgets them there too).
         if (!redis.enabled) return new MemoryLog(state, cfg.maxSeqGap);
@@ -40,6 +40,6 @@ import { StreamRetention } from './stream-retention.service.js';
     AgeRetention,
     NatsRetention,
   ],
-  exports: [DurableSink, StreamRetention, NatsSink],
+  exports: [StreamLog, StreamRetention, NatsSink],
 })
 export class SinkModule {}

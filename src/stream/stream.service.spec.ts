@@ -14,7 +14,7 @@ import { newConn } from '../ingest/connection.js';
 import { FramePipeline } from '../ingest/frame-pipeline.js';
 import { MALFORMED_ACK, UNAVAILABLE_ACK, encodeEvent as serializeEvent } from '../protocol/index.js';
 import type { RedisService } from '../redis/redis.service.js';
-import type { DurableSink } from '../sink/durable-sink.js';
+import type { StreamLog } from '../sink/stream-log.js';
 import type { StreamEvent } from './stream-event.js';
 import { MemoryStreamState } from './stream-state.js';
 import { StreamService } from './stream.service.js';
@@ -33,7 +33,7 @@ function seedPath(
     clientStallTimeoutMs: 0,
     sinkPipeline: 1,
   } as unknown as ConfigType<typeof appConfig>;
-  const log = { pipelined: false } as unknown as DurableSink;
+  const log = { pipelined: false } as unknown as StreamLog;
   const pipeline = new FramePipeline(
     cfg,
     stream,

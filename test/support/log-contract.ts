@@ -8,11 +8,11 @@ import { RATE_LIMITED } from '../../src/protocol/index.js';
 import {
   type AppendOutcome,
   DUPLICATE,
-  DurableSink,
+  StreamLog,
   FAILED,
   INVALID,
   type SinkEntry,
-} from '../../src/sink/durable-sink.js';
+} from '../../src/sink/stream-log.js';
 import { QueueClient, queueOf, sendStep, turn } from './sink-queue.js';
 
 /** The MAX_SEQ_GAP the engines under contract run with. */
@@ -282,7 +282,7 @@ export function caseEntry(prefix: string, [stream, seq, options]: CaseEntry): Si
  * entry sent, with its outcome, is added to `sent` when given (to compare with the engine's log).
  */
 export async function runCase(
-  log: DurableSink,
+  log: StreamLog,
   c: LogCase,
   prefix: string,
   store = true,
@@ -361,7 +361,7 @@ interface Call {
  * order, and the reply may be lost before or after the engine ran it. Records what the engine
  * answered stored (outcome >= 0), per stream in order: the engine's word, checked against its log.
  */
-export class HeldEngine extends DurableSink {
+export class HeldEngine extends StreamLog {
   readonly calls: Call[] = [];
   readonly stored = new Map<string, number[]>();
   /** Seqs the engine answered DUPLICATE: it says the log holds them. */
@@ -369,7 +369,7 @@ export class HeldEngine extends DurableSink {
   up = true;
   maxCalls = 0;
 
-  constructor(readonly engine: DurableSink) {
+  constructor(readonly engine: StreamLog) {
     super();
   }
 
@@ -428,7 +428,7 @@ export interface ScheduleOptions {
  * FAILED entries may be stored), and holds every seq acked.
  */
 export async function runSchedule(
-  engine: DurableSink,
+  engine: StreamLog,
   prefix: string,
   pipeline: number,
   steps: ScheduleStep[],

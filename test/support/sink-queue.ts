@@ -10,7 +10,7 @@ import type { MetricsService } from '../../src/metrics/metrics.service.js';
 import { RATE_LIMITED, UNAVAILABLE_ACK } from '../../src/protocol/index.js';
 import { AckQueue } from '../../src/ingest/ack-queue.js';
 import { type Conn, newConn } from '../../src/ingest/connection.js';
-import type { DurableSink } from '../../src/sink/durable-sink.js';
+import type { StreamLog } from '../../src/sink/stream-log.js';
 import type { StreamEvent } from '../../src/stream/stream-event.js';
 import type { StreamService } from '../../src/stream/stream.service.js';
 
@@ -124,7 +124,7 @@ export const fakeLogger = {
 
 /** The ack queue in front of `engine`, with `settings` over queueConfig; ids from 1. */
 export function queueOf(
-  engine: DurableSink,
+  engine: StreamLog,
   settings: Record<string, unknown>,
   stream: StreamService = fakeStream(),
 ): AckQueue {

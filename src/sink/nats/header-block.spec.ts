@@ -1,6 +1,6 @@
 import { MsgHdrsImpl } from '@nats-io/transport-node';
 import { INSTANCE_ID } from '../../cluster/instance-id.js';
-import type { SinkEntry } from '../durable-sink.js';
+import type { SinkEntry } from '../stream-log.js';
 import { natsHeaderBlock } from './publisher.js';
 
 const entry: SinkEntry = {

@@ -1,4 +1,4 @@
-// SINK=nats: the DurableSink on a NATS JetStream stream. Every received event is published with its
+// SINK=nats: the StreamLog on a NATS JetStream stream. Every received event is published with its
 // data exactly as sent, its metadata in headers and a Nats-Msg-Id that JetStream deduplicates on
 // (<stream>:<seq>, or <instance>:<message_id> without a stream id). A batch's publishes are
 // pipelined (up to MAX_IN_FLIGHT awaiting their PubAck at once, see publisher.ts). A resumable
@@ -16,7 +16,7 @@ import { appConfig } from '../../config/app.config.js';
 import { MetricsService } from '../../metrics/metrics.service.js';
 import { EventPolicy } from '../../privacy/event-policy.service.js';
 import { natsSubjectTokens } from '../../privacy/subject.js';
-import { type AppendOutcome, DUPLICATE, DurableSink, FAILED, type SinkEntry } from '../durable-sink.js';
+import { type AppendOutcome, DUPLICATE, StreamLog, FAILED, type SinkEntry } from '../stream-log.js';
 import { UNREADABLE, baseline, planBatch, spreadFailures } from '../batch-decision.js';
 import { NatsClient } from './connection.js';
 import { ensureStream, stateBucket } from './provisioning.js';
@@ -33,7 +33,7 @@ export const PUBLISH_TIMEOUT_MS = 5000;
 const MAX_IN_FLIGHT = 512;
 
 @Injectable()
-export class NatsSink extends DurableSink implements OnModuleInit, OnApplicationShutdown {
+export class NatsSink extends StreamLog implements OnModuleInit, OnApplicationShutdown {
   readonly enabled: boolean;
   private publisher?: PubAckPublisher;
   private state?: NatsStreamState;

@@ -19,7 +19,7 @@
 import { type Msg, type NatsConnection, nuid } from '@nats-io/transport-node';
 import { performance } from 'node:perf_hooks';
 import { INSTANCE_ID } from '../../cluster/instance-id.js';
-import type { SinkEntry } from '../durable-sink.js';
+import type { SinkEntry } from '../stream-log.js';
 import { EncodedHeaders, type FrameWriter, frameWriterOf, subjectBytes } from './client-internals.js';
 
 /**

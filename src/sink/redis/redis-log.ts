@@ -1,12 +1,12 @@
-// The DurableSink on Redis Streams. One Lua script per batch (ioredis defineCommand: EVALSHA, and
+// The StreamLog on Redis Streams. One Lua script per batch (ioredis defineCommand: EVALSHA, and
 // EVAL again after a Redis restart lost the script cache) checks each entry's seq against its
 // stream's state, XADDs it and records the seq, atomically: an entry is stored at most once per
 // (stream, seq), however often it is resent, and a batch timed out or cut off by a reconnect is
 // never resent by ioredis (autoResendUnfulfilledCommands is off on the sink connection).
 import type { Redis } from 'ioredis';
-import { redisSubjectKey } from '../privacy/subject.js';
-import type { RedisService } from '../redis/redis.service.js';
-import { type AppendOutcome, DurableSink, FAILED, type SinkEntry } from './durable-sink.js';
+import { redisSubjectKey } from '../../privacy/subject.js';
+import type { RedisService } from '../../redis/redis.service.js';
+import { type AppendOutcome, StreamLog, FAILED, type SinkEntry } from '../stream-log.js';
 
 /**
  * KEYS[1]: the stream, KEYS[2]: the quarantine log. ARGV: store ('1' append, '0' seq state only),
@@ -172,7 +172,7 @@ return redis.call('ZCARD', KEYS[1])
 type CountCommand = (key: string, prefix: string) => Promise<number>;
 type AppendCommand = (key: string, ...args: (string | number)[]) => Promise<number[]>;
 
-export class RedisStreamSink extends DurableSink {
+export class RedisStreamSink extends StreamLog {
   private readonly client: Redis;
   private readonly key: string;
   private readonly statePrefix: string;

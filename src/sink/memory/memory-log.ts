@@ -2,11 +2,11 @@
 // (MemoryStreamState, with its TTL, count and byte bounds and eviction counter), decided by the
 // batch rules (batch-decision.ts). No event is kept: `store` true or false, only the seq state is
 // recorded. A batch is decided whole when append() is called, so `after` is checked atomically.
-import { type AppendOutcome, DurableSink, type SinkEntry } from './durable-sink.js';
-import { baseline, planBatch } from './batch-decision.js';
-import type { MemoryStreamState } from '../stream/stream-state.js';
+import { type AppendOutcome, StreamLog, type SinkEntry } from '../stream-log.js';
+import { baseline, planBatch } from '../batch-decision.js';
+import type { MemoryStreamState } from '../../stream/stream-state.js';
 
-export class MemoryLog extends DurableSink {
+export class MemoryLog extends StreamLog {
   constructor(
     private readonly state: MemoryStreamState,
     /** MAX_SEQ_GAP: a seq further than this past a known last seq is refused. */

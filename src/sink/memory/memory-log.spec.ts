@@ -7,9 +7,9 @@ import {
   runCase,
   runSchedule,
   scheduleStep,
-} from '../../test/support/log-contract.js';
-import { MemoryStreamState } from '../stream/stream-state.js';
-import { DUPLICATE } from './durable-sink.js';
+} from '../../../test/support/log-contract.js';
+import { MemoryStreamState } from '../../stream/stream-state.js';
+import { DUPLICATE } from '../stream-log.js';
 import { MemoryLog } from './memory-log.js';
 
 describe(MemoryLog.name, () => {

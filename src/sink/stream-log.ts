@@ -1,5 +1,5 @@
 // The engine-neutral seam between the ack queue (src/ingest/ack-queue.ts) and a durable log. One implementation
-// per engine: redis-stream-sink.ts, nats/log.ts for NATS JetStream, memory-log.ts without either.
+// per engine: redis/redis-log.ts, nats/log.ts for NATS JetStream, memory/memory-log.ts without either.
 // The queue decides when a frame is acked; the engine decides what is stored, atomically with the
 // per-stream seq check, by the rules of batch-decision.ts.
 
@@ -44,7 +44,7 @@ export const DUPLICATE = -1;
 export const FAILED = -2;
 export const INVALID = -3;
 
-export abstract class DurableSink {
+export abstract class StreamLog {
   /** Whether appends can be attempted now (the engine is connected). */
   abstract get ready(): boolean;
 
