@@ -18,7 +18,9 @@ import {
   CLOSE_TRY_AGAIN_LATER,
   DEFAULT_INGEST_PATH,
   STREAM_HEADER,
+  STREAM_HELD_REASON,
   STREAM_RESUMED_REASON,
+  TRY_AGAIN_LATER_REASON,
   requestedStream,
   resumeFrame,
 } from '../protocol/index.js';
@@ -91,7 +93,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
     if (older !== undefined && older.sub !== conn.sub) {
       // Two subjects that both own the stream (a:b and a for a:b:c) raced past the upgrade check.
       conn.closing = true;
-      socket.close(CLOSE_POLICY_VIOLATION, 'Stream held by another subject');
+      socket.close(CLOSE_POLICY_VIOLATION, STREAM_HELD_REASON);
       return;
     }
     if (older !== undefined) closeWhenSettled(older, CLOSE_STREAM_RESUMED, STREAM_RESUMED_REASON);
@@ -113,7 +115,7 @@ export class IngestGateway implements OnGatewayConnection<WebSocket>, OnModuleIn
       },
       () => {
         conn.closing = true;
-        socket.close(CLOSE_TRY_AGAIN_LATER, 'Try Again Later');
+        socket.close(CLOSE_TRY_AGAIN_LATER, TRY_AGAIN_LATER_REASON);
         // Read again so the client's close frame is seen: a paused socket would hold the close
         // handshake open until ws's 30 s close timeout. Early frames are dropped (not stored).
         socket.resume();
