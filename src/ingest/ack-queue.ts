@@ -122,7 +122,7 @@ export class AckQueue {
     );
     metrics.gauge(
       'cbsa_sink_queue_depth',
-      'Frames waiting for their append (SINK=redis-stream)',
+      'Frames waiting for their reply from the log (resumable streams, or every frame with a sink)',
       () => this.depth,
     );
   }
