@@ -6,7 +6,6 @@
 import fc from 'fast-check';
 import { type ScheduleStep, scheduleStep } from '../../test/support/log-contract.js';
 import { QueueClient as Client, queueOf, turn } from '../../test/support/sink-queue.js';
-import { RATE_LIMITED } from '../protocol/index.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { baseline, planBatch } from '../sink/batch-decision.js';
 import { type AppendOutcome, StreamLog, FAILED, type SinkEntry } from '../sink/stream-log.js';
@@ -100,14 +99,8 @@ async function simulate(pipeline: number, steps: ScheduleStep[], shareStream: bo
 
   for (const s of steps) {
     if (s.kind === 'send') clients[s.client].send(sink, s.frames);
-    else if (s.kind === 'rateLimit') {
-      const client = clients[s.client];
-      if (client.rewind === undefined) {
-        const seq = client.next++;
-        client.inFlight.push(seq);
-        sink.reply(client.conn, RATE_LIMITED, 0, seq);
-      }
-    } else if (s.kind === 'run') run(s.pick, s.outcome);
+    else if (s.kind === 'rateLimit') clients[s.client].rateLimited(sink);
+    else if (s.kind === 'run') run(s.pick, s.outcome);
     else engine.up = s.up;
     await turn();
     clients.forEach(read);

@@ -4,7 +4,6 @@
 // ack queue in front of a real engine. Stream names are prefixed per run, so runs share a broker
 // without meeting.
 import fc from 'fast-check';
-import { RATE_LIMITED } from '../../src/protocol/index.js';
 import {
   type AppendOutcome,
   DUPLICATE,
@@ -460,14 +459,8 @@ export async function runSchedule(
   const top = clients.map(() => 0);
   for (const s of steps) {
     if (s.kind === 'send') clients[s.client].send(sink, s.frames);
-    else if (s.kind === 'rateLimit') {
-      const client = clients[s.client];
-      if (client.rewind === undefined) {
-        const seq = client.next++;
-        client.inFlight.push(seq);
-        sink.reply(client.conn, RATE_LIMITED, 0, seq);
-      }
-    } else if (s.kind === 'run') await held.run(s.pick, s.outcome);
+    else if (s.kind === 'rateLimit') clients[s.client].rateLimited(sink);
+    else if (s.kind === 'run') await held.run(s.pick, s.outcome);
     else held.up = s.up;
     clients.forEach((c, i) => (top[i] = Math.max(top[i], c.next - 1)));
     await turn();

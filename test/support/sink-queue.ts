@@ -37,6 +37,14 @@ export class QueueClient {
     this.conn = newConn(fakeSocket(this.sent), `c-${stream}`, stream);
   }
 
+  /** The next frame, refused by the rate limit before it reaches the log (unless a resend is due). */
+  rateLimited(sink: AckQueue): void {
+    if (this.rewind !== undefined) return;
+    const seq = this.next++;
+    this.inFlight.push(seq);
+    sink.reply(this.conn, RATE_LIMITED, 0, seq);
+  }
+
   /** Up to `frames` new frames, while nothing is refused and fewer than 8 are in flight. */
   send(sink: AckQueue, frames: number): void {
     for (let i = 0; i < frames && this.rewind === undefined && this.inFlight.length < 8; i++) {
