@@ -130,14 +130,21 @@ export class NatsSink extends StreamLog implements OnModuleInit, OnApplicationSh
       this.publisher = publisher;
       this.client.onDisconnect((err) => publisher.failPending(err));
       // KV writes are compare-and-set on the key's revision, coalesced (one per stream in flight),
-      // and go through the pipelined publisher: the KV client's update costs a request each.
+      // and go through the pipelined publisher: the KV client's update costs a request each. During
+      // an outage one fails at once: sent while disconnected, the client would buffer it, and its
+      // PubAck, lost with the connection, would fail it only at the timeout, seconds after the
+      // service is ready again (a refusal while healthy, found by the chaos suite's kill -9 of
+      // nats-server).
       const bucket = `$KV.${cfg.natsStream}_streams.`;
       this.state = new NatsStreamState(
         kv,
         (request) => this.client.guard(request),
         cfg.streamStateMax,
         Date.now,
-        (key, value, revision) => publisher.compareAndSet(bucket + key, value, revision),
+        (key, value, revision) =>
+          this.down
+            ? Promise.reject(new Error('NATS unavailable'))
+            : publisher.compareAndSet(bucket + key, value, revision),
       );
     } catch (err) {
       this.publisher?.close();
