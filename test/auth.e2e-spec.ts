@@ -307,6 +307,40 @@ describe('JWT mode with an EdDSA public key (e2e)', () => {
   });
 });
 
+describe('JWT mode with the check on the event loop, AUTH_VERIFY_THREADS=0 (e2e)', () => {
+  let running: RunningApp;
+  let key: SigningKey;
+
+  beforeAll(async () => {
+    key = await signingKey('ES256');
+    running = await startApp(jwtEnv(key, { AUTH_VERIFY_THREADS: '0' }));
+  });
+  afterAll(() => running.close());
+
+  it('serves a valid token and refuses forged ones with 401, as the verifier threads do', async () => {
+    const { client } = await openStream(running, 'loop-device:1', await mint(key, { sub: 'loop-device' }));
+    expect(await send(client, 1)).toEqual(seqAck(1));
+    client.close();
+    const forged = [
+      unsecured({ sub: 'loop-device', iss: ISSUER, aud: AUDIENCE }),
+      await mint({ alg: 'HS256', kid: key.kid, privateKey: new TextEncoder().encode(key.publicPem) }),
+      await mint(await signingKey('ES256'), { sub: 'loop-device' }),
+      tamper(await mint(key, { sub: 'other' }), { sub: 'loop-device' }),
+      await mint(key, { sub: 'loop-device', expiresIn: -120 }),
+    ];
+    for (const [i, token] of forged.entries()) {
+      const refusal = await refusedUpgrade(
+        running.ws('/ws/behaviour?stream=loop-device:1'),
+        bearer(token),
+      ).catch((err: Error) => ({ status: `${i}: ${err.message}` }));
+      expect(refusal.status).toBe(401);
+    }
+    const again = await openStream(running, 'loop-device:1', await mint(key, { sub: 'loop-device' }));
+    expect(again.lastSeq).toBe(1);
+    again.client.close();
+  });
+});
+
 describe('JWT mode with an HS256 secret: expiry, refresh and seq bounds (e2e)', () => {
   let running: RunningApp;
   const key = hsKey();

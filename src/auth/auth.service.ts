@@ -81,8 +81,8 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
     );
   }
 
-  async onModuleInit(): Promise<void> {
-    this.verifier = await TokenVerifier.create(this.cfg, {
+  onModuleInit(): void {
+    this.verifier = TokenVerifier.create(this.cfg, {
       onError: (err) => {
         if (this.jwksFailing) return;
         this.jwksFailing = true;
@@ -93,13 +93,14 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
           this.logger.info({ keys }, 'JWKS loaded (%d keys)', keys);
         this.jwksFailing = false;
       },
+      onThreadError: (err) => this.logger.error({ err: err.message }, 'JWT verifier thread failed'),
     });
     this.verifier?.remote?.start();
   }
 
-  onModuleDestroy(): void {
-    this.verifier?.remote?.stop();
+  async onModuleDestroy(): Promise<void> {
     this.claims.complete();
+    await this.verifier?.close();
   }
 
   /** False while a JWKS has no keys yet: /health/ready and upgrades answer 503. */
@@ -153,6 +154,7 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
     if (this.verifier === undefined || !this.verifier.ready) return 503;
     const { token } = presentedToken(request, this.cfg.authAllowQueryToken);
     const verdict = await this.verifier.verify(token!);
+    if (verdict === 'unavailable') return 503;
     if (typeof verdict === 'string') return this.refuse(verdict, stream, undefined, 401);
     const sub = verdict.sub;
     if (stream !== undefined) {
@@ -179,6 +181,7 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
     if (this.monitorTokens.length > 0 && tokenMatches(token, this.monitorTokens)) return undefined;
     if (this.verifier === undefined || !this.verifier.ready) return 503;
     const verdict = await this.verifier.verify(token);
+    if (verdict === 'unavailable') return 503;
     return typeof verdict !== 'string' && verdict.scopes.includes(MONITOR_SCOPE) ? undefined : 401;
   }
 
@@ -193,6 +196,8 @@ export class AuthService implements OnModuleInit, OnModuleDestroy {
    */
   async refresh(token: string, current: Identity, stream: string | undefined): Promise<Identity | undefined> {
     const verdict: Verdict = this.verifier === undefined ? 'invalid' : await this.verifier.verify(token);
+    // No verifier thread answered: not the token's fault, so not counted; the old expiry stands.
+    if (verdict === 'unavailable') return undefined;
     if (typeof verdict === 'string') {
       this.refuse(verdict, stream, current.sub, 0);
       return undefined;

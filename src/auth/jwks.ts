@@ -2,18 +2,9 @@
 // in the background when it is older than AUTH_JWKS_MAX_AGE_S, and on a token with an unknown `kid`
 // at most once per AUTH_JWKS_REFETCH_S (counted from the last attempt, not the last success, so a
 // flood of made-up kids costs one fetch per interval however the issuer answers). Until the first
-// fetch succeeds there are no keys: upgrades get 503 and /health/ready is 503. Key selection and
-// import are jose's (createLocalJWKSet).
-import {
-  type JSONWebKeySet,
-  type JWTHeaderParameters,
-  type FlattenedJWSInput,
-  createLocalJWKSet,
-  errors,
-} from 'jose';
-
-type LocalSet = ReturnType<typeof createLocalJWKSet>;
-export type KeyResolver = (header: JWTHeaderParameters, token: FlattenedJWSInput) => ReturnType<LocalSet>;
+// fetch succeeds there are no keys: upgrades get 503 and /health/ready is 503. Each set fetched goes
+// to the verifier (key selection and import are jose's, createLocalJWKSet, in verify-worker.ts).
+import { type JSONWebKeySet, createLocalJWKSet } from 'jose';
 
 /** While no keys were ever fetched, the next attempt is this long after a failed one. */
 const FIRST_FETCH_RETRY_MS = 1000;
@@ -25,11 +16,12 @@ export interface JwksOptions {
   maxAgeMs: number;
   /** Told of every failed fetch (the first of an outage, and whenever keys are missing). */
   onError: (err: Error) => void;
-  onLoaded: (keys: number) => void;
+  /** Told of every set fetched. */
+  onLoaded: (jwks: JSONWebKeySet) => void;
 }
 
 export class RemoteKeySet {
-  private local?: LocalSet;
+  private loaded = false;
   private fetchedAt = 0;
   private attemptedAt = 0;
   private pending?: Promise<void>;
@@ -40,7 +32,7 @@ export class RemoteKeySet {
 
   /** Whether a key set was ever loaded (tokens can be verified). */
   get ready(): boolean {
-    return this.local !== undefined;
+    return this.loaded;
   }
 
   /** Starts fetching; retries every second until the first success, then refreshes at max age. */
@@ -53,25 +45,21 @@ export class RemoteKeySet {
     clearTimeout(this.timer);
   }
 
-  /** jose's key lookup, with one refetch on an unknown `kid` when the last attempt is old enough. */
-  readonly resolve: KeyResolver = async (header, token) => {
-    const local = this.local;
-    if (local === undefined) throw new errors.JWKSNoMatchingKey('no keys loaded yet');
-    try {
-      return await local(header, token);
-    } catch (err) {
-      if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
-      if (Date.now() - this.attemptedAt < this.options.refetchMs) throw err;
-      await this.fetch();
-      return this.local!(header, token);
-    }
-  };
+  /**
+   * A token named a `kid` the set does not hold: fetches the set again, unless the last attempt was
+   * under AUTH_JWKS_REFETCH_S ago. Whether it fetched (the token is then worth checking again).
+   */
+  async refetchForUnknownKid(): Promise<boolean> {
+    if (!this.loaded || Date.now() - this.attemptedAt < this.options.refetchMs) return false;
+    await this.fetch();
+    return true;
+  }
 
   private async refresh(): Promise<void> {
     if (this.stopped) return;
     await this.fetch();
     if (this.stopped) return;
-    const wait = this.local === undefined ? FIRST_FETCH_RETRY_MS : this.options.maxAgeMs;
+    const wait = !this.loaded ? FIRST_FETCH_RETRY_MS : this.options.maxAgeMs;
     this.timer = setTimeout(() => void this.refresh(), wait);
     this.timer.unref();
   }
@@ -93,9 +81,10 @@ export class RemoteKeySet {
       if (response.status !== 200) throw new Error(`JWKS answered HTTP ${response.status}`);
       const jwks = (await response.json()) as JSONWebKeySet;
       // createLocalJWKSet checks the shape (throws on anything but {keys: [...]}).
-      this.local = createLocalJWKSet(jwks);
+      createLocalJWKSet(jwks);
+      this.loaded = true;
       this.fetchedAt = Date.now();
-      this.options.onLoaded(jwks.keys.length);
+      this.options.onLoaded(jwks);
     } catch (err) {
       this.options.onError(err instanceof Error ? err : new Error(String(err)));
     }

@@ -1,19 +1,13 @@
 // Verifies JWTs with jose against the one key source configured (JWKS, PEM public key or HS256
 // secret), each with its own algorithm allowlist: `alg: none` never verifies, and an HS* token is
-// never checked against a public key (the allowlist of a public key holds no HS*).
-import {
-  type CryptoKey,
-  type JWTVerifyGetKey,
-  type JWTVerifyOptions,
-  errors,
-  importSPKI,
-  jwtVerify,
-} from 'jose';
-import type { KeyObject } from 'node:crypto';
+// never checked against a public key (the allowlist of a public key holds no HS*). The check runs in
+// the verifier pool's threads (AUTH_VERIFY_THREADS), or on the event loop when that is 0.
 import type { AppConfig } from '../config/env.js';
 import { publicKeyAlgorithms } from '../config/schema.js';
 import { RemoteKeySet } from './jwks.js';
 import { validSubject } from './credentials.js';
+import { VerifierPool, type PoolVerdict } from './verifier-pool.js';
+import { type CheckOptions, type KeySource, createCheck } from './verify-worker.js';
 
 /** Asymmetric algorithms a JWKS key may sign with (jose matches each to its key type). */
 const JWKS_ALGORITHMS = [
@@ -36,8 +30,8 @@ const KID = /^[\x21-\x7e]{1,128}$/;
 /**
  * Tokens verified already, by their exact text, until they expire: a device reconnecting with the
  * token it has (a network change, a takeover) costs a map lookup instead of a signature check.
- * jose verifies through WebCrypto, about 0.4 ms of the main thread per ES256 token under load
- * (bench scenario auth-connect), more than the rest of an upgrade. Bounded; oldest out first.
+ * A signature check costs more than the rest of an upgrade (bench scenario auth-connect). Bounded;
+ * oldest out first.
  */
 const VERIFIED_MAX = 10_000;
 
@@ -51,9 +45,8 @@ export interface Identity {
   scopes: readonly string[];
 }
 
-export type Verdict = Identity | 'invalid' | 'expired';
-
-type Key = Uint8Array | CryptoKey | KeyObject | JWTVerifyGetKey;
+/** `unavailable`: no verifier thread could answer (the upgrade gets 503). */
+export type Verdict = Identity | 'invalid' | 'expired' | 'unavailable';
 
 function scopesOf(scope: unknown): string[] {
   if (typeof scope === 'string') return scope.split(' ').filter(Boolean);
@@ -62,53 +55,81 @@ function scopesOf(scope: unknown): string[] {
 }
 
 export class TokenVerifier {
-  private readonly key: Key;
-  private readonly options: JWTVerifyOptions;
   /** JWKS mode only. */
   readonly remote?: RemoteKeySet;
   private readonly verified = new Map<string, Identity>();
   private readonly toleranceMs: number;
+  private readonly check: (token: string) => Promise<PoolVerdict>;
+  private readonly setKeys: (jwks: Parameters<VerifierPool['setKeys']>[0]) => void;
+  private readonly pool?: VerifierPool;
 
-  private constructor(cfg: AppConfig, algorithms: string[], key: Key, remote?: RemoteKeySet) {
-    this.key = key;
-    this.remote = remote;
+  private constructor(
+    cfg: AppConfig,
+    source: KeySource,
+    onError: (err: Error) => void,
+    remote?: (verifier: TokenVerifier) => RemoteKeySet,
+  ) {
     this.toleranceMs = cfg.authClockToleranceS * 1000;
-    this.options = {
+    const options: CheckOptions = {
+      source,
       issuer: cfg.authJwtIssuer,
       audience: cfg.authJwtAudience,
-      clockTolerance: cfg.authClockToleranceS,
-      algorithms,
-      requiredClaims: ['sub', 'exp'],
+      clockToleranceS: cfg.authClockToleranceS,
     };
+    if (cfg.authVerifyThreads > 0) {
+      const pool = new VerifierPool(cfg.authVerifyThreads, options, onError);
+      this.pool = pool;
+      this.check = (token) => pool.check(token);
+      this.setKeys = (jwks) => pool.setKeys(jwks);
+    } else {
+      const local = createCheck(options);
+      this.check = (token) => local.check(token);
+      this.setKeys = (jwks) => local.setKeys(jwks);
+    }
+    this.remote = remote?.(this);
   }
 
   /** The verifier for the configured key source; undefined when JWT auth is off. */
-  static async create(
+  static create(
     cfg: AppConfig,
-    jwksEvents: Pick<ConstructorParameters<typeof RemoteKeySet>[0], 'onError' | 'onLoaded'>,
-  ): Promise<TokenVerifier | undefined> {
+    events: Pick<ConstructorParameters<typeof RemoteKeySet>[0], 'onError'> & {
+      /** A JWKS was fetched, with this many keys. */
+      onLoaded: (keys: number) => void;
+      /** A verifier thread failed. */
+      onThreadError: (err: Error) => void;
+    },
+  ): TokenVerifier | undefined {
     if (cfg.authJwtSecret !== undefined) {
-      return new TokenVerifier(cfg, ['HS256'], new TextEncoder().encode(cfg.authJwtSecret));
+      return new TokenVerifier(
+        cfg,
+        { secret: cfg.authJwtSecret, algorithms: ['HS256'] },
+        events.onThreadError,
+      );
     }
     if (cfg.authJwtPublicKey !== undefined) {
       const algorithms = publicKeyAlgorithms(cfg.authJwtPublicKey)!;
-      return new TokenVerifier(cfg, algorithms, await importSPKI(cfg.authJwtPublicKey, algorithms[0]));
+      return new TokenVerifier(cfg, { spki: cfg.authJwtPublicKey, algorithms }, events.onThreadError);
     }
     if (cfg.authJwksUrl !== undefined) {
-      const remote = new RemoteKeySet({
-        url: cfg.authJwksUrl,
-        timeoutMs: cfg.authJwksTimeoutMs,
-        refetchMs: cfg.authJwksRefetchS * 1000,
-        maxAgeMs: cfg.authJwksMaxAgeS * 1000,
-        onError: jwksEvents.onError,
-        onLoaded: (keys) => {
-          // A key may have left the set: tokens it signed are checked again.
-          verifier.verified.clear();
-          jwksEvents.onLoaded(keys);
-        },
-      });
-      const verifier = new TokenVerifier(cfg, JWKS_ALGORITHMS, remote.resolve, remote);
-      return verifier;
+      return new TokenVerifier(
+        cfg,
+        { jwks: undefined, algorithms: JWKS_ALGORITHMS },
+        events.onThreadError,
+        (verifier) =>
+          new RemoteKeySet({
+            url: cfg.authJwksUrl!,
+            timeoutMs: cfg.authJwksTimeoutMs,
+            refetchMs: cfg.authJwksRefetchS * 1000,
+            maxAgeMs: cfg.authJwksMaxAgeS * 1000,
+            onError: events.onError,
+            onLoaded: (jwks) => {
+              verifier.setKeys(jwks);
+              // A key may have left the set: tokens it signed are checked again.
+              verifier.verified.clear();
+              events.onLoaded(jwks.keys.length);
+            },
+          }),
+      );
     }
     return undefined;
   }
@@ -116,6 +137,12 @@ export class TokenVerifier {
   /** Whether tokens can be verified now (a JWKS with no keys fetched yet cannot). */
   get ready(): boolean {
     return this.remote === undefined || this.remote.ready;
+  }
+
+  /** Stops the JWKS refresh and the verifier threads. */
+  async close(): Promise<void> {
+    this.remote?.stop();
+    await this.pool?.close();
   }
 
   /** The token's identity, or why it is refused. Never throws. */
@@ -127,25 +154,17 @@ export class TokenVerifier {
       this.verified.delete(token);
       return 'expired';
     }
-    try {
-      const key = this.key;
-      const { payload, protectedHeader } =
-        typeof key === 'function'
-          ? await jwtVerify(token, key, this.options)
-          : await jwtVerify(token, key, this.options);
-      const kid = protectedHeader.kid ?? '';
-      if (!validSubject(payload.sub) || (kid !== '' && !KID.test(kid))) return 'invalid';
-      const identity: Identity = {
-        sub: payload.sub,
-        kid,
-        exp: payload.exp!,
-        scopes: scopesOf(payload.scope),
-      };
-      this.verified.set(token, identity);
-      if (this.verified.size > VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
-      return identity;
-    } catch (err) {
-      return err instanceof errors.JWTExpired ? 'expired' : 'invalid';
-    }
+    let verdict = await this.check(token);
+    // An unknown `kid`: the JWKS is fetched again (at most once per AUTH_JWKS_REFETCH_S), then one retry.
+    if (verdict === 'no-key' && this.remote !== undefined && (await this.remote.refetchForUnknownKid()))
+      verdict = await this.check(token);
+    if (verdict === 'no-key') return 'invalid';
+    if (typeof verdict === 'string') return verdict;
+    const { sub, kid } = verdict;
+    if (!validSubject(sub) || (kid !== '' && !KID.test(kid))) return 'invalid';
+    const identity: Identity = { sub, kid, exp: verdict.exp, scopes: scopesOf(verdict.scope) };
+    this.verified.set(token, identity);
+    if (this.verified.size > VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value!);
+    return identity;
   }
 }

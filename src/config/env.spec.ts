@@ -36,6 +36,7 @@ describe(parseEnv.name, () => {
       authJwksTimeoutMs: 5000,
       authJwksRefetchS: 30,
       authJwksMaxAgeS: 600,
+      authVerifyThreads: 1,
       maxConnectionsPerSubject: 8,
       maxSeqGap: 100000,
       allowedOrigins: [],

@@ -426,6 +426,15 @@ export const SETTINGS = {
     description:
       'The JWKS is fetched again in the background after this long (keys rotate without a restart)',
   }),
+  authVerifyThreads: int({
+    env: 'AUTH_VERIFY_THREADS',
+    area: 'security',
+    default: 1,
+    min: 0,
+    max: 16,
+    description:
+      'JWT mode: worker threads that check token signatures, off the event loop that serves frames (0: on it)',
+  }),
   maxConnectionsPerSubject: int({
     env: 'MAX_CONNECTIONS_PER_SUBJECT',
     area: 'security',
