@@ -36,6 +36,8 @@ export class NatsClient implements OnApplicationShutdown {
   /** An outage is under way: disconnected, or publishes failed and the stream has not answered since. */
   private outageOn = false;
   private probing?: NodeJS.Timeout;
+  /** Between a disconnect and the reconnect: what is published now waits in the client's buffer. */
+  private cutOff = false;
   /** Fails a request awaiting its reply (PubAck, KV): its connection is gone, so none comes. */
   private readonly awaiting = new Set<(err: Error) => void>();
   /** Told of every disconnect, before the outage is reported (the publisher fails its pending publishes). */
@@ -52,6 +54,14 @@ export class NatsClient implements OnApplicationShutdown {
   /** Whether an outage is under way. */
   get down(): boolean {
     return this.outageOn;
+  }
+
+  /**
+   * Disconnected, reconnecting: a request sent now is buffered by the client and its reply, sent
+   * to the old connection, is lost; it would fail only at its timeout.
+   */
+  get disconnected(): boolean {
+    return this.cutOff;
   }
 
   /** The connection and stream manager, once connected (erasure by subject uses them). */
@@ -126,11 +136,16 @@ export class NatsClient implements OnApplicationShutdown {
   }
 
   /**
-   * A request cut off by a disconnect gets no reply on the new connection: fail it at once. Left to
-   * its timeout it would fail seconds after the service is ready again, a refusal while healthy
-   * (found by the chaos suite on a restarted nats-server).
+   * A request cut off by a disconnect, or sent while disconnected, gets no reply on the new
+   * connection: fail it at once. Left to its timeout it would fail seconds after the service is
+   * ready again, a refusal while healthy (found by the chaos suite on a restarted nats-server).
    */
   guard<T>(request: Promise<T>): Promise<T> {
+    // Sent while disconnected: buffered by the client, its reply lost with the old connection.
+    if (this.cutOff) {
+      request.catch(() => undefined);
+      return Promise.reject(new Error('NATS disconnected'));
+    }
     let fail!: (err: Error) => void;
     const cutOff = new Promise<never>((_, reject) => (fail = reject));
     this.awaiting.add(fail);
@@ -142,13 +157,17 @@ export class NatsClient implements OnApplicationShutdown {
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect') {
+        this.cutOff = true;
         this.outage('NATS connection lost; retrying');
         const cutOff = [...this.awaiting];
         this.awaiting.clear();
         const lost = new Error('NATS connection lost before the PubAck');
         for (const fail of cutOff) fail(lost);
         for (const listener of this.disconnectListeners) listener(lost);
-      } else if (status.type === 'reconnect') this.probe();
+      } else if (status.type === 'reconnect') {
+        this.cutOff = false;
+        this.probe();
+      }
     }
   }
 

@@ -130,11 +130,10 @@ export class NatsSink extends StreamLog implements OnModuleInit, OnApplicationSh
       this.publisher = publisher;
       this.client.onDisconnect((err) => publisher.failPending(err));
       // KV writes are compare-and-set on the key's revision, coalesced (one per stream in flight),
-      // and go through the pipelined publisher: the KV client's update costs a request each. During
-      // an outage one fails at once: sent while disconnected, the client would buffer it, and its
-      // PubAck, lost with the connection, would fail it only at the timeout, seconds after the
-      // service is ready again (a refusal while healthy, found by the chaos suite's kill -9 of
-      // nats-server).
+      // and go through the pipelined publisher: the KV client's update costs a request each. While
+      // disconnected one fails at once: the client would buffer it, and its PubAck, lost with the
+      // connection, would fail it only at the timeout, seconds after the service is ready again (a
+      // refusal while healthy, found by the chaos suite's kill -9 of nats-server).
       const bucket = `$KV.${cfg.natsStream}_streams.`;
       this.state = new NatsStreamState(
         kv,
@@ -142,8 +141,8 @@ export class NatsSink extends StreamLog implements OnModuleInit, OnApplicationSh
         cfg.streamStateMax,
         Date.now,
         (key, value, revision) =>
-          this.down
-            ? Promise.reject(new Error('NATS unavailable'))
+          this.client.disconnected
+            ? Promise.reject(new Error('NATS disconnected'))
             : publisher.compareAndSet(bucket + key, value, revision),
       );
     } catch (err) {

@@ -1,9 +1,4 @@
-import {
-  type ConsumerPosition,
-  type RetentionSnapshot,
-  deletionsBetween,
-  snapshotOf,
-} from './retention.js';
+import { type ConsumerPosition, type RetentionSnapshot, deletionsBetween, snapshotOf } from './retention.js';
 
 const at = (first: number, last: number, consumers: Record<string, ConsumerPosition>, gaps = 0) =>
   ({ first, last, gaps, consumers }) satisfies RetentionSnapshot;
