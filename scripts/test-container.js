@@ -7,10 +7,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
+import { freePort } from '../harness/process.mjs';
+import { sleep } from '../harness/wait.mjs';
+import { WsClient } from '../harness/ws-client.mjs';
 
 const ROOT = join(import.meta.dirname, '..');
 /** crun refuses cgroups in hybrid mode here; runc with cgroupfs runs (build and run alike). */
@@ -35,7 +36,6 @@ const run = (cmd, args, options = {}) =>
 const podman = (...args) => run('podman', [...PODMAN, ...args]);
 const tryPodman = (...args) => spawnSync('podman', [...PODMAN, ...args], { encoding: 'utf8' });
 const mb = (bytes) => `${(bytes / 1e6).toFixed(0)} MB`;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One line on why containers cannot be tested here; fails under CI=true, skips otherwise. */
 function cannotRun(reason) {
@@ -140,50 +140,6 @@ function buildService(base) {
   }
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A ws client that queues its frames, so each can be awaited in turn. */
-async function openClient(url) {
-  const socket = new WebSocket(url);
-  const frames = [];
-  const waiters = [];
-  socket.on('message', (data) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(data.toString());
-    else frames.push(data.toString());
-  });
-  const closed = new Promise((resolve) =>
-    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  const next = (timeout = 5000) =>
-    frames.length > 0
-      ? Promise.resolve(frames.shift())
-      : new Promise((resolve, reject) => {
-          const timer = setTimeout(
-            () => reject(new Error(`no frame from ${url} within ${timeout} ms`)),
-            timeout,
-          );
-          waiters.push((frame) => {
-            clearTimeout(timer);
-            resolve(frame);
-          });
-        });
-  return { socket, next, closed };
-}
-
 async function waitHealthy(base, name = CONTAINER) {
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -225,9 +181,9 @@ async function checkRunning(port) {
 
   // The seed contract: any JSON frame gets exactly one ack, ids from 1 in a fresh service; the
   // monitor socket sees the event.
-  const monitor = await openClient(`ws://127.0.0.1:${port}/ws/monitor`);
+  const monitor = await WsClient.open(`ws://127.0.0.1:${port}/ws/monitor`);
   assert.equal(JSON.parse(await monitor.next()).type, 'hello');
-  const client = await openClient(`ws://127.0.0.1:${port}/ws/behaviour`);
+  const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
   client.socket.send('{"user_id":"user123","session_id":"session_abc","event_type":"tap"}');
   const ack = JSON.parse(await client.next());
   assert.deepEqual(Object.keys(ack), ['status', 'server_timestamp', 'message_id']);
@@ -454,7 +410,7 @@ async function checkCluster() {
     log(
       `WORKERS=2: worker ${victim} killed with SIGKILL was reaped (no zombie) and replaced by ${replacement}`,
     );
-    const client = await openClient(`ws://127.0.0.1:${port}/ws/behaviour`);
+    const client = await WsClient.open(`ws://127.0.0.1:${port}/ws/behaviour`);
     client.socket.send('{"event_type":"tap"}');
     assert.equal(JSON.parse(await client.next()).status, 'received');
     const { stopMs } = await stopAndCheck(name, [client]);
