@@ -2,8 +2,9 @@
 // cost of connection setup in JWT mode (ES256 tokens verified with jose, one subject per device,
 // ownership and the per-subject cap checked) beside static tokens (INGEST_TOKENS), on the same
 // resumable upgrade: open `?stream=<device>:s` with `Authorization: Bearer`, read the resume frame,
-// close. Two JWT rows: every connect with a token the server has not seen (its signature checked),
-// and devices reconnecting with the token they have (the server's verified-token cache). Figures
+// close. Three JWT rows: every connect with a token the server has not seen (its signature checked
+// in a verifier thread, and with AUTH_VERIFY_THREADS=0 on the event loop), and devices reconnecting
+// with the token they have (the server's verified-token cache). Figures
 // per mode: connects per second and the server's CPU per connect; the goal is JWT mode at 0.7x or
 // more of the static rate. Modes alternate, a fresh server each run.
 import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
@@ -22,7 +23,7 @@ const FRESH_TOKENS = QUICK ? 6000 : 20_000;
 const CONCURRENCY = 32;
 const WARMUP_S = QUICK ? 0.5 : 1;
 const MEASURE_S = Number(option('auth-seconds') ?? (QUICK ? 2 : 5));
-const REPS = Number(option('reps') ?? (QUICK ? 1 : 2));
+const REPS = Number(option('reps') ?? (QUICK ? 1 : 3));
 const STATIC_TOKEN = 'bench-static-token-0001';
 const ISSUER = 'https://auth.bench.local';
 const AUDIENCE = 'cbsa-bench';
@@ -118,6 +119,14 @@ export async function runAuthConnect() {
       target: { ...TARGETS.service, label: 'service, JWT (ES256), new tokens', env: jwtEnv },
       tokens: await mint(FRESH_TOKENS),
     },
+    'jwt-loop': {
+      target: {
+        ...TARGETS.service,
+        label: 'service, JWT (ES256), new tokens, checked on the event loop',
+        env: { ...jwtEnv, AUTH_VERIFY_THREADS: '0' },
+      },
+      tokens: await mint(FRESH_TOKENS),
+    },
     'jwt-reconnect': {
       target: { ...TARGETS.service, label: 'service, JWT (ES256), reconnects', env: jwtEnv },
       tokens: await mint(RECONNECT_DEVICES),
@@ -161,11 +170,13 @@ export async function runAuthConnect() {
     ),
   });
   const first = over('jwt');
+  const onLoop = over('jwt-loop');
   const again = over('jwt-reconnect');
   return {
     settings: { devices: DEVICES, concurrency: CONCURRENCY, measure_s: MEASURE_S, reps: REPS },
     summary,
     jwt_over_static: first,
+    jwt_on_loop_over_static: onLoop,
     jwt_reconnect_over_static: again,
     goal: {
       connects_per_s_ratio: 0.7,
@@ -177,7 +188,14 @@ export async function runAuthConnect() {
 }
 
 export function authConnectMarkdown(result) {
-  const { summary, jwt_over_static: r, jwt_reconnect_over_static: q, goal, settings } = result;
+  const {
+    summary,
+    jwt_over_static: r,
+    jwt_on_loop_over_static: l,
+    jwt_reconnect_over_static: q,
+    goal,
+    settings,
+  } = result;
   const row = (label, mode, ratio) =>
     `| ${label} | ${summary[mode].connects_per_s}${ratio ? ` (${ratio.connects_per_s}×)` : ''} | ` +
     `${summary[mode].cpu_ms_per_connect} ms${ratio ? ` (${ratio.cpu_per_connect}×)` : ''} |`;
@@ -189,6 +207,7 @@ export function authConnectMarkdown(result) {
     '|---|---:|---:|',
     row('static token (INGEST_TOKENS)', 'static'),
     row('JWT, ES256, a new token each connect', 'jwt', r),
+    row('JWT, ES256, a new token each connect, AUTH_VERIFY_THREADS=0', 'jwt-loop', l),
     row('JWT, ES256, reconnect with the same token', 'jwt-reconnect', q),
     '',
     `Goal: JWT at ≥ ${goal.connects_per_s_ratio}× the static rate: first connects ` +

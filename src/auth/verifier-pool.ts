@@ -20,6 +20,8 @@ function workerFile(): string {
 interface Thread {
   worker: Worker;
   inFlight: number;
+  /** Tokens asked for in this turn of the event loop, sent together at its end. */
+  outbox: [id: number, token: string][];
 }
 
 export class VerifierPool {
@@ -42,11 +44,15 @@ export class VerifierPool {
     for (const t of this.threads) if (t.inFlight < thread.inFlight) thread = t;
     const id = ++this.nextId;
     thread.inFlight++;
-    return new Promise((resolve) => {
-      this.pending.set(id, { resolve, thread });
-      const message: ToWorker = { id, token };
-      thread.worker.postMessage(message);
-    });
+    if (thread.outbox.push([id, token]) === 1) setImmediate(() => this.send(thread));
+    return new Promise((resolve) => this.pending.set(id, { resolve, thread }));
+  }
+
+  private send(thread: Thread): void {
+    const message: ToWorker = { tokens: thread.outbox };
+    thread.outbox = [];
+    // A thread replaced meanwhile: its requests were answered 'unavailable' already.
+    if (!this.closed && this.threads.includes(thread)) thread.worker.postMessage(message);
   }
 
   /** A newly fetched JWKS, for every thread (and those started later). */
@@ -69,13 +75,15 @@ export class VerifierPool {
     const worker = new Worker(workerFile(), { workerData: { cbsaVerifier: { ...this.options, source } } });
     // Never what keeps the process up: shutdown terminates them.
     worker.unref();
-    const thread: Thread = { worker, inFlight: 0 };
-    worker.on('message', ({ id, verdict }: FromWorker) => {
-      const request = this.pending.get(id);
-      if (request === undefined) return;
-      this.pending.delete(id);
-      thread.inFlight--;
-      request.resolve(verdict);
+    const thread: Thread = { worker, inFlight: 0, outbox: [] };
+    worker.on('message', (answers: FromWorker) => {
+      for (const [id, verdict] of answers) {
+        const request = this.pending.get(id);
+        if (request === undefined) continue;
+        this.pending.delete(id);
+        thread.inFlight--;
+        request.resolve(verdict);
+      }
     });
     worker.on('error', (err: Error) => this.onError(err));
     worker.on('exit', () => {

@@ -37,12 +37,12 @@ export interface Claims {
 /** `no-key`: a JWKS holds no key for the token's `kid` (the caller may fetch the set again). */
 export type CheckVerdict = Claims | 'invalid' | 'expired' | 'no-key';
 
-/** Messages of the pool: a token to check, or a new key set. */
-export type ToWorker = { id: number; token: string } | { jwks: JSONWebKeySet };
-export interface FromWorker {
-  id: number;
-  verdict: CheckVerdict;
-}
+/**
+ * Messages of the pool, batched: every token asked for in one turn of the event loop goes in one
+ * message (a message costs a wake-up of the other thread), and the answers come back the same way.
+ */
+export type ToWorker = { tokens: [id: number, token: string][] } | { jwks: JSONWebKeySet };
+export type FromWorker = [id: number, verdict: CheckVerdict][];
 
 export interface Check {
   check(token: string): Promise<CheckVerdict>;
@@ -88,15 +88,21 @@ export function createCheck({ source, issuer, audience, clockToleranceS }: Check
   };
 }
 
-// In a worker thread of the pool: answer every message.
+// In a worker thread of the pool: answer every message, the answers of one turn in one message.
 const port = parentPort;
 if (port !== null && (workerData as { cbsaVerifier?: CheckOptions } | undefined)?.cbsaVerifier) {
   const checker = createCheck((workerData as { cbsaVerifier: CheckOptions }).cbsaVerifier);
+  let answers: FromWorker = [];
+  const flush = () => {
+    port.postMessage(answers);
+    answers = [];
+  };
   port.on('message', (message: ToWorker) => {
     if ('jwks' in message) return checker.setKeys(message.jwks);
-    void checker.check(message.token).then((verdict) => {
-      const reply: FromWorker = { id: message.id, verdict };
-      port.postMessage(reply);
-    });
+    for (const [id, token] of message.tokens) {
+      void checker.check(token).then((verdict) => {
+        if (answers.push([id, verdict]) === 1) setImmediate(flush);
+      });
+    }
   });
 }
