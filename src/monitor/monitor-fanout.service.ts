@@ -27,6 +27,7 @@ import {
   encodeEvent,
   encodeHello,
   encodeStats,
+  eventsWithoutData,
   eventsFrames,
   mounted,
   splitEvents,
@@ -36,7 +37,6 @@ import { MemoryStreamState } from '../stream/stream-state.js';
 import { StreamService } from '../stream/stream.service.js';
 import type { MonitorParams } from './monitor-params.js';
 import { EventPolicy } from '../privacy/event-policy.service.js';
-import { withoutData } from '../privacy/monitor-data.js';
 import { type Candidate, Sampler, matches, problemIndices, remoteCandidate } from './selection.js';
 
 /**
@@ -329,7 +329,7 @@ export class MonitorFanout implements OnModuleInit, OnModuleDestroy {
   private enqueueRemote(batch: RemoteBatch): void {
     if (this.monitors.size === 0 && this.cfg.monitorReplay === 0) return;
     // Another instance configured differently must not show this one's monitors any event data.
-    if (!this.showData) batch = withoutData(batch);
+    if (!this.showData) batch = eventsWithoutData(batch.events);
     this.remote.push(batch);
     this.pendingCount += batch.count;
     this.schedule();

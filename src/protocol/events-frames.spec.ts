@@ -1,4 +1,10 @@
-import { EMPTY_REPLAY_FRAME, chunkEvents, eventsFrames, splitEvents } from './events-frames.js';
+import {
+  EMPTY_REPLAY_FRAME,
+  chunkEvents,
+  eventsFrames,
+  eventsWithoutData,
+  splitEvents,
+} from './events-frames.js';
 import type { EventsFrame } from './monitor-frames.js';
 
 const event = (i: number, pad: number) => JSON.stringify({ message_id: i, data: 'x'.repeat(pad) });
@@ -61,5 +67,29 @@ describe(splitEvents.name, () => {
     const events = Array.from({ length: 50 }, (_, i) => event(i, i * 10));
     const chunks = chunkEvents(events, 1024);
     expect(chunks.flatMap((c) => splitEvents(c.events))).toEqual(events);
+  });
+});
+
+describe(eventsWithoutData.name, () => {
+  it('drops what the client sent from every event, keeps the rest, and skips what is no JSON object', () => {
+    const received = {
+      message_id: 7,
+      status: 'received',
+      stream: 's:1',
+      seq: 3,
+      data: { x: [1, { y: 'a,b' }] },
+      policy: { dropped: ['email'] },
+      errors: ['/x'],
+    };
+    const truncated = { message_id: 8, status: 'received', truncated: true, preview: '{"secret":' };
+    const malformed = { message_id: null, status: 'error', error: 'Malformed JSON', preview: '{bro' };
+    const joined = [received, truncated, malformed].map((e) => JSON.stringify(e)).join(',') + ',[1],{bad';
+    const { count, events } = eventsWithoutData(joined);
+    expect(count).toBe(3);
+    expect(JSON.parse(`[${events}]`)).toEqual([
+      { message_id: 7, status: 'received', stream: 's:1', seq: 3 },
+      { message_id: 8, status: 'received' },
+      { message_id: null, status: 'error', error: 'Malformed JSON' },
+    ]);
   });
 });

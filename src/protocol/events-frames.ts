@@ -108,3 +108,27 @@ export function splitEvents(joined: string): string[] {
   if (start < joined.length) out.push(joined.slice(start));
   return out;
 }
+
+/** Fields of a monitor event that carry (or describe) what the client sent. */
+export const EVENT_DATA_FIELDS = ['data', 'preview', 'policy', 'truncated', 'errors'] as const;
+
+/**
+ * Comma-joined events (another instance's, from the bus) without their data fields, for an
+ * instance on MONITOR_DATA=none; a text that is no JSON object is dropped. What is left is
+ * re-encoded whole: it holds no client data, so no deep nesting.
+ */
+export function eventsWithoutData(joined: string): { count: number; events: string } {
+  const events: string[] = [];
+  for (const text of splitEvents(joined)) {
+    let event: unknown;
+    try {
+      event = JSON.parse(text);
+    } catch {
+      continue;
+    }
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) continue;
+    for (const field of EVENT_DATA_FIELDS) delete (event as Record<string, unknown>)[field];
+    events.push(JSON.stringify(event));
+  }
+  return { count: events.length, events: events.join(',') };
+}
