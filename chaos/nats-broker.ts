@@ -58,9 +58,22 @@ export class NatsBroker implements Broker {
     const leader = await this.leader();
     const node = this.nodes.find((n) => n.options.name === leader);
     if (node === undefined)
-      throw new Error(`stream leader "${leader}" is none of ${this.nodes.map((n) => n.options.name).join(', ')}`);
+      throw new Error(
+        `stream leader "${leader}" is none of ${this.nodes.map((n) => n.options.name).join(', ')}`,
+      );
     await node.stop('SIGKILL');
     return leader;
+  }
+
+  /** Cluster: resolves once the event stream has a leader other than `old` (an election is over). */
+  async waitForNewLeader(old: string, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const leader = await this.leader().catch(() => undefined);
+      if (leader !== undefined && leader !== old) return leader;
+      if (Date.now() > deadline) throw new Error(`stream ${STREAM} elected no new leader in ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** Cluster: starts every killed node again, with its store (it catches up as a follower). */

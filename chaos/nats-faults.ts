@@ -59,16 +59,17 @@ export const NATS_TEST_FAULTS = [
   'resend after the duplicate window (2 s), two instances',
 ];
 
-/** Three nodes, NATS_REPLICAS=3: the node leading the stream is killed mid-load; the load goes on
- * on two nodes for `faultMs` (any refusal then counts: the cluster has a quorum), then the node
- * comes back with its store and catches up. */
+/** Three nodes, NATS_REPLICAS=3: the node leading the stream is killed mid-load. The fault lasts
+ * until the two others have elected a leader; then the load goes on on two nodes for `faultMs` (any
+ * refusal then counts: the cluster has a quorum), then the node comes back with its store and
+ * catches up. */
 export const NATS_CLUSTER_FAULTS: Fault[] = [
   {
     name: 'three-node cluster, stream leader killed -9',
     async inject({ broker, brokerFault, size }) {
       const cluster = broker as NatsBroker;
       await brokerFault(async () => {
-        await cluster.killLeader();
+        await cluster.waitForNewLeader(await cluster.killLeader());
       });
       await sleep(size.faultMs);
       await cluster.restartDead();
