@@ -214,27 +214,39 @@ export function encodeStats(frame: Omit<StatsFrame, 'type'>): Encoded<StatsFrame
   return JSON.stringify(stats) as Encoded<StatsFrame>;
 }
 
-/** What encodeEvent reads of an ingested frame: the service's StreamEvent has this shape. */
+/** What encodeEvent reads of an ingested frame: the service's StreamEvent extends it. */
 export interface EventRecord {
-  /** null for a malformed frame or a duplicate. */
+  /** null for a malformed frame or a duplicate: it consumes no id. */
   messageId: number | null;
   clientId: string;
-  /** Seconds since the epoch, already formatted as JSON number text. */
+  /** Seconds since the epoch with millisecond precision, already formatted as JSON number text. */
   timestamp: string;
   /** `pathJson`: the route's node ids as JSON text, encoded once per route. */
   route: { pathJson: string; category: string | null };
+  /** Frame size in bytes as received. */
   size: number;
-  /** The frame text as received (or as a field policy transformed it); valid JSON unless malformed. */
+  /**
+   * The frame text exactly as received (as a field policy transformed it, if one applied); valid
+   * JSON when messageId is not null.
+   */
   text: string;
+  /** Resumable connections only (undefined otherwise): the stream id and the frame's seq. */
   stream?: string;
   seq?: number;
+  /** Events the client skipped before this one (seq - last - 1), when positive. */
   gap?: number;
+  /** A resent frame at or below the stream's last seq: not stored, no message id. */
   duplicate?: boolean;
+  /** The first frame decided on a connection that resumed a known stream (resume frame last_seq > 0). */
   resumed?: boolean;
+  /** JWT mode: the verified `sub` of the connection (provenance, monitors). */
   sub?: string;
-  /** PolicyMarks as JSON text. */
+  /**
+   * With a field policy (EVENT_POLICY_FILE) that applied to it, `text` is the transformed data, and
+   * this is what the rules did (JSON: dropped, hashed, rounded paths).
+   */
   policyMarks?: string;
-  /** Schema errors of a quarantined event. */
+  /** With EVENT_SCHEMAS_DIR: the event failed its category's schema (first errors); stored in quarantine. */
   quarantine?: string[];
 }
 
