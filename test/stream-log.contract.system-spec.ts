@@ -21,7 +21,7 @@ import {
   expected,
   runCase,
   runSchedule,
-  scheduleStep,
+  schedule,
 } from './support/log-contract.js';
 import { NatsServer } from '../harness/nats-server.mjs';
 import { RedisServer } from '../harness/redis-server.mjs';
@@ -123,17 +123,12 @@ function contract(
 
     it('random schedules of the ack queue in front of it: no hole, no duplicate, every ack in the log', async () => {
       await fc.assert(
-        fc.asyncProperty(
-          fc.integer({ min: 1, max: 6 }),
-          fc.array(scheduleStep, { minLength: 1, maxLength: 80 }),
-          fc.boolean(),
-          async (pipeline, steps, share) => {
-            await runSchedule(engine.log, prefix(), pipeline, steps, share, {
-              readLog: engine.seqs,
-              failedMayBeStored: engine.failedMayBeStored,
-            });
-          },
-        ),
+        fc.asyncProperty(...schedule, async (pipeline, steps, share) => {
+          await runSchedule(engine.log, prefix(), pipeline, steps, share, {
+            readLog: engine.seqs,
+            failedMayBeStored: engine.failedMayBeStored,
+          });
+        }),
         { numRuns: SCHEDULES[name] },
       );
     }, 600_000);

@@ -4,7 +4,7 @@
 // lost (a timeout). After every step the log must have no hole, no duplicate, and every received
 // ack and every duplicate reply must be for a seq in the log.
 import fc from 'fast-check';
-import { type ScheduleStep, scheduleStep } from '../../test/support/log-contract.js';
+import { type ScheduleStep, schedule } from '../../test/support/log-contract.js';
 import { QueueClient as Client, queueOf, turn } from '../../test/support/sink-queue.js';
 import type { StreamEvent } from '../stream/stream-event.js';
 import { baseline, planBatch } from '../sink/batch-decision.js';
@@ -130,16 +130,11 @@ describe(`${AckQueue.name} with batches in flight (property)`, () => {
   it('never leaves a hole or a duplicate in the log, and answers in frame order', async () => {
     let pipelined = 0;
     await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 1, max: 6 }),
-        fc.array(scheduleStep, { minLength: 1, maxLength: 80 }),
-        fc.boolean(),
-        async (pipeline, steps, share) => {
-          const engine = await simulate(pipeline, steps, share);
-          if (engine.maxCalls > 1) pipelined++;
-          expect(engine.maxCalls).toBeLessThanOrEqual(pipeline);
-        },
-      ),
+      fc.asyncProperty(...schedule, async (pipeline, steps, share) => {
+        const engine = await simulate(pipeline, steps, share);
+        if (engine.maxCalls > 1) pipelined++;
+        expect(engine.maxCalls).toBeLessThanOrEqual(pipeline);
+      }),
       { numRuns: 300 },
     );
     // The property is about concurrent batches: most runs must have had some.

@@ -349,6 +349,13 @@ export const scheduleStep: fc.Arbitrary<ScheduleStep> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('engine' as const), up: fc.boolean() }) },
 );
 
+/** A random schedule's arguments: batches in flight at most (SINK_PIPELINE), its steps, and whether clients share streams. */
+export const schedule = [
+  fc.integer({ min: 1, max: 6 }),
+  fc.array(scheduleStep, { minLength: 1, maxLength: 80 }),
+  fc.boolean(),
+] as const;
+
 interface Call {
   entries: readonly SinkEntry[];
   store: boolean;

@@ -6,7 +6,7 @@ import {
   expected,
   runCase,
   runSchedule,
-  scheduleStep,
+  schedule,
 } from '../../../test/support/log-contract.js';
 import { MemoryStreamState } from '../../stream/stream-state.js';
 import { DUPLICATE } from '../stream-log.js';
@@ -29,14 +29,9 @@ describe(MemoryLog.name, () => {
   it('random schedules of the ack queue in front of it: no hole, no duplicate, every ack stored', async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 1, max: 6 }),
-        fc.array(scheduleStep, { minLength: 1, maxLength: 80 }),
-        fc.boolean(),
-        async (pipeline, steps, share) => {
-          await runSchedule(logOf(), `r${run++}:`, pipeline, steps, share);
-        },
-      ),
+      fc.asyncProperty(...schedule, async (pipeline, steps, share) => {
+        await runSchedule(logOf(), `r${run++}:`, pipeline, steps, share);
+      }),
       { numRuns: 200 },
     );
   });
