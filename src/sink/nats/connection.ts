@@ -138,7 +138,7 @@ export class NatsClient implements OnApplicationShutdown {
   /**
    * A request cut off by a disconnect, or sent while disconnected, gets no reply on the new
    * connection: fail it at once. Left to its timeout it would fail seconds after the service is
-   * ready again, a refusal while healthy (found by the chaos suite on a restarted nats-server).
+   * ready again, a refusal while healthy.
    */
   guard<T>(request: Promise<T>): Promise<T> {
     // Sent while disconnected: buffered by the client, its reply lost with the old connection.

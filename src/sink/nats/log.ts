@@ -133,7 +133,7 @@ export class NatsSink extends StreamLog implements OnModuleInit, OnApplicationSh
       // and go through the pipelined publisher: the KV client's update costs a request each. While
       // disconnected one fails at once: the client would buffer it, and its PubAck, lost with the
       // connection, would fail it only at the timeout, seconds after the service is ready again (a
-      // refusal while healthy, found by the chaos suite's kill -9 of nats-server).
+      // refusal while healthy).
       const bucket = `$KV.${cfg.natsStream}_streams.`;
       this.state = new NatsStreamState(
         kv,
